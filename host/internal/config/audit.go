@@ -1,0 +1,55 @@
+package config
+
+// Audit configures the audit trail.
+type Audit struct {
+	// Path of the audit file; "" means audit.jsonl next to the config.
+	Path string `toml:"path"`
+	// Disabled turns the audit trail off (moat doctor fails on it).
+	Disabled bool `toml:"disabled"`
+	// Content is "off" (default), "hmac", "redacted" or "full".
+	Content     string `toml:"content"`
+	HMACKeyEnv  string `toml:"hmac_key_env"`
+	HMACKeyFile string `toml:"hmac_key_file"`
+	// FSync is "every" (each record) or a duration such as "1s".
+	FSync     string `toml:"fsync"`
+	MaxSizeMB int    `toml:"max_size_mb"`
+	FailOpen  bool   `toml:"fail_open"`
+}
+
+func (a *Audit) applyDefaults(c *Config) {
+	if a.Path == "" {
+		a.Path = "audit.jsonl"
+	}
+	a.Path = c.resolve(a.Path)
+	if a.Content == "" {
+		a.Content = "off"
+	}
+	if a.FSync == "" {
+		a.FSync = "every"
+	}
+	if a.MaxSizeMB == 0 {
+		a.MaxSizeMB = 100
+	}
+	if a.HMACKeyEnv == "" && a.HMACKeyFile == "" {
+		a.HMACKeyEnv = "MOAT_AUDIT_HMAC_KEY"
+	}
+	a.HMACKeyFile = c.resolve(a.HMACKeyFile)
+}
+
+func (c *Config) validateAudit(p *problems) {
+	a := &c.Audit
+	switch a.Content {
+	case "off", "hmac", "redacted", "full":
+	default:
+		p.add("audit.content", "must be \"off\", \"hmac\", \"redacted\" or \"full\", got %q", a.Content)
+	}
+	if a.FSync != "every" {
+		var d Duration
+		if err := d.UnmarshalText([]byte(a.FSync)); err != nil || d.Duration == 0 {
+			p.add("audit.fsync", "must be \"every\" or a positive duration such as \"1s\", got %q", a.FSync)
+		}
+	}
+	if a.MaxSizeMB < 1 {
+		p.add("audit.max_size_mb", "must be positive")
+	}
+}

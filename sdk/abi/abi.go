@@ -1,0 +1,189 @@
+// Package abi holds the names and JSON types of moat's plugin ABI v1.
+//
+// It is the one leaf package that both the host (the gateway) and guests
+// (plugins built with moat's SDK) import, so the contract is written down
+// once. The full contract, for authors in other languages, is sdk/ABI.md.
+package abi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Version is the ABI version this package describes.
+const Version = 1
+
+// Names of the exports a plugin module provides.
+const (
+	// ExportMemory is the plugin's linear memory.
+	ExportMemory = "memory"
+	// ExportMarker is a function with no params and no results whose presence
+	// declares that the module speaks ABI v1.
+	ExportMarker = "moat_abi_v1"
+	// ExportAlloc is moat_alloc(size i32) -> i32: a pointer to size writable
+	// bytes, 0 on failure.
+	ExportAlloc = "moat_alloc"
+	// ExportInput is moat_input(ptr i32, len i32) -> i64, the input-phase hook.
+	ExportInput = "moat_input"
+	// ExportOutput is moat_output(ptr i32, len i32) -> i64, the output-phase hook.
+	ExportOutput = "moat_output"
+	// ExportInitialize is the optional reactor initializer, called once by the
+	// host after instantiation.
+	ExportInitialize = "_initialize"
+)
+
+// Names of the imports a plugin may have. Any other import refuses the plugin.
+const (
+	// ImportModuleWASI is the WASI preview 1 module.
+	ImportModuleWASI = "wasi_snapshot_preview1"
+	// ImportModuleMoat is moat's own host module.
+	ImportModuleMoat = "moat"
+	// ImportLog is moat.log(level i32, ptr i32, len i32).
+	ImportLog = "log"
+	// ImportModuleEnv is the module of AssemblyScript's abort.
+	ImportModuleEnv = "env"
+	// ImportAbort is env.abort(msg i32, file i32, line i32, col i32).
+	ImportAbort = "abort"
+)
+
+// Log levels for moat.log.
+const (
+	LogDebug int32 = 0
+	LogInfo  int32 = 1
+	LogWarn  int32 = 2
+	LogError int32 = 3
+)
+
+// Phase says which side of the call a plugin is judging.
+type Phase string
+
+// Phases.
+const (
+	PhaseInput  Phase = "input"
+	PhaseOutput Phase = "output"
+)
+
+// Hook returns the export name of the hook for the phase.
+func (p Phase) Hook() string {
+	if p == PhaseOutput {
+		return ExportOutput
+	}
+	return ExportInput
+}
+
+// Action is what a plugin decided.
+type Action string
+
+// Actions.
+const (
+	// Allow passes the text on unchanged.
+	Allow Action = "allow"
+	// Modify replaces the text with Verdict.Text.
+	Modify Action = "modify"
+	// Reject stops the chain; the request or response is refused.
+	Reject Action = "reject"
+)
+
+// Request is the JSON document the host writes into plugin memory per call.
+type Request struct {
+	Phase   Phase           `json:"phase"`
+	Text    string          `json:"text"`
+	Config  json.RawMessage `json:"config,omitempty"`
+	Context Context         `json:"context"`
+}
+
+// DecodeConfig decodes the plugin's config table into v. An absent config
+// leaves v unchanged.
+func (r *Request) DecodeConfig(v any) error {
+	if len(r.Config) == 0 || bytes.Equal(r.Config, []byte("null")) {
+		return nil
+	}
+	if err := json.Unmarshal(r.Config, v); err != nil {
+		return fmt.Errorf("decoding plugin config: %w", err)
+	}
+	return nil
+}
+
+// Context tells a plugin where the text comes from. Every field may be empty.
+type Context struct {
+	Route     string `json:"route"`
+	Model     string `json:"model"`
+	Client    string `json:"client"`
+	User      string `json:"user"`
+	RequestID string `json:"request_id"`
+}
+
+// Finding locates one match of a rule in the text judged, as byte offsets.
+type Finding struct {
+	Rule  string `json:"rule"`
+	Start int    `json:"start"`
+	End   int    `json:"end"`
+}
+
+// Verdict is the JSON document a plugin returns. The zero Verdict allows.
+type Verdict struct {
+	Action   Action    `json:"action"`
+	Text     string    `json:"text"`
+	Reason   string    `json:"reason,omitempty"`
+	Findings []Finding `json:"findings,omitempty"`
+}
+
+// AllowVerdict returns a verdict that passes the text unchanged.
+func AllowVerdict() Verdict { return Verdict{Action: Allow} }
+
+// ModifyVerdict returns a verdict that replaces the text.
+func ModifyVerdict(text, reason string) Verdict {
+	return Verdict{Action: Modify, Text: text, Reason: reason}
+}
+
+// RejectVerdict returns a verdict that refuses the text.
+func RejectVerdict(reason string) Verdict { return Verdict{Action: Reject, Reason: reason} }
+
+// Errors returned by DecodeVerdict.
+var (
+	ErrBadVerdict    = errors.New("invalid verdict")
+	ErrUnknownAction = errors.New("unknown action")
+	ErrMissingText   = errors.New(`"text" is required for modify`)
+)
+
+// wireVerdict tells a missing "text" apart from an empty one.
+type wireVerdict struct {
+	Action   *Action   `json:"action"`
+	Text     *string   `json:"text"`
+	Reason   string    `json:"reason"`
+	Findings []Finding `json:"findings"`
+}
+
+// DecodeVerdict parses and checks a verdict: valid JSON, a known action, and
+// text present for modify. Anything else is a plugin error.
+func DecodeVerdict(b []byte) (Verdict, error) {
+	var w wireVerdict
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Verdict{}, fmt.Errorf("%w: %v", ErrBadVerdict, err)
+	}
+	if w.Action == nil {
+		return Verdict{}, fmt.Errorf("%w: missing \"action\"", ErrBadVerdict)
+	}
+	v := Verdict{Action: *w.Action, Reason: w.Reason, Findings: w.Findings}
+	switch v.Action {
+	case Allow, Reject:
+	case Modify:
+		if w.Text == nil {
+			return Verdict{}, fmt.Errorf("%w: %w", ErrBadVerdict, ErrMissingText)
+		}
+	default:
+		return Verdict{}, fmt.Errorf("%w: %w %q", ErrBadVerdict, ErrUnknownAction, string(v.Action))
+	}
+	if w.Text != nil {
+		v.Text = *w.Text
+	}
+	return v, nil
+}
+
+// PackResult encodes a hook's result: (ptr << 32) | len. Zero means allow.
+func PackResult(ptr, length uint32) uint64 { return uint64(ptr)<<32 | uint64(length) }
+
+// UnpackResult splits a hook's result into pointer and length.
+func UnpackResult(r uint64) (ptr, length uint32) { return uint32(r >> 32), uint32(r) }

@@ -32,6 +32,17 @@ const (
 	// ExportInitialize is the optional reactor initializer, called once by the
 	// host after instantiation.
 	ExportInitialize = "_initialize"
+	// ExportPhases is the optional moat_phases() -> i32: a bit mask
+	// (PhaseBitInput, PhaseBitOutput) of the hooks the plugin really
+	// handles, for toolchains (such as Go) that always export both hooks.
+	// The host calls it once after _initialize.
+	ExportPhases = "moat_phases"
+)
+
+// Bits of moat_phases' result.
+const (
+	PhaseBitInput  int32 = 1
+	PhaseBitOutput int32 = 2
 )
 
 // Names of the imports a plugin may have. Any other import refuses the plugin.

@@ -1,5 +1,12 @@
 package config
 
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
 // JWT configures end-user tokens.
 type JWT struct {
 	// Enabled accepts end-user JWTs in Authorization: Bearer.
@@ -46,8 +53,15 @@ func (a *Anomaly) applyDefaults() {
 	}
 }
 
+// maxJWTLeeway bounds jwt.leeway.
+const maxJWTLeeway = 5 * time.Minute
+
 func (c *Config) validateAuth(p *problems) {
+	c.validateCORS(p)
 	j := &c.JWT
+	j.SecretFile = c.resolve(j.SecretFile)
+	j.PublicKeyFile = c.resolve(j.PublicKeyFile)
+	j.JWKSFile = c.resolve(j.JWKSFile)
 	if !j.Enabled {
 		return
 	}
@@ -56,14 +70,60 @@ func (c *Config) validateAuth(p *problems) {
 	} else if _, ok := c.Client(j.Client); !ok {
 		p.add("jwt.client", "names client %q, which no [[clients]] block defines", j.Client)
 	}
+	hasHS, hasAsym := false, false
 	for _, a := range j.Algorithms {
 		switch a {
-		case "HS256", "RS256", "ES256":
+		case "HS256":
+			hasHS = true
+		case "RS256", "ES256":
+			hasAsym = true
 		default:
 			p.add("jwt.algorithms", "unsupported algorithm %q (HS256, RS256, ES256)", a)
 		}
 	}
-	if j.SecretEnv == "" && j.SecretFile == "" && j.PublicKeyFile == "" && j.JWKSFile == "" {
-		p.add("jwt", "set secret_env, secret_file, public_key_file or jwks_file")
+	secret := j.SecretEnv != "" || j.SecretFile != ""
+	public := j.PublicKeyFile != "" || j.JWKSFile != ""
+	if j.SecretEnv != "" && j.SecretFile != "" {
+		p.add("jwt", "set secret_env or secret_file, not both")
 	}
+	if j.PublicKeyFile != "" && j.JWKSFile != "" {
+		p.add("jwt", "set public_key_file or jwks_file, not both")
+	}
+	switch {
+	case !secret && !public:
+		p.add("jwt", "set secret_env, secret_file, public_key_file or jwks_file")
+	case !(secret && hasHS) && !(public && hasAsym):
+		p.add("jwt.algorithms", "none of %v can use the configured key (HS256 needs secret_env/secret_file; RS256 and ES256 need public_key_file/jwks_file)", j.Algorithms)
+	}
+	if j.Leeway.Duration > maxJWTLeeway {
+		p.add("jwt.leeway", "must be at most %s, got %s", maxJWTLeeway, j.Leeway.Duration)
+	}
+}
+
+// validateCORS checks each client's cors_origins: an origin is
+// scheme://host[:port] with scheme http or https, and no wildcard.
+func (c *Config) validateCORS(p *problems) {
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		for j, o := range cl.CORSOrigins {
+			key := fmt.Sprintf("clients[%q].cors_origins[%d]", cl.ID, j)
+			if err := checkOrigin(o); err != "" {
+				p.add(key, "%s, got %q", err, o)
+			}
+		}
+	}
+}
+
+func checkOrigin(o string) string {
+	if strings.Contains(o, "*") {
+		return "wildcards are not allowed; list each origin"
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "must be an origin such as \"https://app.example.com\""
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "an origin has no path, query, fragment or user"
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 
 	"github.com/ulule/limiter/v3"
 )
@@ -91,8 +92,13 @@ func checkRate(p *problems, key, rate string) {
 	if rate == "" {
 		return
 	}
-	if _, err := limiter.NewRateFromFormatted(rate); err != nil {
+	r, err := limiter.NewRateFromFormatted(rate)
+	if err != nil {
 		p.add(key, "invalid rate %q (ulule format, e.g. \"10-M\", \"1000-H\")", rate)
+		return
+	}
+	if r.Limit <= 0 {
+		p.add(key, "rate %q allows nothing: the count must be positive", rate)
 	}
 }
 
@@ -144,6 +150,11 @@ func (c *Config) validateLimits(p *problems) {
 		for _, a := range b.Alerts {
 			if a <= 0 || a > 1 {
 				p.add(key+".alerts", "thresholds are fractions in (0, 1], got %v", a)
+			}
+		}
+		if b.Webhook != "" {
+			if u, err := url.Parse(b.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.add(key+".webhook", "must be an http:// or https:// URL, got %q", b.Webhook)
 			}
 		}
 	}

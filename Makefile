@@ -1,0 +1,81 @@
+# moat: two commands do everything on a fresh machine.
+#   make run    build and start the gateway on config.toml (needs ANTHROPIC_API_KEY)
+#   make test   every test, with -race (installs redis-server and npm packages if missing)
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/moat
+CONFIG ?= config.toml
+REDIS_PORT ?= 6391
+REDIS_DIR := $(CURDIR)/.cache/redis
+export GOFLAGS ?=
+
+.PHONY: all build plugins as-sdk run demo test test-go lint fuzz bench bench-peers soak redis-start redis-stop clean
+
+all: build
+
+## plugins: build the built-in plugins to wasm (embedded in the binary)
+plugins:
+	@bash scripts/build-plugins.sh
+
+## build: the moat binary
+build: plugins
+	$(GO) build -o $(BIN) ./host/cmd/moat
+
+## run: the gateway on config.toml at 127.0.0.1:8080
+run: build
+	@if [ -z "$$ANTHROPIC_API_KEY" ] && ! grep -qE '^[[:space:]]*api_key_file[[:space:]]*=' $(CONFIG); then \
+	  echo "ANTHROPIC_API_KEY is not set: moat needs your Anthropic key to call Claude."; \
+	  echo "  Set it for this shell:   export ANTHROPIC_API_KEY=...   (then: make run)"; \
+	  echo "  or point upstream.api_key_file in $(CONFIG) at a file holding it."; \
+	  echo "No key? 'make demo' runs moat against a built-in local stand-in for Claude."; \
+	  exit 1; \
+	fi
+	$(BIN) serve --config $(CONFIG)
+
+## demo: the gateway against a built-in local stand-in for Claude (no key needed)
+demo: build
+	$(BIN) demo --config $(CONFIG)
+
+## as-sdk: install the AssemblyScript SDK's npm packages and build its example plugin
+as-sdk:
+	@cd sdk/assemblyscript && (npm ci --no-audit --no-fund --loglevel=error) && npm run --silent build
+
+## redis-start / redis-stop: a loopback redis-server for the tests (installed from Debian packages if missing)
+redis-start:
+	@bash scripts/redis.sh start $(REDIS_PORT) $(REDIS_DIR)
+redis-stop:
+	@bash scripts/redis.sh stop $(REDIS_DIR)
+
+## test: every test, with the race detector, against a real redis-server
+test: plugins as-sdk redis-start
+	@set -o pipefail; status=0; \
+	MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) test -race -count=1 -timeout 9m ./... || status=$$?; \
+	bash scripts/redis.sh stop $(REDIS_DIR); exit $$status
+
+## lint: go vet and staticcheck
+lint: plugins
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## fuzz: every fuzz target for a bounded time (FUZZTIME each, default 30s)
+FUZZTIME ?= 30s
+fuzz: plugins
+	@bash scripts/fuzz.sh $(FUZZTIME)
+
+## bench: the side-by-side benchmark table (bare proxy, moat, moat + chains)
+bench: build
+	$(GO) run ./host/internal/bench/cmd/bench
+
+## bench-peers: the same table with Portkey's gateway added
+bench-peers: build
+	$(GO) run ./host/internal/bench/cmd/bench --peers
+
+## soak: a bounded soak run (SOAK=60s by default)
+SOAK ?= 60s
+soak: build redis-start
+	@status=0; MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) run ./host/internal/soak/cmd/soak --duration $(SOAK) || status=$$?; \
+	bash scripts/redis.sh stop $(REDIS_DIR); exit $$status
+
+clean:
+	rm -rf bin .cache host/internal/builtin/wasm/*.wasm sdk/assemblyscript/build sdk/assemblyscript/example/build

@@ -1,0 +1,82 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Response is a decoded non-streaming Messages response. Fields moat does
+// not read stay raw, so every field reaches the client.
+type Response struct {
+	Usage Usage
+	ID    string
+
+	raw    []byte
+	fields object
+	blocks []object
+	dirty  bool
+}
+
+// DecodeResponse parses a Messages response body.
+func DecodeResponse(body []byte) (*Response, error) {
+	var fields object
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, fmt.Errorf("decoding upstream response: not a JSON object")
+	}
+	r := &Response{raw: body, fields: fields}
+	if u, ok := fields["usage"]; ok {
+		if err := json.Unmarshal(u, &r.Usage); err != nil {
+			return nil, fmt.Errorf("decoding upstream response usage: %w", err)
+		}
+	}
+	_ = json.Unmarshal(fields["id"], &r.ID)
+	if c, ok := fields["content"]; ok {
+		if err := json.Unmarshal(c, &r.blocks); err != nil {
+			return nil, fmt.Errorf("decoding upstream response content: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// EachText calls fn on each text block and writes back changes.
+func (r *Response) EachText(fn TextFunc) error {
+	for _, b := range r.blocks {
+		if b == nil {
+			continue
+		}
+		changed, err := eachBlockText(b, fn, false)
+		if err != nil {
+			return err
+		}
+		if changed {
+			r.dirty = true
+		}
+	}
+	return nil
+}
+
+// Text returns the concatenated text of all text blocks.
+func (r *Response) Text() string {
+	var s string
+	for _, b := range r.blocks {
+		var t struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		raw, _ := json.Marshal(b)
+		_ = json.Unmarshal(raw, &t)
+		if t.Type == "text" {
+			s += t.Text
+		}
+	}
+	return s
+}
+
+// Encode returns the body for the client: the original bytes when unchanged.
+func (r *Response) Encode() []byte {
+	if !r.dirty {
+		return r.raw
+	}
+	r.fields["content"] = mustMarshal(r.blocks)
+	return mustMarshal(r.fields)
+}

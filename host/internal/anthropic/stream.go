@@ -1,0 +1,82 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// Stream event names of the Messages API.
+const (
+	EventMessageStart      = "message_start"
+	EventContentBlockStart = "content_block_start"
+	EventContentBlockDelta = "content_block_delta"
+	EventContentBlockStop  = "content_block_stop"
+	EventMessageDelta      = "message_delta"
+	EventMessageStop       = "message_stop"
+	EventPing              = "ping"
+	EventError             = "error"
+)
+
+// StreamEvent is the part of a stream event's data moat reads.
+type StreamEvent struct {
+	Type  string `json:"type"`
+	Index int    `json:"index"`
+	Delta struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"delta"`
+	ContentBlock struct {
+		Type string `json:"type"`
+	} `json:"content_block"`
+	Message *struct {
+		ID    string `json:"id"`
+		Usage *Usage `json:"usage"`
+	} `json:"message"`
+	Usage *Usage `json:"usage"`
+	Error *ErrorDetail `json:"error"`
+}
+
+// ParseStreamEvent decodes an event's data.
+func ParseStreamEvent(data []byte) (StreamEvent, error) {
+	var se StreamEvent
+	err := json.Unmarshal(data, &se)
+	return se, err
+}
+
+// StreamUsage accumulates usage across a stream's events.
+type StreamUsage struct {
+	Usage Usage
+	// MessageID is the id from message_start.
+	MessageID string
+	// Stopped is set by message_stop.
+	Stopped bool
+}
+
+// Observe updates the accumulated usage from one parsed event.
+func (s *StreamUsage) Observe(se *StreamEvent) {
+	switch se.Type {
+	case EventMessageStart:
+		if se.Message != nil {
+			s.MessageID = se.Message.ID
+			s.Usage.merge(se.Message.Usage)
+		}
+	case EventMessageDelta:
+		s.Usage.merge(se.Usage)
+	case EventMessageStop:
+		s.Stopped = true
+	}
+}
+
+// TextDelta builds a content_block_delta event carrying text.
+func TextDelta(index int, text string) Event {
+	b := make([]byte, 0, len(text)+96)
+	b = append(b, `{"type":"content_block_delta","index":`...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"delta":{"type":"text_delta","text":`...)
+	b = append(b, mustMarshal(text)...)
+	b = append(b, `}}`...)
+	return Event{Name: EventContentBlockDelta, Data: b}
+}
+
+// ErrorEvent builds an SSE error event.
+func ErrorEvent(e *Error) Event { return Event{Name: EventError, Data: e.EventBody()} }

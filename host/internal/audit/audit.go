@@ -1,0 +1,514 @@
+// Package audit writes moat's tamper-evident audit trail: one JSON line per
+// request (served or refused), each carrying the SHA-256 hash of the line
+// before it, and verifies such trails.
+//
+// # File layout
+//
+// Records are appended to config audit.path (created 0600, its directory
+// 0700). When the next record would take the file past audit.max_size_mb,
+// the file is renamed to path + "." + the UTC time of rotation in the fixed
+// width layout 20060102T150405.000000000Z (so lexical order is chronological
+// and Files lists them in chain order) and a new file is started. Rotated
+// files are never deleted by moat. The chain continues across files: the
+// first record of a new file links to the last record of the previous one,
+// and on restart Open reads the last record of the existing file (or of the
+// newest rotated file if the current one is empty) to continue it.
+//
+// # Line format
+//
+// A line is a JSON object (see Record) whose last three fields are
+// "seq", "prev_hash" and "hash". hash is the hex SHA-256 of the line's bytes
+// with the `,"hash":"..."` member removed; prev_hash is the hash of the
+// previous record (GenesisHash for seq 1).
+//
+// The chain detects edited, deleted, inserted and reordered records, but not
+// records cut from the end of the newest file, and not a writer who rewrites
+// every following line; ship the files (or at least the latest hash)
+// off-host for that.
+//
+// # Durability and failure
+//
+// With fsync "every", Write returns once the record is written and synced;
+// concurrent records are group-committed (one write and one fsync for all
+// records waiting at that moment). With an interval, Write returns once the
+// record is written to the file, and a background flusher syncs dirty data
+// each interval. Write fails closed: any record that could not be written
+// or synced returns an error wrapping ErrWrite, and Healthy reports the
+// failure until a later write succeeds.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/config"
+)
+
+// Options are the run-time collaborators of a Logger. The zero value is
+// usable: no redactor (DefaultRedact in "redacted" mode), no extra secrets,
+// time.Now and a discarding slog.Logger.
+type Options struct {
+	// Environment is written into every record.
+	Environment string
+	// Redact masks PII and secrets in "redacted" mode.
+	Redact func(string) string
+	// Secrets returns the strings that must never be written (the upstream
+	// key, client keys); called once per Write.
+	Secrets func() []string
+	// Now is the clock.
+	Now func() time.Time
+	// Logger receives operational messages (rotation, sync failures).
+	Logger *slog.Logger
+}
+
+// Logger appends records to the audit trail. Its zero value is not usable;
+// a nil *Logger (returned by Open for a disabled config) accepts every
+// Write as a no-op and is always healthy.
+type Logger struct {
+	path     string
+	maxBytes int64
+	every    bool
+	interval time.Duration
+	env      string
+	now      func() time.Time
+	log      *slog.Logger
+	content  *contentPolicy
+
+	reqs    chan *writeReq
+	quit    chan struct{}
+	stopped chan struct{}
+	close   sync.Once
+	health  atomic.Pointer[error]
+
+	// Owned by the writer goroutine.
+	f      *os.File
+	size   int64
+	seq    uint64
+	prev   string
+	dirty  bool
+	buf    []byte
+	batch  []*writeReq
+	closed error
+}
+
+// writeReq is one record waiting for the writer goroutine.
+type writeReq struct {
+	body  []byte
+	state atomic.Int32 // reqWaiting, reqTaken, reqAbandoned
+	done  chan error
+	seq   uint64
+	prev  string
+	hash  string
+}
+
+const (
+	reqWaiting int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+// maxBatch bounds how many waiting records one write and fsync cover.
+const maxBatch = 512
+
+// Open opens (creating if needed) the audit file of cfg and continues its
+// chain. It returns a nil *Logger and no error when cfg.Disabled is set.
+// It fails when content is "hmac" and no usable key is found, or when the
+// existing file does not end with a valid record.
+func Open(cfg config.Audit, opts Options) (*Logger, error) {
+	if cfg.Disabled {
+		return nil, nil
+	}
+	if cfg.Path == "" {
+		return nil, errors.New("opening audit log: no path")
+	}
+	content, err := newContentPolicy(cfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	l := &Logger{
+		path:     cfg.Path,
+		maxBytes: int64(cfg.MaxSizeMB) << 20,
+		env:      opts.Environment,
+		now:      opts.Now,
+		log:      opts.Logger,
+		content:  content,
+		prev:     GenesisHash,
+		reqs:     make(chan *writeReq, maxBatch),
+		quit:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	if l.maxBytes <= 0 {
+		l.maxBytes = 100 << 20
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	switch cfg.FSync {
+	case "", "every":
+		l.every = true
+	default:
+		d, err := time.ParseDuration(cfg.FSync)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("opening audit log: fsync must be \"every\" or a positive duration, got %q", cfg.FSync)
+		}
+		l.interval = d
+	}
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
+		return nil, fmt.Errorf("opening audit log: creating directory: %w", err)
+	}
+	if err := l.openFile(); err != nil {
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	if err := l.loadHead(); err != nil {
+		l.f.Close()
+		return nil, fmt.Errorf("opening audit log: continuing the chain: %w", err)
+	}
+	go l.run()
+	return l, nil
+}
+
+// openFile opens l.path for appending and records its size.
+func (l *Logger) openFile() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return fmt.Errorf("restricting permissions of %s: %w", l.path, err)
+		}
+		l.log.Warn("audit file was readable by others; permissions set to 0600", "path", l.path)
+	}
+	l.f, l.size = f, st.Size()
+	return nil
+}
+
+// loadHead reads the last record of the current file, or of the newest
+// rotated file when the current one is empty.
+func (l *Logger) loadHead() error {
+	files, err := Files(l.path)
+	if err != nil {
+		return err
+	}
+	for i := len(files) - 1; i >= 0; i-- {
+		seq, hash, ok, err := chainHead(files[i])
+		if err != nil {
+			return err
+		}
+		if ok {
+			l.seq, l.prev = seq, hash
+			return nil
+		}
+	}
+	return nil
+}
+
+// Write appends rec to the trail. It sets rec's Time, Environment, content
+// fields and chain fields, scrubs secrets from every string field, and
+// returns once the record is written (and synced, with fsync "every").
+// Any failure returns an error wrapping ErrWrite (or ErrClosed, or ctx's
+// error when ctx ends first, in which case the record may still be written).
+// Safe for concurrent use; each call writes exactly one line.
+func (l *Logger) Write(ctx context.Context, rec *Record) error {
+	if l == nil {
+		return nil
+	}
+	if rec == nil {
+		return fmt.Errorf("%w: nil record", ErrWrite)
+	}
+	select {
+	case <-l.quit:
+		return ErrClosed
+	default:
+	}
+	rec.Time = l.now().UTC()
+	rec.Environment = l.env
+	rec.Seq, rec.PrevHash, rec.Hash = 0, "", ""
+	l.content.apply(rec)
+	l.content.scrub(rec)
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("%w: encoding: %v", ErrWrite, err)
+	}
+	r := &writeReq{body: body, done: make(chan error, 1)}
+	select {
+	case l.reqs <- r:
+	case <-l.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrWrite, ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return err
+		}
+		rec.Seq, rec.PrevHash, rec.Hash = r.seq, r.prev, r.hash
+		return nil
+	case <-l.stopped:
+		// The writer drains the queue before stopping; a result may still
+		// be waiting.
+		select {
+		case err := <-r.done:
+			if err == nil {
+				rec.Seq, rec.PrevHash, rec.Hash = r.seq, r.prev, r.hash
+			}
+			return err
+		default:
+			return ErrClosed
+		}
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqWaiting, reqAbandoned) {
+			return fmt.Errorf("%w: %w", ErrWrite, ctx.Err())
+		}
+		return fmt.Errorf("%w: %w (the record may still be written)", ErrWrite, ctx.Err())
+	}
+}
+
+// Healthy returns nil when the last write succeeded, the write error
+// otherwise, and ErrClosed after Close. A nil *Logger is healthy.
+func (l *Logger) Healthy() error {
+	if l == nil {
+		return nil
+	}
+	select {
+	case <-l.quit:
+		return ErrClosed
+	default:
+	}
+	if p := l.health.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close writes the records already queued, syncs and closes the file.
+// Later Writes return ErrClosed. Close is idempotent.
+func (l *Logger) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.close.Do(func() { close(l.quit) })
+	<-l.stopped
+	return l.closed
+}
+
+// run is the writer goroutine.
+func (l *Logger) run() {
+	defer close(l.stopped)
+	var tick <-chan time.Time
+	if !l.every {
+		t := time.NewTicker(l.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case r := <-l.reqs:
+			l.writeBatch(r)
+		case <-tick:
+			if l.dirty {
+				l.sync()
+			}
+		case <-l.quit:
+			for {
+				select {
+				case r := <-l.reqs:
+					l.writeBatch(r)
+					continue
+				default:
+				}
+				break
+			}
+			var errs []error
+			if l.f != nil {
+				if err := l.f.Sync(); err != nil && l.dirty {
+					errs = append(errs, fmt.Errorf("syncing audit log: %w", err))
+				}
+				if err := l.f.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("closing audit log: %w", err))
+				}
+			}
+			l.closed = errors.Join(errs...)
+			return
+		}
+	}
+}
+
+func (l *Logger) setHealth(err error) {
+	if err == nil {
+		l.health.Store(nil)
+		return
+	}
+	l.health.Store(&err)
+}
+
+func (l *Logger) sync() {
+	if err := l.f.Sync(); err != nil {
+		err = fmt.Errorf("%w: syncing %s: %v", ErrWrite, l.path, err)
+		l.setHealth(err)
+		l.log.Error("audit sync failed", "err", err)
+		return
+	}
+	l.dirty = false
+}
+
+// writeBatch writes first and every record waiting behind it.
+func (l *Logger) writeBatch(first *writeReq) {
+	batch := append(l.batch[:0], first)
+	for len(batch) < maxBatch {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		break
+	}
+	// Drop records whose writers gave up before we took them.
+	live := batch[:0]
+	for _, r := range batch {
+		if r.state.CompareAndSwap(reqWaiting, reqTaken) {
+			live = append(live, r)
+		}
+	}
+	l.batch = batch[:0]
+	buf := l.buf[:0]
+	seq, prev := l.seq, l.prev
+	start := 0 // first record of live in buf
+	for i, r := range live {
+		line, h := seal(buf, r.body, seq+1, prev)
+		lineLen := int64(len(line) - len(buf))
+		if l.size+int64(len(buf))+lineLen > l.maxBytes && l.size+int64(len(buf)) > 0 {
+			if len(buf) > 0 {
+				if err := l.flush(buf, live[start:i]); err != nil {
+					l.failAll(live[i:], err)
+					l.buf = buf[:0]
+					return
+				}
+				buf = buf[:0]
+				start = i
+			}
+			if err := l.rotate(); err != nil {
+				err = fmt.Errorf("%w: rotating %s: %v", ErrWrite, l.path, err)
+				l.setHealth(err)
+				l.log.Error("audit rotation failed", "err", err)
+				l.failAll(live[i:], err)
+				l.buf = buf[:0]
+				return
+			}
+			line, h = seal(buf, r.body, seq+1, prev)
+		}
+		buf = line
+		r.seq, r.prev, r.hash = seq+1, prev, h
+		seq, prev = seq+1, h
+	}
+	if len(buf) > 0 {
+		l.flush(buf, live[start:])
+	}
+	if cap(buf) <= 1<<20 {
+		l.buf = buf[:0]
+	} else {
+		l.buf = nil
+	}
+}
+
+// flush writes buf (the lines of rs) and answers rs.
+func (l *Logger) flush(buf []byte, rs []*writeReq) error {
+	n, err := l.f.Write(buf)
+	if err != nil {
+		if n > 0 {
+			// Remove a partial write so the file still ends on a record.
+			_ = l.f.Truncate(l.size)
+		}
+		err = fmt.Errorf("%w: writing %s: %v", ErrWrite, l.path, err)
+		l.setHealth(err)
+		l.log.Error("audit write failed", "err", err)
+		l.failAll(rs, err)
+		return err
+	}
+	l.size += int64(n)
+	last := rs[len(rs)-1]
+	l.seq, l.prev = last.seq, last.hash
+	l.dirty = true
+	if l.every {
+		if err := l.f.Sync(); err != nil {
+			err = fmt.Errorf("%w: syncing %s: %v", ErrWrite, l.path, err)
+			l.setHealth(err)
+			l.log.Error("audit sync failed", "err", err)
+			l.failAll(rs, err)
+			return err
+		}
+		l.dirty = false
+	}
+	l.setHealth(nil)
+	for _, r := range rs {
+		r.done <- nil
+	}
+	return nil
+}
+
+func (l *Logger) failAll(rs []*writeReq, err error) {
+	for _, r := range rs {
+		r.done <- err
+	}
+}
+
+// rotate renames the current file aside and starts a new one.
+func (l *Logger) rotate() error {
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("syncing before rotation: %w", err)
+	}
+	l.dirty = false
+	t := l.now().UTC()
+	var target string
+	for {
+		target = l.path + "." + t.Format(rotatedLayout)
+		if _, err := os.Lstat(target); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		t = t.Add(time.Nanosecond)
+	}
+	if err := os.Rename(l.path, target); err != nil {
+		return err
+	}
+	old := l.f
+	if err := l.openFile(); err != nil {
+		// Put the old file back so the next record retries the rotation.
+		if rerr := os.Rename(target, l.path); rerr != nil {
+			l.log.Error("audit rotation: cannot restore the current file", "rotated", target, "err", rerr)
+		}
+		l.f = old
+		return fmt.Errorf("creating new file: %w", err)
+	}
+	old.Close()
+	syncDir(filepath.Dir(l.path))
+	l.log.Info("audit log rotated", "rotated", target)
+	return nil
+}
+
+// syncDir makes a rename durable; failures are ignored (not all systems
+// support syncing a directory).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,19 @@
+package audit
+
+import "errors"
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by Write and Healthy after Close.
+	ErrClosed = errors.New("audit log closed")
+	// ErrWrite wraps every failure to write or sync a record; the caller
+	// must refuse the request unless audit.fail_open is set.
+	ErrWrite = errors.New("audit record not written")
+	// ErrNoHMACKey means content mode "hmac" has no key to use.
+	ErrNoHMACKey = errors.New("audit hmac key missing")
+	// ErrChainBroken is returned by Verify when the chain does not hold.
+	ErrChainBroken = errors.New("audit chain broken")
+	// ErrCorruptTail means the existing audit file does not end with a
+	// valid record, so the chain cannot be continued safely.
+	ErrCorruptTail = errors.New("audit file does not end with a valid record")
+)

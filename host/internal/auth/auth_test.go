@@ -1,0 +1,256 @@
+package auth
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/config"
+)
+
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func fixedNow() time.Time { return testNow }
+
+func mustKey(t testing.TB) (string, string) {
+	t.Helper()
+	k, h, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, h
+}
+
+func TestNewKey(t *testing.T) {
+	shape := regexp.MustCompile(`^moat_[0-9A-Za-z]{43}$`)
+	seen := map[string]bool{}
+	for range 200 {
+		k, h := mustKey(t)
+		if !shape.MatchString(k) {
+			t.Fatalf("key %q does not match %v", k, shape)
+		}
+		if h != HashKey(k) || len(h) != 64 {
+			t.Fatalf("hash %q is not the hex SHA-256 of the key", h)
+		}
+		if seen[k] {
+			t.Fatal("NewKey repeated a key")
+		}
+		seen[k] = true
+	}
+}
+
+type keys struct {
+	app, appExpired, appRevoked, appLater string
+	office, backend, web, local           string
+}
+
+// newTestAuth builds an Authenticator from a real parsed config.
+func newTestAuth(t *testing.T) (*Authenticator, keys) {
+	t.Helper()
+	var k keys
+	var h [8]string
+	for i, p := range []*string{&k.app, &k.appExpired, &k.appRevoked, &k.appLater, &k.office, &k.backend, &k.web, &k.local} {
+		*p, h[i] = mustKey(t)
+	}
+	toml := `
+[[clients]]
+id = "app"
+key_sha256 = "` + h[0] + `"
+  [[clients.keys]]
+  sha256 = "` + h[1] + `"
+  expires = 2026-03-01T11:00:00Z
+  [[clients.keys]]
+  sha256 = "` + h[2] + `"
+  revoked = true
+  [[clients.keys]]
+  sha256 = "` + h[3] + `"
+  expires = 2026-04-01T00:00:00Z
+
+[[clients]]
+id = "office"
+key_sha256 = "` + h[4] + `"
+allow_ips = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+
+[[clients]]
+id = "backend"
+key_sha256 = "` + h[5] + `"
+trusted = true
+user_header = "X-End-User"
+
+[[clients]]
+id = "web"
+key_sha256 = "` + h[6] + `"
+cors_origins = ["https://app.example.com"]
+`
+	cfg, err := config.Parse([]byte(toml), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAuthenticator(cfg, []config.Client{{ID: "local-dev", KeySHA256: h[7]}}, func(string) string { return "" }, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, k
+}
+
+func TestAuthenticate(t *testing.T) {
+	a, k := newTestAuth(t)
+	anthropicKey := "sk-ant-" + "api03-" + strings.Repeat("Q", 40)
+	ip := netip.MustParseAddr("203.0.113.9")
+	type want struct {
+		status int    // 0: success
+		typ    string // error type
+		client string
+		user   string
+		msg    string // substring of the message
+	}
+	cases := []struct {
+		name    string
+		headers [][2]string
+		ip      netip.Addr
+		want    want
+	}{
+		{"x-api-key", [][2]string{{"X-Api-Key", k.app}}, ip, want{client: "app"}},
+		{"bearer", [][2]string{{"Authorization", "Bearer " + k.app}}, ip, want{client: "app"}},
+		{"bearer scheme case", [][2]string{{"Authorization", "bearer " + k.app}}, ip, want{client: "app"}},
+		{"both equal", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Bearer " + k.app}}, ip, want{client: "app"}},
+		{"both different", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Bearer " + k.web}}, ip, want{status: 401, typ: TypeAuthentication, msg: "different"}},
+		{"x-api-key and basic", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Basic " + k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "different"}},
+		{"two x-api-key", [][2]string{{"X-Api-Key", k.app}, {"X-Api-Key", k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "more than one x-api-key"}},
+		{"two x-api-key different", [][2]string{{"X-Api-Key", k.web}, {"X-Api-Key", k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "more than one x-api-key"}},
+		{"two authorization", [][2]string{{"Authorization", "Bearer " + k.app}, {"Authorization", "Bearer " + k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "more than one Authorization"}},
+		{"basic only", [][2]string{{"Authorization", "Basic " + k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "Bearer"}},
+		{"missing", nil, ip, want{status: 401, typ: TypeAuthentication, msg: "missing API key"}},
+		{"empty x-api-key", [][2]string{{"X-Api-Key", ""}}, ip, want{status: 401, typ: TypeAuthentication, msg: "missing API key"}},
+		{"unknown key", [][2]string{{"X-Api-Key", "moat_" + strings.Repeat("a", 43)}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
+		{"key with extra char", [][2]string{{"X-Api-Key", k.app + "x"}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
+		{"hash instead of key", [][2]string{{"X-Api-Key", HashKey(k.app)}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
+		{"huge key", [][2]string{{"X-Api-Key", "moat_" + strings.Repeat("a", 10000)}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
+		{"non-moat bearer, jwt off", [][2]string{{"Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x"}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
+		{"anthropic key", [][2]string{{"X-Api-Key", anthropicKey}}, ip, want{status: 401, typ: TypeAuthentication, msg: "Anthropic API key"}},
+		{"expired key", [][2]string{{"X-Api-Key", k.appExpired}}, ip, want{status: 401, typ: TypeAuthentication, client: "app", msg: "expired"}},
+		{"revoked key", [][2]string{{"X-Api-Key", k.appRevoked}}, ip, want{status: 401, typ: TypeAuthentication, client: "app", msg: "revoked"}},
+		{"key in rotation window", [][2]string{{"X-Api-Key", k.appLater}}, ip, want{client: "app"}},
+		{"local client", [][2]string{{"X-Api-Key", k.local}}, ip, want{client: "local-dev"}},
+		{"allowlist cidr", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("10.1.2.3"), want{client: "office"}},
+		{"allowlist single", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("192.0.2.7"), want{client: "office"}},
+		{"allowlist mapped v4", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("::ffff:10.9.9.9"), want{client: "office"}},
+		{"allowlist v6", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("2001:db8::1"), want{client: "office"}},
+		{"allowlist outside", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("192.0.2.8"), want{status: 403, typ: TypePermission, client: "office", msg: "address"}},
+		{"allowlist no ip", [][2]string{{"X-Api-Key", k.office}}, netip.Addr{}, want{status: 403, typ: TypePermission, client: "office"}},
+		{"trusted names user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "alice"}}, ip, want{client: "backend", user: "alice"}},
+		{"trusted without user", [][2]string{{"X-Api-Key", k.backend}}, ip, want{client: "backend"}},
+		{"trusted two users", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "alice"}, {"X-End-User", "bob"}}, ip, want{status: 400, typ: TypeInvalidRequest, client: "backend"}},
+		{"trusted control char user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "al\x01ice"}}, ip, want{status: 400, typ: TypeInvalidRequest, client: "backend"}},
+		{"trusted long user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", strings.Repeat("u", 300)}}, ip, want{status: 400, typ: TypeInvalidRequest, client: "backend"}},
+		{"trusted other header", [][2]string{{"X-Api-Key", k.backend}, {"X-Moat-User", "alice"}}, ip, want{status: 403, typ: TypePermission, client: "backend", msg: "X-Moat-User"}},
+		{"untrusted names user", [][2]string{{"X-Api-Key", k.web}, {"X-End-User", "alice"}}, ip, want{status: 403, typ: TypePermission, client: "web", msg: "may not name end users"}},
+		{"untrusted default header", [][2]string{{"X-Api-Key", k.app}, {"x-moat-user", "alice"}}, ip, want{status: 403, typ: TypePermission, client: "app"}},
+		{"untrusted unrelated header ignored", [][2]string{{"X-Api-Key", k.app}, {"X-Something", "alice"}}, ip, want{client: "app"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/v1/messages", nil)
+			for _, h := range tc.headers {
+				r.Header.Add(h[0], h[1])
+			}
+			id, err := a.Authenticate(r, tc.ip)
+			if tc.want.status == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if id.ClientID != tc.want.client || id.Client == nil || id.Client.ID != tc.want.client || id.User != tc.want.user || id.Via != ViaKey || len(id.KeyHash) != 8 {
+					t.Fatalf("identity = %+v, want client %q user %q via key", id, tc.want.client, tc.want.user)
+				}
+				return
+			}
+			var ae *Error
+			if !errors.As(err, &ae) {
+				t.Fatalf("error = %v (%T), want *Error", err, err)
+			}
+			if ae.Status != tc.want.status || ae.Type != tc.want.typ {
+				t.Fatalf("got %d %s (%q), want %d %s", ae.Status, ae.Type, ae.Message, tc.want.status, tc.want.typ)
+			}
+			if !strings.Contains(ae.Message, tc.want.msg) {
+				t.Fatalf("message %q lacks %q", ae.Message, tc.want.msg)
+			}
+			if id.ClientID != tc.want.client {
+				t.Fatalf("identity on refusal names %q, want %q", id.ClientID, tc.want.client)
+			}
+			for _, h := range tc.headers {
+				v := strings.TrimPrefix(strings.TrimPrefix(h[1], "Bearer "), "Basic ")
+				if len(v) > 8 && strings.Contains(ae.Message, v) {
+					t.Fatalf("message %q contains the presented credential", ae.Message)
+				}
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadClients(t *testing.T) {
+	_, h := mustKey(t)
+	cfg, err := config.Parse([]byte("[[clients]]\nid = \"a\"\nkey_sha256 = \""+h+"\"\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		local []config.Client
+		want  string
+	}{
+		{"shared hash", []config.Client{{ID: "b", KeySHA256: h}}, "shares a key hash"},
+		{"bad hash", []config.Client{{ID: "b", KeySHA256: "moat_notahash"}}, "64 hex"},
+		{"same id", []config.Client{{ID: "a"}}, "defined twice"},
+		{"no id", []config.Client{{}}, "without an id"},
+		{"bad allowlist", []config.Client{{ID: "b", AllowIPs: []string{"10.0.0.0/99"}}}, "allow_ips"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(cfg, tc.local)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRevokedWinsOverDuplicateActiveEntry(t *testing.T) {
+	k, h := mustKey(t)
+	cfg, err := config.Parse([]byte(`[[clients]]
+id = "a"
+key_sha256 = "`+h+`"
+  [[clients.keys]]
+  sha256 = "`+h+`"
+  revoked = true
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.Header.Set("X-Api-Key", k)
+	if _, err := a.Authenticate(r, netip.Addr{}); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a hash listed as key_sha256 and as revoked authenticated: %v", err)
+	}
+}
+
+func TestExpiryUsesClock(t *testing.T) {
+	a, k := newTestAuth(t)
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.Header.Set("X-Api-Key", k.appLater)
+	if _, err := a.Authenticate(r, netip.Addr{}); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	a.now = func() time.Time { return time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC) }
+	if _, err := a.Authenticate(r, netip.Addr{}); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("at expiry: %v, want expired", err)
+	}
+}

@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/limit"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
+)
+
+// call is one request on its way through the gateway: what is known about
+// it so far, and what must be undone or recorded at the end.
+type call struct {
+	g     *Gateway
+	st    *State
+	c     *gin.Context
+	start time.Time
+	id    string
+	ip    netip.Addr
+
+	endpoint string
+	route    string
+	model    string
+	stream   bool
+	who      auth.Identity
+
+	ticket   *limit.Ticket
+	res      *limit.Reservation
+	verdicts []pipeline.Record
+	usage    anthropic.Usage
+	cost     float64
+	input    strings.Builder
+	output   strings.Builder
+
+	upstreamID   string
+	upstreamTime time.Duration
+	finished     bool
+}
+
+func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
+	g.inflight.Add(1)
+	st := g.state.Load()
+	st.refs.Add(1)
+	cl := &call{g: g, st: st, c: c, start: time.Now(), id: newRequestID(), ip: g.clientIP(c.Request), endpoint: endpoint}
+	c.Header("x-moat-request-id", cl.id)
+	return cl
+}
+
+// end releases what the call holds. It runs deferred in every handler.
+func (cl *call) end() {
+	if cl.res != nil {
+		cl.res.Release(context.WithoutCancel(cl.c.Request.Context()))
+	}
+	if cl.ticket != nil {
+		cl.ticket.Done()
+	}
+	cl.st.refs.Done()
+	cl.g.inflight.Done()
+}
+
+// authenticate identifies the caller.
+func (cl *call) authenticate() error {
+	who, err := cl.st.Auth.Authenticate(cl.c.Request, cl.ip)
+	if err != nil {
+		if cl.g.deps.Limiter != nil && cl.ip.IsValid() {
+			cl.g.deps.Limiter.AuthFailure(cl.c.Request.Context(), cl.ip.String())
+		}
+		return err
+	}
+	cl.who = who
+	return nil
+}
+
+// preAuthGuard refuses callers from an address that failed to authenticate
+// too often.
+func (cl *call) preAuthGuard() error {
+	if cl.g.deps.Limiter == nil || !cl.ip.IsValid() {
+		return nil
+	}
+	if cl.g.deps.Limiter.AuthBlocked(cl.c.Request.Context(), cl.ip.String()) {
+		return anthropic.Errorf(http.StatusTooManyRequests, anthropic.TypeRateLimit, "too many failed authentication attempts from this address; try again later")
+	}
+	return nil
+}
+
+// admit applies rate limits and the in-flight cap.
+func (cl *call) admit() error {
+	t, err := cl.g.deps.Limiter.Admit(cl.c.Request.Context(), limit.Identity{Client: cl.who.ClientID, User: cl.who.User})
+	if err != nil {
+		return err
+	}
+	cl.ticket = t
+	for k, v := range t.Headers() {
+		cl.c.Header(k, v)
+	}
+	return nil
+}
+
+// reserve holds the worst-case cost of the call against every budget.
+func (cl *call) reserve(model string, estInput, maxOutput int64) error {
+	r, err := cl.g.deps.Limiter.Reserve(cl.c.Request.Context(), limit.Identity{Client: cl.who.ClientID, User: cl.who.User}, model, estInput, maxOutput)
+	if err != nil {
+		return err
+	}
+	cl.res = r
+	return nil
+}
+
+// settle turns the reservation into the real usage.
+func (cl *call) settle() {
+	if cl.res == nil {
+		return
+	}
+	u := limit.Usage{
+		InputTokens:              cl.usage.InputTokens,
+		OutputTokens:             cl.usage.OutputTokens,
+		CacheCreationInputTokens: cl.usage.CacheCreationInputTokens,
+		CacheReadInputTokens:     cl.usage.CacheReadInputTokens,
+	}
+	cost, err := cl.res.Settle(context.WithoutCancel(cl.c.Request.Context()), cl.model, u)
+	if err != nil {
+		cl.g.deps.Logger.Error("settling budget", "request_id", cl.id, "err", err)
+	}
+	cl.cost = cost
+	cl.res = nil
+}
+
+// decision classifies an error for the audit record.
+func decision(err error) (string, string) {
+	if err == nil {
+		return audit.DecisionAllow, ""
+	}
+	var authErr *auth.Error
+	var le *limit.Error
+	var rej *pipeline.RejectError
+	var pe *pipeline.PluginError
+	var ae *anthropic.Error
+	switch {
+	case errors.As(err, &authErr):
+		return audit.DecisionRefuse, audit.ByAuth
+	case errors.As(err, &le):
+		if strings.Contains(le.Message, "budget") {
+			return audit.DecisionRefuse, audit.ByBudget
+		}
+		return audit.DecisionRefuse, audit.ByRateLimit
+	case errors.As(err, &rej):
+		return audit.DecisionRefuse, audit.ByPluginPrefix + rej.Plugin
+	case errors.As(err, &pe):
+		return audit.DecisionError, audit.ByPluginPrefix + pe.Plugin
+	case errors.As(err, &ae):
+		if ae.Status >= 500 || ae.Status == 429 {
+			return audit.DecisionError, audit.ByUpstream
+		}
+		return audit.DecisionRefuse, audit.ByGateway
+	}
+	return audit.DecisionError, audit.ByGateway
+}
+
+// record writes the audit line and the metrics for the call. It returns an
+// error when the record could not be written and audit is fail-closed.
+func (cl *call) record(status int, err error, by string) error {
+	if cl.finished {
+		return nil
+	}
+	cl.finished = true
+	dec, who := decision(err)
+	if by != "" {
+		who = by
+	}
+	total := since(cl.start)
+	rec := &audit.Record{
+		RequestID:         cl.id,
+		Client:            cl.who.ClientID,
+		User:              cl.who.User,
+		Endpoint:          cl.endpoint,
+		Route:             cl.route,
+		Model:             cl.model,
+		Stream:            cl.stream,
+		Status:            status,
+		Decision:          dec,
+		DecidedBy:         who,
+		InputTokens:       cl.usage.InputTokens,
+		OutputTokens:      cl.usage.OutputTokens,
+		CacheReadTokens:   cl.usage.CacheReadInputTokens,
+		CacheWriteTokens:  cl.usage.CacheCreationInputTokens,
+		CostUSD:           cl.cost,
+		Latency:           total,
+		GatewayLatency:    total - cl.upstreamTime,
+		UpstreamRequestID: cl.upstreamID,
+		Input:             cl.input.String(),
+		Output:            cl.output.String(),
+	}
+	if cl.ip.IsValid() {
+		rec.SourceIP = cl.ip.String()
+	}
+	if err != nil {
+		rec.Error = asAPIError(err).Message
+	}
+	for _, v := range cl.verdicts {
+		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Duration: v.Duration})
+	}
+	cl.g.observe(cl, rec)
+	werr := cl.g.deps.Audit.Write(context.WithoutCancel(cl.c.Request.Context()), rec)
+	if werr != nil {
+		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)
+		if !cl.st.Config.Audit.FailOpen {
+			return werr
+		}
+	}
+	return nil
+}
+
+// fail records and sends an error response.
+func (cl *call) fail(err error) {
+	ae := asAPIError(err)
+	if werr := cl.record(ae.Status, err, ""); werr != nil {
+		ae = auditUnavailable()
+	}
+	cl.g.writeError(cl.c, cl.id, ae)
+}
+
+func auditUnavailable() *anthropic.Error {
+	return anthropic.Errorf(http.StatusServiceUnavailable, anthropic.TypeAPI, "audit log unavailable; request refused (audit.fail_open = false)")
+}
+
+// writeError sends an Anthropic-shaped error.
+func (g *Gateway) writeError(c *gin.Context, requestID string, e *anthropic.Error) {
+	if c.Writer.Written() {
+		return
+	}
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			c.Writer.Header().Add(k, v)
+		}
+	}
+	status := e.Status
+	if status == 499 {
+		status = http.StatusBadRequest
+	}
+	if status == http.StatusTooManyRequests && c.Writer.Header().Get("retry-after") == "" {
+		c.Header("retry-after", "1")
+	}
+	c.Header("content-type", "application/json")
+	c.Writer.WriteHeader(status)
+	_, _ = c.Writer.Write(e.Body(requestID))
+}
+
+// retryAfterSeconds formats a duration for the retry-after header.
+func retryAfterSeconds(d time.Duration) string {
+	s := int(d.Round(time.Second) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.Itoa(s)
+}

@@ -1,0 +1,238 @@
+// Package gateway is moat's request path: authenticate, admit, reserve
+// budget, run the input chain, wrap, call the upstream, validate the output
+// (streams included), settle and audit. It has the Gin handlers; the
+// components it calls each live in their own package.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/limit"
+	"github.com/moat-gateway/moat/host/internal/metrics"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/upstream"
+)
+
+// Deps are the long-lived components the gateway calls. Upstream, Limiter
+// and Logger are required; a nil Audit or Metrics disables that component.
+type Deps struct {
+	Upstream *upstream.Client
+	Limiter  *limit.Limiter
+	Audit    *audit.Logger
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	// Secrets returns the values that must never be echoed (the upstream
+	// keys, current and previous).
+	Secrets func() []string
+}
+
+// Gateway serves the public API. Its per-config State is swapped
+// atomically on reload; a request keeps the State it started with.
+type Gateway struct {
+	deps    Deps
+	state   atomic.Pointer[State]
+	engine  *gin.Engine
+	trusted []netip.Prefix
+	// inflight counts requests being served, for graceful shutdown.
+	inflight sync.WaitGroup
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New returns a gateway serving st.
+func New(deps Deps, st *State) *Gateway {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Secrets == nil {
+		deps.Secrets = func() []string { return nil }
+	}
+	g := &Gateway{deps: deps}
+	g.state.Store(st)
+	for _, s := range st.Config.Server.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			g.trusted = append(g.trusted, p)
+		}
+	}
+	g.engine = g.routes()
+	return g
+}
+
+// State returns the current state.
+func (g *Gateway) State() *State { return g.state.Load() }
+
+// Swap installs a new state for new requests and returns the old one;
+// requests in flight finish on the state they started with. The caller
+// closes the old state with old.Retire.
+func (g *Gateway) Swap(st *State) *State { return g.state.Swap(st) }
+
+// Handler returns the public HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.engine }
+
+func (g *Gateway) routes() *gin.Engine {
+	e := gin.New()
+	e.HandleMethodNotAllowed = false
+	e.Use(g.recoverer)
+	e.NoRoute(func(c *gin.Context) {
+		g.writeError(c, "", anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", g.readyz)
+	e.OPTIONS("/v1/*path", g.preflight)
+	e.POST("/v1/messages", g.messages)
+	e.POST("/v1/messages/count_tokens", g.countTokens)
+	e.GET("/v1/models", g.models)
+	e.GET("/v1/models/:id", g.models)
+	e.POST("/v1/routes/:name", g.route)
+	return e
+}
+
+func (g *Gateway) readyz(c *gin.Context) {
+	if err := g.deps.Audit.Healthy(); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "audit unavailable"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// recoverer turns a panic into a 500 in Anthropic's shape, without the
+// stack in the response.
+func (g *Gateway) recoverer(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			g.deps.Logger.Error("panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			if !c.Writer.Written() {
+				g.writeError(c, "", anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// newRequestID returns a moat request id.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_moat_" + hex.EncodeToString(b[:])
+}
+
+// clientIP returns the caller's address, believing X-Forwarded-For only
+// from trusted proxies.
+func (g *Gateway) clientIP(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip = ip.Unmap()
+	if len(g.trusted) == 0 {
+		return ip
+	}
+	trusted := false
+	for _, p := range g.trusted {
+		if p.Contains(ip) {
+			trusted = true
+		}
+	}
+	if !trusted {
+		return ip
+	}
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		last := xff
+		for i := len(xff) - 1; i >= 0; i-- {
+			if xff[i] == ',' {
+				last = xff[i+1:]
+				break
+			}
+		}
+		if a, err := netip.ParseAddr(trimSpace(last)); err == nil {
+			return a.Unmap()
+		}
+	}
+	return ip
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// Wait blocks until requests in flight finish or ctx ends.
+func (g *Gateway) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { g.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// asAPIError maps the errors of moat's components to the client-facing
+// error.
+func asAPIError(err error) *anthropic.Error {
+	var ae *anthropic.Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var authErr *auth.Error
+	if errors.As(err, &authErr) {
+		return anthropic.Errorf(authErr.Status, authErr.Type, "%s", authErr.Message)
+	}
+	var le *limit.Error
+	if errors.As(err, &le) {
+		e := anthropic.Errorf(le.Status, le.Type, "%s", le.Message)
+		if len(le.Headers) > 0 {
+			e.Header = http.Header{}
+			for k, v := range le.Headers {
+				e.Header.Set(k, v)
+			}
+		}
+		return e
+	}
+	var rej *pipeline.RejectError
+	if errors.As(err, &rej) {
+		if rej.Phase == "output" {
+			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "output rejected by plugin %q: %s", rej.Plugin, rej.Reason)
+		}
+		return anthropic.InvalidRequest("input rejected by plugin %q: %s", rej.Plugin, rej.Reason)
+	}
+	var pe *pipeline.PluginError
+	if errors.As(err, &pe) {
+		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "plugin %q failed; the request was refused (on_error = \"reject\")", pe.Plugin)
+	}
+	return anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error")
+}
+
+// since is time.Since, as a field for tests.
+var since = time.Since

@@ -1,0 +1,367 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// readBody reads the request body up to the configured cap.
+func (cl *call) readBody() ([]byte, error) {
+	max := cl.st.Config.Server.MaxBodyBytes
+	r := http.MaxBytesReader(cl.c.Writer, cl.c.Request.Body, max)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, anthropic.Errorf(http.StatusRequestEntityTooLarge, anthropic.TypeRequestTooLarge, "request body exceeds the %d-byte limit", max)
+		}
+		return nil, anthropic.InvalidRequest("reading request body: %s", "connection error")
+	}
+	return b, nil
+}
+
+// messages serves POST /v1/messages.
+func (g *Gateway) messages(c *gin.Context) {
+	cl := g.begin(c, "/v1/messages")
+	defer cl.end()
+	if err := cl.serveMessages(); err != nil {
+		cl.fail(err)
+	}
+}
+
+func (cl *call) serveMessages() error {
+	if err := cl.preAuthGuard(); err != nil {
+		return err
+	}
+	if err := cl.authenticate(); err != nil {
+		return err
+	}
+	body, err := cl.readBody()
+	if err != nil {
+		return err
+	}
+	req, err := anthropic.DecodeRequest(body, anthropic.Options{})
+	if err != nil {
+		return err
+	}
+	cl.model, cl.stream = req.Model, req.Stream
+	client := cl.who.Client
+	if !client.AllowsModel(req.Model) {
+		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "model: client %q may not use model %q", cl.who.ClientID, req.Model)
+	}
+	if client.MaxTokens > 0 && req.MaxTokens > int64(client.MaxTokens) {
+		return anthropic.InvalidRequest("max_tokens: %d exceeds this client's cap of %d", req.MaxTokens, client.MaxTokens)
+	}
+	if cl.who.User == "" && client.Trusted {
+		cl.who.User = req.UserID()
+	}
+	if err := cl.admit(); err != nil {
+		return err
+	}
+	if err := cl.reserve(req.Model, req.EstimateInputTokens(), req.MaxTokens); err != nil {
+		return err
+	}
+	cs := cl.st.client(cl.who.ClientID)
+	meta := abi.Context{Model: req.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
+	if err := req.EachUserText(func(text string) (string, error) {
+		out, err := cl.runChain(cs.input, abi.PhaseInput, text, meta)
+		cl.input.WriteString(out)
+		return out, err
+	}); err != nil {
+		return err
+	}
+	var extra []string
+	if client.WrapUserInput {
+		var texts []string
+		_ = req.EachUserText(func(text string) (string, error) { texts = append(texts, text); return text, nil })
+		w := prompt.NewWrapper(client.Tag, "", texts...)
+		if err := req.EachUserText(func(text string) (string, error) { return w.Block(text), nil }); err != nil {
+			return err
+		}
+	}
+	canary := ""
+	if client.Canary {
+		canary = prompt.NewCanary()
+		extra = append(extra, prompt.CanaryInstruction(canary))
+	}
+	req.ApplySystem(client.System, client.SystemPrompt, strings.Join(extra, "\n\n"))
+	out, err := req.Encode()
+	if err != nil {
+		return err
+	}
+	guard := cl.st.outputGuard(cs, canary, meta)
+	if req.Stream {
+		return cl.relayStream(out, guard)
+	}
+	resp, err := cl.callUpstream("/v1/messages", out)
+	if err != nil {
+		return err
+	}
+	return cl.finishMessage(resp, guard)
+}
+
+// forwardHeaders picks the request headers the upstream may see: the API
+// version and allowed betas. Client credentials and hop-by-hop headers are
+// never forwarded.
+func (cl *call) forwardHeaders() http.Header {
+	in := cl.c.Request.Header
+	h := make(http.Header, 4)
+	h.Set("content-type", "application/json")
+	if v := in.Get("anthropic-version"); v != "" {
+		h.Set("anthropic-version", v)
+	} else {
+		h.Set("anthropic-version", "2023-06-01")
+	}
+	allowed := cl.st.Config.Server.AllowedBetas
+	var betas []string
+	for _, line := range in.Values("anthropic-beta") {
+		for _, b := range strings.Split(line, ",") {
+			b = strings.TrimSpace(b)
+			if b == "" {
+				continue
+			}
+			if len(allowed) == 0 || contains(allowed, b) {
+				betas = append(betas, b)
+			}
+		}
+	}
+	if len(betas) > 0 {
+		h.Set("anthropic-beta", strings.Join(betas, ","))
+	}
+	return h
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamResponse is a finished or open upstream response.
+type upstreamResponse struct {
+	*http.Response
+	cancel context.CancelFunc
+}
+
+// callUpstream sends the body and returns the response with its headers
+// copied to the client.
+func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error) {
+	ctx := cl.c.Request.Context()
+	var cancel context.CancelFunc
+	if cl.stream {
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, cl.st.Config.Upstream.Timeout.Duration)
+	}
+	t0 := time.Now()
+	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodPost, path, body, cl.forwardHeaders())
+	cl.upstreamTime += time.Since(t0)
+	if err != nil {
+		cancel()
+		cl.g.upstreamError(err)
+		return nil, err
+	}
+	cl.upstreamID = resp.Header.Get("request-id")
+	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
+	return &upstreamResponse{Response: resp, cancel: cancel}, nil
+}
+
+// copyResponseHeaders passes the upstream's request id, rate-limit and
+// retry headers to the client.
+func copyResponseHeaders(dst, src http.Header) {
+	for k, vs := range src {
+		lk := strings.ToLower(k)
+		if lk == "request-id" || lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") || lk == "anthropic-organization-id" {
+			if lk == "anthropic-organization-id" {
+				continue
+			}
+			dst[k] = vs
+		}
+	}
+}
+
+// readUpstream reads a non-streaming body within the configured cap.
+func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
+	defer resp.cancel()
+	defer resp.Body.Close()
+	max := cl.st.Config.Upstream.MaxResponseBytes
+	t0 := time.Now()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	cl.upstreamTime += time.Since(t0)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream timed out")
+		}
+		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "reading upstream response: connection failed")
+	}
+	if int64(len(b)) > max {
+		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream response exceeds the %d-byte limit", max)
+	}
+	return b, nil
+}
+
+// upstreamFailure turns a non-200 upstream answer into the client's error,
+// passing the upstream's error through when it is in Anthropic's shape.
+func upstreamFailure(status int, body []byte) *anthropic.Error {
+	if d, ok := anthropic.ParseErrorBody(body); ok {
+		return anthropic.Errorf(status, d.Type, "%s", d.Message)
+	}
+	if status < 500 {
+		status = http.StatusBadGateway
+	}
+	return anthropic.Errorf(status, anthropic.TypeForStatus(status), "upstream returned status %d", status)
+}
+
+// finishMessage validates and sends a non-streaming response.
+func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error {
+	body, err := cl.readUpstream(resp)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return upstreamFailure(resp.StatusCode, body)
+	}
+	msg, err := anthropic.DecodeResponse(body)
+	if err != nil {
+		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+	}
+	cl.usage = cl.usage.Add(msg.Usage)
+	cl.settle()
+	if err := msg.EachText(func(text string) (string, error) {
+		out, err := guard.whole(cl, text)
+		cl.output.WriteString(out)
+		return out, err
+	}); err != nil {
+		return err
+	}
+	out := msg.Encode()
+	if err := cl.record(http.StatusOK, nil, ""); err != nil {
+		return auditUnavailable()
+	}
+	cl.c.Header("content-type", "application/json")
+	cl.c.Writer.WriteHeader(http.StatusOK)
+	_, _ = cl.c.Writer.Write(out)
+	return nil
+}
+
+// countTokens serves POST /v1/messages/count_tokens: authenticated and
+// relayed; the input chain does not run (nothing reaches the model).
+func (g *Gateway) countTokens(c *gin.Context) {
+	cl := g.begin(c, "/v1/messages/count_tokens")
+	defer cl.end()
+	if err := cl.serveCountTokens(); err != nil {
+		cl.fail(err)
+	}
+}
+
+func (cl *call) serveCountTokens() error {
+	if err := cl.preAuthGuard(); err != nil {
+		return err
+	}
+	if err := cl.authenticate(); err != nil {
+		return err
+	}
+	body, err := cl.readBody()
+	if err != nil {
+		return err
+	}
+	req, err := anthropic.DecodeRequest(body, anthropic.Options{CountTokens: true})
+	if err != nil {
+		return err
+	}
+	cl.model = req.Model
+	if !cl.who.Client.AllowsModel(req.Model) {
+		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "model: client %q may not use model %q", cl.who.ClientID, req.Model)
+	}
+	if err := cl.admit(); err != nil {
+		return err
+	}
+	resp, err := cl.callUpstream("/v1/messages/count_tokens", body)
+	if err != nil {
+		return err
+	}
+	b, err := cl.readUpstream(resp)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return upstreamFailure(resp.StatusCode, b)
+	}
+	if err := cl.record(http.StatusOK, nil, ""); err != nil {
+		return auditUnavailable()
+	}
+	cl.c.Data(http.StatusOK, "application/json", b)
+	return nil
+}
+
+// models serves GET /v1/models and /v1/models/{id}, filtered to the
+// client's allowed models.
+func (g *Gateway) models(c *gin.Context) {
+	cl := g.begin(c, "/v1/models")
+	defer cl.end()
+	if err := cl.serveModels(); err != nil {
+		cl.fail(err)
+	}
+}
+
+func (cl *call) serveModels() error {
+	if err := cl.preAuthGuard(); err != nil {
+		return err
+	}
+	if err := cl.authenticate(); err != nil {
+		return err
+	}
+	path := cl.c.Request.URL.Path
+	if id := cl.c.Param("id"); id != "" && !cl.who.Client.AllowsModel(id) {
+		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
+	}
+	ctx, cancel := context.WithTimeout(cl.c.Request.Context(), cl.st.Config.Upstream.Timeout.Duration)
+	defer cancel()
+	q := ""
+	if cl.c.Request.URL.RawQuery != "" {
+		q = "?" + cl.c.Request.URL.RawQuery
+	}
+	t0 := time.Now()
+	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodGet, path+q, nil, cl.forwardHeaders())
+	cl.upstreamTime += time.Since(t0)
+	if err != nil {
+		return err
+	}
+	cl.upstreamID = resp.Header.Get("request-id")
+	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
+	b, err := cl.readUpstream(&upstreamResponse{Response: resp, cancel: cancel})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return upstreamFailure(resp.StatusCode, b)
+	}
+	if cl.c.Param("id") == "" && len(cl.who.Client.Models) > 0 {
+		b = filterModels(b, cl.who.Client.AllowsModel)
+	}
+	if err := cl.record(http.StatusOK, nil, ""); err != nil {
+		return auditUnavailable()
+	}
+	cl.c.Data(http.StatusOK, "application/json", b)
+	return nil
+}
+
+// errAudit is returned when a record cannot be written.
+var errAudit = fmt.Errorf("audit record not written")
+
+var _ = audit.DecisionAllow

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/audit"
+)
+
+// preflight answers CORS preflights for origins a client lists.
+func (g *Gateway) preflight(c *gin.Context) {
+	st := g.state.Load()
+	if st.CORS != nil && st.CORS.Preflight(c.Writer, c.Request) {
+		c.Abort()
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// filterModels keeps the models a client may use in a /v1/models list.
+func filterModels(body []byte, allowed func(string) bool) []byte {
+	var list map[string]json.RawMessage
+	if err := json.Unmarshal(body, &list); err != nil {
+		return body
+	}
+	var data []map[string]json.RawMessage
+	if err := json.Unmarshal(list["data"], &data); err != nil {
+		return body
+	}
+	kept := data[:0]
+	for _, m := range data {
+		var id string
+		_ = json.Unmarshal(m["id"], &id)
+		if allowed(id) {
+			kept = append(kept, m)
+		}
+	}
+	b, err := json.Marshal(kept)
+	if err != nil {
+		return body
+	}
+	list["data"] = b
+	out, err := json.Marshal(list)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// observe feeds a finished call to the metrics.
+func (g *Gateway) observe(cl *call, rec *audit.Record) {
+	m := g.deps.Metrics
+	if m == nil {
+		return
+	}
+	m.ObserveRecord(rec)
+}
+
+// upstreamError counts an upstream failure.
+func (g *Gateway) upstreamError(err error) {
+	m := g.deps.Metrics
+	if m == nil {
+		return
+	}
+	var ae *anthropic.Error
+	kind := "transport"
+	if errors.As(err, &ae) && ae.Status == http.StatusGatewayTimeout {
+		kind = "timeout"
+	}
+	m.UpstreamError(kind)
+}

@@ -1,0 +1,245 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// routeRequest is the body of POST /v1/routes/{name}: data only.
+type routeRequest struct {
+	Input     *string           `json:"input"`
+	Variables map[string]string `json:"variables"`
+	Stream    bool              `json:"stream"`
+}
+
+// routeResponse is the body of a non-streaming route answer.
+type routeResponse struct {
+	Output    any             `json:"output"`
+	Usage     anthropic.Usage `json:"usage"`
+	RequestID string          `json:"request_id"`
+	Model     string          `json:"model"`
+	StopReason string         `json:"stop_reason,omitempty"`
+}
+
+// route serves POST /v1/routes/{name}.
+func (g *Gateway) route(c *gin.Context) {
+	cl := g.begin(c, "/v1/routes")
+	defer cl.end()
+	cl.route = c.Param("name")
+	if err := cl.serveRoute(); err != nil {
+		cl.fail(err)
+	}
+}
+
+func decodeRouteRequest(body []byte) (*routeRequest, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var rr routeRequest
+	if err := dec.Decode(&rr); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return nil, anthropic.InvalidRequest("%s: wrong type, expected %s", ute.Field, ute.Type)
+		}
+		msg := err.Error()
+		if strings.HasPrefix(msg, "json: unknown field ") {
+			return nil, anthropic.InvalidRequest("%s: unknown field (a route accepts only \"input\", \"variables\" and \"stream\"; instructions, model and limits are set on the server)", strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`))
+		}
+		return nil, anthropic.InvalidRequest("request body is not valid JSON: %s", msg)
+	}
+	if dec.More() {
+		return nil, anthropic.InvalidRequest("request body has data after the JSON object")
+	}
+	if rr.Input == nil && len(rr.Variables) == 0 {
+		return nil, anthropic.InvalidRequest("input: field required")
+	}
+	return &rr, nil
+}
+
+func (cl *call) serveRoute() error {
+	if err := cl.preAuthGuard(); err != nil {
+		return err
+	}
+	if err := cl.authenticate(); err != nil {
+		return err
+	}
+	rs, ok := cl.st.routes[cl.route]
+	if !ok {
+		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "route %q does not exist", cl.route)
+	}
+	if !rs.clients[cl.who.ClientID] {
+		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "client %q may not call route %q", cl.who.ClientID, cl.route)
+	}
+	r := rs.cfg
+	cl.model = r.Model
+	body, err := cl.readBody()
+	if err != nil {
+		return err
+	}
+	rr, err := decodeRouteRequest(body)
+	if err != nil {
+		return err
+	}
+	if rr.Stream && !r.Stream {
+		return anthropic.InvalidRequest("stream: route %q does not allow streaming", r.Name)
+	}
+	cl.stream = rr.Stream
+	in := prompt.RouteInput{Variables: map[string]string{}}
+	if rr.Input != nil {
+		in.Input = *rr.Input
+	}
+	est := int64(len(in.Input)+len(r.SystemText)+len(r.Task))/3 + 16
+	for k, v := range rr.Variables {
+		in.Variables[k] = v
+		est += int64(len(v)) / 3
+	}
+	if err := cl.admit(); err != nil {
+		return err
+	}
+	if err := cl.reserve(r.Model, est, int64(r.MaxTokens)*int64(1+r.RepairRetries)); err != nil {
+		return err
+	}
+	meta := abi.Context{Route: r.Name, Model: r.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
+	if in.Input, err = cl.runChain(rs.input, abi.PhaseInput, in.Input, meta); err != nil {
+		return err
+	}
+	cl.input.WriteString(in.Input)
+	for k, v := range in.Variables {
+		if in.Variables[k], err = cl.runChain(rs.input, abi.PhaseInput, v, meta); err != nil {
+			return err
+		}
+	}
+	rendered, err := prompt.Render(r, in)
+	if err != nil {
+		var ie *prompt.InputError
+		if errors.As(err, &ie) {
+			return anthropic.InvalidRequest("%s", ie.Error())
+		}
+		return err
+	}
+	guard := newOutputGuard(rs.output, rendered.Canary, meta)
+	messages := []map[string]any{{"role": "user", "content": rendered.User}}
+	upstreamBody := func() ([]byte, error) {
+		req := map[string]any{"model": r.Model, "max_tokens": r.MaxTokens, "messages": messages}
+		if rendered.System != "" {
+			req["system"] = rendered.System
+		}
+		if r.Temperature != nil {
+			req["temperature"] = *r.Temperature
+		}
+		if rr.Stream {
+			req["stream"] = true
+		}
+		return json.Marshal(req)
+	}
+	b, err := upstreamBody()
+	if err != nil {
+		return err
+	}
+	if rr.Stream {
+		return cl.routeStream(b, guard)
+	}
+	for attempt := 0; ; attempt++ {
+		text, stop, verr, err := cl.routeOnce(b, guard)
+		if err != nil {
+			return err
+		}
+		if verr != nil {
+			if attempt >= r.RepairRetries {
+				return verr
+			}
+			var rej *pipeline.RejectError
+			reason := "invalid output"
+			if errors.As(verr, &rej) {
+				reason = rej.Reason
+			}
+			messages = append(messages,
+				map[string]any{"role": "assistant", "content": text},
+				map[string]any{"role": "user", "content": fmt.Sprintf("Your previous answer failed validation: %s. Reply again with only the corrected JSON.", reason)})
+			if b, err = upstreamBody(); err != nil {
+				return err
+			}
+			continue
+		}
+		resp := routeResponse{Output: text, Usage: cl.usage, RequestID: cl.id, Model: r.Model, StopReason: stop}
+		if r.Format == "json" {
+			var v any
+			if err := json.Unmarshal([]byte(stripFence(text)), &v); err != nil {
+				return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "route output is not valid JSON")
+			}
+			resp.Output = v
+		}
+		out, err := json.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		cl.settle()
+		if err := cl.record(http.StatusOK, nil, ""); err != nil {
+			return auditUnavailable()
+		}
+		cl.c.Data(http.StatusOK, "application/json", out)
+		return nil
+	}
+}
+
+// routeOnce makes one upstream call for a route and validates the text.
+// verr is a validation failure (repairable); err anything else.
+func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, verr, err error) {
+	resp, err := cl.callUpstream("/v1/messages", body)
+	if err != nil {
+		return "", "", nil, err
+	}
+	b, err := cl.readUpstream(resp)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", "", nil, upstreamFailure(resp.StatusCode, b)
+	}
+	msg, err := anthropic.DecodeResponse(b)
+	if err != nil {
+		return "", "", nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+	}
+	cl.usage = cl.usage.Add(msg.Usage)
+	raw := msg.Text()
+	out, verr := guard.whole(cl, raw)
+	if verr != nil {
+		var rej *pipeline.RejectError
+		if errors.As(verr, &rej) && rej.Plugin == "json-schema" {
+			return raw, "", verr, nil
+		}
+		return "", "", nil, verr
+	}
+	cl.output.WriteString(out)
+	var stopReason struct {
+		StopReason string `json:"stop_reason"`
+	}
+	_ = json.Unmarshal(b, &stopReason)
+	return out, stopReason.StopReason, nil, nil
+}
+
+// routeStream relays a streaming route call as Anthropic's SSE events.
+func (cl *call) routeStream(body []byte, guard *outputGuard) error {
+	return cl.relayStream(body, guard)
+}
+
+// stripFence removes a ```json fence around a JSON answer.
+func stripFence(s string) string {
+	t := strings.TrimSpace(s)
+	if strings.HasPrefix(t, "```") {
+		t = strings.TrimPrefix(t, "```")
+		t = strings.TrimPrefix(t, "json")
+		t = strings.TrimSuffix(strings.TrimSpace(t), "```")
+	}
+	return strings.TrimSpace(t)
+}

@@ -1,0 +1,165 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/builtin"
+	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/wasm"
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// State is everything built from one config: the config itself, who may
+// call, the loaded plugins and the chains. It is immutable once built; a
+// reload builds a new State and swaps it in.
+type State struct {
+	Config  *config.Config
+	Auth    *auth.Authenticator
+	CORS    *auth.CORSPolicy
+	Plugins *pipeline.Registry
+
+	input, output pipeline.Chain
+	clients       map[string]*clientState
+	routes        map[string]*routeState
+	// refs counts requests using this state, so Retire waits for them.
+	refs sync.WaitGroup
+}
+
+type clientState struct {
+	input, output pipeline.Chain
+}
+
+type routeState struct {
+	cfg           *config.Route
+	input, output pipeline.Chain
+	clients       map[string]bool
+}
+
+// BuildState loads plugins and builds chains for cfg. local are clients
+// generated on first start. rt runs wasm plugins.
+func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, rt *wasm.Runtime) (*State, error) {
+	a, err := auth.New(cfg, local)
+	if err != nil {
+		return nil, fmt.Errorf("building authenticator: %w", err)
+	}
+	reg, err := pipeline.NewRegistry(ctx, cfg, rt, builtin.Native, builtin.Module)
+	if err != nil {
+		return nil, fmt.Errorf("loading plugins: %w", err)
+	}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
+	fail := func(err error) (*State, error) { reg.Close(ctx); return nil, err }
+	if st.input, err = reg.Chain(cfg.Pipeline.Input); err != nil {
+		return fail(fmt.Errorf("pipeline.input: %w", err))
+	}
+	if st.output, err = reg.Chain(cfg.Pipeline.Output); err != nil {
+		return fail(fmt.Errorf("pipeline.output: %w", err))
+	}
+	all := append(append([]config.Client(nil), cfg.Clients...), local...)
+	for i := range all {
+		cl := &all[i]
+		cs := &clientState{}
+		if cs.input, err = reg.Chain(cl.InputChain(cfg.Pipeline.Input)); err != nil {
+			return fail(fmt.Errorf("clients[%q].input: %w", cl.ID, err))
+		}
+		if cs.output, err = reg.Chain(cl.OutputChain(cfg.Pipeline.Output)); err != nil {
+			return fail(fmt.Errorf("clients[%q].output: %w", cl.ID, err))
+		}
+		if cl.Format == "json" {
+			if cs.output, err = withSchema(cs.output, cl.Schema); err != nil {
+				return fail(fmt.Errorf("clients[%q].schema: %w", cl.ID, err))
+			}
+		}
+		st.clients[cl.ID] = cs
+	}
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		rs := &routeState{cfg: r, clients: map[string]bool{}}
+		in, out := cfg.Pipeline.Input, cfg.Pipeline.Output
+		if r.Input != nil {
+			in = *r.Input
+		}
+		if r.Output != nil {
+			out = *r.Output
+		}
+		if rs.input, err = reg.Chain(in); err != nil {
+			return fail(fmt.Errorf("routes[%q].input: %w", r.Name, err))
+		}
+		if rs.output, err = reg.Chain(out); err != nil {
+			return fail(fmt.Errorf("routes[%q].output: %w", r.Name, err))
+		}
+		if r.Format == "json" {
+			if rs.output, err = withSchema(rs.output, r.Schema); err != nil {
+				return fail(fmt.Errorf("routes[%q].schema: %w", r.Name, err))
+			}
+		}
+		for _, id := range r.Clients {
+			rs.clients[id] = true
+		}
+		for j := range all {
+			if all[j].Local || contains(all[j].Routes, r.Name) {
+				rs.clients[all[j].ID] = true
+			}
+		}
+		st.routes[r.Name] = rs
+	}
+	return st, nil
+}
+
+// withSchema appends the built-in json-schema validator, run natively with
+// the given schema, to an output chain. A nil schema checks only that the
+// output parses as JSON.
+func withSchema(chain pipeline.Chain, schema map[string]any) (pipeline.Chain, error) {
+	in, out, ok := builtin.Native("json-schema")
+	if !ok {
+		return nil, fmt.Errorf("the json-schema built-in is missing from this build")
+	}
+	if schema == nil {
+		schema = map[string]any{}
+	}
+	cfgJSON, err := json.Marshal(map[string]any{"schema": schema})
+	if err != nil {
+		return nil, fmt.Errorf("encoding schema: %w", err)
+	}
+	// Check the schema now rather than on the first response.
+	v := out(abi.Request{Phase: abi.PhaseOutput, Text: "{}", Config: cfgJSON})
+	if v.Action == abi.Reject && isSchemaError(v.Reason) {
+		return nil, fmt.Errorf("%s", v.Reason)
+	}
+	st := &pipeline.NativeStage{PluginName: "json-schema", Input: in, Output: out}
+	p := &pipeline.Plugin{Stage: st, Name: "json-schema", OnError: "reject", Config: cfgJSON, Streaming: "buffer"}
+	return append(append(pipeline.Chain(nil), chain...), p), nil
+}
+
+// client returns the chains for a client id.
+func (st *State) client(id string) *clientState {
+	if cs, ok := st.clients[id]; ok {
+		return cs
+	}
+	return &clientState{input: st.input, output: st.output}
+}
+
+// outputGuard builds the output guard for a call.
+func (st *State) outputGuard(cs *clientState, canary string, meta abi.Context) *outputGuard {
+	return newOutputGuard(cs.output, canary, meta)
+}
+
+// Retire waits for the requests using st (up to grace) and closes its
+// plugins.
+func (st *State) Retire(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { st.refs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+	}
+	st.Plugins.Close(context.Background())
+}
+
+// Close closes the state's plugins at once.
+func (st *State) Close(ctx context.Context) { st.Plugins.Close(ctx) }

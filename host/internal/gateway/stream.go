@@ -1,0 +1,217 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+)
+
+// streamSink receives the validated stream: the SSE relay for
+// /v1/messages, or the route handler's own event shape.
+type streamSink interface {
+	// event forwards a non-text event unchanged.
+	event(ev anthropic.Event) error
+	// text forwards validated text for a block.
+	text(index int, s string) error
+	// fail ends the stream with an error event.
+	fail(e *anthropic.Error)
+}
+
+// sseSink re-emits Anthropic's events as they are.
+type sseSink struct{ w *anthropic.EventWriter }
+
+func (s *sseSink) event(ev anthropic.Event) error { return s.w.Write(ev) }
+func (s *sseSink) text(index int, t string) error {
+	return s.w.Write(anthropic.TextDelta(index, t))
+}
+func (s *sseSink) fail(e *anthropic.Error) { _ = s.w.Write(anthropic.ErrorEvent(e)) }
+
+// relayStream serves a streaming /v1/messages call.
+func (cl *call) relayStream(body []byte, guard *outputGuard) error {
+	if err := cl.g.deps.Audit.Healthy(); err != nil && !cl.st.Config.Audit.FailOpen {
+		return auditUnavailable()
+	}
+	resp, err := cl.openStream("/v1/messages", body)
+	if err != nil {
+		return err
+	}
+	h := cl.c.Writer.Header()
+	h.Set("content-type", "text/event-stream; charset=utf-8")
+	h.Set("cache-control", "no-cache")
+	h.Set("x-accel-buffering", "no")
+	cl.c.Writer.WriteHeader(http.StatusOK)
+	sink := &sseSink{w: anthropic.NewEventWriter(cl.c.Writer)}
+	cl.pump(resp, guard, sink)
+	return nil
+}
+
+// openStream calls the upstream and checks that a stream came back.
+func (cl *call) openStream(path string, body []byte) (*upstreamResponse, error) {
+	resp, err := cl.callUpstream(path, body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, rerr := cl.readUpstream(resp)
+		if rerr != nil {
+			return nil, rerr
+		}
+		return nil, upstreamFailure(resp.StatusCode, b)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("content-type")); mt != "text/event-stream" {
+		resp.cancel()
+		resp.Body.Close()
+		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream did not return an event stream")
+	}
+	return resp, nil
+}
+
+// pump reads upstream events, validates text through the guard, and writes
+// to the sink. It settles usage and writes the audit record before the
+// final message_stop reaches the client; it always ends with either
+// message_stop or an error event, unless the client went away.
+func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink) {
+	defer resp.cancel()
+	defer resp.Body.Close()
+	idle := cl.st.Config.Upstream.StreamIdleTimeout.Duration
+	var timedOut bool
+	var mu sync.Mutex
+	timer := time.AfterFunc(idle, func() { mu.Lock(); timedOut = true; mu.Unlock(); resp.cancel() })
+	defer timer.Stop()
+
+	er := anthropic.NewEventReader(resp.Body)
+	var su anthropic.StreamUsage
+	blocks := map[int]*blockGuard{}
+	textBytes := 0
+	status := http.StatusOK
+	var failure error
+	clientGone := false
+	t0 := time.Now()
+
+	endWith := func(err error, st int) {
+		failure, status = err, st
+	}
+loop:
+	for {
+		ev, err := er.Next()
+		timer.Reset(idle)
+		if err != nil {
+			mu.Lock()
+			to := timedOut
+			mu.Unlock()
+			switch {
+			case cl.c.Request.Context().Err() != nil:
+				clientGone = true
+				endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
+			case to:
+				endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream stalled"), http.StatusGatewayTimeout)
+			case errors.Is(err, io.EOF) && su.Stopped:
+			default:
+				endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream stream ended unexpectedly"), http.StatusBadGateway)
+			}
+			break loop
+		}
+		var se anthropic.StreamEvent
+		switch ev.Name {
+		case anthropic.EventPing:
+			if err := sink.event(ev); err != nil {
+				clientGone = true
+				break loop
+			}
+			continue
+		default:
+			se, err = anthropic.ParseStreamEvent(ev.Data)
+			if err != nil {
+				endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
+				break loop
+			}
+		}
+		su.Observe(&se)
+		if se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta" {
+			textBytes += len(se.Delta.Text)
+			cl.output.WriteString(se.Delta.Text)
+		}
+		if guard != nil {
+			switch {
+			case se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta":
+				bg := blocks[se.Index]
+				if bg == nil {
+					bg = &blockGuard{}
+					blocks[se.Index] = bg
+				}
+				out, err := guard.feed(cl, bg, se.Delta.Text)
+				if err != nil {
+					endWith(err, asAPIError(err).Status)
+					break loop
+				}
+				if out != "" {
+					if err := sink.text(se.Index, out); err != nil {
+						clientGone = true
+						break loop
+					}
+				}
+				continue
+			case se.Type == anthropic.EventContentBlockStop:
+				if bg := blocks[se.Index]; bg != nil {
+					out, err := guard.flush(cl, bg)
+					if err != nil {
+						endWith(err, asAPIError(err).Status)
+						break loop
+					}
+					if out != "" {
+						if err := sink.text(se.Index, out); err != nil {
+							clientGone = true
+							break loop
+						}
+					}
+				}
+			}
+		}
+		if se.Type == anthropic.EventError {
+			d := se.Error
+			if d == nil {
+				d = &anthropic.ErrorDetail{Type: anthropic.TypeAPI, Message: "upstream error"}
+			}
+			endWith(anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message), http.StatusBadGateway)
+			break loop
+		}
+		if se.Type == anthropic.EventMessageStop {
+			break loop
+		}
+		if err := sink.event(ev); err != nil {
+			clientGone = true
+			break loop
+		}
+	}
+	cl.upstreamTime += time.Since(t0)
+	resp.cancel()
+	if clientGone && failure == nil {
+		failure, status = anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499
+	}
+	// Usage: what the stream reported, and at least the text seen, so an
+	// interrupted stream is still charged for what was generated.
+	cl.usage = cl.usage.Add(su.Usage)
+	if est := int64(textBytes / 4); cl.usage.OutputTokens < est {
+		cl.usage.OutputTokens = est
+	}
+	cl.settle()
+	if werr := cl.record(status, failure, ""); werr != nil {
+		if !clientGone {
+			sink.fail(auditUnavailable())
+		}
+		return
+	}
+	if clientGone {
+		return
+	}
+	if failure != nil {
+		sink.fail(asAPIError(failure))
+		return
+	}
+	_ = sink.event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})
+}

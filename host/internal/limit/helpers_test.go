@@ -1,0 +1,182 @@
+package limit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/config"
+)
+
+const testKeyHash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+// redisAddr is the test redis-server (scripts/redis.sh, exported by the
+// Makefile). Without it the test fails under CI=true and skips otherwise.
+func redisAddr(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv("MOAT_TEST_REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("MOAT_TEST_REDIS_ADDR is not set; CI must run redis tests (see scripts/redis.sh)")
+		}
+		t.Skip("MOAT_TEST_REDIS_ADDR not set; start one with scripts/redis.sh start PORT DIR")
+	}
+	return addr
+}
+
+var prefixSeq atomic.Int64
+
+// testPrefix is a key prefix no other test (or earlier run) uses.
+func testPrefix(t testing.TB) string {
+	name := strings.NewReplacer("/", ".", " ", "_").Replace(t.Name())
+	return fmt.Sprintf("moattest:%s:%d:%d:", name, time.Now().UnixNano(), prefixSeq.Add(1))
+}
+
+// parseCfg parses a config.toml body with the given [limits] store. For
+// "redis" the redis_url is filled from MOAT_TEST_REDIS_ADDR (or addr when
+// given); for "memory" the state file goes in a temp dir.
+func parseCfg(t testing.TB, store, body string) *config.Config {
+	t.Helper()
+	return parseCfgAt(t, store, "", filepath.Join(t.TempDir(), "state.db"), body)
+}
+
+func parseCfgAt(t testing.TB, store, addr, statePath, body string) *config.Config {
+	t.Helper()
+	var lim string
+	switch store {
+	case "redis":
+		if addr == "" {
+			addr = redisAddr(t)
+		}
+		lim = fmt.Sprintf("store = \"redis\"\nredis_url = \"redis://%s/0\"\n", addr)
+	default:
+		lim = fmt.Sprintf("store = \"memory\"\nstate_path = %q\n", statePath)
+	}
+	// The test body's [limits] keys are appended to the store lines.
+	if i := strings.Index(body, "[limits]\n"); i >= 0 {
+		body = body[:i] + "[limits]\n" + lim + body[i+len("[limits]\n"):]
+	} else {
+		body = "[limits]\n" + lim + body
+	}
+	body = strings.ReplaceAll(body, "KEYHASH", testKeyHash)
+	cfg, err := config.Parse([]byte(body), "")
+	if err != nil {
+		t.Fatalf("parsing test config: %v\n%s", err, body)
+	}
+	return cfg
+}
+
+// newLimiter builds a Limiter closed at the end of the test.
+func newLimiter(t testing.TB, cfg *config.Config, opts Options) *Limiter {
+	t.Helper()
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = testPrefix(t)
+	}
+	l, err := New(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// stores are the store kinds every shared test runs against.
+var stores = []string{"memory", "redis"}
+
+// asError asserts err is a *Error with the status and type.
+func asError(t testing.TB, err error, status int, typ string) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not a *limit.Error", err, err)
+	}
+	if e.Status != status || e.Type != typ {
+		t.Fatalf("error status/type = %d/%s, want %d/%s (%v)", e.Status, e.Type, status, typ, e)
+	}
+	return e
+}
+
+// race runs n goroutines released together and waits for them.
+func race(n int, f func(i int)) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			defer done.Done()
+			start.Wait()
+			f(i)
+		}()
+	}
+	runtime.Gosched()
+	start.Done()
+	done.Wait()
+}
+
+// clock is a settable Now for tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// freePort finds a free 127.0.0.1 port.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// ownRedis starts a private redis-server through scripts/redis.sh and
+// returns its address and a stop function (also run at cleanup).
+func ownRedis(t testing.TB) (string, func()) {
+	t.Helper()
+	redisAddr(t) // same skip/fail rule: redis tests need redis-server
+	script, err := filepath.Abs("../../../scripts/redis.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	out, err := exec.Command("bash", script, "start", fmt.Sprint(port), dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("starting redis-server: %v\n%s", err, out)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			if out, err := exec.Command("bash", script, "stop", dir).CombinedOutput(); err != nil {
+				t.Errorf("stopping redis-server: %v\n%s", err, out)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return fmt.Sprintf("127.0.0.1:%d", port), stop
+}

@@ -1,0 +1,523 @@
+// Package limit enforces request rates, token rates, in-flight caps and
+// spend budgets per client and per user, in memory or shared through Redis.
+//
+// The HTTP layer calls, per request:
+//
+//	t, err := l.Admit(ctx, id)          // rates, token window, in-flight slot
+//	defer t.Done()
+//	r, err := l.Reserve(ctx, id, model, estInput, maxTokens) // worst case
+//	... call upstream ...
+//	cost, err := r.Settle(ctx, model, usage) // or r.Release(ctx) on failure
+//
+// Every refusal is an *Error carrying the status, Anthropic error type,
+// message and headers to send. When the store cannot be reached, calls fail
+// closed with a 503 *Error (errors.Is ErrStoreUnavailable) unless
+// [limits] fail_open is set, in which case they admit and log.
+//
+// Keys: request rates count per client and per (client, user), because
+// user_rate can be set per client; token windows and user budgets count per
+// user id across clients, since they are set once for everybody. A caller
+// that takes user ids from client-supplied headers should namespace them if
+// users of different clients must be kept apart.
+package limit
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/ulule/limiter/v3"
+)
+
+// Identity is who a request counts against. User "" means no end user:
+// user rates, token limits and user budgets do not apply.
+type Identity struct {
+	Client string
+	User   string
+}
+
+// Options are the non-config inputs of New. The zero value is usable.
+type Options struct {
+	// Logger receives alerts, fail-open admissions and store trouble;
+	// nil discards.
+	Logger *slog.Logger
+	// HTTPClient posts alert webhooks; nil uses a client with a 5s timeout.
+	HTTPClient *http.Client
+	// Now is the clock for budget periods and token windows; nil is
+	// time.Now. (Request rates use ulule's own wall clock.)
+	Now func() time.Time
+	// KeyPrefix prefixes every store key; "" is "moat:". Instances that
+	// share limits must use the same prefix.
+	KeyPrefix string
+	// Lease is how long an in-flight slot or a budget reservation held in
+	// Redis outlives the instance that took it if that instance dies; live
+	// ones are refreshed every Lease/3. Zero is 30s.
+	Lease time.Duration
+}
+
+// Limiter enforces [limits], [[clients]] limits and [[budgets]]. It is safe
+// for concurrent use. Close it when done.
+type Limiter struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	http   *http.Client
+	now    func() time.Time
+	lease  time.Duration
+	store  backend
+	kind   string
+	prices *priceTable
+
+	clientRate map[string]*limiter.Limiter // by client id; "" = default
+	userRate   map[string]*limiter.Limiter
+	authRate   *limiter.Limiter
+	budgetFP   []string
+
+	liveSlots sync.Map // *Ticket -> leased
+	liveRes   sync.Map // *Reservation -> []leased
+	fired     sync.Map // alert key -> expireAt
+
+	stop     chan struct{}
+	amu      sync.Mutex
+	closing  bool           // guarded by amu; no webhook starts once set
+	wg       sync.WaitGroup // janitor and webhooks
+	closeErr error
+	closed   sync.Once
+}
+
+// New builds a Limiter from a validated config: it opens the budget state
+// file (memory store) or connects to Redis, and starts the goroutine that
+// refreshes leases and prunes expired state.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Limiter, error) {
+	if cfg == nil {
+		return nil, errors.New("creating limiter: nil config")
+	}
+	l := &Limiter{
+		cfg:        cfg,
+		log:        opts.Logger,
+		http:       opts.HTTPClient,
+		now:        opts.Now,
+		lease:      opts.Lease,
+		prices:     newPriceTable(cfg.Pricing),
+		clientRate: map[string]*limiter.Limiter{},
+		userRate:   map[string]*limiter.Limiter{},
+		stop:       make(chan struct{}),
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.http == nil {
+		l.http = &http.Client{Timeout: 5 * time.Second}
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.lease <= 0 {
+		l.lease = 30 * time.Second
+	}
+	prefix := opts.KeyPrefix
+	if prefix == "" {
+		prefix = "moat:"
+	}
+	l.kind = cfg.Limits.Store
+	switch l.kind {
+	case "", "memory":
+		l.kind = "memory"
+		st, err := newMemoryStore(prefix, cfg.StateFile(), l.now())
+		if err != nil {
+			return nil, fmt.Errorf("creating limiter: %w", err)
+		}
+		l.store = st
+	case "redis":
+		url := cfg.Limits.RedisURL
+		if url == "" && cfg.Limits.RedisURLEnv != "" {
+			url = os.Getenv(cfg.Limits.RedisURLEnv)
+			if url == "" {
+				return nil, fmt.Errorf("creating limiter: limits.redis_url_env names %s, which is not set", cfg.Limits.RedisURLEnv)
+			}
+		}
+		if url == "" {
+			return nil, errors.New("creating limiter: store = \"redis\" needs limits.redis_url or limits.redis_url_env")
+		}
+		st, err := newRedisStore(ctx, url, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("creating limiter: %w", err)
+		}
+		l.store = st
+	default:
+		return nil, fmt.Errorf("creating limiter: unknown limits.store %q", l.kind)
+	}
+	if err := l.buildRates(); err != nil {
+		l.store.close()
+		return nil, fmt.Errorf("creating limiter: %w", err)
+	}
+	for _, b := range cfg.Budgets {
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%g\x00%d", b.Scope, b.ID, b.Period, b.USD, b.Tokens))
+		l.budgetFP = append(l.budgetFP, hex.EncodeToString(sum[:6]))
+	}
+	l.wg.Add(1)
+	go l.janitor()
+	return l, nil
+}
+
+func (l *Limiter) buildRates() error {
+	mk := func(key, s string) (*limiter.Limiter, error) {
+		if s == "" {
+			return nil, nil
+		}
+		r, err := limiter.NewRateFromFormatted(s)
+		if err != nil || r.Limit <= 0 {
+			return nil, fmt.Errorf("%s: invalid rate %q", key, s)
+		}
+		return limiter.New(l.store.rates(), r), nil
+	}
+	var err error
+	if l.clientRate[""], err = mk("limits.client_rate", l.cfg.Limits.ClientRate); err != nil {
+		return err
+	}
+	if l.userRate[""], err = mk("limits.user_rate", l.cfg.Limits.UserRate); err != nil {
+		return err
+	}
+	if l.authRate, err = mk("limits.auth_fail_rate", l.cfg.Limits.AuthFailRate); err != nil {
+		return err
+	}
+	for _, c := range l.cfg.Clients {
+		cr, ur := l.clientRate[""], l.userRate[""]
+		if c.Rate != "" {
+			if cr, err = mk(fmt.Sprintf("clients[%q].rate", c.ID), c.Rate); err != nil {
+				return err
+			}
+		}
+		if c.UserRate != "" {
+			if ur, err = mk(fmt.Sprintf("clients[%q].user_rate", c.ID), c.UserRate); err != nil {
+				return err
+			}
+		}
+		l.clientRate[c.ID], l.userRate[c.ID] = cr, ur
+	}
+	return nil
+}
+
+func pick(m map[string]*limiter.Limiter, client string) *limiter.Limiter {
+	if r, ok := m[client]; ok {
+		return r
+	}
+	return m[""]
+}
+
+// janitor refreshes Redis leases of live slots and reservations and prunes
+// expired memory state, until Close.
+func (l *Limiter) janitor() {
+	defer l.wg.Done()
+	tick := time.NewTicker(l.lease / 3)
+	defer tick.Stop()
+	lastPrune := time.Now()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		var slots, res []leased
+		l.liveSlots.Range(func(_, v any) bool {
+			slots = append(slots, v.(leased))
+			return true
+		})
+		l.liveRes.Range(func(_, v any) bool {
+			res = append(res, v.([]leased)...)
+			return true
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), l.lease/3)
+		if err := l.store.refresh(ctx, slots, res, l.lease); err != nil {
+			l.log.Warn("limit: refreshing leases failed", "err", err)
+		}
+		cancel()
+		if time.Since(lastPrune) >= time.Minute {
+			lastPrune = time.Now()
+			now := l.now()
+			l.store.prune(now)
+			l.fired.Range(func(k, v any) bool {
+				if !now.Before(v.(time.Time)) {
+					l.fired.Delete(k)
+				}
+				return true
+			})
+		}
+	}
+}
+
+// Close stops the janitor, waits for alert webhooks in flight and closes the
+// store. It is idempotent.
+func (l *Limiter) Close() error {
+	l.closed.Do(func() {
+		l.amu.Lock()
+		l.closing = true
+		l.amu.Unlock()
+		close(l.stop)
+		l.wg.Wait()
+		l.closeErr = l.store.close()
+	})
+	return l.closeErr
+}
+
+// usersFor is how long a user stays in the report after its last request.
+const usersFor = 24 * time.Hour
+
+// esc makes an id safe inside a ':'-separated key; very long ids are
+// replaced by a hash so keys stay small.
+func esc(s string) string {
+	if len(s) > 128 {
+		sum := sha256.Sum256([]byte(s))
+		return "#" + hex.EncodeToString(sum[:16])
+	}
+	if strings.ContainsAny(s, "%:#") || s == "" {
+		return keyEscaper.Replace(s) + "%"
+	}
+	return s
+}
+
+var keyEscaper = strings.NewReplacer("%", "%25", ":", "%3A", "#", "%23")
+
+func unesc(s string) string {
+	if !strings.HasSuffix(s, "%") {
+		return s
+	}
+	s = strings.TrimSuffix(s, "%")
+	return strings.NewReplacer("%3A", ":", "%23", "#", "%25", "%").Replace(s)
+}
+
+func newID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("limit: crypto/rand failed: %v", err)) // cannot happen on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// storeErr decides what a store failure means: nil (admit, logged) when
+// fail_open is set, else a 503 *Error.
+func (l *Limiter) storeErr(step string, id Identity, err error) error {
+	if l.cfg.Limits.FailOpen {
+		l.log.Warn("limit: store unavailable, admitting (fail_open)", "step", step, "client", id.Client, "user", id.User, "err", err)
+		return nil
+	}
+	l.log.Error("limit: store unavailable, refusing", "step", step, "client", id.Client, "user", id.User, "err", err)
+	return storeUnavailable(step, err)
+}
+
+// Ticket is an admitted request. Done releases its in-flight slot.
+type Ticket struct {
+	l       *Limiter
+	slotKey string
+	slotID  string
+	headers http.Header
+	once    sync.Once
+}
+
+// Headers returns the X-RateLimit-Limit, -Remaining and -Reset (unix
+// seconds) of the tightest request-rate limit that applied, or an empty
+// header when none did. The caller may modify the result.
+func (t *Ticket) Headers() http.Header { return t.headers.Clone() }
+
+// Done releases the in-flight slot. It is idempotent and safe on nil.
+func (t *Ticket) Done() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() {
+		if t.slotKey == "" {
+			return
+		}
+		t.l.liveSlots.Delete(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := t.l.store.releaseSlot(ctx, t.slotKey, t.slotID); err != nil {
+			// The slot's lease expires on its own.
+			t.l.log.Warn("limit: releasing in-flight slot failed", "key", t.slotKey, "err", err)
+		}
+	})
+}
+
+type rateHit struct {
+	c     limiter.Context
+	rate  limiter.Rate
+	label string
+}
+
+// Admit checks, in order, the client's request rate, the user's request
+// rate, the user's token window and the client's in-flight cap, and takes
+// an in-flight slot. A refusal is an *Error (429); a store failure is a 503
+// *Error unless fail_open. Every call counts against the request rates,
+// refused ones included. Call Ticket.Done when the request ends.
+func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
+	if id.Client == "" {
+		return nil, errors.New("admitting request: identity has no client")
+	}
+	t := &Ticket{l: l, headers: http.Header{}}
+	var hits []rateHit
+	check := func(lim *limiter.Limiter, key, label string) error {
+		if lim == nil {
+			return nil
+		}
+		c, err := lim.Get(ctx, key)
+		if err != nil {
+			return l.storeErr("counting requests", id, err)
+		}
+		hits = append(hits, rateHit{c, lim.Rate, label})
+		if c.Reached {
+			h := rateHeaders(hits)
+			retry := time.Until(time.Unix(c.Reset, 0))
+			return refusal(fmt.Sprintf("rate limit exceeded: %s allows %s; retry after %s",
+				label, describeRate(lim.Rate), time.Unix(c.Reset, 0).UTC().Format(time.RFC3339)), retry, h)
+		}
+		return nil
+	}
+	if err := check(pick(l.clientRate, id.Client), "c:"+esc(id.Client), fmt.Sprintf("client %q", id.Client)); err != nil {
+		return nil, err
+	}
+	if id.User != "" {
+		if err := check(pick(l.userRate, id.Client), "u:"+esc(id.Client)+":"+esc(id.User), fmt.Sprintf("user %q", id.User)); err != nil {
+			return nil, err
+		}
+	}
+	t.headers = http.Header{}
+	for k, v := range rateHeaders(hits) {
+		t.headers.Set(k, v)
+	}
+	now := l.now()
+	if id.User != "" {
+		if err := l.store.seen(ctx, esc(id.Client)+":"+esc(id.User), now); err != nil {
+			l.log.Debug("limit: recording user for report failed", "err", err)
+		}
+		if tpm := l.cfg.Limits.UserTokensPerMinute; tpm > 0 {
+			key, end := tokenWindow(id.User, now)
+			used, err := l.store.tokens(ctx, key)
+			if err != nil {
+				if err := l.storeErr("reading token window", id, err); err != nil {
+					return nil, err
+				}
+			} else if used >= tpm {
+				return nil, refusal(fmt.Sprintf("token rate limit exceeded: user %q used %d of %d input+output tokens allowed per minute; retry after %s",
+					id.User, used, tpm, end.UTC().Format(time.RFC3339)), end.Sub(now), t.headerMap())
+			}
+		}
+	}
+	if cl, ok := l.cfg.Client(id.Client); ok && cl.MaxInFlight > 0 {
+		key, sid := "f:"+esc(id.Client), newID()
+		ok, _, err := l.store.acquireSlot(ctx, key, sid, int64(cl.MaxInFlight), l.lease)
+		switch {
+		case err != nil:
+			if err := l.storeErr("taking in-flight slot", id, err); err != nil {
+				return nil, err
+			}
+		case !ok:
+			return nil, refusal(fmt.Sprintf("too many requests in flight: client %q allows %d at once", id.Client, cl.MaxInFlight), time.Second, t.headerMap())
+		default:
+			t.slotKey, t.slotID = key, sid
+			if l.kind == "redis" {
+				l.liveSlots.Store(t, leased{key: key, id: sid})
+			}
+		}
+	}
+	return t, nil
+}
+
+// headerMap is the ticket's headers as a plain map, for an *Error.
+func (t *Ticket) headerMap() map[string]string {
+	m := map[string]string{}
+	for k := range t.headers {
+		m[k] = t.headers.Get(k)
+	}
+	return m
+}
+
+func rateHeaders(hits []rateHit) map[string]string {
+	if len(hits) == 0 {
+		return map[string]string{}
+	}
+	best := hits[0]
+	for _, h := range hits[1:] {
+		if h.c.Reached && !best.c.Reached || h.c.Remaining < best.c.Remaining {
+			best = h
+		}
+	}
+	return map[string]string{
+		"X-RateLimit-Limit":     strconv.FormatInt(best.c.Limit, 10),
+		"X-RateLimit-Remaining": strconv.FormatInt(best.c.Remaining, 10),
+		"X-RateLimit-Reset":     strconv.FormatInt(best.c.Reset, 10),
+	}
+}
+
+func describeRate(r limiter.Rate) string { return describeRateOf(r, "requests") }
+
+func describeRateOf(r limiter.Rate, noun string) string {
+	unit := map[time.Duration]string{time.Second: "second", time.Minute: "minute", time.Hour: "hour", 24 * time.Hour: "day"}[r.Period]
+	if unit == "" {
+		unit = r.Period.String()
+	}
+	return fmt.Sprintf("%d %s per %s", r.Limit, noun, unit)
+}
+
+// tokenWindow is the key of the fixed UTC minute holding now, and its end.
+func tokenWindow(user string, now time.Time) (string, time.Time) {
+	start := now.UTC().Truncate(time.Minute)
+	return "t:" + esc(user) + ":" + strconv.FormatInt(start.Unix(), 10), start.Add(time.Minute)
+}
+
+// recordTokens adds n to the user's current token window.
+func (l *Limiter) recordTokens(ctx context.Context, user string, n int64) error {
+	if user == "" || n <= 0 || l.cfg.Limits.UserTokensPerMinute <= 0 {
+		return nil
+	}
+	key, _ := tokenWindow(user, l.now())
+	return l.store.addTokens(ctx, key, n, 2*time.Minute)
+}
+
+// CheckAuthFailures reports, as a 429 *Error, whether ip has used up
+// limits.auth_fail_rate and must be refused before its key is even checked.
+// It does not count. A store failure is a 503 *Error unless fail_open.
+func (l *Limiter) CheckAuthFailures(ctx context.Context, ip string) error {
+	if l.authRate == nil {
+		return nil
+	}
+	c, err := l.authRate.Peek(ctx, "ip:"+esc(ip))
+	if err != nil {
+		return l.storeErr("reading auth failures", Identity{}, err)
+	}
+	if c.Remaining <= 0 {
+		return l.authRefusal(c)
+	}
+	return nil
+}
+
+// AuthFailure counts one failed authentication from ip and returns a 429
+// *Error once ip has reached limits.auth_fail_rate (nil before that).
+func (l *Limiter) AuthFailure(ctx context.Context, ip string) error {
+	if l.authRate == nil {
+		return nil
+	}
+	c, err := l.authRate.Get(ctx, "ip:"+esc(ip))
+	if err != nil {
+		return l.storeErr("counting auth failures", Identity{}, err)
+	}
+	if c.Remaining <= 0 {
+		return l.authRefusal(c)
+	}
+	return nil
+}
+
+func (l *Limiter) authRefusal(c limiter.Context) error {
+	reset := time.Unix(c.Reset, 0)
+	return refusal(fmt.Sprintf("too many failed authentications from this address (limit %s); retry after %s",
+		describeRateOf(l.authRate.Rate, "failures"), reset.UTC().Format(time.RFC3339)), time.Until(reset), nil)
+}

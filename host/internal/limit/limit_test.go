@@ -1,0 +1,334 @@
+package limit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestExactAdmission: 200 requests racing against a limit of N admit
+// exactly N, for the client rate and the per-user rate, in both stores.
+func TestExactAdmission(t *testing.T) {
+	cases := []struct {
+		name  string
+		body  string
+		id    Identity
+		limit int
+	}{
+		{"client rate 1", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nrate = \"1-M\"\n", Identity{Client: "app"}, 1},
+		{"client rate 37", "[limits]\nclient_rate = \"37-H\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n", Identity{Client: "app"}, 37},
+		{"user rate 50", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nuser_rate = \"50-M\"\n", Identity{Client: "app", User: "bob"}, 50},
+		{"client rate 199", "[limits]\nclient_rate = \"199-M\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n", Identity{Client: "app"}, 199},
+	}
+	for _, store := range stores {
+		for _, tc := range cases {
+			t.Run(store+"/"+tc.name, func(t *testing.T) {
+				l := newLimiter(t, parseCfg(t, store, tc.body), Options{})
+				var admitted, refused atomic.Int64
+				var badErr atomic.Value
+				race(200, func(int) {
+					tk, err := l.Admit(context.Background(), tc.id)
+					if err == nil {
+						admitted.Add(1)
+						tk.Done()
+						return
+					}
+					var e *Error
+					if !errors.As(err, &e) || e.Status != 429 || e.Type != TypeRateLimit || e.Headers["retry-after"] == "" || e.Headers["X-RateLimit-Remaining"] != "0" {
+						badErr.Store(fmt.Sprintf("%v %+v", err, e))
+					}
+					refused.Add(1)
+				})
+				if v := badErr.Load(); v != nil {
+					t.Fatalf("unexpected refusal shape: %v", v)
+				}
+				if admitted.Load() != int64(tc.limit) || refused.Load() != int64(200-tc.limit) {
+					t.Fatalf("admitted %d refused %d, want %d and %d", admitted.Load(), refused.Load(), tc.limit, 200-tc.limit)
+				}
+			})
+		}
+	}
+}
+
+func TestRateHeaders(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			cfg := parseCfg(t, store, "[limits]\nclient_rate = \"5-M\"\nuser_rate = \"3-M\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			l := newLimiter(t, cfg, Options{})
+			ctx := context.Background()
+			for i := 1; i <= 3; i++ {
+				tk, err := l.Admit(ctx, Identity{Client: "app", User: "u1"})
+				if err != nil {
+					t.Fatalf("admit %d: %v", i, err)
+				}
+				h := tk.Headers()
+				// The user limit (3) is tighter than the client's (5).
+				if h.Get("X-RateLimit-Limit") != "3" || h.Get("X-RateLimit-Remaining") != strconv.Itoa(3-i) {
+					t.Fatalf("admit %d headers %v", i, h)
+				}
+				reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+				if err != nil || reset < time.Now().Unix() || reset > time.Now().Add(61*time.Second).Unix() {
+					t.Fatalf("reset %q not within the minute", h.Get("X-RateLimit-Reset"))
+				}
+				tk.Done()
+				tk.Done() // idempotent
+			}
+			_, err := l.Admit(ctx, Identity{Client: "app", User: "u1"})
+			e := asError(t, err, 429, TypeRateLimit)
+			if !strings.Contains(e.Message, `user "u1" allows 3 requests per minute`) || e.RetryAfter <= 0 || e.RetryAfter > 61*time.Second {
+				t.Fatalf("refusal %q retry %v", e.Message, e.RetryAfter)
+			}
+			// Another user still has room; the client's rate counted all 4.
+			tk, err := l.Admit(ctx, Identity{Client: "app", User: "u2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tk.Headers().Get("X-RateLimit-Remaining"); got != "0" {
+				t.Fatalf("client remaining after 5 calls = %s, want 0", got)
+			}
+			_, err = l.Admit(ctx, Identity{Client: "app", User: "u3"})
+			e = asError(t, err, 429, TypeRateLimit)
+			if !strings.Contains(e.Message, `client "app"`) {
+				t.Fatalf("message %q should name the client", e.Message)
+			}
+		})
+	}
+}
+
+// TestInFlightCap: with max_in_flight = 3 and 200 racing requests that
+// hold their slot, exactly 3 get in; Done frees a slot.
+func TestInFlightCap(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nmax_in_flight = 3\n")
+			l := newLimiter(t, cfg, Options{})
+			ctx := context.Background()
+			tickets := make(chan *Ticket, 200)
+			var refused atomic.Int64
+			race(200, func(int) {
+				tk, err := l.Admit(ctx, Identity{Client: "app"})
+				if err != nil {
+					var e *Error
+					if errors.As(err, &e) && e.Status == 429 && strings.Contains(e.Message, "in flight") {
+						refused.Add(1)
+					}
+					return
+				}
+				tickets <- tk
+			})
+			close(tickets)
+			var held []*Ticket
+			for tk := range tickets {
+				held = append(held, tk)
+			}
+			if len(held) != 3 || refused.Load() != 197 {
+				t.Fatalf("admitted %d refused %d, want 3 and 197", len(held), refused.Load())
+			}
+			rep, err := l.Usage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Clients[0].InFlight != 3 || rep.Clients[0].MaxInFlight != 3 {
+				t.Fatalf("report in flight %+v", rep.Clients[0])
+			}
+			held[0].Done()
+			held[0].Done() // idempotent: must not free a second slot
+			tk, err := l.Admit(ctx, Identity{Client: "app"})
+			if err != nil {
+				t.Fatalf("admit after Done: %v", err)
+			}
+			if _, err := l.Admit(ctx, Identity{Client: "app"}); err == nil {
+				t.Fatal("a fourth request got in after one Done called twice")
+			}
+			tk.Done()
+			held[1].Done()
+			held[2].Done()
+		})
+	}
+}
+
+// TestInFlightLeaseExpires: slots of an instance that died (closed without
+// Done, so nothing refreshes them) expire after the lease; live ones are
+// refreshed past it.
+func TestInFlightLeaseExpires(t *testing.T) {
+	cfg := parseCfg(t, "redis", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nmax_in_flight = 2\n")
+	prefix := testPrefix(t)
+	lease := 600 * time.Millisecond
+	dead := newLimiter(t, cfg, Options{KeyPrefix: prefix, Lease: lease})
+	live := newLimiter(t, cfg, Options{KeyPrefix: prefix, Lease: lease})
+	ctx := context.Background()
+	if _, err := dead.Admit(ctx, Identity{Client: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := live.Admit(ctx, Identity{Client: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Close() // crash: no Done, no refresh
+	if _, err := live.Admit(ctx, Identity{Client: "app"}); err == nil {
+		t.Fatal("third slot granted while two are held")
+	}
+	time.Sleep(2 * lease)
+	// The dead slot expired; the live one was refreshed and still counts.
+	tk, err := live.Admit(ctx, Identity{Client: "app"})
+	if err != nil {
+		t.Fatalf("dead instance's slot did not expire: %v", err)
+	}
+	if _, err := live.Admit(ctx, Identity{Client: "app"}); err == nil {
+		t.Fatal("live slot was not refreshed: a third request got in")
+	}
+	tk.Done()
+	kept.Done()
+}
+
+// TestTokensPerMinute: a user past user_tokens_per_minute is refused until
+// the minute ends; usage is recorded by Settle.
+func TestTokensPerMinute(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			clk := newClock(time.Now().UTC().Truncate(time.Minute).Add(10 * time.Second))
+			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			l := newLimiter(t, cfg, Options{Now: clk.Now})
+			ctx := context.Background()
+			bob := Identity{Client: "app", User: "bob"}
+			use := func(n int64) {
+				t.Helper()
+				tk, err := l.Admit(ctx, bob)
+				if err != nil {
+					t.Fatalf("admit: %v", err)
+				}
+				defer tk.Done()
+				r, err := l.Reserve(ctx, bob, "claude-haiku-4-5", 10, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.Settle(ctx, "claude-haiku-4-5", Usage{InputTokens: n / 2, OutputTokens: n - n/2}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			use(600)
+			use(399) // 999 < 1000: still admitted
+			use(300) // admitted at 999, now 1299
+			_, err := l.Admit(ctx, bob)
+			e := asError(t, err, 429, TypeRateLimit)
+			if !strings.Contains(e.Message, `user "bob" used 1299 of 1000`) || e.RetryAfter != 50*time.Second {
+				t.Fatalf("refusal %q retry %v", e.Message, e.RetryAfter)
+			}
+			// Other users and user-less requests are not affected.
+			if tk, err := l.Admit(ctx, Identity{Client: "app", User: "eve"}); err != nil {
+				t.Fatal(err)
+			} else {
+				tk.Done()
+			}
+			rep, err := l.Usage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, u := range rep.Users {
+				if u.User == "bob" {
+					found = u.TokensThisMinute == 1299 && u.TokensPerMinute == 1000
+				}
+			}
+			if !found {
+				t.Fatalf("report users %+v lack bob at 1299/1000", rep.Users)
+			}
+			clk.Set(clk.Now().Add(time.Minute))
+			use(10)
+		})
+	}
+}
+
+func TestAuthFailures(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			cfg := parseCfg(t, store, "[limits]\nauth_fail_rate = \"3-M\"\n")
+			l := newLimiter(t, cfg, Options{})
+			ctx := context.Background()
+			for i := 1; i <= 2; i++ {
+				if err := l.CheckAuthFailures(ctx, "192.0.2.1"); err != nil {
+					t.Fatalf("check before failure %d: %v", i, err)
+				}
+				if err := l.AuthFailure(ctx, "192.0.2.1"); err != nil {
+					t.Fatalf("failure %d blocked early: %v", i, err)
+				}
+			}
+			e := asError(t, l.AuthFailure(ctx, "192.0.2.1"), 429, TypeRateLimit)
+			if !strings.Contains(e.Message, "failed authentications") || e.Headers["retry-after"] == "" {
+				t.Fatalf("refusal %+v", e)
+			}
+			// Blocked before the key is even checked, repeatedly.
+			for i := 0; i < 3; i++ {
+				asError(t, l.CheckAuthFailures(ctx, "192.0.2.1"), 429, TypeRateLimit)
+			}
+			if err := l.CheckAuthFailures(ctx, "192.0.2.2"); err != nil {
+				t.Fatalf("another address is blocked: %v", err)
+			}
+		})
+	}
+}
+
+// TestAdmitBadInput: bad identities get an error, not a panic.
+func TestAdmitBadInput(t *testing.T) {
+	cfg := parseCfg(t, "memory", "[limits]\nclient_rate = \"5-M\"\n")
+	l := newLimiter(t, cfg, Options{})
+	ctx := context.Background()
+	if _, err := l.Admit(ctx, Identity{}); err == nil {
+		t.Fatal("empty client admitted")
+	}
+	if _, err := l.Reserve(ctx, Identity{}, "m", 1, 1); err == nil {
+		t.Fatal("empty client reserved")
+	}
+	if _, err := l.Reserve(ctx, Identity{Client: "x"}, "m", -1, 1); err == nil {
+		t.Fatal("negative tokens reserved")
+	}
+	// Ids that would collide or blow up keys stay distinct and bounded.
+	long := strings.Repeat("x", 100000)
+	for _, id := range []Identity{{Client: "a:b", User: "c"}, {Client: "a", User: "b:c"}, {Client: long, User: long}} {
+		tk, err := l.Admit(ctx, id)
+		if err != nil {
+			t.Fatalf("admit %.20q: %v", id.Client, err)
+		}
+		tk.Done()
+	}
+	var nilTicket *Ticket
+	nilTicket.Done()
+	var nilRes *Reservation
+	nilRes.Release(ctx)
+	if _, err := nilRes.Settle(ctx, "m", Usage{}); err == nil {
+		t.Fatal("nil reservation settled")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	t.Run("redis env unset", func(t *testing.T) {
+		cfg := parseCfg(t, "memory", "")
+		c := *cfg
+		c.Limits.Store = "redis"
+		c.Limits.RedisURLEnv = "MOAT_TEST_UNSET_REDIS_URL"
+		if _, err := New(context.Background(), &c, Options{}); err == nil || !strings.Contains(err.Error(), "MOAT_TEST_UNSET_REDIS_URL") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("redis unreachable", func(t *testing.T) {
+		cfg := parseCfg(t, "memory", "")
+		c := *cfg
+		c.Limits.Store = "redis"
+		c.Limits.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t))
+		if _, err := New(context.Background(), &c, Options{}); err == nil || !strings.Contains(err.Error(), "connecting to redis") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("state file locked", func(t *testing.T) {
+		cfg := parseCfg(t, "memory", "")
+		newLimiter(t, cfg, Options{})
+		if _, err := New(context.Background(), cfg, Options{}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

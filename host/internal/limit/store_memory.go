@@ -1,0 +1,365 @@
+package limit
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ulule/limiter/v3"
+	ulmemory "github.com/ulule/limiter/v3/drivers/store/memory"
+	bolt "go.etcd.io/bbolt"
+)
+
+// memoryStore keeps counters in this process. Settled spend and fired alert
+// marks are also written to a bbolt file, so a restart keeps the period's
+// spend; reservations, in-flight slots and token windows die with the
+// process, as the calls they stood for do.
+type memoryStore struct {
+	ulule limiter.Store
+	db    *bolt.DB // nil: no persistence
+
+	mu    sync.Mutex
+	slots map[string]map[string]struct{}
+	toks  map[string]expiring
+	bmap  map[string]*memBucket
+	marks map[string]time.Time
+	users map[string]time.Time
+}
+
+type expiring struct {
+	n   int64
+	exp time.Time
+}
+
+type memBucket struct {
+	st  bucketState
+	exp time.Time
+	res map[string][2]int64
+}
+
+var (
+	boltBudgets = []byte("budgets")
+	boltMarks   = []byte("marks")
+)
+
+// newMemoryStore opens (creating) the bbolt file at path; path "" keeps
+// everything in memory only.
+func newMemoryStore(prefix, path string, now time.Time) (*memoryStore, error) {
+	m := &memoryStore{
+		ulule: ulmemory.NewStoreWithOptions(limiter.StoreOptions{Prefix: prefix + "rl", CleanUpInterval: time.Minute}),
+		slots: map[string]map[string]struct{}{},
+		toks:  map[string]expiring{},
+		bmap:  map[string]*memBucket{},
+		marks: map[string]time.Time{},
+		users: map[string]time.Time{},
+	}
+	if path == "" {
+		return m, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("opening budget state %s: locked by another process (is another moat running with the same state_path?)", path)
+		}
+		return nil, fmt.Errorf("opening budget state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		bb, err := tx.CreateBucketIfNotExists(boltBudgets)
+		if err != nil {
+			return err
+		}
+		mb, err := tx.CreateBucketIfNotExists(boltMarks)
+		if err != nil {
+			return err
+		}
+		var stale [][]byte
+		err = bb.ForEach(func(k, v []byte) error {
+			if len(v) != 24 {
+				stale = append(stale, k)
+				return nil
+			}
+			exp := time.Unix(int64(binary.BigEndian.Uint64(v[16:])), 0)
+			if !now.Before(exp) {
+				stale = append(stale, k)
+				return nil
+			}
+			m.bmap[string(k)] = &memBucket{
+				st:  bucketState{SpentUSD: int64(binary.BigEndian.Uint64(v)), SpentTokens: int64(binary.BigEndian.Uint64(v[8:]))},
+				exp: exp,
+				res: map[string][2]int64{},
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := bb.Delete(k); err != nil {
+				return err
+			}
+		}
+		stale = stale[:0]
+		err = mb.ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				stale = append(stale, k)
+				return nil
+			}
+			exp := time.Unix(int64(binary.BigEndian.Uint64(v)), 0)
+			if !now.Before(exp) {
+				stale = append(stale, k)
+				return nil
+			}
+			m.marks[string(k)] = exp
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := mb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("loading budget state %s: %w", path, err)
+	}
+	m.db = db
+	return m, nil
+}
+
+func (m *memoryStore) rates() limiter.Store { return m.ulule }
+
+func (m *memoryStore) acquireSlot(_ context.Context, key, id string, max int64, _ time.Duration) (bool, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.slots[key]
+	if int64(len(s)) >= max {
+		return false, int64(len(s)), nil
+	}
+	if s == nil {
+		s = map[string]struct{}{}
+		m.slots[key] = s
+	}
+	s[id] = struct{}{}
+	return true, int64(len(s)), nil
+}
+
+func (m *memoryStore) releaseSlot(_ context.Context, key, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.slots[key]; s != nil {
+		delete(s, id)
+		if len(s) == 0 {
+			delete(m.slots, key)
+		}
+	}
+	return nil
+}
+
+func (m *memoryStore) slotsInUse(_ context.Context, key string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.slots[key])), nil
+}
+
+func (m *memoryStore) tokens(_ context.Context, key string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.toks[key].n, nil
+}
+
+func (m *memoryStore) addTokens(_ context.Context, key string, n int64, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.toks[key]
+	e.n += n
+	// Window keys carry their window in the name; exp only bounds memory
+	// and is measured on the wall clock like the prune that reads it.
+	e.exp = time.Now().Add(ttl)
+	m.toks[key] = e
+	return nil
+}
+
+func (m *memoryStore) bucketLocked(b bucket) *memBucket {
+	mb := m.bmap[b.key]
+	if mb == nil {
+		mb = &memBucket{exp: b.expireAt, res: map[string][2]int64{}}
+		m.bmap[b.key] = mb
+	}
+	return mb
+}
+
+func fits(st bucketState, b bucket, usd, tok int64) bool {
+	if b.usdLimit > 0 && st.SpentUSD+st.ReservedUSD+usd > b.usdLimit {
+		return false
+	}
+	if b.tokLimit > 0 && st.SpentTokens+st.ReservedTokens+tok > b.tokLimit {
+		return false
+	}
+	return true
+}
+
+func (m *memoryStore) reserve(_ context.Context, bs []bucket, id string, usd, tok int64, _ time.Duration) (int, bucketState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, b := range bs {
+		mb := m.bmap[b.key]
+		var st bucketState
+		if mb != nil {
+			st = mb.st
+		}
+		if !fits(st, b, usd, tok) {
+			return i, st, nil
+		}
+	}
+	for _, b := range bs {
+		mb := m.bucketLocked(b)
+		mb.st.ReservedUSD += usd
+		mb.st.ReservedTokens += tok
+		mb.res[id] = [2]int64{usd, tok}
+	}
+	return -1, bucketState{}, nil
+}
+
+func (m *memoryStore) settle(_ context.Context, bs []bucket, id string, usd, tok int64) ([]bucketState, error) {
+	m.mu.Lock()
+	out := make([]bucketState, len(bs))
+	for i, b := range bs {
+		mb := m.bucketLocked(b)
+		if r, ok := mb.res[id]; ok {
+			delete(mb.res, id)
+			mb.st.ReservedUSD -= r[0]
+			mb.st.ReservedTokens -= r[1]
+		}
+		mb.st.SpentUSD += usd
+		mb.st.SpentTokens += tok
+		out[i] = mb.st
+	}
+	m.mu.Unlock()
+	if m.db == nil || (usd == 0 && tok == 0) {
+		return out, nil
+	}
+	// Spend only grows within a period, so writing the larger of the stored
+	// and the new value keeps concurrent batches in any order correct.
+	err := m.db.Batch(func(tx *bolt.Tx) error {
+		bb := tx.Bucket(boltBudgets)
+		for i, b := range bs {
+			var v [24]byte
+			su, st := out[i].SpentUSD, out[i].SpentTokens
+			if old := bb.Get([]byte(b.key)); len(old) == 24 {
+				su = max(su, int64(binary.BigEndian.Uint64(old)))
+				st = max(st, int64(binary.BigEndian.Uint64(old[8:])))
+			}
+			binary.BigEndian.PutUint64(v[:], uint64(su))
+			binary.BigEndian.PutUint64(v[8:], uint64(st))
+			binary.BigEndian.PutUint64(v[16:], uint64(b.expireAt.Unix()))
+			if err := bb.Put([]byte(b.key), v[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("persisting budget state: %w", err)
+	}
+	return out, nil
+}
+
+func (m *memoryStore) refresh(context.Context, []leased, []leased, time.Duration) error { return nil }
+
+func (m *memoryStore) buckets(context.Context) (map[string]bucketState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]bucketState, len(m.bmap))
+	for k, b := range m.bmap {
+		out[k] = b.st
+	}
+	return out, nil
+}
+
+func (m *memoryStore) markOnce(_ context.Context, key string, expireAt time.Time, _ time.Duration) (bool, error) {
+	m.mu.Lock()
+	if _, ok := m.marks[key]; ok {
+		m.mu.Unlock()
+		return false, nil
+	}
+	m.marks[key] = expireAt
+	m.mu.Unlock()
+	if m.db == nil {
+		return true, nil
+	}
+	err := m.db.Batch(func(tx *bolt.Tx) error {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], uint64(expireAt.Unix()))
+		return tx.Bucket(boltMarks).Put([]byte(key), v[:])
+	})
+	if err != nil {
+		return true, fmt.Errorf("persisting alert mark: %w", err)
+	}
+	return true, nil
+}
+
+func (m *memoryStore) seen(_ context.Context, member string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users[member] = at
+	return nil
+}
+
+func (m *memoryStore) seenUsers(_ context.Context, since time.Time) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for u, at := range m.users {
+		if !at.Before(since) {
+			out = append(out, u)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// prune forgets expired budgets, marks and token windows, and users not
+// seen for usersFor. Buckets with live reservations are kept.
+func (m *memoryStore) prune(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, b := range m.bmap {
+		if !now.Before(b.exp) && len(b.res) == 0 {
+			delete(m.bmap, k)
+		}
+	}
+	for k, exp := range m.marks {
+		if !now.Before(exp) {
+			delete(m.marks, k)
+		}
+	}
+	wall := time.Now()
+	for k, e := range m.toks {
+		if wall.After(e.exp) {
+			delete(m.toks, k)
+		}
+	}
+	for u, at := range m.users {
+		if now.Sub(at) > usersFor {
+			delete(m.users, u)
+		}
+	}
+}
+
+func (m *memoryStore) close() error {
+	if m.db == nil {
+		return nil
+	}
+	if err := m.db.Close(); err != nil {
+		return fmt.Errorf("closing budget state: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+// Package server runs moat: it builds every component from the config,
+// serves the public and admin listeners, reloads on SIGHUP, and shuts down
+// gracefully. Each component has one lifecycle: load, validate, use, close.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/gateway"
+	"github.com/moat-gateway/moat/host/internal/keysource"
+	"github.com/moat-gateway/moat/host/internal/limit"
+	"github.com/moat-gateway/moat/host/internal/metrics"
+	"github.com/moat-gateway/moat/host/internal/upstream"
+	"github.com/moat-gateway/moat/host/internal/wasm"
+)
+
+// Options configure Run.
+type Options struct {
+	// ConfigPath is the config file (default config.toml).
+	ConfigPath string
+	// Stdout receives the one-time local key message; Logger the logs.
+	Stdout io.Writer
+	Logger *slog.Logger
+	// Ready, when set, receives the bound public and admin addresses once
+	// the listeners are up (admin is "" when disabled).
+	Ready func(public, admin string)
+	// Getenv reads the environment (default os.Getenv).
+	Getenv func(string) string
+	// Override, when set, adjusts the loaded config before use (moat demo
+	// points the upstream at the built-in stand-in). It also applies on
+	// reload.
+	Override func(*config.Config)
+}
+
+// Server is a running moat.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	keys    *keysource.Source
+	rt      *wasm.Runtime
+	limiter *limit.Limiter
+	audit   *audit.Logger
+	metrics *metrics.Metrics
+	gw      *gateway.Gateway
+	local   []config.Client
+
+	mu         sync.Mutex
+	lastReload ReloadResult
+}
+
+// ReloadResult describes the last reload.
+type ReloadResult struct {
+	Time  time.Time `json:"time"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
+}
+
+// Run loads the config, starts moat and serves until ctx ends or SIGTERM /
+// SIGINT arrives, then shuts down within the configured grace period.
+func Run(ctx context.Context, opts Options) error {
+	if opts.ConfigPath == "" {
+		opts.ConfigPath = "config.toml"
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if opts.Override != nil {
+		opts.Override(cfg)
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("environment", cfg.Environment)}
+	if err := s.start(ctx, cfg); err != nil {
+		s.close()
+		return err
+	}
+	defer s.close()
+	return s.serve(ctx, cfg)
+}
+
+func (s *Server) start(ctx context.Context, cfg *config.Config) error {
+	var err error
+	if s.keys, err = keysource.New(cfg.Upstream, s.log); err != nil {
+		return err
+	}
+	s.metrics = metrics.New(cfg.Environment)
+	secrets := s.keys.Secrets
+	if s.audit, err = audit.Open(cfg.Audit, audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log}); err != nil {
+		return fmt.Errorf("opening audit log: %w", err)
+	}
+	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {
+		return fmt.Errorf("starting limits: %w", err)
+	}
+	cacheDir := filepath.Join(filepath.Dir(cfg.Path), ".cache", "wazero")
+	if s.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: cacheDir, Logger: s.log}); err != nil {
+		return fmt.Errorf("starting wasm runtime: %w", err)
+	}
+	if s.local, err = LocalClients(cfg, s.opts.Stdout); err != nil {
+		return err
+	}
+	st, err := gateway.BuildState(ctx, cfg, s.local, s.rt)
+	if err != nil {
+		return err
+	}
+	up := upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
+	s.gw = gateway.New(gateway.Deps{Upstream: up, Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets}, st)
+	return nil
+}
+
+func (s *Server) close() {
+	ctx := context.Background()
+	if s.gw != nil {
+		s.gw.State().Close(ctx)
+	}
+	if s.rt != nil {
+		s.rt.Close(ctx)
+	}
+	if s.limiter != nil {
+		_ = s.limiter.Close()
+	}
+	if s.audit != nil {
+		_ = s.audit.Close()
+	}
+	if s.keys != nil {
+		s.keys.Close()
+	}
+}
+
+func (s *Server) serve(ctx context.Context, cfg *config.Config) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Server.Listen, err)
+	}
+	pub := &http.Server{
+		Handler:           s.gw.Handler(),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Duration,
+		ReadTimeout:       cfg.Server.ReadTimeout.Duration,
+		IdleTimeout:       cfg.Server.IdleTimeout.Duration,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- pub.Serve(ln) }()
+	adminAddr := ""
+	var admin *http.Server
+	if cfg.Admin.Listen != "" {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			_ = pub.Close()
+			return fmt.Errorf("listening on admin %s: %w", cfg.Admin.Listen, err)
+		}
+		adminAddr = aln.Addr().String()
+		admin = &http.Server{Handler: s.adminHandler(cfg), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- admin.Serve(aln) }()
+	}
+	s.log.Info("moat listening", "addr", ln.Addr().String(), "admin", adminAddr, "upstream", cfg.Upstream.BaseURL, "key", s.keys.Fingerprint())
+	if s.opts.Ready != nil {
+		s.opts.Ready(ln.Addr().String(), adminAddr)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			s.keys.Reload()
+			if err := s.Reload(ctx); err != nil {
+				s.log.Error("reload failed; the previous config keeps running", "err", err)
+			}
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving: %w", err)
+			}
+		case <-ctx.Done():
+			grace := s.gw.State().Config.Server.ShutdownGrace.Duration
+			s.log.Info("shutting down", "grace", grace.String())
+			sctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			err := pub.Shutdown(sctx)
+			if admin != nil {
+				_ = admin.Shutdown(sctx)
+			}
+			_ = s.gw.Wait(sctx)
+			if err != nil {
+				_ = pub.Close()
+				return fmt.Errorf("graceful shutdown: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+// Reload re-reads the config file and swaps in the new clients, routes,
+// chains and limits; on any problem the running config stays.
+func (s *Server) Reload(ctx context.Context) error {
+	err := s.reload(ctx)
+	s.mu.Lock()
+	s.lastReload = ReloadResult{Time: time.Now().UTC(), OK: err == nil}
+	if err != nil {
+		s.lastReload.Error = err.Error()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Server) reload(ctx context.Context) error {
+	old := s.gw.State()
+	cfg, err := config.Load(old.Config.Path)
+	if err != nil {
+		return err
+	}
+	if s.opts.Override != nil {
+		s.opts.Override(cfg)
+	}
+	local, err := LocalClients(cfg, s.opts.Stdout)
+	if err != nil {
+		return err
+	}
+	st, err := gateway.BuildState(ctx, cfg, local, s.rt)
+	if err != nil {
+		return err
+	}
+	if err := s.limiter.Reconfigure(cfg); err != nil {
+		st.Close(ctx)
+		return fmt.Errorf("applying limits: %w", err)
+	}
+	prev := s.gw.Swap(st)
+	go prev.Retire(old.Config.Server.ShutdownGrace.Duration)
+	s.log.Info("config reloaded", "clients", len(cfg.Clients)+len(local), "routes", len(cfg.Routes), "plugins", len(cfg.Plugins))
+	return nil
+}
+
+// adminHandler serves the admin listener: metrics, usage, reload, pprof.
+func (s *Server) adminHandler(cfg *config.Config) http.Handler {
+	token := s.opts.Getenv(cfg.Admin.TokenEnv)
+	mux := http.NewServeMux()
+	authed := func(h http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got := r.Header.Get("Authorization")
+			want := "Bearer " + token
+			if token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+				w.Header().Set("content-type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"type":"error","error":{"type":"authentication_error","message":"admin token required (Authorization: Bearer $`+cfg.Admin.TokenEnv+`)"}}`)
+				return
+			}
+			h(w, r)
+		})
+	}
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle("GET /admin/usage", authed(func(w http.ResponseWriter, r *http.Request) {
+		rep, err := s.limiter.Usage(r.Context())
+		if err != nil {
+			http.Error(w, `{"type":"error","error":{"type":"api_error","message":"usage unavailable"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, rep)
+	}))
+	mux.Handle("POST /admin/reload", authed(func(w http.ResponseWriter, r *http.Request) {
+		s.keys.Reload()
+		err := s.Reload(r.Context())
+		s.mu.Lock()
+		res := s.lastReload
+		s.mu.Unlock()
+		if err != nil {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+		}
+		writeJSON(w, res)
+	}))
+	if cfg.Admin.Pprof {
+		mux.Handle("GET /debug/pprof/", authed(pprof.Index))
+		mux.Handle("GET /debug/pprof/profile", authed(pprof.Profile))
+		mux.Handle("GET /debug/pprof/heap", authed(func(w http.ResponseWriter, r *http.Request) { pprof.Handler("heap").ServeHTTP(w, r) }))
+	}
+	return mux
+}

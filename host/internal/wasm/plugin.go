@@ -1,0 +1,602 @@
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf16"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// Limits bound one plugin. A zero field takes the default named on it, the
+// same defaults as config.Plugin.
+type Limits struct {
+	// MemoryMB caps the guest's linear memory (default 64).
+	MemoryMB int
+	// Timeout bounds one call (default 100ms).
+	Timeout time.Duration
+	// MaxOutputBytes caps the verdict a hook returns (default 4 MiB).
+	MaxOutputBytes int
+	// PoolSize bounds warm instances and concurrent calls (default 4).
+	PoolSize int
+	// RecycleCalls retires an instance after that many calls (default 10000).
+	RecycleCalls int
+	// RecycleMemoryBytes retires an instance whose memory grew past it
+	// (default half of MemoryMB).
+	RecycleMemoryBytes int64
+	// Fresh runs every call on a new instance, closed afterwards.
+	Fresh bool
+}
+
+// LimitsFor returns the limits a config.Plugin sets.
+func LimitsFor(pl *config.Plugin) Limits {
+	return Limits{
+		MemoryMB:           pl.MemoryMB,
+		Timeout:            time.Duration(pl.TimeoutMS) * time.Millisecond,
+		MaxOutputBytes:     pl.MaxOutputBytes,
+		PoolSize:           pl.PoolSize,
+		RecycleCalls:       pl.RecycleCalls,
+		RecycleMemoryBytes: int64(pl.RecycleMemoryMB) << 20,
+		Fresh:              pl.Isolation == "fresh",
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MemoryMB <= 0 {
+		l.MemoryMB = 64
+	}
+	if l.MemoryMB > 4096 {
+		l.MemoryMB = 4096
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = 100 * time.Millisecond
+	}
+	if l.MaxOutputBytes <= 0 {
+		l.MaxOutputBytes = 4 << 20
+	}
+	if l.PoolSize <= 0 {
+		l.PoolSize = 4
+	}
+	if l.RecycleCalls <= 0 {
+		l.RecycleCalls = 10000
+	}
+	if l.RecycleMemoryBytes <= 0 {
+		l.RecycleMemoryBytes = int64(l.MemoryMB) << 19
+	}
+	return l
+}
+
+// initTimeout bounds instantiation plus _initialize, which for a Go guest
+// takes milliseconds.
+func (l Limits) initTimeout() time.Duration { return max(10*l.Timeout, 5*time.Second) }
+
+// How a runaway guest is stopped. Only benchmarks change it, to compare
+// the schemes (RATIONALE.md); anything but interruptFuel is unsafe or slow.
+type interruptMode int
+
+const (
+	interruptFuel        interruptMode = iota // fuel checks calling moat.__tick
+	interruptCloseOnDone                      // wazero's WithCloseOnContextDone
+	interruptNone                             // nothing: a loop freezes the process
+)
+
+var interrupt = interruptFuel
+
+// logCap is the most guest output (stdout, stderr, moat.log) kept per plugin.
+const logCap = 64 << 10
+
+// maxLogLine caps one moat.log message.
+const maxLogLine = 4 << 10
+
+// Plugin is a loaded module with its pool of instances. Its methods are safe
+// for concurrent use.
+type Plugin struct {
+	name     string
+	lim      Limits
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	hasInit  bool
+	phases   [2]bool // input, output
+	loadTime time.Duration
+	logger   *slog.Logger
+	owner    *Runtime
+
+	sem  chan struct{}  // one token per in-flight call
+	idle chan *instance // warm instances
+
+	closed atomic.Bool
+
+	logMu sync.Mutex
+	log   []byte
+}
+
+type instance struct {
+	mod    api.Module
+	alloc  api.Function
+	hooks  [2]api.Function
+	calls  int
+	closed bool
+}
+
+func (in *instance) close(ctx context.Context) {
+	if !in.closed {
+		in.closed = true
+		_ = in.mod.Close(context.WithoutCancel(ctx))
+	}
+}
+
+// Load checks, compiles and pre-warms a plugin. It refuses, before the first
+// request, a module that lacks an ABI v1 export, exports one with the wrong
+// signature, or imports anything moat does not provide.
+func (r *Runtime) Load(ctx context.Context, name string, wasmBytes []byte, lim Limits) (*Plugin, error) {
+	start := time.Now()
+	lim = lim.withDefaults()
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("loading plugin %q: %w", name, ErrClosed)
+	}
+	pages := uint32(lim.MemoryMB) * 16
+	code, info, err := instrumentFuel(wasmBytes, pages, interrupt == interruptFuel)
+	if info != nil {
+		if ierr := r.checkImports(info); ierr != nil {
+			return nil, fmt.Errorf("loading plugin %q: %w", name, ierr)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading plugin %q: %w: %w", name, ErrRefused, err)
+	}
+	if code == nil {
+		return nil, fmt.Errorf("loading plugin %q: %w: unsupported imports", name, ErrRefused)
+	}
+	for _, must := range []string{abi.ExportMemory, abi.ExportMarker, abi.ExportAlloc} {
+		if _, ok := info.exports[must]; !ok {
+			return nil, fmt.Errorf("loading plugin %q: %w: missing export %q (not an ABI v1 plugin)", name, ErrRefused, must)
+		}
+	}
+
+	p := &Plugin{name: name, lim: lim, logger: r.logger.With("plugin", name), owner: r}
+	p.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(r.cache).
+		WithMemoryLimitPages(pages).
+		WithCloseOnContextDone(interrupt == interruptCloseOnDone))
+	fail := func(err error) (*Plugin, error) {
+		_ = p.rt.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("loading plugin %q: %w", name, err)
+	}
+	if err := p.instantiateHostModules(ctx); err != nil {
+		return fail(err)
+	}
+	lock := r.compileLock(code)
+	lock.Lock()
+	p.compiled, err = p.rt.CompileModule(ctx, code)
+	lock.Unlock()
+	if err != nil {
+		return fail(fmt.Errorf("%w: compiling: %w", ErrRefused, err))
+	}
+	if err := p.checkExports(); err != nil {
+		return fail(err)
+	}
+
+	p.sem = make(chan struct{}, lim.PoolSize)
+	p.idle = make(chan *instance, lim.PoolSize)
+	// The first instance proves instantiation works and answers moat_phases.
+	first, err := p.newInstance(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := p.readPhases(ctx, first); err != nil {
+		first.close(ctx)
+		return fail(err)
+	}
+	if lim.Fresh {
+		first.close(ctx)
+	} else {
+		p.idle <- first
+		for i := 1; i < lim.PoolSize; i++ {
+			in, err := p.newInstance(ctx)
+			if err != nil {
+				p.drain(ctx)
+				return fail(err)
+			}
+			p.idle <- in
+		}
+	}
+	p.loadTime = time.Since(start)
+
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		p.drain(ctx)
+		return fail(ErrClosed)
+	}
+	r.plugins[p] = struct{}{}
+	r.mu.Unlock()
+	return p, nil
+}
+
+func sig(params, results []api.ValueType) string {
+	return fmt.Sprintf("%v -> %v", vt(params), vt(results))
+}
+
+func vt(ts []api.ValueType) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = api.ValueTypeName(t)
+	}
+	return out
+}
+
+func (p *Plugin) checkExports() error {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	want := map[string]string{
+		abi.ExportMarker:     sig(nil, nil),
+		abi.ExportAlloc:      sig([]api.ValueType{i32}, []api.ValueType{i32}),
+		abi.ExportInput:      sig([]api.ValueType{i32, i32}, []api.ValueType{i64}),
+		abi.ExportOutput:     sig([]api.ValueType{i32, i32}, []api.ValueType{i64}),
+		abi.ExportInitialize: sig(nil, nil),
+		abi.ExportPhases:     sig(nil, []api.ValueType{i32}),
+	}
+	fns := p.compiled.ExportedFunctions()
+	for name, w := range want {
+		def, ok := fns[name]
+		if !ok {
+			continue
+		}
+		if got := sig(def.ParamTypes(), def.ResultTypes()); got != w {
+			return fmt.Errorf("%w: export %q has signature %s, want %s", ErrRefused, name, got, w)
+		}
+	}
+	for _, must := range []string{abi.ExportMarker, abi.ExportAlloc} {
+		if _, ok := fns[must]; !ok {
+			return fmt.Errorf("%w: %q is not an exported function", ErrRefused, must)
+		}
+	}
+	if _, ok := p.compiled.ExportedMemories()[abi.ExportMemory]; !ok {
+		return fmt.Errorf("%w: %q is not an exported memory", ErrRefused, abi.ExportMemory)
+	}
+	_, p.phases[0] = fns[abi.ExportInput]
+	_, p.phases[1] = fns[abi.ExportOutput]
+	if !p.phases[0] && !p.phases[1] {
+		return fmt.Errorf("%w: exports no hook (%q or %q)", ErrRefused, abi.ExportInput, abi.ExportOutput)
+	}
+	_, p.hasInit = fns[abi.ExportInitialize]
+	return nil
+}
+
+// readPhases narrows the hooks by moat_phases when the module exports it.
+func (p *Plugin) readPhases(ctx context.Context, in *instance) error {
+	fn := in.mod.ExportedFunction(abi.ExportPhases)
+	if fn == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.lim.Timeout)
+	defer cancel()
+	res, err := fn.Call(cctx, nil...)
+	if err != nil {
+		return fmt.Errorf("%w: calling %s: %w", ErrTrap, abi.ExportPhases, err)
+	}
+	mask := int32(uint32(res[0]))
+	if mask&^(abi.PhaseBitInput|abi.PhaseBitOutput) != 0 || mask == 0 {
+		return fmt.Errorf("%w: %s returned %d, want a non-zero mask of 1 (input) and 2 (output)", ErrRefused, abi.ExportPhases, mask)
+	}
+	p.phases[0] = p.phases[0] && mask&abi.PhaseBitInput != 0
+	p.phases[1] = p.phases[1] && mask&abi.PhaseBitOutput != 0
+	if !p.phases[0] && !p.phases[1] {
+		return fmt.Errorf("%w: %s names no exported hook", ErrRefused, abi.ExportPhases)
+	}
+	return nil
+}
+
+func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.lim.initTimeout())
+	defer cancel()
+	w := logWriter{p}
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithSysNanotime().
+		WithSysWalltime().
+		WithRandSource(rand.Reader).
+		WithStdout(w).
+		WithStderr(w)
+	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiating: %w", p.classify(ctx, err))
+	}
+	in := &instance{
+		mod:   mod,
+		alloc: mod.ExportedFunction(abi.ExportAlloc),
+		hooks: [2]api.Function{mod.ExportedFunction(abi.ExportInput), mod.ExportedFunction(abi.ExportOutput)},
+	}
+	if p.hasInit {
+		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(ctx); err != nil {
+			in.close(ctx)
+			return nil, fmt.Errorf("running %s: %w", abi.ExportInitialize, p.classify(ctx, err))
+		}
+	}
+	return in, nil
+}
+
+// Name returns the plugin's name.
+func (p *Plugin) Name() string { return p.name }
+
+// LoadTime returns how long Load took (check, compile, pre-warm).
+func (p *Plugin) LoadTime() time.Duration { return p.loadTime }
+
+// HasPhase reports whether the plugin handles the phase.
+func (p *Plugin) HasPhase(phase abi.Phase) bool {
+	switch phase {
+	case abi.PhaseInput:
+		return p.phases[0]
+	case abi.PhaseOutput:
+		return p.phases[1]
+	}
+	return false
+}
+
+// Logs returns the most recent guest output (stdout, stderr and moat.log),
+// at most 64 KiB.
+func (p *Plugin) Logs() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return string(p.log)
+}
+
+func (p *Plugin) appendLog(b []byte) {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	if len(b) >= logCap {
+		b = b[len(b)-logCap:]
+	}
+	if over := len(p.log) + len(b) - logCap; over > 0 {
+		p.log = append(p.log[:0], p.log[over:]...)
+	}
+	p.log = append(p.log, b...)
+}
+
+type logWriter struct{ p *Plugin }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.p.appendLog(b)
+	return len(b), nil
+}
+
+// Call runs the phase's hook on req and returns the verdict. A trap, a
+// timeout or a bad result is an error; the instance is then discarded.
+func (p *Plugin) Call(ctx context.Context, req *abi.Request) (abi.Verdict, error) {
+	if !p.HasPhase(req.Phase) {
+		return abi.Verdict{}, fmt.Errorf("plugin %q has no %s hook", p.name, req.Phase)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("encoding request for plugin %q: %w", p.name, err)
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return abi.Verdict{}, fmt.Errorf("waiting for an instance of plugin %q: %w", p.name, ctx.Err())
+	}
+	defer func() { <-p.sem }()
+	if p.closed.Load() {
+		return abi.Verdict{}, fmt.Errorf("plugin %q: %w", p.name, ErrClosed)
+	}
+	var in *instance
+	select {
+	case in = <-p.idle:
+	default:
+		if in, err = p.newInstance(ctx); err != nil {
+			return abi.Verdict{}, fmt.Errorf("plugin %q: %w", p.name, err)
+		}
+	}
+	v, err := p.call(ctx, in, req.Phase, body)
+	in.calls++
+	if err != nil || p.lim.Fresh || in.calls >= p.lim.RecycleCalls ||
+		int64(in.mod.Memory().Size()) > p.lim.RecycleMemoryBytes || p.closed.Load() {
+		in.close(ctx)
+	} else {
+		select {
+		case p.idle <- in:
+		default:
+			in.close(ctx)
+		}
+	}
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("plugin %q, %s: %w", p.name, req.Phase, err)
+	}
+	return v, nil
+}
+
+func (p *Plugin) call(ctx context.Context, in *instance, phase abi.Phase, body []byte) (abi.Verdict, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.lim.Timeout)
+	defer cancel()
+	res, err := in.alloc.Call(ctx, uint64(len(body)))
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("calling %s: %w", abi.ExportAlloc, p.classify(ctx, err))
+	}
+	ptr := uint32(res[0])
+	if ptr == 0 {
+		return abi.Verdict{}, fmt.Errorf("%w: %s(%d) returned 0", ErrBadResult, abi.ExportAlloc, len(body))
+	}
+	mem := in.mod.Memory()
+	if !mem.Write(ptr, body) {
+		return abi.Verdict{}, fmt.Errorf("%w: %s returned %d, out of bounds for %d bytes", ErrBadResult, abi.ExportAlloc, ptr, len(body))
+	}
+	hook := in.hooks[0]
+	if phase == abi.PhaseOutput {
+		hook = in.hooks[1]
+	}
+	res, err = hook.Call(ctx, uint64(ptr), uint64(len(body)))
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("calling %s: %w", phase.Hook(), p.classify(ctx, err))
+	}
+	if res[0] == 0 {
+		return abi.AllowVerdict(), nil
+	}
+	rptr, rlen := abi.UnpackResult(res[0])
+	if int64(rlen) > int64(p.lim.MaxOutputBytes) {
+		return abi.Verdict{}, fmt.Errorf("%w: verdict of %d bytes over the %d-byte cap", ErrBadResult, rlen, p.lim.MaxOutputBytes)
+	}
+	view, ok := mem.Read(rptr, rlen)
+	if !ok {
+		return abi.Verdict{}, fmt.Errorf("%w: verdict at %d+%d is out of bounds (memory is %d bytes)", ErrBadResult, rptr, rlen, mem.Size())
+	}
+	raw := append([]byte(nil), view...)
+	v, err := abi.DecodeVerdict(raw)
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("%w: %w (verdict: %s)", ErrBadResult, err, excerpt(raw))
+	}
+	return v, nil
+}
+
+// excerpt quotes the start of a bad verdict for the error message.
+func excerpt(b []byte) string {
+	const n = 120
+	if len(b) > n {
+		return fmt.Sprintf("%q...", b[:n])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// classify maps a guest error to ErrTimeout or ErrTrap.
+func (p *Plugin) classify(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w after %s", ErrTimeout, p.lim.Timeout)
+		}
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %w", ErrTrap, err)
+}
+
+// drain closes the idle instances.
+func (p *Plugin) drain(ctx context.Context) {
+	for {
+		select {
+		case in := <-p.idle:
+			in.close(ctx)
+		default:
+			return
+		}
+	}
+}
+
+// Close closes the plugin: idle instances, then its runtime (which stops
+// in-flight calls at their next tick).
+func (p *Plugin) Close(ctx context.Context) error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.owner.mu.Lock()
+	delete(p.owner.plugins, p)
+	p.owner.mu.Unlock()
+	p.drain(ctx)
+	return p.rt.Close(context.WithoutCancel(ctx))
+}
+
+// instantiateHostModules provides WASI, moat.log, env.abort and the tick.
+func (p *Plugin) instantiateHostModules(ctx context.Context) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
+		return fmt.Errorf("instantiating wasi: %w", err)
+	}
+	i32 := api.ValueTypeI32
+	_, err := p.rt.NewHostModuleBuilder(abi.ImportModuleMoat).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostLog), []api.ValueType{i32, i32, i32}, nil).
+		WithParameterNames("level", "ptr", "len").
+		Export(abi.ImportLog).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(tick), nil, []api.ValueType{i32}).
+		Export(tickName).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("instantiating host module %q: %w", abi.ImportModuleMoat, err)
+	}
+	_, err = p.rt.NewHostModuleBuilder(abi.ImportModuleEnv).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abort), []api.ValueType{i32, i32, i32, i32}, nil).
+		WithParameterNames("msg", "file", "line", "col").
+		Export(abi.ImportAbort).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("instantiating host module %q: %w", abi.ImportModuleEnv, err)
+	}
+	return nil
+}
+
+// tick is moat.__tick, called by the rewritten guest when its fuel runs
+// out: it stops the guest once the call's context is done or the instance
+// was closed, and otherwise hands out a new budget.
+func tick(ctx context.Context, mod api.Module, stack []uint64) {
+	if err := ctx.Err(); err != nil {
+		panic(err)
+	}
+	if mod.IsClosed() {
+		panic(ErrClosed)
+	}
+	stack[0] = fuelBudget
+}
+
+func (p *Plugin) hostLog(_ context.Context, mod api.Module, stack []uint64) {
+	level, ptr, n := int32(uint32(stack[0])), uint32(stack[1]), uint32(stack[2])
+	n = min(n, maxLogLine)
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		panic(fmt.Errorf("%w: moat.log(%d, %d, %d) is out of bounds", ErrTrap, level, ptr, n))
+	}
+	msg := string(b)
+	var l slog.Level
+	var tag string
+	switch {
+	case level <= abi.LogDebug:
+		l, tag = slog.LevelDebug, "debug"
+	case level == abi.LogInfo:
+		l, tag = slog.LevelInfo, "info"
+	case level == abi.LogWarn:
+		l, tag = slog.LevelWarn, "warn"
+	default:
+		l, tag = slog.LevelError, "error"
+	}
+	p.appendLog([]byte(tag + ": " + msg + "\n"))
+	p.logger.Log(context.Background(), l, "plugin log", "msg", msg)
+}
+
+// abort is AssemblyScript's env.abort: it ends the call as a plugin error,
+// quoting the message when it can be read.
+func abort(_ context.Context, mod api.Module, stack []uint64) {
+	msg, file := asString(mod, uint32(stack[0])), asString(mod, uint32(stack[1]))
+	panic(fmt.Errorf("%w: abort: %s at %s:%d:%d", ErrTrap, msg, file, uint32(stack[2]), uint32(stack[3])))
+}
+
+// asString reads an AssemblyScript string (UTF-16, byte length at ptr-4).
+func asString(mod api.Module, ptr uint32) string {
+	if ptr < 4 {
+		return "?"
+	}
+	n, ok := mod.Memory().ReadUint32Le(ptr - 4)
+	if !ok || n > 2048 || n%2 != 0 {
+		return "?"
+	}
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return "?"
+	}
+	u := make([]uint16, n/2)
+	for i := range u {
+		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
+	return string(utf16.Decode(u))
+}

@@ -44,7 +44,12 @@ start() {
 	mkdir -p "$dir"
 	dir="$(cd "$dir" && pwd)"
 	if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-		die "start: a redis-server from $dir is already running (pid $(cat "$dir/redis.pid"))"
+		if [ "$(cat "$dir/redis.port" 2>/dev/null)" = "$port" ] &&
+			[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = "PONG" ]; then
+			echo "redis.sh: already running on 127.0.0.1:$port" >&2
+			return 0
+		fi
+		die "start: a redis-server from $dir is already running (pid $(cat "$dir/redis.pid")) on another port"
 	fi
 	redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes \
 		--daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
@@ -70,12 +75,14 @@ stop() {
 	pid="$(cat "$dir/redis.pid")"
 	if kill -0 "$pid" 2>/dev/null; then
 		kill "$pid"
+		# redis-server removes its pidfile on a clean exit. (kill -0 alone
+		# can see a zombie where nothing reaps the daemon.)
 		local i
 		for i in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
+			[ -f "$dir/redis.pid" ] && kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if [ -f "$dir/redis.pid" ] && kill -0 "$pid" 2>/dev/null; then
 			kill -9 "$pid" 2>/dev/null || true
 		fi
 	fi

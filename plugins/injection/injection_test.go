@@ -182,3 +182,15 @@ func BenchmarkInput4K(b *testing.B) {
 		}
 	}
 }
+
+func FuzzParseTexts(f *testing.F) {
+	f.Add([]byte(`["a","b"]`))
+	f.Add([]byte(`[{"prompt":"x","word_list":["y"]},{"text":"z"}]`))
+	f.Add([]byte(`[1,{"x":null}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		texts, err := ParseTexts(b)
+		if err != nil && texts != nil {
+			t.Fatalf("texts returned with error %v", err)
+		}
+	})
+}

@@ -99,7 +99,7 @@ func isPlainASCII(text string) bool {
 func removeInvisible(text string) (string, []abi.Finding) {
 	var sb strings.Builder
 	var findings []abi.Finding
-	copied := 0    // text[:copied] is dealt with
+	copied := 0      // text[:copied] is dealt with
 	prev := rune(-1) // previous rune of the original text
 	for i := 0; i < len(text); {
 		r, size := utf8.DecodeRuneInString(text[i:])
@@ -232,15 +232,24 @@ func isJoiningLetter(r rune) bool {
 // nfkc normalizes s to NFKC except for protected CJK punctuation. It returns
 // s itself when nothing changes.
 func nfkc(s string) string {
-	if norm.NFKC.IsNormalString(s) {
-		return s
+	// Fast path: the text is in NFKC apart from protected punctuation.
+	for i := 0; ; {
+		k := i + norm.NFKC.QuickSpanString(s[i:])
+		if k == len(s) {
+			return s
+		}
+		r, size := utf8.DecodeRuneInString(s[k:])
+		if !isCJKPunct(r) {
+			break
+		}
+		i = k + size
 	}
 	var sb strings.Builder
 	changed := false
 	seg := 0
 	flush := func(end int) {
 		part := s[seg:end]
-		if !norm.NFKC.IsNormalString(part) {
+		if norm.NFKC.QuickSpanString(part) != len(part) {
 			if n := norm.NFKC.String(part); n != part {
 				if !changed {
 					sb.Grow(len(s))

@@ -16,7 +16,7 @@ import (
 // host/internal/plugincli/assemblyscript_test.go: sdk/ may not import
 // host/internal. These check what the build emits and what it pins.
 
-func readBuilt(t *testing.T, path string) []byte {
+func readBuilt(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -179,14 +179,18 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	rep, err := audit.Verify(args[1:]...)
+	for _, n := range rep.Notes {
+		fmt.Fprintln(stdout, "note:", n)
+	}
+	if rep.Problem != nil {
+		fmt.Fprintf(stdout, "FAIL %s\n", rep.Problem.String())
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "moat audit verify: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, rep.String())
-	if !rep.OK() {
-		return 1
-	}
+	fmt.Fprintf(stdout, "ok: %d records in %d file(s), seq %d..%d, chain intact\n", rep.Records, len(rep.Files), rep.FirstSeq, rep.LastSeq)
 	return 0
 }
 
@@ -214,15 +218,21 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	findings, err := scan.Scan(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "moat scan: %v\n", err)
-		return 1
-	}
+	leaks := 0
 	for _, f := range findings {
 		fmt.Fprintln(stdout, f.String())
+		if f.Leak() {
+			leaks++
+		}
 	}
-	if len(findings) > 0 {
-		fmt.Fprintf(stdout, "%d finding(s): an Anthropic key must never ship to a client; keep it in moat and rotate any key found here\n", len(findings))
+	if err != nil {
+		fmt.Fprintf(stderr, "moat scan: %v\n", err)
+	}
+	if leaks > 0 {
+		fmt.Fprintf(stdout, "%d finding(s): an Anthropic key must never ship to a client; keep it in moat and rotate any key found here\n", leaks)
+		return 1
+	}
+	if err != nil {
 		return 1
 	}
 	fmt.Fprintln(stdout, "no Anthropic keys found")

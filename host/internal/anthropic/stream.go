@@ -32,7 +32,7 @@ type StreamEvent struct {
 		ID    string `json:"id"`
 		Usage *Usage `json:"usage"`
 	} `json:"message"`
-	Usage *Usage `json:"usage"`
+	Usage *Usage       `json:"usage"`
 	Error *ErrorDetail `json:"error"`
 }
 

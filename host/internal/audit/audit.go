@@ -12,7 +12,9 @@
 // files are never deleted by moat. The chain continues across files: the
 // first record of a new file links to the last record of the previous one,
 // and on restart Open reads the last record of the existing file (or of the
-// newest rotated file if the current one is empty) to continue it.
+// newest rotated file if the current one is empty) to continue it. If the
+// file is moved away (external log rotation) or deleted while moat runs,
+// the next record starts a new file at path, still linked to the chain.
 //
 // # Line format
 //
@@ -43,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -58,10 +61,11 @@ import (
 type Options struct {
 	// Environment is written into every record.
 	Environment string
-	// Redact masks PII and secrets in "redacted" mode.
+	// Redact masks PII and secrets in "redacted" mode; it must be safe for
+	// concurrent use.
 	Redact func(string) string
 	// Secrets returns the strings that must never be written (the upstream
-	// key, client keys); called once per Write.
+	// key, client keys); called once per Write, from concurrent goroutines.
 	Secrets func() []string
 	// Now is the clock.
 	Now func() time.Time
@@ -89,14 +93,15 @@ type Logger struct {
 	health  atomic.Pointer[error]
 
 	// Owned by the writer goroutine.
-	f      *os.File
-	size   int64
-	seq    uint64
-	prev   string
-	dirty  bool
-	buf    []byte
-	batch  []*writeReq
-	closed error
+	f        *os.File
+	fileInfo os.FileInfo
+	size     int64
+	seq      uint64
+	prev     string
+	dirty    bool
+	buf      []byte
+	batch    []*writeReq
+	closed   error
 }
 
 // writeReq is one record waiting for the writer goroutine.
@@ -196,7 +201,28 @@ func (l *Logger) openFile() error {
 		}
 		l.log.Warn("audit file was readable by others; permissions set to 0600", "path", l.path)
 	}
-	l.f, l.size = f, st.Size()
+	l.f, l.size, l.fileInfo = f, st.Size(), st
+	return nil
+}
+
+// reopenIfMoved starts a new file when the current one was moved or deleted
+// behind moat's back (records would otherwise go to an unlinked file). The
+// chain continues from memory, so a moved file still verifies with its
+// successor, and a deleted one shows as a gap.
+func (l *Logger) reopenIfMoved() error {
+	st, err := os.Stat(l.path)
+	if err == nil && os.SameFile(st, l.fileInfo) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	old := l.f
+	if err := l.openFile(); err != nil {
+		return err
+	}
+	old.Close()
+	l.log.Warn("audit file was moved or deleted; started a new one", "path", l.path)
 	return nil
 }
 
@@ -241,6 +267,11 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 	rec.Time = l.now().UTC()
 	rec.Environment = l.env
 	rec.Seq, rec.PrevHash, rec.Hash = 0, "", ""
+	if math.IsNaN(rec.CostUSD) || math.IsInf(rec.CostUSD, 0) {
+		// JSON cannot hold it, and a bad estimate must not refuse the request.
+		l.log.Warn("audit: non-finite cost recorded as 0", "request_id", rec.RequestID)
+		rec.CostUSD = 0
+	}
 	l.content.apply(rec)
 	l.content.scrub(rec)
 	body, err := json.Marshal(rec)
@@ -390,6 +421,13 @@ func (l *Logger) writeBatch(first *writeReq) {
 		}
 	}
 	l.batch = batch[:0]
+	if err := l.reopenIfMoved(); err != nil {
+		err = fmt.Errorf("%w: reopening %s: %v", ErrWrite, l.path, err)
+		l.setHealth(err)
+		l.log.Error("audit reopen failed", "err", err)
+		l.failAll(live, err)
+		return
+	}
 	buf := l.buf[:0]
 	seq, prev := l.seq, l.prev
 	start := 0 // first record of live in buf

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -687,4 +688,59 @@ func TestSearch(t *testing.T) {
 			t.Fatalf("%s %v", ids(got), err)
 		}
 	})
+}
+
+func TestFileMovedOrDeletedWhileOpen(t *testing.T) {
+	t.Run("moved by an external rotation", func(t *testing.T) {
+		cfg := testCfg(t, t.TempDir(), "")
+		l := mustOpen(t, cfg, Options{})
+		l.Write(context.Background(), rec("a"))
+		os.Rename(cfg.Path, cfg.Path+"."+time.Now().UTC().Format(rotatedLayout))
+		if err := l.Write(context.Background(), rec("b")); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		files, _ := Files(cfg.Path)
+		if rep, err := Verify(files...); err != nil || len(files) != 2 || rep.Records != 2 || rep.Anchored {
+			t.Fatalf("%v %+v %v", files, rep, err)
+		}
+	})
+	t.Run("deleted", func(t *testing.T) {
+		cfg := testCfg(t, t.TempDir(), "")
+		l := mustOpen(t, cfg, Options{})
+		l.Write(context.Background(), rec("a"))
+		os.Remove(cfg.Path)
+		if err := l.Write(context.Background(), rec("b")); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		// The new file exists and shows it does not start the chain.
+		rep, err := Verify(cfg.Path)
+		if err != nil || rep.Records != 1 || !rep.Anchored || rep.FirstSeq != 2 {
+			t.Fatalf("%+v %v", rep, err)
+		}
+	})
+}
+
+func TestPathIsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testCfg(t, dir, "")
+	os.Mkdir(cfg.Path, 0o700)
+	if l, err := Open(cfg, Options{}); err == nil {
+		l.Close()
+		t.Fatal("Open succeeded on a directory")
+	}
+}
+
+func TestNonFiniteCost(t *testing.T) {
+	cfg := testCfg(t, t.TempDir(), "")
+	l := mustOpen(t, cfg, Options{})
+	r := rec("nan")
+	r.CostUSD = math.NaN()
+	if err := l.Write(context.Background(), r); err != nil {
+		t.Fatalf("NaN cost refused the record: %v", err)
+	}
+	if r.CostUSD != 0 {
+		t.Fatalf("cost %v", r.CostUSD)
+	}
 }

@@ -7,13 +7,19 @@ type Audit struct {
 	// Disabled turns the audit trail off (moat doctor fails on it).
 	Disabled bool `toml:"disabled"`
 	// Content is "off" (default), "hmac", "redacted" or "full".
-	Content     string `toml:"content"`
+	Content string `toml:"content"`
+	// HMACKeyEnv or HMACKeyFile (one of them) supplies the key for content
+	// "hmac"; default env MOAT_AUDIT_HMAC_KEY. The key must be at least 16
+	// bytes (checked when the audit log opens).
 	HMACKeyEnv  string `toml:"hmac_key_env"`
 	HMACKeyFile string `toml:"hmac_key_file"`
 	// FSync is "every" (each record) or a duration such as "1s".
-	FSync     string `toml:"fsync"`
-	MaxSizeMB int    `toml:"max_size_mb"`
-	FailOpen  bool   `toml:"fail_open"`
+	FSync string `toml:"fsync"`
+	// MaxSizeMB is the size at which the file is rotated (default 100).
+	MaxSizeMB int `toml:"max_size_mb"`
+	// FailOpen serves requests whose audit record could not be written;
+	// by default they are refused with 503.
+	FailOpen bool `toml:"fail_open"`
 }
 
 func (a *Audit) applyDefaults(c *Config) {
@@ -51,5 +57,8 @@ func (c *Config) validateAudit(p *problems) {
 	}
 	if a.MaxSizeMB < 1 {
 		p.add("audit.max_size_mb", "must be positive")
+	}
+	if a.HMACKeyEnv != "" && a.HMACKeyFile != "" {
+		p.add("audit", "set hmac_key_env or hmac_key_file, not both")
 	}
 }

@@ -271,6 +271,7 @@ func (c *Config) applyDefaults() {
 	setDur(&u.ConnectTimeout, 10*time.Second)
 	setDur(&u.FirstByteTimeout, 5*time.Minute)
 	setDur(&u.StreamIdleTimeout, 5*time.Minute)
+	u.APIKeyFile = c.resolve(u.APIKeyFile)
 	if u.MaxIdleConns == 0 {
 		u.MaxIdleConns = 256
 	}

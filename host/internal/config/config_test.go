@@ -64,9 +64,9 @@ func TestLiteralKeyRefused(t *testing.T) {
 
 func TestUnknownKeyNamed(t *testing.T) {
 	cases := map[string]string{
-		"[server]\nlisten = \"127.0.0.1:1\"\nfoo = 1\n":                         "server.foo",
+		"[server]\nlisten = \"127.0.0.1:1\"\nfoo = 1\n":                                              "server.foo",
 		"[[clients]]\nid = \"a\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\nmodel = \"x\"\n": "clients.model",
-		"[limits]\nuser_rate = \"10-M\"\nuser_rates = \"1-S\"\n":                "limits.user_rates",
+		"[limits]\nuser_rate = \"10-M\"\nuser_rates = \"1-S\"\n":                                     "limits.user_rates",
 	}
 	for in, key := range cases {
 		_, err := Parse([]byte(in), "c.toml")

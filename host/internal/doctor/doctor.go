@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -133,8 +134,8 @@ func (c *checker) fileModes() {
 			continue
 		}
 		fi, err := os.Stat(f.path)
-		if errors.Is(err, fs.ErrNotExist) && f.label == "local client keys file" {
-			continue
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a missing key file fails its own check
 		}
 		if err != nil {
 			c.add(name, Fail, "fix the path", "cannot stat %s: %v", f.path, err)
@@ -183,6 +184,17 @@ func (c *checker) keyNotForwarded() {
 		return
 	}
 	c.pass(name, "moat sends the upstream key only to %s, never to clients; no prompt holds a key", c.cfg.Upstream.BaseURL)
+	base, err := url.Parse(c.cfg.Upstream.BaseURL)
+	switch {
+	case err != nil:
+		c.add("upstream over TLS", Fail, "fix upstream.base_url", "upstream.base_url does not parse: %v", err)
+	case base.Scheme == "https":
+		c.pass("upstream over TLS", "%s", c.cfg.Upstream.BaseURL)
+	case loopback(net.JoinHostPort(base.Hostname(), "0")):
+		c.add("upstream over TLS", Warn, "use https:// outside of tests", "upstream %s is plain HTTP on loopback (a test upstream?)", c.cfg.Upstream.BaseURL)
+	default:
+		c.add("upstream over TLS", Fail, "use an https:// upstream.base_url", "upstream %s is plain HTTP: the key would cross the network in clear", c.cfg.Upstream.BaseURL)
+	}
 }
 
 func (c *checker) environment() {

@@ -109,4 +109,3 @@ func leakCheck(t *testing.T, texts map[string]string, needles map[string]string)
 		}
 	}
 }
-

@@ -41,20 +41,20 @@ func (s *syncBuffer) String() string {
 
 // env is one running moat with its stand-in.
 type env struct {
-	t         *testing.T
-	si        *standin.Server
-	dir       string
-	url       string
-	admin     string
-	key       string
-	upKey     string
-	adminTok  string
-	logs      *syncBuffer
-	stdout    *syncBuffer
-	cancel    context.CancelFunc
-	done      chan error
-	cfgPath   string
-	seen      *syncBuffer // every response body and header the test saw
+	t        *testing.T
+	si       *standin.Server
+	dir      string
+	url      string
+	admin    string
+	key      string
+	upKey    string
+	adminTok string
+	logs     *syncBuffer
+	stdout   *syncBuffer
+	cancel   context.CancelFunc
+	done     chan error
+	cfgPath  string
+	seen     *syncBuffer // every response body and header the test saw
 }
 
 // fakeUpstreamKey returns a recognisable Anthropic-shaped key, assembled at
@@ -76,7 +76,7 @@ type envOpts struct {
 	top string
 	// upstream is TOML added inside [upstream].
 	upstream string
-	si  standin.Options
+	si       standin.Options
 }
 
 // start runs moat on a fresh config in a temp dir.

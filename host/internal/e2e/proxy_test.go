@@ -292,7 +292,8 @@ func TestFaithfulRelay(t *testing.T) {
 	// The beta header is forwarded, the client's credentials are not.
 	h := e.auth()
 	h["anthropic-beta"] = []string{"prompt-caching-2024-07-31"}
-	h["Authorization"] = []string{"Bearer something"}
+	h["Authorization"] = []string{"Bearer " + e.key}
+	delete(h, "x-api-key")
 	if status, _, b := e.raw("POST", "/v1/messages", []byte(body), h); status != 200 {
 		t.Fatalf("status %d: %s", status, b)
 	}
@@ -308,7 +309,8 @@ func TestFaithfulRelay(t *testing.T) {
 // TestSDKErrorsDecode checks the SDK sees moat's errors as API errors.
 func TestSDKErrorsDecode(t *testing.T) {
 	e := start(t, envOpts{})
-	_, err := e.sdk(optionAPIKey("moat_not_a_real_key_000000000000000000000000")).Messages.New(context.Background(), userMsg("hi"))
+	bad := e.sdk(optionAPIKey("moat_not_a_real_key_000000000000000000000000"))
+	_, err := bad.Messages.New(context.Background(), userMsg("hi"))
 	var apiErr *anthropic.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("err = %v, want a 401 *anthropic.Error", err)

@@ -73,11 +73,14 @@ func (cl *call) authenticate() error {
 	who, err := cl.st.Auth.Authenticate(cl.c.Request, cl.ip)
 	if err != nil {
 		if cl.g.deps.Limiter != nil && cl.ip.IsValid() {
-			cl.g.deps.Limiter.AuthFailure(cl.c.Request.Context(), cl.ip.String())
+			_ = cl.g.deps.Limiter.AuthFailure(cl.c.Request.Context(), cl.ip.String())
 		}
 		return err
 	}
 	cl.who = who
+	if origin := cl.c.GetHeader("Origin"); origin != "" && cl.st.CORS != nil {
+		cl.st.CORS.Apply(cl.c.Writer.Header(), origin, who.ClientID)
+	}
 	return nil
 }
 
@@ -87,10 +90,7 @@ func (cl *call) preAuthGuard() error {
 	if cl.g.deps.Limiter == nil || !cl.ip.IsValid() {
 		return nil
 	}
-	if cl.g.deps.Limiter.AuthBlocked(cl.c.Request.Context(), cl.ip.String()) {
-		return anthropic.Errorf(http.StatusTooManyRequests, anthropic.TypeRateLimit, "too many failed authentication attempts from this address; try again later")
-	}
-	return nil
+	return cl.g.deps.Limiter.CheckAuthFailures(cl.c.Request.Context(), cl.ip.String())
 }
 
 // admit applies rate limits and the in-flight cap.
@@ -100,8 +100,9 @@ func (cl *call) admit() error {
 		return err
 	}
 	cl.ticket = t
-	for k, v := range t.Headers() {
-		cl.c.Header(k, v)
+	h := cl.c.Writer.Header()
+	for k, vs := range t.Headers() {
+		h[k] = vs
 	}
 	return nil
 }

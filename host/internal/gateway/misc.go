@@ -57,7 +57,17 @@ func (g *Gateway) observe(cl *call, rec *audit.Record) {
 	if m == nil {
 		return
 	}
-	m.ObserveRecord(rec)
+	m.Request(rec.Endpoint, rec.Route, rec.Client, rec.Status, rec.Latency, rec.GatewayLatency)
+	if rec.InputTokens+rec.OutputTokens+rec.CacheReadTokens+rec.CacheWriteTokens > 0 {
+		m.Usage(rec.Client, rec.Model, rec.InputTokens, rec.OutputTokens, rec.CacheReadTokens, rec.CacheWriteTokens, rec.CostUSD)
+	}
+	for _, v := range rec.Plugins {
+		m.PluginCall(v.Name, v.Phase, v.Action, v.Duration)
+	}
+	switch rec.DecidedBy {
+	case audit.ByRateLimit, audit.ByBudget:
+		m.LimitRefusal(rec.Client, rec.DecidedBy)
+	}
 }
 
 // upstreamError counts an upstream failure.

@@ -25,11 +25,11 @@ type routeRequest struct {
 
 // routeResponse is the body of a non-streaming route answer.
 type routeResponse struct {
-	Output    any             `json:"output"`
-	Usage     anthropic.Usage `json:"usage"`
-	RequestID string          `json:"request_id"`
-	Model     string          `json:"model"`
-	StopReason string         `json:"stop_reason,omitempty"`
+	Output     any             `json:"output"`
+	Usage      anthropic.Usage `json:"usage"`
+	RequestID  string          `json:"request_id"`
+	Model      string          `json:"model"`
+	StopReason string          `json:"stop_reason,omitempty"`
 }
 
 // route serves POST /v1/routes/{name}.

@@ -12,6 +12,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/wasm"
+	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -53,21 +54,21 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
 	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
-	fail := func(err error) (*State, error) { reg.Close(ctx); return nil, err }
-	if st.input, err = reg.Chain(cfg.Pipeline.Input); err != nil {
+	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
+	if st.input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
 		return fail(fmt.Errorf("pipeline.input: %w", err))
 	}
-	if st.output, err = reg.Chain(cfg.Pipeline.Output); err != nil {
+	if st.output, err = reg.PhaseChain(abi.PhaseOutput, cfg.Pipeline.Output); err != nil {
 		return fail(fmt.Errorf("pipeline.output: %w", err))
 	}
 	all := append(append([]config.Client(nil), cfg.Clients...), local...)
 	for i := range all {
 		cl := &all[i]
 		cs := &clientState{}
-		if cs.input, err = reg.Chain(cl.InputChain(cfg.Pipeline.Input)); err != nil {
+		if cs.input, err = reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input)); err != nil {
 			return fail(fmt.Errorf("clients[%q].input: %w", cl.ID, err))
 		}
-		if cs.output, err = reg.Chain(cl.OutputChain(cfg.Pipeline.Output)); err != nil {
+		if cs.output, err = reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output)); err != nil {
 			return fail(fmt.Errorf("clients[%q].output: %w", cl.ID, err))
 		}
 		if cl.Format == "json" {
@@ -87,10 +88,10 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		if r.Output != nil {
 			out = *r.Output
 		}
-		if rs.input, err = reg.Chain(in); err != nil {
+		if rs.input, err = reg.PhaseChain(abi.PhaseInput, in); err != nil {
 			return fail(fmt.Errorf("routes[%q].input: %w", r.Name, err))
 		}
-		if rs.output, err = reg.Chain(out); err != nil {
+		if rs.output, err = reg.PhaseChain(abi.PhaseOutput, out); err != nil {
 			return fail(fmt.Errorf("routes[%q].output: %w", r.Name, err))
 		}
 		if r.Format == "json" {
@@ -127,9 +128,8 @@ func withSchema(chain pipeline.Chain, schema map[string]any) (pipeline.Chain, er
 		return nil, fmt.Errorf("encoding schema: %w", err)
 	}
 	// Check the schema now rather than on the first response.
-	v := out(abi.Request{Phase: abi.PhaseOutput, Text: "{}", Config: cfgJSON})
-	if v.Action == abi.Reject && isSchemaError(v.Reason) {
-		return nil, fmt.Errorf("%s", v.Reason)
+	if err := jsonschema.CheckConfig(cfgJSON); err != nil {
+		return nil, err
 	}
 	st := &pipeline.NativeStage{PluginName: "json-schema", Input: in, Output: out}
 	p := &pipeline.Plugin{Stage: st, Name: "json-schema", OnError: "reject", Config: cfgJSON, Streaming: "buffer"}
@@ -158,8 +158,8 @@ func (st *State) Retire(grace time.Duration) {
 	case <-done:
 	case <-time.After(grace):
 	}
-	st.Plugins.Close(context.Background())
+	_ = st.Plugins.Close(context.Background())
 }
 
 // Close closes the state's plugins at once.
-func (st *State) Close(ctx context.Context) { st.Plugins.Close(ctx) }
+func (st *State) Close(ctx context.Context) { _ = st.Plugins.Close(ctx) }

@@ -147,7 +147,13 @@ func (l *Limiter) Reserve(ctx context.Context, id Identity, model string, estInp
 	}
 	if refused >= 0 {
 		spec := r.specs[refused]
-		l.alertExhausted(spec, st, now)
+		if tooBig(spec, usd, tok) {
+			return nil, l.tooBigRefusal(spec, usd, tok)
+		}
+		if (spec.usdLimit > 0 && st.SpentUSD+usd > spec.usdLimit) || (spec.tokLimit > 0 && st.SpentTokens+tok > spec.tokLimit) {
+			// Settled spend alone leaves no room: the budget is used up.
+			l.checkAlerts(spec, st, now, true)
+		}
 		return nil, l.budgetRefusal(spec, st, usd, tok, now)
 	}
 	r.usd, r.tok, r.held = usd, tok, true
@@ -170,6 +176,24 @@ func (s *bucketSpec) describe() string {
 	default:
 		return fmt.Sprintf("%s %q %s budget", s.scope, s.subject, per)
 	}
+}
+
+// tooBig reports whether the worst case alone exceeds a budget, so that
+// waiting cannot help.
+func tooBig(s bucketSpec, usd, tok int64) bool {
+	return (s.usdLimit > 0 && usd > s.usdLimit) || (s.tokLimit > 0 && tok > s.tokLimit)
+}
+
+// tooBigRefusal is the 400 for a call whose worst case is more than a whole
+// budget: the caller must lower max_tokens (or the prompt).
+func (l *Limiter) tooBigRefusal(s bucketSpec, usd, tok int64) *Error {
+	var what string
+	if s.usdLimit > 0 && usd > s.usdLimit {
+		what = fmt.Sprintf("this call may cost up to $%.4f but the %s is $%.2f", nanoToUSD(usd), s.describe(), nanoToUSD(s.usdLimit))
+	} else {
+		what = fmt.Sprintf("this call may use up to %d tokens but the %s is %d", tok, s.describe(), s.tokLimit)
+	}
+	return &Error{Status: 400, Type: TypeInvalidRequest, Message: "request too large for its budget: " + what + "; lower max_tokens", Headers: map[string]string{}}
 }
 
 // budgetRefusal is the 429 for a budget the worst case does not fit in. It
@@ -286,14 +310,10 @@ type Alert struct {
 	TokensSpent int64     `json:"tokens_spent"`
 }
 
-// alertExhausted fires every not-yet-fired threshold of the bucket's
-// budgets when a call is refused: the budget is used up for admission.
-func (l *Limiter) alertExhausted(s bucketSpec, st bucketState, now time.Time) {
-	l.checkAlerts(s, st, now, true)
-}
-
 // checkAlerts fires the thresholds spend has reached, once per threshold
-// per period (the store dedupes across instances and restarts).
+// per period (the store dedupes across instances and restarts). exhausted
+// (a call refused because settled spend leaves it no room) fires every
+// threshold not fired yet.
 func (l *Limiter) checkAlerts(s bucketSpec, st bucketState, now time.Time, exhausted bool) {
 	for _, bi := range s.budgets {
 		b := l.cfg.Budgets[bi]

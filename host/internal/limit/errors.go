@@ -9,16 +9,18 @@ import (
 
 // Error types, as in Anthropic's error body ({"type":"error","error":{"type":...}}).
 const (
-	TypeRateLimit = "rate_limit_error"
-	TypeAPI       = "api_error"
+	TypeRateLimit      = "rate_limit_error"
+	TypeAPI            = "api_error"
+	TypeInvalidRequest = "invalid_request_error"
 )
 
 // MsgStoreUnavailable is the message of the error returned when the store
 // cannot be reached and fail_open is off.
 const MsgStoreUnavailable = "rate-limit store unavailable"
 
-// Error is a refusal the HTTP layer turns into a response: Status and Type
-// go into the status line and the Anthropic-shaped error body, Message is
+// Error is a refusal the HTTP layer turns into a response: Status (429, 503
+// or 400) and Type (TypeRateLimit, TypeAPI or TypeInvalidRequest) go into
+// the status line and the Anthropic-shaped error body, Message is
 // safe to show the caller, Headers (X-RateLimit-*, retry-after) go on the
 // response. RetryAfter is zero when retrying will not help soon.
 type Error struct {

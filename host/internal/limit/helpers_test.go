@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,7 +158,8 @@ func freePort(t testing.TB) int {
 }
 
 // ownRedis starts a private redis-server through scripts/redis.sh and
-// returns its address and a stop function (also run at cleanup).
+// returns its address and a function that kills it (SIGKILL, as a crash);
+// scripts/redis.sh stop runs at cleanup.
 func ownRedis(t testing.TB) (string, func()) {
 	t.Helper()
 	redisAddr(t) // same skip/fail rule: redis tests need redis-server
@@ -169,14 +173,53 @@ func ownRedis(t testing.TB) (string, func()) {
 	if err != nil {
 		t.Fatalf("starting redis-server: %v\n%s", err, out)
 	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			if out, err := exec.Command("bash", script, "stop", dir).CombinedOutput(); err != nil {
-				t.Errorf("stopping redis-server: %v\n%s", err, out)
+	t.Cleanup(func() {
+		if out, err := exec.Command("bash", script, "stop", dir).CombinedOutput(); err != nil {
+			t.Errorf("stopping redis-server: %v\n%s", err, out)
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	kill := func() {
+		b, err := os.ReadFile(filepath.Join(dir, "redis.pid"))
+		if err != nil {
+			t.Fatalf("reading redis pid: %v", err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatalf("redis pid %q: %v", b, err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("killing redis-server %d: %v", pid, err)
+		}
+		for i := 0; i < 100; i++ { // until the port refuses connections
+			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+			if err != nil {
+				return
 			}
-		})
+			c.Close()
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("redis-server at %s still answers after SIGKILL", addr)
 	}
-	t.Cleanup(stop)
-	return fmt.Sprintf("127.0.0.1:%d", port), stop
+	return addr, kill
 }
+
+// countLogger is a logger counting the records whose message is msg.
+func countLogger(msg string, n *atomic.Int64) *slog.Logger {
+	return slog.New(&countHandler{msg: msg, n: n})
+}
+
+type countHandler struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }

@@ -14,6 +14,22 @@
 // closed with a 503 *Error (errors.Is ErrStoreUnavailable) unless
 // [limits] fail_open is set, in which case they admit and log.
 //
+// Budgets are reserve-then-settle: Reserve holds the worst case in every
+// budget that applies, atomically (one Lua script in Redis, one mutex in
+// memory), so racing calls cannot jointly overrun; Settle swaps the hold
+// for the real cost. A budget that cannot take the worst case refuses with
+// 429 rate_limit_error — the same type as Anthropic's own spend limits, so
+// SDKs treat it as retryable — whose message names the budget (scope, id,
+// period), its spend, and the UTC time it resets, with retry-after set to
+// that time. A call whose worst case exceeds a whole budget gets 400
+// invalid_request_error instead, since waiting cannot help.
+//
+// Persistence: with the memory store, settled spend and fired alerts are
+// committed to a bbolt file (config.StateFile) by a background writer, so a
+// restart keeps the period's spend; Redis keeps everything itself, and
+// in-flight slots and reservations there carry leases (Options.Lease) so a
+// crashed instance's holds expire.
+//
 // Keys: request rates count per client and per (client, user), because
 // user_rate can be set per client; token windows and user budgets count per
 // user id across clients, since they are set once for everybody. A caller
@@ -133,7 +149,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Limiter, error
 	switch l.kind {
 	case "", "memory":
 		l.kind = "memory"
-		st, err := newMemoryStore(prefix, cfg.StateFile(), l.now())
+		st, err := newMemoryStore(prefix, cfg.StateFile(), l.now(), l.log)
 		if err != nil {
 			return nil, fmt.Errorf("creating limiter: %w", err)
 		}

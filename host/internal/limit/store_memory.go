@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -18,9 +19,19 @@ import (
 // marks are also written to a bbolt file, so a restart keeps the period's
 // spend; reservations, in-flight slots and token windows die with the
 // process, as the calls they stood for do.
+//
+// Writes are behind, not in, Settle: a writer goroutine commits what
+// changed as soon as the previous commit ends, so settles coalesce into
+// one fsync and a Settle does not wait for the disk. A crash loses at most
+// the commit in progress; close flushes everything.
 type memoryStore struct {
 	ulule limiter.Store
 	db    *bolt.DB // nil: no persistence
+	log   *slog.Logger
+
+	kick    chan struct{} // buffered 1: something is dirty
+	stopped chan struct{} // closed to stop the writer
+	written chan struct{} // closed when the writer has exited
 
 	mu    sync.Mutex
 	slots map[string]map[string]struct{}
@@ -28,6 +39,9 @@ type memoryStore struct {
 	bmap  map[string]*memBucket
 	marks map[string]time.Time
 	users map[string]time.Time
+	// dirtyB and dirtyM are the buckets and marks the writer must commit.
+	dirtyB map[string]struct{}
+	dirtyM map[string]struct{}
 }
 
 type expiring struct {
@@ -48,14 +62,17 @@ var (
 
 // newMemoryStore opens (creating) the bbolt file at path; path "" keeps
 // everything in memory only.
-func newMemoryStore(prefix, path string, now time.Time) (*memoryStore, error) {
+func newMemoryStore(prefix, path string, now time.Time, log *slog.Logger) (*memoryStore, error) {
 	m := &memoryStore{
-		ulule: ulmemory.NewStoreWithOptions(limiter.StoreOptions{Prefix: prefix + "rl", CleanUpInterval: time.Minute}),
-		slots: map[string]map[string]struct{}{},
-		toks:  map[string]expiring{},
-		bmap:  map[string]*memBucket{},
-		marks: map[string]time.Time{},
-		users: map[string]time.Time{},
+		log:    log,
+		dirtyB: map[string]struct{}{},
+		dirtyM: map[string]struct{}{},
+		ulule:  ulmemory.NewStoreWithOptions(limiter.StoreOptions{Prefix: prefix + "rl", CleanUpInterval: time.Minute}),
+		slots:  map[string]map[string]struct{}{},
+		toks:   map[string]expiring{},
+		bmap:   map[string]*memBucket{},
+		marks:  map[string]time.Time{},
+		users:  map[string]time.Time{},
 	}
 	if path == "" {
 		return m, nil
@@ -131,7 +148,105 @@ func newMemoryStore(prefix, path string, now time.Time) (*memoryStore, error) {
 		return nil, fmt.Errorf("loading budget state %s: %w", path, err)
 	}
 	m.db = db
+	m.kick = make(chan struct{}, 1)
+	m.stopped = make(chan struct{})
+	m.written = make(chan struct{})
+	go m.writer()
 	return m, nil
+}
+
+// writer commits dirty state until stopped, then once more.
+func (m *memoryStore) writer() {
+	defer close(m.written)
+	for {
+		select {
+		case <-m.kick:
+			if err := m.flush(); err != nil {
+				m.log.Error("limit: writing budget state failed", "err", err)
+			}
+		case <-m.stopped:
+			if err := m.flush(); err != nil {
+				m.log.Error("limit: writing budget state failed", "err", err)
+			}
+			return
+		}
+	}
+}
+
+func (m *memoryStore) markDirty() {
+	if m.db == nil {
+		return
+	}
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flush writes dirty buckets and marks in one transaction. Spend only grows
+// within a period, so the larger of the stored and the new value is kept.
+func (m *memoryStore) flush() error {
+	type rec struct {
+		key    string
+		su, st int64
+		exp    time.Time
+	}
+	m.mu.Lock()
+	var bs []rec
+	for k := range m.dirtyB {
+		if b := m.bmap[k]; b != nil {
+			bs = append(bs, rec{k, b.st.SpentUSD, b.st.SpentTokens, b.exp})
+		}
+	}
+	var ms []rec
+	for k := range m.dirtyM {
+		if exp, ok := m.marks[k]; ok {
+			ms = append(ms, rec{key: k, exp: exp})
+		}
+	}
+	clear(m.dirtyB)
+	clear(m.dirtyM)
+	m.mu.Unlock()
+	if len(bs)+len(ms) == 0 {
+		return nil
+	}
+	err := m.db.Update(func(tx *bolt.Tx) error {
+		bb, mb := tx.Bucket(boltBudgets), tx.Bucket(boltMarks)
+		for _, r := range bs {
+			var v [24]byte
+			if old := bb.Get([]byte(r.key)); len(old) == 24 {
+				r.su = max(r.su, int64(binary.BigEndian.Uint64(old)))
+				r.st = max(r.st, int64(binary.BigEndian.Uint64(old[8:])))
+			}
+			binary.BigEndian.PutUint64(v[:], uint64(r.su))
+			binary.BigEndian.PutUint64(v[8:], uint64(r.st))
+			binary.BigEndian.PutUint64(v[16:], uint64(r.exp.Unix()))
+			if err := bb.Put([]byte(r.key), v[:]); err != nil {
+				return err
+			}
+		}
+		for _, r := range ms {
+			var v [8]byte
+			binary.BigEndian.PutUint64(v[:], uint64(r.exp.Unix()))
+			if err := mb.Put([]byte(r.key), v[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Put them back so the next commit retries.
+		m.mu.Lock()
+		for _, r := range bs {
+			m.dirtyB[r.key] = struct{}{}
+		}
+		for _, r := range ms {
+			m.dirtyM[r.key] = struct{}{}
+		}
+		m.mu.Unlock()
+		return fmt.Errorf("committing budget state: %w", err)
+	}
+	return nil
 }
 
 func (m *memoryStore) rates() limiter.Store { return m.ulule }
@@ -242,33 +357,13 @@ func (m *memoryStore) settle(_ context.Context, bs []bucket, id string, usd, tok
 		mb.st.SpentTokens += tok
 		out[i] = mb.st
 	}
-	m.mu.Unlock()
-	if m.db == nil || (usd == 0 && tok == 0) {
-		return out, nil
-	}
-	// Spend only grows within a period, so writing the larger of the stored
-	// and the new value keeps concurrent batches in any order correct.
-	err := m.db.Batch(func(tx *bolt.Tx) error {
-		bb := tx.Bucket(boltBudgets)
-		for i, b := range bs {
-			var v [24]byte
-			su, st := out[i].SpentUSD, out[i].SpentTokens
-			if old := bb.Get([]byte(b.key)); len(old) == 24 {
-				su = max(su, int64(binary.BigEndian.Uint64(old)))
-				st = max(st, int64(binary.BigEndian.Uint64(old[8:])))
-			}
-			binary.BigEndian.PutUint64(v[:], uint64(su))
-			binary.BigEndian.PutUint64(v[8:], uint64(st))
-			binary.BigEndian.PutUint64(v[16:], uint64(b.expireAt.Unix()))
-			if err := bb.Put([]byte(b.key), v[:]); err != nil {
-				return err
-			}
+	if usd != 0 || tok != 0 {
+		for _, b := range bs {
+			m.dirtyB[b.key] = struct{}{}
 		}
-		return nil
-	})
-	if err != nil {
-		return out, fmt.Errorf("persisting budget state: %w", err)
 	}
+	m.mu.Unlock()
+	m.markDirty()
 	return out, nil
 }
 
@@ -291,18 +386,9 @@ func (m *memoryStore) markOnce(_ context.Context, key string, expireAt time.Time
 		return false, nil
 	}
 	m.marks[key] = expireAt
+	m.dirtyM[key] = struct{}{}
 	m.mu.Unlock()
-	if m.db == nil {
-		return true, nil
-	}
-	err := m.db.Batch(func(tx *bolt.Tx) error {
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], uint64(expireAt.Unix()))
-		return tx.Bucket(boltMarks).Put([]byte(key), v[:])
-	})
-	if err != nil {
-		return true, fmt.Errorf("persisting alert mark: %w", err)
-	}
+	m.markDirty()
 	return true, nil
 }
 
@@ -357,6 +443,12 @@ func (m *memoryStore) prune(now time.Time) {
 func (m *memoryStore) close() error {
 	if m.db == nil {
 		return nil
+	}
+	close(m.stopped)
+	<-m.written
+	if err := m.flush(); err != nil { // the writer logged; report it too
+		m.db.Close()
+		return err
 	}
 	if err := m.db.Close(); err != nil {
 		return fmt.Errorf("closing budget state: %w", err)

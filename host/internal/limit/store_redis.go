@@ -133,13 +133,19 @@ return out
 `)
 
 // refreshScript extends the leases of the ids given in ARGV (ms lease first)
-// in the sorted sets KEYS, only where they are still held.
+// in the sorted sets KEYS, only where they are still held, and keeps each
+// set alive at least two leases (a slot set lives only that long).
 var refreshScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[1])
 for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], 'XX', 'GT', now + lease, ARGV[i+1])
+  if redis.call('ZADD', KEYS[i], 'XX', 'GT', 'CH', now + lease, ARGV[i+1]) == 1 then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl >= 0 and ttl < 2 * lease then
+      redis.call('PEXPIRE', KEYS[i], 2 * lease)
+    end
+  end
 end
 return #KEYS
 `)
@@ -162,6 +168,14 @@ func redisOptions(url string) (*redis.Options, error) {
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = 1
+	}
+	// go-redis retries a failed dial 5 times, 100ms apart, per attempt:
+	// against a dead server that is seconds per call.
+	if o.DialerRetries == 0 {
+		o.DialerRetries = 2
+	}
+	if o.DialerRetryTimeout == 0 {
+		o.DialerRetryTimeout = 50 * time.Millisecond
 	}
 	return o, nil
 }
@@ -352,6 +366,11 @@ func (r *redisStore) seenUsers(ctx context.Context, since time.Time) ([]string, 
 	return r.c.ZRangeByScore(ctx, k, &redis.ZRangeBy{Min: strconv.FormatInt(since.Unix(), 10), Max: "+inf"}).Result()
 }
 
-func (r *redisStore) prune(time.Time) {}
+// prune trims the seen-users set; everything else expires in redis.
+func (r *redisStore) prune(now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r.c.ZRemRangeByScore(ctx, r.prefix+seenKey, "-inf", "("+strconv.FormatInt(now.Add(-usersFor).Unix(), 10))
+}
 
 func (r *redisStore) close() error { return r.c.Close() }

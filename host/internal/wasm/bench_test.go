@@ -14,7 +14,7 @@ import (
 func scanModule() []byte {
 	m := abiModule().finishABI()
 	body := [][]byte{
-		{0x02, 0x40, 0x03, 0x40}, // block loop
+		{0x02, 0x40, 0x03, 0x40},             // block loop
 		lget(2), lget(1), {0x4f, 0x0d, 0x01}, // i >= len: br_if 1
 		lget(0), lget(2), {0x6a, 0x2d, 0x00, 0x00}, i32c('<'), {0x46}, lget(3), {0x6a}, lset(3),
 		lget(2), i32c(1), {0x6a}, lset(2),

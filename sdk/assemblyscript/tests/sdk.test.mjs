@@ -78,7 +78,7 @@ test("config and context reach the handler", () => {
 });
 
 test("malformed requests are rejected, never trap", () => {
-  const bad = ["", "{", "[]", "null", '{"phase":"input","text":"x"', '{"phase":"input","text":"x",}', '{"phase":"input","text":"\\x"}', '{"phase":"input","text":"\\u12"}',
+  const bad = ["", "{", "{}", "[]", "null", '{"phase":"input","text":"x"', '{"phase":"input","text":"x",}', '{"phase":"input","text":"\\x"}', '{"phase":"input","text":"\\u12"}',
     '{"phase":"input","text":"a\nb"}', '{"phase":"sideways","text":"x"}', '{"phase":"input","text":1}', '{"phase":"input","text":"x"} x',
     '{"phase":"input","text":"x","config":{"n":01}}', '{"phase":"input","text":"x","config":{"n":-}}', '{"phase":"input","text":"x","config":' + "[".repeat(200) + "]".repeat(200) + "}",
     '{"phase":"input","text":"x","config":tru}', '{"phase":"input","text":"x","context":"c"}'];

@@ -1,0 +1,41 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/config"
+)
+
+func Example() {
+	dir, _ := os.MkdirTemp("", "audit-example")
+	defer os.RemoveAll(dir)
+	cfg := config.Audit{Path: filepath.Join(dir, "audit.jsonl"), Content: "off", FSync: "every", MaxSizeMB: 100}
+	l, err := audit.Open(cfg, audit.Options{Environment: "production"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range []*audit.Record{
+		{RequestID: "req-1", Client: "app", Status: 200, Decision: audit.DecisionAllow},
+		{RequestID: "req-2", Client: "app", Status: 429, Decision: audit.DecisionRefuse, DecidedBy: audit.ByRateLimit},
+	} {
+		if err := l.Write(context.Background(), r); err != nil {
+			fmt.Println("refuse with 503:", err)
+			return
+		}
+		fmt.Println(r.RequestID, "seq", r.Seq)
+	}
+	l.Close()
+
+	files, _ := audit.Files(cfg.Path)
+	rep, err := audit.Verify(files...)
+	fmt.Println("records", rep.Records, "ok", rep.OK(), "err", err)
+	// Output:
+	// req-1 seq 1
+	// req-2 seq 2
+	// records 2 ok true err <nil>
+}

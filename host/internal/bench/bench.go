@@ -1,0 +1,571 @@
+// Package bench is moat's side-by-side performance benchmark: the same
+// bounded load, from a Go load generator, against the Claude API stand-in
+// directly, a bare reverse proxy (the floor), moat without plugins, moat with
+// the default chain, moat with user plugins in Go and AssemblyScript, and
+// optionally Portkey's gateway, each in its own process so its CPU time per
+// request (/proc/PID/stat) and peak RSS (VmHWM) are its own. A last
+// experiment checks that a plugin stuck in a loop does not stall the other
+// requests. Run prints one table with ratios to the bare proxy and the
+// targets moat sets itself (see Targets).
+//
+// `make bench` runs it through cmd/bench; `make bench-peers` adds Portkey.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/auth"
+)
+
+// Options configure Run. Zero fields take the defaults named on them.
+type Options struct {
+	// Root is the repository root (for building the Go plugins and the
+	// default paths below). Required.
+	Root string
+	// Self is the command that re-executes this driver in a role (see
+	// RunRole): it gets "--role NAME" and the role's flags appended.
+	// Required.
+	Self []string
+	// MoatBin is the moat binary; default Root/bin/moat.
+	MoatBin string
+	// Work is the scratch directory; default Root/.cache/bench (kept
+	// between runs so wazero's compilation cache stays warm).
+	Work string
+	// ASPlugin is the AssemblyScript plugin; default
+	// Root/sdk/assemblyscript/example/build/example.wasm.
+	ASPlugin string
+	// PortkeyDir holds Portkey's pinned package.json and lock; default
+	// Root/host/internal/bench/peers/portkey.
+	PortkeyDir string
+	// Peers adds Portkey's gateway.
+	Peers bool
+	// Duration is each cell's measured time (default 10s), Warmup the
+	// unmeasured time before it (default 1s, at most Duration/2).
+	Duration, Warmup time.Duration
+	// Concurrency lists the worker counts (default 1 and 32).
+	Concurrency []int
+	// Targets limits the run to these target keys (default all).
+	Targets []string
+	// SkipLoop skips the looping-plugin experiment.
+	SkipLoop bool
+	// LoopRate is the looping-plugin requests per second (default 2),
+	// LoopTimeout the plugin's deadline (default 100ms) and LoopLoad the
+	// normal load during the experiment as a fraction of moat's measured
+	// throughput (default 0.3).
+	LoopRate    float64
+	LoopTimeout time.Duration
+	LoopLoad    float64
+	// AuditFSync is moat's [audit] fsync (default "every", as shipped).
+	AuditFSync string
+	// Profile enables moat's pprof and saves a CPU profile of each moat
+	// target during its highest-concurrency non-streaming cell, in Work.
+	Profile bool
+	// Progress receives progress lines (default io.Discard).
+	Progress io.Writer
+
+	adminToken string
+}
+
+func (o *Options) withDefaults() (Options, error) {
+	c := *o
+	if c.Root == "" || len(c.Self) == 0 {
+		return c, errors.New("bench: Root and Self are required")
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.MoatBin, filepath.Join(c.Root, "bin", "moat"))
+	def(&c.Work, filepath.Join(c.Root, ".cache", "bench"))
+	def(&c.ASPlugin, filepath.Join(c.Root, "sdk", "assemblyscript", "example", "build", "example.wasm"))
+	def(&c.PortkeyDir, filepath.Join(c.Root, "host", "internal", "bench", "peers", "portkey"))
+	def(&c.AuditFSync, "every")
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = time.Second
+	}
+	c.Warmup = min(c.Warmup, c.Duration/2)
+	if len(c.Concurrency) == 0 {
+		c.Concurrency = []int{1, 32}
+	}
+	for _, n := range c.Concurrency {
+		if n < 1 || n > 4096 {
+			return c, fmt.Errorf("bench: concurrency %d out of range 1..4096", n)
+		}
+	}
+	if c.LoopRate <= 0 {
+		c.LoopRate = 2
+	}
+	if c.LoopTimeout <= 0 {
+		c.LoopTimeout = 100 * time.Millisecond
+	}
+	if c.LoopLoad <= 0 || c.LoopLoad > 1 {
+		c.LoopLoad = 0.3
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	c.adminToken = "bench-admin-" + hex.EncodeToString(b[:])
+	return c, nil
+}
+
+// Cell is one load shape.
+type Cell struct {
+	Stream      bool
+	Concurrency int
+}
+
+func (c Cell) String() string {
+	mode := "non-streaming"
+	if c.Stream {
+		mode = "streaming"
+	}
+	return fmt.Sprintf("%s, concurrency %d", mode, c.Concurrency)
+}
+
+// Measurement is one target under one cell.
+type Measurement struct {
+	Result *LoadResult
+	// CPU is the target process's CPU time over the measured window.
+	CPU time.Duration
+	// NA says why there is no result.
+	NA string
+}
+
+// CPUPerRequest is CPU / successful requests, or 0.
+func (m *Measurement) CPUPerRequest() time.Duration {
+	if m == nil || m.Result == nil || m.Result.OK == 0 {
+		return 0
+	}
+	return m.CPU / time.Duration(m.Result.OK)
+}
+
+// TargetResult is one target's row group.
+type TargetResult struct {
+	Key, Name string
+	// NA says why the target could not run.
+	NA string
+	// PID is the measured process (the stand-in's for the direct row).
+	PID int
+	// PeakRSS is the process's VmHWM at the end of its cells, in bytes.
+	PeakRSS int64
+	Cells   map[Cell]*Measurement
+}
+
+// LoopResult is the looping-plugin experiment.
+type LoopResult struct {
+	NA string
+	// Rate is the normal load's request rate and Concurrency its workers.
+	Rate        float64
+	Concurrency int
+	// Without and With are the normal requests alone and with the looping
+	// requests running; Hostile is the looping requests themselves.
+	Without, With, Hostile *LoadResult
+}
+
+// Report is a whole run.
+type Report struct {
+	Options Options
+	Cells   []Cell
+	Targets []*TargetResult
+	Loop    *LoopResult
+	// Notes are lines printed under the table (unavailable plugins, ...).
+	Notes []string
+	// Started and Took time the run.
+	Started time.Time
+	Took    time.Duration
+}
+
+// Target returns the result for key, or nil.
+func (r *Report) Target(key string) *TargetResult {
+	for _, t := range r.Targets {
+		if t.Key == key {
+			return t
+		}
+	}
+	return nil
+}
+
+// Run runs the benchmark. Every process it starts is stopped before it
+// returns, also when ctx ends (Ctrl-C) or a step fails.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	opts, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Options: opts, Started: time.Now()}
+	for _, s := range []bool{false, true} {
+		for _, c := range opts.Concurrency {
+			rep.Cells = append(rep.Cells, Cell{Stream: s, Concurrency: c})
+		}
+	}
+	e := &env{opts: &opts, work: opts.Work}
+	if err := e.prepare(ctx); err != nil {
+		return nil, err
+	}
+	log := func(format string, args ...any) { fmt.Fprintf(opts.Progress, format+"\n", args...) }
+
+	standin, su, err := e.startRole(ctx, KeyDirect, RoleStandin)
+	if err != nil {
+		return nil, fmt.Errorf("starting the stand-in: %w", err)
+	}
+	defer standin.Stop(5 * time.Second)
+	e.standinURL = su
+	log("stand-in at %s (pid %d)", su, standin.PID())
+
+	e.buildPlugins(ctx, rep)
+
+	keys := []string{KeyDirect, KeyBare, KeyMoatNone, KeyMoatDefault, KeyMoatUser}
+	if opts.Peers {
+		keys = append(keys, KeyPortkey)
+	}
+	for _, key := range keys {
+		if !opts.wants(key) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		tr := &TargetResult{Key: key, Name: targetNames[key], Cells: map[Cell]*Measurement{}}
+		rep.Targets = append(rep.Targets, tr)
+		t, err := e.start(ctx, key, standin)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			tr.NA = oneLine(err.Error())
+			log("%s: n/a: %v", tr.Name, err)
+			continue
+		}
+		tr.PID = t.proc.PID()
+		err = e.measure(ctx, t, tr, rep.Cells)
+		t.stop()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !opts.SkipLoop && opts.wants(KeyMoatLoop) {
+		rep.Loop = e.loopExperiment(ctx, rep)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	rep.Took = time.Since(rep.Started)
+	return rep, nil
+}
+
+func (o *Options) wants(key string) bool {
+	if len(o.Targets) == 0 {
+		return true
+	}
+	for _, k := range o.Targets {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// prepare makes the work directory and the keys.
+func (e *env) prepare(ctx context.Context) error {
+	if err := os.MkdirAll(e.work, 0o755); err != nil {
+		return fmt.Errorf("making work dir: %w", err)
+	}
+	// Old per-target state (audit logs, budgets) would skew a new run.
+	for _, k := range []string{KeyMoatNone, KeyMoatDefault, KeyMoatUser, KeyMoatLoop} {
+		if err := os.RemoveAll(filepath.Join(e.work, k)); err != nil {
+			return fmt.Errorf("cleaning %s: %w", k, err)
+		}
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	e.upKey = "bench-upstream-" + hex.EncodeToString(b[:])
+	e.upKeyFile = filepath.Join(e.work, "upstream.key")
+	if err := os.WriteFile(e.upKeyFile, []byte(e.upKey+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing upstream key: %w", err)
+	}
+	var err error
+	if e.clientKey, e.clientHash, err = auth.NewKey(); err != nil {
+		return err
+	}
+	if e.hostileKey, e.hostHash, err = auth.NewKey(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// buildPlugins builds the Go plugins and checks the AssemblyScript one.
+func (e *env) buildPlugins(ctx context.Context, rep *Report) {
+	o := e.opts
+	needUser := o.wants(KeyMoatUser)
+	needLoop := !o.SkipLoop && o.wants(KeyMoatLoop)
+	if needUser {
+		fmt.Fprintf(o.Progress, "building the Go plugin (GOOS=wasip1 GOARCH=wasm)\n")
+		e.goPlugin = buildGoPlugin(ctx, o.Root, "./host/internal/bench/testdata/goplugin", filepath.Join(e.work, "goplugin.wasm"))
+		if e.goPlugin.na != "" {
+			rep.Notes = append(rep.Notes, "Go plugin n/a: "+oneLine(e.goPlugin.na))
+		}
+		if sum, err := fileSHA256(o.ASPlugin); err != nil {
+			e.asPlugin.na = fmt.Sprintf("%s missing (run `make as-sdk`): %v", o.ASPlugin, err)
+			rep.Notes = append(rep.Notes, "AssemblyScript plugin n/a: "+oneLine(e.asPlugin.na))
+		} else {
+			e.asPlugin = pluginFile{path: o.ASPlugin, sha256: sum}
+		}
+	}
+	if needLoop {
+		fmt.Fprintf(o.Progress, "building the looping plugin\n")
+		e.loopPlugin = buildGoPlugin(ctx, o.Root, "./host/internal/bench/testdata/loopplugin", filepath.Join(e.work, "loopplugin.wasm"))
+	}
+}
+
+// start starts the target key.
+func (e *env) start(ctx context.Context, key string, standin *Proc) (*target, error) {
+	switch key {
+	case KeyDirect:
+		h := http.Header{}
+		h.Set("X-Api-Key", e.upKey)
+		h.Set("Anthropic-Version", "2023-06-01")
+		h.Set("Content-Type", "application/json")
+		return &target{key: key, url: e.standinURL, header: h, proc: standin, stop: func() {}}, nil
+	case KeyBare:
+		p, u, err := e.startRole(ctx, key, RoleBareProxy, "--upstream", e.standinURL)
+		if err != nil {
+			return nil, err
+		}
+		h := http.Header{}
+		h.Set("X-Api-Key", "bench-client")
+		h.Set("Anthropic-Version", "2023-06-01")
+		h.Set("Content-Type", "application/json")
+		return &target{key: key, url: u, header: h, proc: p, stop: func() { p.Stop(5 * time.Second) }}, nil
+	case KeyMoatNone, KeyMoatDefault:
+		return e.startMoat(ctx, key)
+	case KeyMoatUser:
+		if e.goPlugin.path == "" && e.asPlugin.path == "" {
+			return nil, fmt.Errorf("neither user plugin is available (Go: %s; AssemblyScript: %s)", e.goPlugin.na, e.asPlugin.na)
+		}
+		return e.startMoat(ctx, key)
+	case KeyPortkey:
+		return e.startPortkey(ctx)
+	}
+	return nil, fmt.Errorf("unknown target %q", key)
+}
+
+// check sends one request of each kind and verifies the answer.
+func (e *env) check(ctx context.Context, t *target) error {
+	for _, stream := range []bool{false, true} {
+		res, err := Load(ctx, LoadSpec{URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(stream), Stream: stream, Concurrency: 1, Duration: 300 * time.Millisecond})
+		if err != nil {
+			return err
+		}
+		if res.OK == 0 {
+			return fmt.Errorf("no successful %s request: %s", map[bool]string{false: "non-streaming", true: "streaming"}[stream], res.FirstError)
+		}
+		if res.Errors > 0 {
+			return fmt.Errorf("%d of %d requests failed: %s", res.Errors, res.Errors+res.OK, res.FirstError)
+		}
+	}
+	return nil
+}
+
+// measure runs every cell against t.
+func (e *env) measure(ctx context.Context, t *target, tr *TargetResult, cells []Cell) error {
+	log := func(format string, args ...any) { fmt.Fprintf(e.opts.Progress, format+"\n", args...) }
+	if err := e.check(ctx, t); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		tr.NA = "check failed: " + oneLine(err.Error())
+		log("%s: n/a: %v", tr.Name, err)
+		return nil
+	}
+	maxConc := 0
+	for _, c := range cells {
+		maxConc = max(maxConc, c.Concurrency)
+	}
+	for _, c := range cells {
+		m := &Measurement{}
+		tr.Cells[c] = m
+		var cpu0, cpu1 time.Duration
+		var cpuErr error
+		spec := LoadSpec{
+			URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(c.Stream), Stream: c.Stream,
+			Concurrency: c.Concurrency, Warmup: e.opts.Warmup, Duration: e.opts.Duration,
+			OnStart: func() { cpu0, cpuErr = CPUTime(t.proc.PID()) },
+			OnEnd: func() {
+				var err error
+				if cpu1, err = CPUTime(t.proc.PID()); err != nil && cpuErr == nil {
+					cpuErr = err
+				}
+			},
+		}
+		var profDone chan struct{}
+		if e.opts.Profile && t.admin != "" && !c.Stream && c.Concurrency == maxConc {
+			profDone = make(chan struct{})
+			start := spec.OnStart
+			spec.OnStart = func() {
+				start()
+				go func() {
+					defer close(profDone)
+					if err := e.profile(ctx, t, filepath.Join(e.work, t.key+"-cpu.pprof")); err != nil {
+						log("%s: profile: %v", tr.Name, err)
+					}
+				}()
+			}
+		}
+		res, err := Load(ctx, spec)
+		if profDone != nil {
+			select {
+			case <-profDone:
+			case <-ctx.Done():
+			}
+		}
+		if err != nil {
+			return err
+		}
+		m.Result = res
+		if cpuErr != nil {
+			m.NA = "cpu: " + cpuErr.Error()
+		} else {
+			m.CPU = cpu1 - cpu0
+		}
+		log("%-26s %-32s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %.3f ms/req  errors %d", tr.Name, c, res.RPS(), ms(Quantile(res.Latency, .5)), ms(Quantile(res.Latency, .99)), ms(m.CPUPerRequest()), res.Errors)
+		if res.OK == 0 {
+			m.NA = "no successful request: " + oneLine(res.FirstError)
+		}
+	}
+	if rss, err := PeakRSS(t.proc.PID()); err == nil {
+		tr.PeakRSS = rss
+	}
+	return nil
+}
+
+// profile saves a CPU profile of a moat target through its admin listener.
+func (e *env) profile(ctx context.Context, t *target, path string) error {
+	secs := max(1, int(e.opts.Duration.Seconds())-1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.admin, secs), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+e.opts.adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	fmt.Fprintf(e.opts.Progress, "%s: CPU profile in %s (go tool pprof -top %s %s)\n", t.key, path, e.opts.MoatBin, path)
+	return f.Close()
+}
+
+// loopExperiment measures normal requests' p99 without and with a
+// concurrent stream of requests whose plugin loops until its deadline.
+func (e *env) loopExperiment(ctx context.Context, rep *Report) *LoopResult {
+	lr := &LoopResult{Concurrency: 8}
+	log := func(format string, args ...any) { fmt.Fprintf(e.opts.Progress, format+"\n", args...) }
+	if e.loopPlugin.path == "" {
+		lr.NA = "looping plugin unavailable: " + oneLine(e.loopPlugin.na)
+		return lr
+	}
+	// The normal load is paced below capacity, so that its p99 shows stalls
+	// rather than queueing.
+	lr.Rate = 200
+	if d := rep.Target(KeyMoatDefault); d != nil {
+		for c, m := range d.Cells {
+			if !c.Stream && m.Result != nil && m.Result.OK > 0 {
+				lr.Rate = max(lr.Rate, e.opts.LoopLoad*m.Result.RPS())
+			}
+		}
+	}
+	t, err := e.startMoat(ctx, KeyMoatLoop)
+	if err != nil {
+		lr.NA = "starting moat: " + oneLine(err.Error())
+		return lr
+	}
+	defer t.stop()
+	if err := e.check(ctx, t); err != nil {
+		lr.NA = "check failed: " + oneLine(err.Error())
+		return lr
+	}
+	normal := LoadSpec{URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(false), Concurrency: lr.Concurrency, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: lr.Rate}
+	if lr.Without, err = Load(ctx, normal); err != nil {
+		lr.NA = err.Error()
+		return lr
+	}
+	hh := t.header.Clone()
+	hh.Set("X-Api-Key", e.hostileKey)
+	hostile := LoadSpec{URL: t.url + "/v1/messages", Header: hh, Body: RequestBody(false), Concurrency: 2, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: e.opts.LoopRate}
+	hctx, cancel := context.WithCancel(ctx)
+	hres := make(chan *LoadResult, 1)
+	go func() {
+		r, _ := Load(hctx, hostile)
+		hres <- r
+	}()
+	lr.With, err = Load(ctx, normal)
+	lr.Hostile = <-hres
+	cancel()
+	if err != nil {
+		lr.NA = err.Error()
+		return lr
+	}
+	log("looping plugin: normal p99 %.2f ms alone, %.2f ms with %d looping requests (%v)", ms(Quantile(lr.Without.Latency, .99)), ms(Quantile(lr.With.Latency, .99)), statusTotal(lr.Hostile), statusSummary(lr.Hostile))
+	return lr
+}
+
+func statusTotal(r *LoadResult) int {
+	if r == nil {
+		return 0
+	}
+	return r.OK + r.Errors
+}
+
+func statusSummary(r *LoadResult) string {
+	if r == nil {
+		return "none"
+	}
+	codes := make([]int, 0, len(r.Status))
+	for code := range r.Status {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	parts := make([]string, len(codes))
+	for i, code := range codes {
+		parts[i] = fmt.Sprintf("%d x status %d", r.Status[code], code)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

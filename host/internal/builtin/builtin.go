@@ -1,0 +1,84 @@
+// Package builtin is the registry of moat's built-in plugins: the config
+// names, their native handlers (the same SDK source compiled into moat) and
+// their embedded sandbox modules.
+//
+// The modules are built by scripts/build-plugins.sh into wasm/<name>.wasm and
+// embedded at compile time; a binary built without them still runs every
+// built-in natively, and Module reports the module missing.
+package builtin
+
+import (
+	"embed"
+	"slices"
+
+	"github.com/moat-gateway/moat/plugins/allowpatterns"
+	"github.com/moat-gateway/moat/plugins/denypatterns"
+	"github.com/moat-gateway/moat/plugins/htmlescape"
+	"github.com/moat-gateway/moat/plugins/injection"
+	"github.com/moat-gateway/moat/plugins/jsonschema"
+	"github.com/moat-gateway/moat/plugins/lengthlimit"
+	"github.com/moat-gateway/moat/plugins/piiredact"
+	"github.com/moat-gateway/moat/plugins/promptleak"
+	"github.com/moat-gateway/moat/plugins/secretredact"
+	"github.com/moat-gateway/moat/plugins/stripmarkers"
+	"github.com/moat-gateway/moat/plugins/unicodeclean"
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// Handler is a native plugin hook.
+type Handler = func(abi.Request) abi.Verdict
+
+type entry struct {
+	input, output Handler
+}
+
+// registry maps config names to handlers; a nil handler means the built-in
+// has no hook for that phase.
+var registry = map[string]entry{
+	"strip-markers":        {input: stripmarkers.Input},
+	"unicode-clean":        {input: unicodeclean.Input},
+	"injection-heuristics": {input: injection.Input},
+	"length-limit":         {input: lengthlimit.Input, output: lengthlimit.Output},
+	"pii-redact":           {input: piiredact.Input, output: piiredact.Output},
+	"secret-redact":        {input: secretredact.Input, output: secretredact.Output},
+	"deny-patterns":        {input: denypatterns.Input, output: denypatterns.Output},
+	"json-schema":          {output: jsonschema.Output},
+	"html-escape":          {output: htmlescape.Output},
+	"prompt-leak":          {output: promptleak.Output},
+	"allow-patterns":       {output: allowpatterns.Output},
+}
+
+//go:embed wasm
+var modules embed.FS
+
+// Names returns the config names of the built-ins, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Native returns the native handlers of the built-in called name; a phase
+// the built-in does not handle has a nil handler. ok is false for an unknown
+// name.
+func Native(name string) (input, output Handler, ok bool) {
+	e, ok := registry[name]
+	return e.input, e.output, ok
+}
+
+// Module returns the embedded sandbox module of the built-in called name.
+// ok is false for an unknown name or when the binary was built without the
+// modules (run scripts/build-plugins.sh before go build).
+func Module(name string) ([]byte, bool) {
+	if _, known := registry[name]; !known {
+		return nil, false
+	}
+	b, err := modules.ReadFile("wasm/" + name + ".wasm")
+	if err != nil {
+		return nil, false
+	}
+	return b, true
+}

@@ -1,0 +1,172 @@
+// Package pipeline runs ordered chains of plugins (sanitizers on input,
+// validators on output) over a text: a modify feeds the next plugin, the
+// first reject stops the chain, and a plugin error rejects (fail closed)
+// unless the plugin is configured with on_error = "skip".
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// Stage judges text for one phase.
+type Stage interface {
+	// Name names the stage in records and errors.
+	Name() string
+	// Call judges req; an error is a plugin error (crash, timeout, bad verdict).
+	Call(ctx context.Context, req *abi.Request) (abi.Verdict, error)
+}
+
+// NativeStage adapts sdk handlers (func(abi.Request) abi.Verdict) run
+// in-process. A nil handler means the plugin lacks that phase. A panic in a
+// handler becomes a plugin error.
+type NativeStage struct {
+	PluginName    string
+	Input, Output func(abi.Request) abi.Verdict
+}
+
+// Name implements Stage.
+func (s *NativeStage) Name() string { return s.PluginName }
+
+// HasPhase reports whether a handler is set for the phase.
+func (s *NativeStage) HasPhase(phase abi.Phase) bool { return s.handler(phase) != nil }
+
+func (s *NativeStage) handler(phase abi.Phase) func(abi.Request) abi.Verdict {
+	switch phase {
+	case abi.PhaseInput:
+		return s.Input
+	case abi.PhaseOutput:
+		return s.Output
+	}
+	return nil
+}
+
+// Call implements Stage. The verdict goes through the same checks as a
+// sandboxed plugin's (abi.DecodeVerdict).
+func (s *NativeStage) Call(ctx context.Context, req *abi.Request) (v abi.Verdict, err error) {
+	h := s.handler(req.Phase)
+	if h == nil {
+		return abi.Verdict{}, fmt.Errorf("plugin %q has no %s handler", s.PluginName, req.Phase)
+	}
+	if err := ctx.Err(); err != nil {
+		return abi.Verdict{}, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = abi.Verdict{}, fmt.Errorf("plugin %q panicked: %v", s.PluginName, r)
+		}
+	}()
+	v = h(*req)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("plugin %q: encoding verdict: %w", s.PluginName, err)
+	}
+	return abi.DecodeVerdict(b)
+}
+
+// Plugin is one configured stage in a chain.
+type Plugin struct {
+	Stage Stage
+	// Name is the configured plugin name.
+	Name string
+	// OnError is "reject" (the zero value behaves so) or "skip".
+	OnError string
+	// Config is the plugin's table, sent as the request's "config".
+	Config json.RawMessage
+	// Streaming is "buffer" or "incremental"; HoldBack the bytes kept back
+	// when incremental. The chain runner itself judges whole texts.
+	Streaming string
+	HoldBack  int
+}
+
+// Chain is an ordered list of plugins for one phase.
+type Chain []*Plugin
+
+// Record outcomes besides the abi actions.
+const (
+	// ActionError marks a plugin error that rejected the text.
+	ActionError abi.Action = "error"
+	// ActionSkip marks a plugin error skipped under on_error = "skip".
+	ActionSkip abi.Action = "skip"
+)
+
+// Record is what one plugin run did, for logs, metrics and the audit line.
+type Record struct {
+	Plugin   string
+	Phase    abi.Phase
+	Action   abi.Action // allow, modify, reject, error or skip
+	Reason   string
+	Duration time.Duration
+	Error    string
+	Findings int
+}
+
+// RejectError is a reject verdict.
+type RejectError struct {
+	Plugin, Reason string
+	Phase          abi.Phase
+}
+
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("%s rejected by plugin %q: %s", e.Phase, e.Plugin, e.Reason)
+}
+
+// PluginError is a plugin crash, timeout or bad verdict under on_error =
+// "reject".
+type PluginError struct {
+	Plugin string
+	Phase  abi.Phase
+	Err    error
+}
+
+func (e *PluginError) Error() string {
+	return fmt.Sprintf("plugin %q failed on %s: %v", e.Plugin, e.Phase, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *PluginError) Unwrap() error { return e.Err }
+
+// ErrCanceled is returned when the context ends between plugins.
+var ErrCanceled = errors.New("chain canceled")
+
+// Run runs the chain in order: modify feeds the next plugin, the first
+// reject stops. It returns the final text and one Record per plugin run;
+// on a reject the error is a *RejectError, on a plugin error under
+// on_error = "reject" a *PluginError.
+func (c Chain) Run(ctx context.Context, phase abi.Phase, text string, meta abi.Context) (string, []Record, error) {
+	records := make([]Record, 0, len(c))
+	for _, p := range c {
+		if err := ctx.Err(); err != nil {
+			return text, records, fmt.Errorf("%w before plugin %q: %w", ErrCanceled, p.Name, err)
+		}
+		req := &abi.Request{Phase: phase, Text: text, Config: p.Config, Context: meta}
+		start := time.Now()
+		v, err := p.Stage.Call(ctx, req)
+		rec := Record{Plugin: p.Name, Phase: phase, Duration: time.Since(start)}
+		if err != nil {
+			rec.Error = err.Error()
+			if p.OnError == "skip" {
+				rec.Action = ActionSkip
+				records = append(records, rec)
+				continue
+			}
+			rec.Action = ActionError
+			records = append(records, rec)
+			return text, records, &PluginError{Plugin: p.Name, Phase: phase, Err: err}
+		}
+		rec.Action, rec.Reason, rec.Findings = v.Action, v.Reason, len(v.Findings)
+		records = append(records, rec)
+		switch v.Action {
+		case abi.Reject:
+			return text, records, &RejectError{Plugin: p.Name, Reason: v.Reason, Phase: phase}
+		case abi.Modify:
+			text = v.Text
+		}
+	}
+	return text, records, nil
+}

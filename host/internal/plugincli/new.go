@@ -1,0 +1,213 @@
+package plugincli
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+// The project templates, and a copy of the AssemblyScript SDK's sources
+// (sdk/assemblyscript/assembly) that `new --lang as` vendors into the
+// project; TestEmbeddedSDKInSync keeps the copy identical.
+//
+//go:generate sh -c "cp ../../../sdk/assemblyscript/assembly/*.ts ../../../sdk/assemblyscript/assembly/tsconfig.json templates/as-sdk/assembly/"
+//go:embed templates
+var templates embed.FS
+
+// asVersion is the AssemblyScript compiler new projects pin, the SDK's
+// (TestEmbeddedSDKInSync checks it against sdk/assemblyscript/package.json).
+const asVersion = "0.28.20"
+
+// moatModule is the module path of moat, whose sdk package Go plugins use.
+const moatModule = "github.com/moat-gateway/moat"
+
+// validName is what a plugin name may look like: it becomes a file name, a
+// Go module path and an npm package name.
+var validName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// templateData fills the templates.
+type templateData struct {
+	Name      string
+	Module    string
+	MoatDir   string
+	ASVersion string
+}
+
+func cmdNew(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("new", stderr)
+	lang := fs.String("lang", "", "language: go or as (AssemblyScript)")
+	dir := fs.String("dir", "", "directory to create (default ./NAME)")
+	moatDir := fs.String("moat", "", "a moat checkout providing the Go SDK (default: found above the current or target directory)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: new takes one NAME", errUsage)
+	}
+	name := pos[0]
+	if !validName.MatchString(name) {
+		return fmt.Errorf("%w: plugin name %q must be lower-case letters, digits and dashes, starting with a letter", errUsage, name)
+	}
+	if *lang != "go" && *lang != "as" {
+		return fmt.Errorf("%w: --lang must be go or as, got %q", errUsage, *lang)
+	}
+	target := *dir
+	if target == "" {
+		target = name
+	}
+	target, err = filepath.Abs(target)
+	if err != nil {
+		return fmt.Errorf("resolving directory: %w", err)
+	}
+	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
+		return fmt.Errorf("directory %s exists and is not empty", target)
+	}
+	data := templateData{Name: name, Module: name, ASVersion: asVersion}
+	files := map[string]string{} // target-relative path -> template path
+	switch *lang {
+	case "go":
+		files["main.go"] = "templates/go/main.go.tmpl"
+		files["main_test.go"] = "templates/go/main_test.go.tmpl"
+		files[".gitignore"] = "templates/go/gitignore.tmpl"
+		if !insideMoat(target) {
+			root := *moatDir
+			if root == "" {
+				wd, _ := os.Getwd()
+				root = findMoat(wd)
+			}
+			if root == "" {
+				return errors.New("cannot find a moat checkout for the Go SDK: pass --moat DIR (the directory holding moat's go.mod)")
+			}
+			if root, err = filepath.Abs(root); err != nil {
+				return fmt.Errorf("resolving --moat: %w", err)
+			}
+			if mod, _ := modulePath(filepath.Join(root, "go.mod")); mod != moatModule {
+				return fmt.Errorf("--moat %s: no go.mod of module %s there", root, moatModule)
+			}
+			data.MoatDir = root
+			files["go.mod"] = "templates/go/go.mod.tmpl"
+		}
+	case "as":
+		files["package.json"] = "templates/as/package.json.tmpl"
+		files["asconfig.json"] = "templates/as/asconfig.json"
+		files["assembly/index.ts"] = "templates/as/assembly/index.ts.tmpl"
+		files["assembly/tsconfig.json"] = "templates/as/assembly/tsconfig.json"
+		files["tests/plugin.test.mjs"] = "templates/as/tests/plugin.test.mjs.tmpl"
+		files[".gitignore"] = "templates/as/gitignore.tmpl"
+		files["moat-sdk/package.json"] = "templates/as-sdk/package.json"
+		sdkFiles, err := fsGlob("templates/as-sdk/assembly")
+		if err != nil {
+			return err
+		}
+		for _, f := range sdkFiles {
+			files["moat-sdk/assembly/"+path.Base(f)] = f
+		}
+	}
+	for rel, tpl := range files {
+		if err := writeTemplate(filepath.Join(target, filepath.FromSlash(rel)), tpl, data); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "created %s plugin %q in %s\n", map[string]string{"go": "Go", "as": "AssemblyScript"}[*lang], name, target)
+	fmt.Fprintf(stdout, "next: cd %s && moat plugin build && moat plugin verify %s.wasm\n", target, name)
+	return nil
+}
+
+func fsGlob(dir string) ([]string, error) {
+	entries, err := fs.ReadDir(templates, dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded templates: %w", err)
+	}
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, dir+"/"+e.Name())
+	}
+	return out, nil
+}
+
+// writeTemplate renders a .tmpl file (others are copied as they are).
+func writeTemplate(dst, tpl string, data templateData) error {
+	b, err := templates.ReadFile(tpl)
+	if err != nil {
+		return fmt.Errorf("reading template %s: %w", tpl, err)
+	}
+	if strings.HasSuffix(tpl, ".tmpl") {
+		t, err := template.New(path.Base(tpl)).Option("missingkey=error").Parse(string(b))
+		if err != nil {
+			return fmt.Errorf("parsing template %s: %w", tpl, err)
+		}
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, data); err != nil {
+			return fmt.Errorf("rendering template %s: %w", tpl, err)
+		}
+		b = buf.Bytes()
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("creating directory: %w", err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	return nil
+}
+
+// modulePath reads the module line of a go.mod file.
+func modulePath(gomod string) (string, error) {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if rest, ok := strings.CutPrefix(line, "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("reading %s: %w", gomod, err)
+	}
+	return "", fmt.Errorf("%s has no module line", gomod)
+}
+
+// enclosingModule returns the directory and path of the nearest go.mod at
+// or above dir.
+func enclosingModule(dir string) (root, module string) {
+	for d := dir; ; {
+		if mod, err := modulePath(filepath.Join(d, "go.mod")); err == nil {
+			return d, mod
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", ""
+		}
+		d = parent
+	}
+}
+
+// insideMoat reports whether dir lies in moat's own module, where a plugin
+// needs no go.mod of its own.
+func insideMoat(dir string) bool {
+	_, mod := enclosingModule(dir)
+	return mod == moatModule
+}
+
+// findMoat looks for moat's module root at or above dir.
+func findMoat(dir string) string {
+	if root, mod := enclosingModule(dir); mod == moatModule {
+		return root
+	}
+	return ""
+}

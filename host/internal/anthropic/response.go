@@ -80,3 +80,16 @@ func (r *Response) Encode() []byte {
 	r.fields["content"] = mustMarshal(r.blocks)
 	return mustMarshal(r.fields)
 }
+
+// DecodeUsage reads only the usage of a Messages response, for callers that
+// relay the body unchanged.
+func DecodeUsage(body []byte) (Usage, error) {
+	var r struct {
+		Type  string `json:"type"`
+		Usage Usage  `json:"usage"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Usage{}, fmt.Errorf("decoding upstream response: %w", err)
+	}
+	return r.Usage, nil
+}

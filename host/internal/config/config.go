@@ -77,6 +77,9 @@ type Upstream struct {
 	FirstByteTimeout Duration `toml:"first_byte_timeout"`
 	// StreamIdleTimeout bounds the gap between two streamed events.
 	StreamIdleTimeout Duration `toml:"stream_idle_timeout"`
+	// MaxStreamDuration bounds a whole streamed response, however steadily
+	// the upstream keeps sending. Default 10m.
+	MaxStreamDuration Duration `toml:"max_stream_duration"`
 	// MaxIdleConns is the keep-alive pool size.
 	MaxIdleConns int `toml:"max_idle_conns"`
 	// MaxResponseBytes caps a non-streaming response body.
@@ -271,6 +274,7 @@ func (c *Config) applyDefaults() {
 	setDur(&u.ConnectTimeout, 10*time.Second)
 	setDur(&u.FirstByteTimeout, 5*time.Minute)
 	setDur(&u.StreamIdleTimeout, 5*time.Minute)
+	setDur(&u.MaxStreamDuration, 10*time.Minute)
 	u.APIKeyFile = c.resolve(u.APIKeyFile)
 	if u.MaxIdleConns == 0 {
 		u.MaxIdleConns = 256

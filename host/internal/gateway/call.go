@@ -68,6 +68,23 @@ func (cl *call) end() {
 	cl.g.inflight.Done()
 }
 
+// keepContent reports whether the audit trail stores content, so the call
+// must collect it.
+func (cl *call) keepContent() bool { return cl.st.Config.Audit.Content != "off" }
+
+// keepInput and keepOutput collect content for the audit trail.
+func (cl *call) keepInput(s string) {
+	if cl.keepContent() {
+		cl.input.WriteString(s)
+	}
+}
+
+func (cl *call) keepOutput(s string) {
+	if cl.keepContent() {
+		cl.output.WriteString(s)
+	}
+}
+
 // authenticate identifies the caller.
 func (cl *call) authenticate() error {
 	who, err := cl.st.Auth.Authenticate(cl.c.Request, cl.ip)

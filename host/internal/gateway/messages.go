@@ -77,7 +77,7 @@ func (cl *call) serveMessages() error {
 	meta := abi.Context{Model: req.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
 	if err := req.EachUserText(func(text string) (string, error) {
 		out, err := cl.runChain(cs.input, abi.PhaseInput, text, meta)
-		cl.input.WriteString(out)
+		cl.keepInput(out)
 		return out, err
 	}); err != nil {
 		return err
@@ -236,20 +236,31 @@ func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error 
 	if resp.StatusCode != http.StatusOK {
 		return upstreamFailure(resp.StatusCode, body)
 	}
-	msg, err := anthropic.DecodeResponse(body)
-	if err != nil {
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+	out := body
+	if guard == nil && !cl.keepContent() {
+		// Nothing reads the text: decode only the usage.
+		u, err := anthropic.DecodeUsage(body)
+		if err != nil {
+			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		}
+		cl.usage = cl.usage.Add(u)
+		cl.settle()
+	} else {
+		msg, err := anthropic.DecodeResponse(body)
+		if err != nil {
+			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		}
+		cl.usage = cl.usage.Add(msg.Usage)
+		cl.settle()
+		if err := msg.EachText(func(text string) (string, error) {
+			out, err := guard.whole(cl, text)
+			cl.keepOutput(out)
+			return out, err
+		}); err != nil {
+			return err
+		}
+		out = msg.Encode()
 	}
-	cl.usage = cl.usage.Add(msg.Usage)
-	cl.settle()
-	if err := msg.EachText(func(text string) (string, error) {
-		out, err := guard.whole(cl, text)
-		cl.output.WriteString(out)
-		return out, err
-	}); err != nil {
-		return err
-	}
-	out := msg.Encode()
 	if err := cl.record(http.StatusOK, nil, ""); err != nil {
 		return auditUnavailable()
 	}

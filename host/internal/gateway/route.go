@@ -113,7 +113,7 @@ func (cl *call) serveRoute() error {
 	if in.Input, err = cl.runChain(rs.input, abi.PhaseInput, in.Input, meta); err != nil {
 		return err
 	}
-	cl.input.WriteString(in.Input)
+	cl.keepInput(in.Input)
 	for k, v := range in.Variables {
 		if in.Variables[k], err = cl.runChain(rs.input, abi.PhaseInput, v, meta); err != nil {
 			return err
@@ -220,7 +220,7 @@ func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, v
 		}
 		return "", "", nil, verr
 	}
-	cl.output.WriteString(out)
+	cl.keepOutput(out)
 	var stopReason struct {
 		StopReason string `json:"stop_reason"`
 	}

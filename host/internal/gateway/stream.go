@@ -83,6 +83,14 @@ func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink
 	var mu sync.Mutex
 	timer := time.AfterFunc(idle, func() { mu.Lock(); timedOut = true; mu.Unlock(); resp.cancel() })
 	defer timer.Stop()
+	// maxDur caps the whole stream: an upstream that never stops sending
+	// never trips the idle timer.
+	var tooLong bool
+	maxDur := cl.st.Config.Upstream.MaxStreamDuration.Duration
+	if maxDur > 0 {
+		capTimer := time.AfterFunc(maxDur, func() { mu.Lock(); tooLong = true; mu.Unlock(); resp.cancel() })
+		defer capTimer.Stop()
+	}
 
 	er := anthropic.NewEventReader(resp.Body)
 	var su anthropic.StreamUsage
@@ -102,12 +110,14 @@ loop:
 		timer.Reset(idle)
 		if err != nil {
 			mu.Lock()
-			to := timedOut
+			to, long := timedOut, tooLong
 			mu.Unlock()
 			switch {
 			case cl.c.Request.Context().Err() != nil:
 				clientGone = true
 				endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
+			case long:
+				endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream exceeded max_stream_duration (%s)", maxDur), http.StatusGatewayTimeout)
 			case to:
 				endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream stalled"), http.StatusGatewayTimeout)
 			case errors.Is(err, io.EOF) && su.Stopped:
@@ -134,7 +144,7 @@ loop:
 		su.Observe(&se)
 		if se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta" {
 			textBytes += len(se.Delta.Text)
-			cl.output.WriteString(se.Delta.Text)
+			cl.keepOutput(se.Delta.Text)
 		}
 		if guard != nil {
 			switch {

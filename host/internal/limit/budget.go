@@ -44,9 +44,9 @@ type bucketSpec struct {
 // bucketsFor lists the budget buckets id counts against at now, one per
 // distinct (scope, subject, period), each with the tightest limits of the
 // budgets that share it.
-func (l *Limiter) bucketsFor(id Identity, now time.Time) []bucketSpec {
+func (p *policy) bucketsFor(id Identity, now time.Time) []bucketSpec {
 	var out []bucketSpec
-	for i, b := range l.cfg.Budgets {
+	for i, b := range p.cfg.Budgets {
 		var subject string
 		switch b.Scope {
 		case "global":
@@ -94,13 +94,14 @@ func (l *Limiter) bucketsFor(id Identity, now time.Time) []bucketSpec {
 // Cost is the USD cost of u at model's prices (see DefaultPricing for
 // models [pricing] does not name).
 func (l *Limiter) Cost(model string, u Usage) float64 {
-	return nanoToUSD(l.prices.lookup(model).nanoCost(u))
+	return nanoToUSD(l.pol.Load().prices.lookup(model).nanoCost(u))
 }
 
 // Reservation is budget held for one upstream call. Exactly one of Settle or
 // Release should follow; both are idempotent and the first wins.
 type Reservation struct {
 	l        *Limiter
+	pol      *policy // the policy it was reserved under; Settle uses it too
 	id       Identity
 	resID    string
 	specs    []bucketSpec
@@ -128,11 +129,12 @@ func (l *Limiter) Reserve(ctx context.Context, id Identity, model string, estInp
 		return nil, fmt.Errorf("reserving budget: negative token count (input %d, max output %d)", estInputTokens, maxOutputTokens)
 	}
 	now := l.now()
-	r := &Reservation{l: l, id: id, resID: newID(), specs: l.bucketsFor(id, now)}
+	p := l.pol.Load()
+	r := &Reservation{l: l, pol: p, id: id, resID: newID(), specs: p.bucketsFor(id, now)}
 	if len(r.specs) == 0 {
 		return r, nil
 	}
-	usd := l.prices.lookup(model).worstCase(estInputTokens, maxOutputTokens)
+	usd := p.prices.lookup(model).worstCase(estInputTokens, maxOutputTokens)
 	tok := estInputTokens + maxOutputTokens
 	bs := make([]bucket, len(r.specs))
 	for i := range r.specs {
@@ -152,7 +154,7 @@ func (l *Limiter) Reserve(ctx context.Context, id Identity, model string, estInp
 		}
 		if (spec.usdLimit > 0 && st.SpentUSD+usd > spec.usdLimit) || (spec.tokLimit > 0 && st.SpentTokens+tok > spec.tokLimit) {
 			// Settled spend alone leaves no room: the budget is used up.
-			l.checkAlerts(spec, st, now, true)
+			l.checkAlerts(p, spec, st, now, true)
 		}
 		return nil, l.budgetRefusal(spec, st, usd, tok, now)
 	}
@@ -229,7 +231,7 @@ func (r *Reservation) Settle(ctx context.Context, model string, u Usage) (float6
 	r.done = true
 	l := r.l
 	l.liveRes.Delete(r)
-	nano := l.prices.lookup(model).nanoCost(u)
+	nano := r.pol.prices.lookup(model).nanoCost(u)
 	tok := u.Tokens()
 	r.costUSD = nanoToUSD(nano)
 	var errs []error
@@ -253,7 +255,7 @@ func (r *Reservation) Settle(ctx context.Context, model string, u Usage) (float6
 		if len(sts) == len(r.specs) {
 			now := l.now()
 			for i := range r.specs {
-				l.checkAlerts(r.specs[i], sts[i], now, false)
+				l.checkAlerts(r.pol, r.specs[i], sts[i], now, false)
 			}
 		}
 	}
@@ -314,9 +316,9 @@ type Alert struct {
 // per period (the store dedupes across instances and restarts). exhausted
 // (a call refused because settled spend leaves it no room) fires every
 // threshold not fired yet.
-func (l *Limiter) checkAlerts(s bucketSpec, st bucketState, now time.Time, exhausted bool) {
+func (l *Limiter) checkAlerts(p *policy, s bucketSpec, st bucketState, now time.Time, exhausted bool) {
 	for _, bi := range s.budgets {
-		b := l.cfg.Budgets[bi]
+		b := p.cfg.Budgets[bi]
 		if len(b.Alerts) == 0 {
 			continue
 		}
@@ -333,7 +335,7 @@ func (l *Limiter) checkAlerts(s bucketSpec, st bucketState, now time.Time, exhau
 			if frac < th && !exhausted {
 				break
 			}
-			key := "a:" + s.key + ":" + l.budgetFP[bi] + ":" + strconv.FormatFloat(th, 'g', -1, 64)
+			key := "a:" + s.key + ":" + p.budgetFP[bi] + ":" + strconv.FormatFloat(th, 'g', -1, 64)
 			if _, ok := l.fired.Load(key); ok {
 				continue
 			}
@@ -352,14 +354,14 @@ func (l *Limiter) checkAlerts(s bucketSpec, st bucketState, now time.Time, exhau
 			if !first {
 				continue
 			}
-			l.fire(b, s, st, th, frac, exhausted)
+			l.fire(p, b, s, st, th, frac, exhausted)
 		}
 	}
 }
 
-func (l *Limiter) fire(b config.Budget, s bucketSpec, st bucketState, th, frac float64, exhausted bool) {
+func (l *Limiter) fire(p *policy, b config.Budget, s bucketSpec, st bucketState, th, frac float64, exhausted bool) {
 	a := Alert{
-		Type: "budget_alert", Environment: l.cfg.Environment,
+		Type: "budget_alert", Environment: p.cfg.Environment,
 		Scope: b.Scope, ID: b.ID, Subject: s.subject, Period: b.Period,
 		PeriodStart: s.start, ResetsAt: s.resets,
 		Threshold: th, Fraction: frac, Exhausted: exhausted,

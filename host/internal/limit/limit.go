@@ -50,6 +50,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
@@ -85,19 +86,18 @@ type Options struct {
 // Limiter enforces [limits], [[clients]] limits and [[budgets]]. It is safe
 // for concurrent use. Close it when done.
 type Limiter struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	http   *http.Client
-	now    func() time.Time
-	lease  time.Duration
-	store  backend
-	kind   string
-	prices *priceTable
-
-	clientRate map[string]*limiter.Limiter // by client id; "" = default
-	userRate   map[string]*limiter.Limiter
-	authRate   *limiter.Limiter
-	budgetFP   []string
+	log   *slog.Logger
+	http  *http.Client
+	now   func() time.Time
+	lease time.Duration
+	store backend
+	kind  string
+	// storeCfg is what the store was opened with; Reconfigure refuses to
+	// change it.
+	storeCfg storeConfig
+	// pol is the current policy; each call loads it once, so a call sees
+	// one config from start to end even when Reconfigure swaps it.
+	pol atomic.Pointer[policy]
 
 	liveSlots sync.Map // *Ticket -> leased
 	liveRes   sync.Map // *Reservation -> []leased
@@ -119,15 +119,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Limiter, error
 		return nil, errors.New("creating limiter: nil config")
 	}
 	l := &Limiter{
-		cfg:        cfg,
-		log:        opts.Logger,
-		http:       opts.HTTPClient,
-		now:        opts.Now,
-		lease:      opts.Lease,
-		prices:     newPriceTable(cfg.Pricing),
-		clientRate: map[string]*limiter.Limiter{},
-		userRate:   map[string]*limiter.Limiter{},
-		stop:       make(chan struct{}),
+		log:      opts.Logger,
+		http:     opts.HTTPClient,
+		now:      opts.Now,
+		lease:    opts.Lease,
+		storeCfg: storeConfigOf(cfg),
+		stop:     make(chan struct{}),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -173,20 +170,36 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Limiter, error
 	default:
 		return nil, fmt.Errorf("creating limiter: unknown limits.store %q", l.kind)
 	}
-	if err := l.buildRates(); err != nil {
+	p, err := newPolicy(cfg, l.store.rates())
+	if err != nil {
 		l.store.close()
 		return nil, fmt.Errorf("creating limiter: %w", err)
 	}
-	for _, b := range cfg.Budgets {
-		sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%g\x00%d", b.Scope, b.ID, b.Period, b.USD, b.Tokens))
-		l.budgetFP = append(l.budgetFP, hex.EncodeToString(sum[:6]))
-	}
+	l.pol.Store(p)
 	l.wg.Add(1)
 	go l.janitor()
 	return l, nil
 }
 
-func (l *Limiter) buildRates() error {
+// policy is everything the limiter takes from one config: the rates,
+// token limit, in-flight caps, budgets and prices. It is immutable.
+type policy struct {
+	cfg        *config.Config
+	prices     *priceTable
+	clientRate map[string]*limiter.Limiter // by client id; "" = default
+	userRate   map[string]*limiter.Limiter
+	authRate   *limiter.Limiter
+	budgetFP   []string // per cfg.Budgets entry, for alert keys
+}
+
+// newPolicy builds the policy of cfg over the rate store rs.
+func newPolicy(cfg *config.Config, rs limiter.Store) (*policy, error) {
+	p := &policy{
+		cfg:        cfg,
+		prices:     newPriceTable(cfg.Pricing),
+		clientRate: map[string]*limiter.Limiter{},
+		userRate:   map[string]*limiter.Limiter{},
+	}
 	mk := func(key, s string) (*limiter.Limiter, error) {
 		if s == "" {
 			return nil, nil
@@ -195,32 +208,84 @@ func (l *Limiter) buildRates() error {
 		if err != nil || r.Limit <= 0 {
 			return nil, fmt.Errorf("%s: invalid rate %q", key, s)
 		}
-		return limiter.New(l.store.rates(), r), nil
+		return limiter.New(rs, r), nil
 	}
 	var err error
-	if l.clientRate[""], err = mk("limits.client_rate", l.cfg.Limits.ClientRate); err != nil {
-		return err
+	if p.clientRate[""], err = mk("limits.client_rate", cfg.Limits.ClientRate); err != nil {
+		return nil, err
 	}
-	if l.userRate[""], err = mk("limits.user_rate", l.cfg.Limits.UserRate); err != nil {
-		return err
+	if p.userRate[""], err = mk("limits.user_rate", cfg.Limits.UserRate); err != nil {
+		return nil, err
 	}
-	if l.authRate, err = mk("limits.auth_fail_rate", l.cfg.Limits.AuthFailRate); err != nil {
-		return err
+	if p.authRate, err = mk("limits.auth_fail_rate", cfg.Limits.AuthFailRate); err != nil {
+		return nil, err
 	}
-	for _, c := range l.cfg.Clients {
-		cr, ur := l.clientRate[""], l.userRate[""]
+	for _, c := range cfg.Clients {
+		cr, ur := p.clientRate[""], p.userRate[""]
 		if c.Rate != "" {
 			if cr, err = mk(fmt.Sprintf("clients[%q].rate", c.ID), c.Rate); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if c.UserRate != "" {
 			if ur, err = mk(fmt.Sprintf("clients[%q].user_rate", c.ID), c.UserRate); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		l.clientRate[c.ID], l.userRate[c.ID] = cr, ur
+		p.clientRate[c.ID], p.userRate[c.ID] = cr, ur
 	}
+	for _, b := range cfg.Budgets {
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%g\x00%d", b.Scope, b.ID, b.Period, b.USD, b.Tokens))
+		p.budgetFP = append(p.budgetFP, hex.EncodeToString(sum[:6]))
+	}
+	return p, nil
+}
+
+// storeConfig is the part of [limits] that picks and opens the store.
+type storeConfig struct {
+	store, redisURL, redisURLEnv, stateFile string
+}
+
+func storeConfigOf(cfg *config.Config) storeConfig {
+	sc := storeConfig{store: cfg.Limits.Store, redisURL: cfg.Limits.RedisURL, redisURLEnv: cfg.Limits.RedisURLEnv}
+	if sc.store == "" {
+		sc.store = "memory"
+	}
+	if sc.store == "memory" {
+		sc.stateFile = cfg.StateFile()
+	}
+	return sc
+}
+
+// Reconfigure applies a new config's request rates, token limit, in-flight
+// caps, budgets, alerts, prices and fail_open to calls admitted from now
+// on. Counters, in-flight slots, reservations and spend stay in the store,
+// so a reload neither forgets what was spent nor frees what is held; calls
+// already admitted finish under the policy they started with. It refuses,
+// leaving the running policy in place, a config that changes the store
+// (limits.store, redis_url, redis_url_env or state_path): that needs a
+// restart.
+func (l *Limiter) Reconfigure(cfg *config.Config) error {
+	if cfg == nil {
+		return errors.New("reconfiguring limits: nil config")
+	}
+	want := storeConfigOf(cfg)
+	have := l.storeCfg
+	switch {
+	case want.store != have.store:
+		return fmt.Errorf("reconfiguring limits: changing limits.store needs a restart (running %q, config has %q)", have.store, want.store)
+	case want.redisURL != have.redisURL:
+		return errors.New("reconfiguring limits: changing limits.redis_url needs a restart")
+	case want.redisURLEnv != have.redisURLEnv:
+		return errors.New("reconfiguring limits: changing limits.redis_url_env needs a restart")
+	case want.stateFile != have.stateFile:
+		return fmt.Errorf("reconfiguring limits: changing limits.state_path needs a restart (running %s, config has %s)", have.stateFile, want.stateFile)
+	}
+	p, err := newPolicy(cfg, l.store.rates())
+	if err != nil {
+		return fmt.Errorf("reconfiguring limits: %w", err)
+	}
+	l.pol.Store(p)
 	return nil
 }
 
@@ -323,7 +388,7 @@ func newID() string {
 // storeErr decides what a store failure means: nil (admit, logged) when
 // fail_open is set, else a 503 *Error.
 func (l *Limiter) storeErr(step string, id Identity, err error) error {
-	if l.cfg.Limits.FailOpen {
+	if l.pol.Load().cfg.Limits.FailOpen {
 		l.log.Warn("limit: store unavailable, admitting (fail_open)", "step", step, "client", id.Client, "user", id.User, "err", err)
 		return nil
 	}
@@ -379,6 +444,7 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 	if id.Client == "" {
 		return nil, errors.New("admitting request: identity has no client")
 	}
+	p := l.pol.Load()
 	t := &Ticket{l: l, headers: http.Header{}}
 	var hits []rateHit
 	check := func(lim *limiter.Limiter, key, label string) error {
@@ -398,11 +464,11 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 		}
 		return nil
 	}
-	if err := check(pick(l.clientRate, id.Client), "c:"+esc(id.Client), fmt.Sprintf("client %q", id.Client)); err != nil {
+	if err := check(pick(p.clientRate, id.Client), "c:"+esc(id.Client), fmt.Sprintf("client %q", id.Client)); err != nil {
 		return nil, err
 	}
 	if id.User != "" {
-		if err := check(pick(l.userRate, id.Client), "u:"+esc(id.Client)+":"+esc(id.User), fmt.Sprintf("user %q", id.User)); err != nil {
+		if err := check(pick(p.userRate, id.Client), "u:"+esc(id.Client)+":"+esc(id.User), fmt.Sprintf("user %q", id.User)); err != nil {
 			return nil, err
 		}
 	}
@@ -415,7 +481,7 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 		if err := l.store.seen(ctx, esc(id.Client)+":"+esc(id.User), now); err != nil {
 			l.log.Debug("limit: recording user for report failed", "err", err)
 		}
-		if tpm := l.cfg.Limits.UserTokensPerMinute; tpm > 0 {
+		if tpm := p.cfg.Limits.UserTokensPerMinute; tpm > 0 {
 			key, end := tokenWindow(id.User, now)
 			used, err := l.store.tokens(ctx, key)
 			if err != nil {
@@ -428,7 +494,7 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 			}
 		}
 	}
-	if cl, ok := l.cfg.Client(id.Client); ok && cl.MaxInFlight > 0 {
+	if cl, ok := p.cfg.Client(id.Client); ok && cl.MaxInFlight > 0 {
 		key, sid := "f:"+esc(id.Client), newID()
 		ok, _, err := l.store.acquireSlot(ctx, key, sid, int64(cl.MaxInFlight), l.lease)
 		switch {
@@ -492,7 +558,7 @@ func tokenWindow(user string, now time.Time) (string, time.Time) {
 
 // recordTokens adds n to the user's current token window.
 func (l *Limiter) recordTokens(ctx context.Context, user string, n int64) error {
-	if user == "" || n <= 0 || l.cfg.Limits.UserTokensPerMinute <= 0 {
+	if user == "" || n <= 0 || l.pol.Load().cfg.Limits.UserTokensPerMinute <= 0 {
 		return nil
 	}
 	key, _ := tokenWindow(user, l.now())
@@ -503,15 +569,16 @@ func (l *Limiter) recordTokens(ctx context.Context, user string, n int64) error 
 // limits.auth_fail_rate and must be refused before its key is even checked.
 // It does not count. A store failure is a 503 *Error unless fail_open.
 func (l *Limiter) CheckAuthFailures(ctx context.Context, ip string) error {
-	if l.authRate == nil {
+	rate := l.pol.Load().authRate
+	if rate == nil {
 		return nil
 	}
-	c, err := l.authRate.Peek(ctx, "ip:"+esc(ip))
+	c, err := rate.Peek(ctx, "ip:"+esc(ip))
 	if err != nil {
 		return l.storeErr("reading auth failures", Identity{}, err)
 	}
 	if c.Remaining <= 0 {
-		return l.authRefusal(c)
+		return authRefusal(rate, c)
 	}
 	return nil
 }
@@ -519,21 +586,22 @@ func (l *Limiter) CheckAuthFailures(ctx context.Context, ip string) error {
 // AuthFailure counts one failed authentication from ip and returns a 429
 // *Error once ip has reached limits.auth_fail_rate (nil before that).
 func (l *Limiter) AuthFailure(ctx context.Context, ip string) error {
-	if l.authRate == nil {
+	rate := l.pol.Load().authRate
+	if rate == nil {
 		return nil
 	}
-	c, err := l.authRate.Get(ctx, "ip:"+esc(ip))
+	c, err := rate.Get(ctx, "ip:"+esc(ip))
 	if err != nil {
 		return l.storeErr("counting auth failures", Identity{}, err)
 	}
 	if c.Remaining <= 0 {
-		return l.authRefusal(c)
+		return authRefusal(rate, c)
 	}
 	return nil
 }
 
-func (l *Limiter) authRefusal(c limiter.Context) error {
+func authRefusal(rate *limiter.Limiter, c limiter.Context) error {
 	reset := time.Unix(c.Reset, 0)
 	return refusal(fmt.Sprintf("too many failed authentications from this address (limit %s); retry after %s",
-		describeRateOf(l.authRate.Rate, "failures"), reset.UTC().Format(time.RFC3339)), time.Until(reset), nil)
+		describeRateOf(rate.Rate, "failures"), reset.UTC().Format(time.RFC3339)), time.Until(reset), nil)
 }

@@ -80,11 +80,12 @@ func rateReport(ctx context.Context, lim *limiter.Limiter, key string) (*RateRep
 // spend per client, user and budget. It reads without counting.
 func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 	now := l.now()
+	p := l.pol.Load()
 	rep := Report{At: now.UTC(), Store: l.kind, Clients: []ClientReport{}, Users: []UserReport{}, Budgets: []BudgetReport{}}
-	for _, c := range l.cfg.Clients {
+	for _, c := range p.cfg.Clients {
 		cr := ClientReport{ID: c.ID, MaxInFlight: int64(c.MaxInFlight)}
 		var err error
-		if cr.Rate, err = rateReport(ctx, pick(l.clientRate, c.ID), "c:"+esc(c.ID)); err != nil {
+		if cr.Rate, err = rateReport(ctx, pick(p.clientRate, c.ID), "c:"+esc(c.ID)); err != nil {
 			return Report{}, fmt.Errorf("reporting usage: %w", storeUnavailable("reading client rate", err))
 		}
 		if c.MaxInFlight > 0 {
@@ -103,8 +104,8 @@ func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 		if !ok {
 			continue
 		}
-		ur := UserReport{Client: unesc(ec), User: unesc(eu), TokensPerMinute: l.cfg.Limits.UserTokensPerMinute}
-		if ur.Rate, err = rateReport(ctx, pick(l.userRate, ur.Client), "u:"+m); err != nil {
+		ur := UserReport{Client: unesc(ec), User: unesc(eu), TokensPerMinute: p.cfg.Limits.UserTokensPerMinute}
+		if ur.Rate, err = rateReport(ctx, pick(p.userRate, ur.Client), "u:"+m); err != nil {
 			return Report{}, fmt.Errorf("reporting usage: %w", storeUnavailable("reading user rate", err))
 		}
 		if ur.TokensPerMinute > 0 {
@@ -119,7 +120,7 @@ func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("reporting usage: %w", storeUnavailable("reading budgets", err))
 	}
-	for bi, b := range l.cfg.Budgets {
+	for bi, b := range p.cfg.Budgets {
 		start, end, stamp := period(b.Period, now)
 		prefix := "b:" + scopeLetter[b.Scope] + ":" + b.Period[:1] + ":" + stamp + ":"
 		subjects := map[string]bool{}
@@ -138,7 +139,7 @@ func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 		for s := range subjects {
 			st := states[prefix+esc(s)]
 			br := BudgetReport{
-				Scope: b.Scope, ID: l.cfg.Budgets[bi].ID, Subject: s, Period: b.Period,
+				Scope: b.Scope, ID: p.cfg.Budgets[bi].ID, Subject: s, Period: b.Period,
 				PeriodStart: start, ResetsAt: end,
 				USDLimit: b.USD, USDSpent: nanoToUSD(st.SpentUSD), USDReserved: nanoToUSD(st.ReservedUSD),
 				TokensLimit: b.Tokens, TokensSpent: st.SpentTokens, TokensReserved: st.ReservedTokens,

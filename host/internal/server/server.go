@@ -248,7 +248,7 @@ func (s *Server) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := reconfigureLimits(s.limiter, cfg); err != nil {
+	if err := s.limiter.Reconfigure(cfg); err != nil {
 		st.Close(ctx)
 		return fmt.Errorf("applying limits: %w", err)
 	}
@@ -301,12 +301,4 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 		mux.Handle("GET /debug/pprof/heap", authed(func(w http.ResponseWriter, r *http.Request) { pprof.Handler("heap").ServeHTTP(w, r) }))
 	}
 	return mux
-}
-
-// reconfigureLimits applies new limits to the running limiter (TEMPORARY shim).
-func reconfigureLimits(l *limit.Limiter, cfg *config.Config) error {
-	if r, ok := any(l).(interface{ Reconfigure(*config.Config) error }); ok {
-		return r.Reconfigure(cfg)
-	}
-	return nil
 }

@@ -10,7 +10,7 @@ REDIS_PORT ?= 6391
 REDIS_DIR := $(CURDIR)/.cache/redis
 export GOFLAGS ?=
 
-.PHONY: all build plugins as-sdk run demo test test-go lint fuzz bench bench-peers soak redis-start redis-stop clean
+.PHONY: all build plugins as-sdk run demo test test-deps eval lint fuzz bench bench-peers soak redis-start redis-stop clean
 
 all: build
 
@@ -39,7 +39,7 @@ demo: build
 
 ## as-sdk: install the AssemblyScript SDK's npm packages and build its example plugin
 as-sdk:
-	@cd sdk/assemblyscript && (npm ci --no-audit --no-fund --loglevel=error) && npm run --silent build
+	@cd sdk/assemblyscript && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build
 
 ## redis-start / redis-stop: a loopback redis-server for the tests (installed from Debian packages if missing)
 redis-start:
@@ -47,8 +47,19 @@ redis-start:
 redis-stop:
 	@bash scripts/redis.sh stop $(REDIS_DIR)
 
+## test-deps: what the tests need beyond Go: npm packages for the TypeScript SDK test, Chromium for the console test
+test-deps:
+	@if [ -f host/internal/e2e/tssdk/package-lock.json ]; then cd host/internal/e2e/tssdk && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }; fi
+	@if [ -f scripts/chromium.sh ]; then bash scripts/chromium.sh; fi
+
+## eval: detection rates of injection-heuristics on the shared labeled sets
+EVAL_DIR ?= ../shared/eval/injection
+eval: build
+	$(BIN) plugin eval injection-heuristics --attacks $(EVAL_DIR)/jailbreaks_inthewild.json \
+	  --benign $(EVAL_DIR)/NotInject_one.json --benign $(EVAL_DIR)/NotInject_two.json --benign $(EVAL_DIR)/NotInject_three.json
+
 ## test: every test, with the race detector, against a real redis-server
-test: plugins as-sdk redis-start
+test: plugins as-sdk test-deps redis-start
 	@set -o pipefail; status=0; \
 	MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) test -race -count=1 -timeout 9m ./... || status=$$?; \
 	bash scripts/redis.sh stop $(REDIS_DIR); exit $$status

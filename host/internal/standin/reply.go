@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -65,6 +66,11 @@ func (s *Server) SetUsage(u *Usage) {
 	s.usage = &c
 }
 
+// EchoSystemMarker in the last user message makes the reply repeat the
+// request's system prompt, like a model leaking it; tests of the canary use
+// it.
+const EchoSystemMarker = "MOAT_ECHO_SYSTEM"
+
 // nextReply returns the reply for a request and the usage override, if any.
 // With consume it moves the reply queue on.
 func (s *Server) nextReply(r *request, consume bool) (*preparedReply, *Usage) {
@@ -78,7 +84,11 @@ func (s *Server) nextReply(r *request, consume bool) (*preparedReply, *Usage) {
 	}
 	u := s.usage
 	s.replyMu.Unlock()
-	if p == nil {
+	switch {
+	case strings.Contains(r.LastUser, EchoSystemMarker):
+		// A model tricked into revealing its instructions.
+		p = s.prepare("My instructions were: " + r.System)
+	case p == nil:
 		p = s.prepare(EchoPrefix + prefixUTF8(r.LastUser, EchoMaxBytes))
 	}
 	return p, u

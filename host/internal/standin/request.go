@@ -17,6 +17,8 @@ type request struct {
 	TextBytes int
 	// LastUser is the text of the last user message (text blocks joined).
 	LastUser string
+	// System is the text of the system prompt (text blocks joined).
+	System string
 }
 
 // requestError is a 400 invalid_request_error (or 404 for unknown models)
@@ -102,11 +104,12 @@ func parseRequest(body []byte, needMaxTokens bool) (request, error) {
 		return request{}, badField("messages: List should have at least 1 item after validation, not 0")
 	}
 	if len(w.System) > 0 && string(w.System) != "null" {
-		n, _, err := contentText(w.System)
+		n, sys, err := contentText(w.System)
 		if err != nil {
 			return request{}, badField("system: %v", err)
 		}
 		r.TextBytes += n
+		r.System = sys
 	}
 	for i, m := range msgs {
 		if m.Role != "user" && m.Role != "assistant" {

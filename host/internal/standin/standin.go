@@ -77,6 +77,8 @@ type Options struct {
 // use. Its zero value is not usable.
 type Server struct {
 	opts Options
+	// apiKeys are the accepted keys (see SetAPIKeys); empty accepts any.
+	apiKeys atomic.Pointer[[]string]
 
 	modelsList []modelEntry // newest first
 	modelIndex map[string]int
@@ -134,7 +136,26 @@ func New(opts Options) *Server {
 		done: make(chan struct{}),
 	}
 	s.modelsList, s.modelIndex = buildModels()
+	if opts.APIKey != "" {
+		s.apiKeys.Store(&[]string{opts.APIKey})
+	} else {
+		s.apiKeys.Store(&[]string{})
+	}
 	return s
+}
+
+// SetAPIKeys replaces the accepted API keys, for testing a key rotation:
+// during the switch a caller lists the old and the new key, then the new
+// one alone. No keys accepts any key (a key must still be sent), as an
+// empty Options.APIKey does. Requests already authorized are not affected.
+func (s *Server) SetAPIKeys(keys ...string) {
+	ks := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k != "" {
+			ks = append(ks, k)
+		}
+	}
+	s.apiKeys.Store(&ks)
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves in the
@@ -293,7 +314,14 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, reqID string
 		writeError(w, reqID, http.StatusUnauthorized, errAuthentication, "x-api-key header is required")
 		return false
 	}
-	if s.opts.APIKey != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.APIKey)) != 1 {
+	keys := *s.apiKeys.Load()
+	ok := len(keys) == 0
+	for _, k := range keys {
+		if subtle.ConstantTimeCompare([]byte(key), []byte(k)) == 1 {
+			ok = true
+		}
+	}
+	if !ok {
 		writeError(w, reqID, http.StatusUnauthorized, errAuthentication, "invalid x-api-key")
 		return false
 	}

@@ -33,4 +33,4 @@ if [ ! -x "$CHROMIUM" ]; then
 	fi
 	[ -x "$CHROMIUM" ] || die "$CHROMIUM still missing after install"
 fi
-"$CHROMIUM" --version
+"$CHROMIUM" --version 2>/dev/null || die "$CHROMIUM is installed but does not run"

@@ -105,44 +105,65 @@ func (er *EventReader) Next() (Event, error) {
 	}
 }
 
-// EventWriter writes server-sent events and flushes each one.
+// Buffered returns the number of bytes read from the stream but not yet
+// returned as events: when it is zero, the next Next will block on the
+// network, so a relay should flush what it wrote first.
+func (er *EventReader) Buffered() int { return er.r.Buffered() }
+
+// EventWriter writes server-sent events. Write buffers nothing itself but
+// does not flush; call Flush before waiting for more input, so events that
+// arrive together leave together and a lone event is never held back.
 type EventWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
+	w   io.Writer
+	rc  *http.ResponseController
+	buf []byte
 }
 
-// NewEventWriter returns a writer that flushes after every event when w
-// supports it.
+// NewEventWriter returns a writer of events to w.
 func NewEventWriter(w http.ResponseWriter) *EventWriter {
 	return &EventWriter{w: w, rc: http.NewResponseController(w)}
 }
 
-// Write writes one event and flushes it.
+// Write writes one event.
 func (ew *EventWriter) Write(ev Event) error {
-	if err := WriteEvent(ew.w, ev); err != nil {
-		return err
-	}
+	ew.buf = AppendEvent(ew.buf[:0], ev)
+	_, err := ew.w.Write(ew.buf)
+	return err
+}
+
+// Flush sends what was written to the client.
+func (ew *EventWriter) Flush() error {
 	if err := ew.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return fmt.Errorf("flushing event: %w", err)
+		return fmt.Errorf("flushing events: %w", err)
 	}
 	return nil
 }
 
 // WriteEvent encodes one event to w in the Anthropic stream format.
 func WriteEvent(w io.Writer, ev Event) error {
-	var buf bytes.Buffer
-	buf.Grow(len(ev.Data) + len(ev.Name) + 16)
-	if ev.Name != "" {
-		buf.WriteString("event: ")
-		buf.WriteString(ev.Name)
-		buf.WriteByte('\n')
-	}
-	for _, line := range bytes.Split(ev.Data, []byte("\n")) {
-		buf.WriteString("data: ")
-		buf.Write(line)
-		buf.WriteByte('\n')
-	}
-	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+16), ev))
 	return err
+}
+
+// AppendEvent appends the encoding of one event to b.
+func AppendEvent(b []byte, ev Event) []byte {
+	if ev.Name != "" {
+		b = append(b, "event: "...)
+		b = append(b, ev.Name...)
+		b = append(b, '\n')
+	}
+	data := ev.Data
+	for {
+		i := bytes.IndexByte(data, '\n')
+		b = append(b, "data: "...)
+		if i < 0 {
+			b = append(b, data...)
+			b = append(b, '\n')
+			break
+		}
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
+		data = data[i+1:]
+	}
+	return append(b, '\n')
 }

@@ -62,14 +62,15 @@ type Options struct {
 	// LoopRate is the looping-plugin requests per second (default 2),
 	// LoopTimeout the plugin's deadline (default 100ms) and LoopLoad the
 	// normal load during the experiment as a fraction of moat's measured
-	// throughput (default 0.3).
+	// throughput (default 0.15).
 	LoopRate    float64
 	LoopTimeout time.Duration
 	LoopLoad    float64
 	// AuditFSync is moat's [audit] fsync (default "every", as shipped).
 	AuditFSync string
 	// Profile enables moat's pprof and saves a CPU profile of each moat
-	// target during its highest-concurrency non-streaming cell, in Work.
+	// target during its highest-concurrency cells (KEY-json-cpu.pprof and
+	// KEY-stream-cpu.pprof in Work).
 	Profile bool
 	// Progress receives progress lines (default io.Discard).
 	Progress io.Writer
@@ -114,7 +115,7 @@ func (o *Options) withDefaults() (Options, error) {
 		c.LoopTimeout = 100 * time.Millisecond
 	}
 	if c.LoopLoad <= 0 || c.LoopLoad > 1 {
-		c.LoopLoad = 0.3
+		c.LoopLoad = 0.15
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -177,6 +178,10 @@ type LoopResult struct {
 	// Without and With are the normal requests alone and with the looping
 	// requests running; Hostile is the looping requests themselves.
 	Without, With, Hostile *LoadResult
+	// Control is the normal requests while a separate process burns the
+	// same CPU as the looping requests (LoopRate bursts of LoopTimeout per
+	// second): what the stolen CPU alone costs on this machine.
+	Control *LoadResult
 }
 
 // Report is a whole run.
@@ -374,32 +379,36 @@ func (e *env) start(ctx context.Context, key string, standin *Proc) (*target, er
 	return nil, fmt.Errorf("unknown target %q", key)
 }
 
-// check sends one request of each kind and verifies the answer.
-func (e *env) check(ctx context.Context, t *target) error {
+// check sends one request of each kind and verifies the answers; it
+// returns the failure of each kind (keyed by stream) that failed.
+func (e *env) check(ctx context.Context, t *target) (map[bool]error, error) {
+	failed := map[bool]error{}
 	for _, stream := range []bool{false, true} {
 		res, err := Load(ctx, LoadSpec{URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(stream), Stream: stream, Concurrency: 1, Duration: 300 * time.Millisecond})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if res.OK == 0 {
-			return fmt.Errorf("no successful %s request: %s", map[bool]string{false: "non-streaming", true: "streaming"}[stream], res.FirstError)
-		}
-		if res.Errors > 0 {
-			return fmt.Errorf("%d of %d requests failed: %s", res.Errors, res.Errors+res.OK, res.FirstError)
+		kind := map[bool]string{false: "non-streaming", true: "streaming"}[stream]
+		switch {
+		case res.OK == 0:
+			failed[stream] = fmt.Errorf("no successful %s request: %s", kind, res.FirstError)
+		case res.Errors > 0:
+			failed[stream] = fmt.Errorf("%d of %d %s requests failed: %s", res.Errors, res.Errors+res.OK, kind, res.FirstError)
 		}
 	}
-	return nil
+	return failed, nil
 }
 
 // measure runs every cell against t.
 func (e *env) measure(ctx context.Context, t *target, tr *TargetResult, cells []Cell) error {
 	log := func(format string, args ...any) { fmt.Fprintf(e.opts.Progress, format+"\n", args...) }
-	if err := e.check(ctx, t); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		tr.NA = "check failed: " + oneLine(err.Error())
-		log("%s: n/a: %v", tr.Name, err)
+	failed, err := e.check(ctx, t)
+	if err != nil {
+		return err
+	}
+	if len(failed) == 2 {
+		tr.NA = "check failed: " + oneLine(failed[false].Error())
+		log("%s: n/a: %v", tr.Name, failed[false])
 		return nil
 	}
 	maxConc := 0
@@ -409,6 +418,11 @@ func (e *env) measure(ctx context.Context, t *target, tr *TargetResult, cells []
 	for _, c := range cells {
 		m := &Measurement{}
 		tr.Cells[c] = m
+		if err := failed[c.Stream]; err != nil {
+			m.NA = "check failed: " + oneLine(err.Error())
+			log("%-26s %-32s n/a: %v", tr.Name, c, err)
+			continue
+		}
 		var cpu0, cpu1 time.Duration
 		var cpuErr error
 		spec := LoadSpec{
@@ -423,14 +437,15 @@ func (e *env) measure(ctx context.Context, t *target, tr *TargetResult, cells []
 			},
 		}
 		var profDone chan struct{}
-		if e.opts.Profile && t.admin != "" && !c.Stream && c.Concurrency == maxConc {
+		if e.opts.Profile && t.admin != "" && c.Concurrency == maxConc {
 			profDone = make(chan struct{})
 			start := spec.OnStart
 			spec.OnStart = func() {
 				start()
 				go func() {
 					defer close(profDone)
-					if err := e.profile(ctx, t, filepath.Join(e.work, t.key+"-cpu.pprof")); err != nil {
+					kind := map[bool]string{false: "json", true: "stream"}[c.Stream]
+					if err := e.profile(ctx, t, filepath.Join(e.work, t.key+"-"+kind+"-cpu.pprof")); err != nil {
 						log("%s: profile: %v", tr.Name, err)
 					}
 				}()
@@ -502,7 +517,7 @@ func (e *env) loopExperiment(ctx context.Context, rep *Report) *LoopResult {
 	}
 	// The normal load is paced below capacity, so that its p99 shows stalls
 	// rather than queueing.
-	lr.Rate = 200
+	lr.Rate = 100
 	if d := rep.Target(KeyMoatDefault); d != nil {
 		for c, m := range d.Cells {
 			if !c.Stream && m.Result != nil && m.Result.OK > 0 {
@@ -516,8 +531,8 @@ func (e *env) loopExperiment(ctx context.Context, rep *Report) *LoopResult {
 		return lr
 	}
 	defer t.stop()
-	if err := e.check(ctx, t); err != nil {
-		lr.NA = "check failed: " + oneLine(err.Error())
+	if failed, err := e.check(ctx, t); err != nil || failed[false] != nil {
+		lr.NA = fmt.Sprintf("check failed: %v%v", err, failed[false])
 		return lr
 	}
 	normal := LoadSpec{URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(false), Concurrency: lr.Concurrency, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: lr.Rate}
@@ -540,6 +555,17 @@ func (e *env) loopExperiment(ctx context.Context, rep *Report) *LoopResult {
 	if err != nil {
 		lr.NA = err.Error()
 		return lr
+	}
+	burner, _, err := e.startRole(ctx, "burner", RoleBurner, "--burn", e.opts.LoopTimeout.String(), "--every", time.Duration(float64(time.Second)/e.opts.LoopRate).String())
+	if err == nil {
+		lr.Control, err = Load(ctx, normal)
+		burner.Stop(2 * time.Second)
+		if err != nil {
+			lr.NA = err.Error()
+			return lr
+		}
+	} else {
+		log("looping plugin: control burner: %v", err)
 	}
 	log("looping plugin: normal p99 %.2f ms alone, %.2f ms with %d looping requests (%v)", ms(Quantile(lr.Without.Latency, .99)), ms(Quantile(lr.With.Latency, .99)), statusTotal(lr.Hostile), statusSummary(lr.Hostile))
 	return lr

@@ -43,7 +43,7 @@ func TestLoad(t *testing.T) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			io.WriteString(w, "event: message_start\ndata: {}\n\n")
 			w.(http.Flusher).Flush()
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond)
 			io.WriteString(w, "event: content_block_delta\ndata: {}\n\n")
 			if r.URL.Path == "/stream" {
 				io.WriteString(w, "event: message_stop\ndata: {}\n\n")
@@ -93,9 +93,10 @@ func TestLoad(t *testing.T) {
 		if res.OK == 0 || res.Errors != 0 || len(res.TTFB) != res.OK || len(res.FirstText) != res.OK {
 			t.Fatalf("ok %d errors %d ttfb %d: %s", res.OK, res.Errors, len(res.TTFB), res.FirstError)
 		}
-		// The delta comes 2 ms after the first event.
-		if ft, fb := Quantile(res.FirstText, .5), Quantile(res.TTFB, .5); ft < fb+time.Millisecond {
-			t.Errorf("first text %v not after first byte %v + 1ms", ft, fb)
+		// The delta comes 30 ms after the first event, which may arrive
+		// with it when the reader is late, but never after it.
+		if ft, fb := Quantile(res.FirstText, .5), Quantile(res.TTFB, .5); ft < 30*time.Millisecond || fb > ft {
+			t.Errorf("first text p50 %v, first byte p50 %v: want first text >= 30ms and first byte before it", ft, fb)
 		}
 	})
 	t.Run("cut stream is an error", func(t *testing.T) {

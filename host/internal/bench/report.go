@@ -189,6 +189,10 @@ func (r *Report) loopVerdict() Verdict {
 	growth := float64(b)/float64(a) - 1
 	v.Detail = fmt.Sprintf("p99 %.2f ms alone, %.2f ms with looping requests (%+.1f%%); normal load %.0f req/s on %d workers; looping requests: %s; normal errors %d",
 		ms(a), ms(b), growth*100, l.Rate, l.Concurrency, statusSummary(l.Hostile), l.With.Errors)
+	if l.Control != nil && l.Control.OK > 0 {
+		c := Quantile(l.Control.Latency, .99)
+		v.Detail += fmt.Sprintf("; control (same CPU burnt by another process): %.2f ms (%+.1f%%)", ms(c), (float64(c)/float64(a)-1)*100)
+	}
 	v.Status = passIf(growth <= LimitLoopP99Growth && l.With.Errors == 0)
 	return v
 }
@@ -249,7 +253,11 @@ func (r *Report) Print(w io.Writer) error {
 			}
 			m := t.Cells[c]
 			if m == nil || m.Result == nil {
-				fmt.Fprintf(tw, "%s\tn/a\n", t.Name)
+				na := "n/a"
+				if m != nil && m.NA != "" {
+					na += ": " + m.NA
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", t.Name, na)
 				continue
 			}
 			res := m.Result
@@ -286,7 +294,10 @@ func (r *Report) Print(w io.Writer) error {
 		for _, row := range []struct {
 			name string
 			res  *LoadResult
-		}{{"alone", l.Without}, {"with looping requests", l.With}} {
+		}{{"alone", l.Without}, {"with looping requests", l.With}, {"control: same CPU burnt by another process", l.Control}} {
+			if row.res == nil {
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%s\n", row.name, row.res.RPS(), ms(Quantile(row.res.Latency, .5)), ms(Quantile(row.res.Latency, .99)), errorSummary(row.res))
 		}
 		if h := l.Hostile; h != nil {

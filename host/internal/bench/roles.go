@@ -25,6 +25,9 @@ const (
 	// RoleBareProxy is the floor: a plain httputil.ReverseProxy that only
 	// swaps in the upstream key.
 	RoleBareProxy = "bare-proxy"
+	// RoleBurner spins a CPU for --burn every --every: the control of the
+	// looping-plugin experiment (the same CPU stolen from outside moat).
+	RoleBurner = "burner"
 )
 
 // readyPrefix starts the line a role prints once it listens.
@@ -36,14 +39,27 @@ const readyPrefix = "bench role listening on "
 //
 //	standin:    --listen ADDR --key-file FILE
 //	bare-proxy: --listen ADDR --key-file FILE --upstream URL
+//	burner:     --burn DURATION --every DURATION (prints "bench role listening on burner")
 func RunRole(ctx context.Context, role string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", "127.0.0.1:0", "address")
 	keyFile := fs.String("key-file", "", "file holding the upstream key")
 	upstream := fs.String("upstream", "", "upstream base URL (bare-proxy)")
+	burn := fs.Duration("burn", 100*time.Millisecond, "CPU time per burst (burner)")
+	every := fs.Duration("every", 500*time.Millisecond, "time between bursts (burner)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("role %s: %w", role, err)
+	}
+	if role == RoleBurner {
+		if *burn <= 0 || *every <= 0 {
+			return errors.New("role burner: --burn and --every must be positive")
+		}
+		if _, err := fmt.Fprintln(stdout, readyPrefix+"http://burner"); err != nil {
+			return fmt.Errorf("role burner: %w", err)
+		}
+		burnLoop(ctx, *burn, *every)
+		return nil
 	}
 	if *keyFile == "" {
 		return fmt.Errorf("role %s: --key-file is required", role)
@@ -79,7 +95,29 @@ func RunRole(ctx context.Context, role string, args []string, stdout io.Writer) 
 		}
 		return serveBareProxy(ctx, *listen, target, key, stdout)
 	}
-	return fmt.Errorf("unknown role %q (want %s or %s)", role, RoleStandin, RoleBareProxy)
+	return fmt.Errorf("unknown role %q (want %s, %s or %s)", role, RoleStandin, RoleBareProxy, RoleBurner)
+}
+
+// burnSink keeps the burner's loop from being optimised away.
+var burnSink uint64
+
+// burnLoop spins one goroutine for burn, every interval, until ctx ends.
+func burnLoop(ctx context.Context, burn, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		end := time.Now().Add(burn)
+		for time.Now().Before(end) {
+			for i := 0; i < 1000; i++ {
+				burnSink = burnSink*31 + uint64(i)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // NewBareProxy returns the floor the benchmark compares moat with: a

@@ -14,7 +14,7 @@
 //     against the Origin (and Sec-Fetch-Site) headers; those made inside a
 //     session also carry the session's synchronizer CSRF token.
 //   - Every response carries a strict Content-Security-Policy (no inline
-//     script or style, nothing from another origin), nosniff, no referrer and
+//     script or style, nothing from another origin), nosniff, no referrer to other origins and
 //     no framing. Assets are embedded; the pages make no external request.
 //   - Data is rendered with html/template (contextual escaping) and updated
 //     by console.js with textContent only: user ids, client ids and plugin
@@ -101,6 +101,7 @@ type Console struct {
 
 	sampleMu sync.Mutex
 	ring     *ring
+	spend    spendBooks
 }
 
 // New builds a console. It starts no goroutine: the metrics are sampled
@@ -156,7 +157,7 @@ func secureHeaders(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin") // not no-referrer: with it, browsers send "Origin: null" on form POSTs
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -142,11 +143,50 @@ func maskConfig(cfg *config.Config) *config.Config {
 	return &m
 }
 
-// maskedTOML renders the running config, masked, as TOML.
+// maskedTOML renders the running config, masked, as TOML. A second pass
+// (maskLines) catches secret-looking settings added to the config later
+// without a rule in maskConfig.
 func maskedTOML(cfg *config.Config) (string, error) {
 	var b bytes.Buffer
 	if err := toml.NewEncoder(&b).Encode(maskConfig(cfg)); err != nil {
 		return "", fmt.Errorf("encoding config: %w", err)
 	}
-	return b.String(), nil
+	return maskLines(b.String()), nil
+}
+
+// Setting names the line pass masks: URL-valued ones through MaskURL,
+// secret-valued ones whole. Names ending in _env or _file hold a variable
+// name or a path, never the secret, and are kept.
+var (
+	urlSetting    = regexp.MustCompile(`(?i)(url|webhook|dsn|endpoint)$`)
+	secretSetting = regexp.MustCompile(`(?i)(secret|password|passwd|token|api_?key|credentials?|private_?key)$`)
+	stringLine    = regexp.MustCompile(`^(\s*)([A-Za-z0-9_-]+) = (".*")$`)
+)
+
+// maskLines masks the string values of secret-looking settings in encoded
+// TOML, line by line.
+func maskLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		m := stringLine.FindStringSubmatch(l)
+		if m == nil || m[3] == `""` {
+			continue
+		}
+		name := m[2]
+		switch {
+		case strings.HasSuffix(name, "_env") || strings.HasSuffix(name, "_file"):
+		case urlSetting.MatchString(name):
+			v, err := strconv.Unquote(m[3])
+			if err != nil {
+				lines[i] = m[1] + name + " = " + strconv.Quote(Masked)
+				continue
+			}
+			if masked := MaskURL(v); masked != v {
+				lines[i] = m[1] + name + " = " + strconv.Quote(masked)
+			}
+		case secretSetting.MatchString(name):
+			lines[i] = m[1] + name + " = " + strconv.Quote(Masked)
+		}
+	}
+	return strings.Join(lines, "\n")
 }

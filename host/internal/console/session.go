@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -237,7 +238,12 @@ func (c *Console) api(h func(*http.Request) (any, error)) http.Handler {
 			return
 		}
 		v, err := h(r)
-		if err != nil {
+		var bad *badRequest
+		switch {
+		case errors.As(err, &bad):
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		case err != nil:
 			c.log.Warn("console: reading data", "path", r.URL.Path, "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 			return
@@ -277,11 +283,11 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
-	c.render(w, http.StatusOK, "login", loginView{})
+	c.render(w, http.StatusOK, "login", loginPageView(""))
 }
 
-type loginView struct {
-	Error string
+func loginPageView(errText string) view {
+	return view{Page: "login", Title: "Log in", Data: errText}
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
@@ -292,18 +298,18 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.throttle.blocked(addr, now) {
-		c.render(w, http.StatusTooManyRequests, "login", loginView{Error: "Too many failed logins; wait a minute."})
+		c.render(w, http.StatusTooManyRequests, "login", loginPageView("Too many failed logins; wait a minute."))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if c.opts.Token == "" {
-		c.render(w, http.StatusServiceUnavailable, "login", loginView{Error: "No admin token is configured: the console is closed."})
+		c.render(w, http.StatusServiceUnavailable, "login", loginPageView("No admin token is configured: the console is closed."))
 		return
 	}
 	if !tokenOK(r.PostFormValue("token"), c.opts.Token) {
 		c.throttle.fail(addr, now)
 		c.log.Warn("console: failed login", "source", addr)
-		c.render(w, http.StatusUnauthorized, "login", loginView{Error: "Wrong token."})
+		c.render(w, http.StatusUnauthorized, "login", loginPageView("Wrong token."))
 		return
 	}
 	if old, err := r.Cookie(CookieName); err == nil {

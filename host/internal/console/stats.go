@@ -302,7 +302,7 @@ func (c *Console) overview() (Overview, error) {
 		UpstreamErrors: cur.upstreamErrors, InFlight: cur.inFlight,
 		P50All: cur.latency.quantile(.5), P99All: cur.latency.quantile(.99),
 		SpendTotal: cur.spend, SpendToday: cur.spend - c.spend.dayBase, SpendMonth: cur.spend - c.spend.monBase,
-		Since: c.spend.started.UTC(),
+		Since:  c.spend.started.UTC(),
 		Series: Series{T: []time.Time{}, RPS: []float64{}, ErrorsPerSec: []float64{}, P99: []*float64{}},
 	}
 	for i := 1; i < len(samples); i++ {
@@ -334,10 +334,10 @@ func (c *Console) overview() (Overview, error) {
 
 // PluginRow is one plugin on the plugins page (GET api/plugins).
 type PluginRow struct {
-	Name    string `json:"name"`
-	Kind    string `json:"kind"` // "builtin NAME (native)", "wasm PATH"
-	Loaded  bool   `json:"loaded"`
-	LoadMS  *float64
+	Name    string             `json:"name"`
+	Kind    string             `json:"kind"` // "builtin NAME (native)", "wasm PATH"
+	Loaded  bool               `json:"loaded"`
+	LoadMS  *float64           `json:"load_ms"`
 	Calls   float64            `json:"calls"`
 	Verdict map[string]float64 `json:"verdicts"`
 	// P50MS and P99MS are milliseconds since start, nil without calls.

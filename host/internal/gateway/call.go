@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -92,9 +91,16 @@ func (cl *call) authenticate() error {
 		if cl.g.deps.Limiter != nil && cl.ip.IsValid() {
 			_ = cl.g.deps.Limiter.AuthFailure(cl.c.Request.Context(), cl.ip.String())
 		}
+		if cl.ip.IsValid() {
+			cl.g.deps.Anomaly.AuthFailure(cl.ip.String(), time.Now())
+		}
 		return err
 	}
 	cl.who = who
+	if who.Via == auth.ViaKey && cl.ip.IsValid() {
+		// JWTs are left out: each token differs, and users roam.
+		cl.g.deps.Anomaly.KeyUse(who.ClientID, who.KeyHash, cl.ip.String(), time.Now())
+	}
 	if origin := cl.c.GetHeader("Origin"); origin != "" && cl.st.CORS != nil {
 		cl.st.CORS.Apply(cl.c.Writer.Header(), origin, who.ClientID)
 	}
@@ -151,6 +157,7 @@ func (cl *call) settle() {
 	}
 	cl.cost = cost
 	cl.res = nil
+	cl.g.deps.Anomaly.Spend(cl.who.ClientID, cost, time.Now())
 }
 
 // decision classifies an error for the audit record.
@@ -240,6 +247,12 @@ func (cl *call) record(status int, err error, by string) error {
 
 // fail records and sends an error response.
 func (cl *call) fail(err error) {
+	// A call refused after upstream calls used tokens (a route whose
+	// output failed validation, even after repair) is charged for them;
+	// releasing the reservation would let such calls overrun a budget.
+	if u := cl.usage; cl.res != nil && u.InputTokens+u.OutputTokens+u.CacheCreationInputTokens+u.CacheReadInputTokens > 0 {
+		cl.settle()
+	}
 	ae := asAPIError(err)
 	if werr := cl.record(ae.Status, err, ""); werr != nil {
 		ae = auditUnavailable()
@@ -271,13 +284,4 @@ func (g *Gateway) writeError(c *gin.Context, requestID string, e *anthropic.Erro
 	c.Header("content-type", "application/json")
 	c.Writer.WriteHeader(status)
 	_, _ = c.Writer.Write(e.Body(requestID))
-}
-
-// retryAfterSeconds formats a duration for the retry-after header.
-func retryAfterSeconds(d time.Duration) string {
-	s := int(d.Round(time.Second) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.Itoa(s)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/moat-gateway/moat/host/internal/anomaly"
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
@@ -40,6 +41,9 @@ type Deps struct {
 	// Secrets returns the values that must never be echoed (the upstream
 	// keys, current and previous).
 	Secrets func() []string
+	// Anomaly is told of key uses, authentication failures and spend; nil
+	// (anomaly alerts off) ignores them.
+	Anomaly *anomaly.Detector
 }
 
 // Gateway serves the public API. Its per-config State is swapped
@@ -129,11 +133,13 @@ func (g *Gateway) recoverer(c *gin.Context) {
 	c.Next()
 }
 
-// newRequestID returns a moat request id.
+// newRequestID returns a moat request id. It must not look like a moat
+// client key ("moat_" + 16 or more characters): the audit log scrubs
+// key-shaped strings from every field, request_id included.
 func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return "req_moat_" + hex.EncodeToString(b[:])
+	return "req_moat" + hex.EncodeToString(b[:])
 }
 
 // clientIP returns the caller's address, believing X-Forwarded-For only

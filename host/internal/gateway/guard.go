@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"net/http"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -125,11 +123,16 @@ type blockGuard struct {
 // Released text is what the chain makes of a prefix cut at a safe point:
 // the whole unreleased tail is judged (so a reject anywhere in it stops
 // the stream before any of it leaves), and the prefix is released only when
-// its transformation is a prefix of the tail's (so a match spanning the cut
-// is never released half-transformed).
+// the chain splits at the cut, chain(tail) == chain(prefix) + chain(rest),
+// so a match spanning the cut is never released half-transformed and the
+// rest, judged later without the prefix, cannot escape it (a prefix test
+// alone lets "password = " go out and the value after it through).
 func (og *outputGuard) feed(cl *call, bg *blockGuard, delta string) (string, error) {
 	bg.pending += delta
-	if og.buffered || len(bg.pending) <= og.holdBack {
+	// Judge in steps rather than on every delta: each attempt runs the
+	// chain three times over the window, and nothing is released unjudged
+	// whichever way the text is cut into attempts.
+	if og.buffered || len(bg.pending) < og.holdBack+releaseStep(og.holdBack) {
 		return "", nil
 	}
 	outTail, err := og.whole(cl, bg.pending)
@@ -148,9 +151,21 @@ func (og *outputGuard) feed(cl *call, bg *blockGuard, delta string) (string, err
 	if !strings.HasPrefix(outTail, outSeg) {
 		return "", nil
 	}
+	outRest, err := og.whole(cl, bg.pending[cut:])
+	if err != nil {
+		return "", err
+	}
+	if len(outSeg)+len(outRest) != len(outTail) || !strings.HasSuffix(outTail, outRest) {
+		return "", nil
+	}
 	bg.pending = bg.pending[cut:]
 	return outSeg, nil
 }
+
+// releaseStep is how much text past the hold-back accumulates before the
+// guard tries to release some: a quarter of the hold-back, within [16, 128]
+// bytes.
+func releaseStep(holdBack int) int { return min(max(holdBack/4, 16), 128) }
 
 // flush validates and releases what is left at the end of a block.
 func (og *outputGuard) flush(cl *call, bg *blockGuard) (string, error) {
@@ -183,5 +198,3 @@ func safeCut(s string, limit int) int {
 	}
 	return limit
 }
-
-var errStreamRejected = anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "stream rejected")

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -207,6 +206,10 @@ func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream timed out")
 		}
+		if cl.c.Request.Context().Err() != nil {
+			// The client left: the upstream read was cancelled with it.
+			return nil, anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected")
+		}
 		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "reading upstream response: connection failed")
 	}
 	if int64(len(b)) > max {
@@ -371,8 +374,5 @@ func (cl *call) serveModels() error {
 	cl.c.Data(http.StatusOK, "application/json", b)
 	return nil
 }
-
-// errAudit is returned when a record cannot be written.
-var errAudit = fmt.Errorf("audit record not written")
 
 var _ = audit.DecisionAllow

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -20,6 +21,8 @@ type streamSink interface {
 	text(index int, s string) error
 	// fail ends the stream with an error event.
 	fail(e *anthropic.Error)
+	// flush sends what was written.
+	flush() error
 }
 
 // sseSink re-emits Anthropic's events as they are.
@@ -29,7 +32,12 @@ func (s *sseSink) event(ev anthropic.Event) error { return s.w.Write(ev) }
 func (s *sseSink) text(index int, t string) error {
 	return s.w.Write(anthropic.TextDelta(index, t))
 }
-func (s *sseSink) fail(e *anthropic.Error) { _ = s.w.Write(anthropic.ErrorEvent(e)) }
+func (s *sseSink) fail(e *anthropic.Error) { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
+func (s *sseSink) flush() error            { return s.w.Flush() }
+
+// deltaEnvelope is the length of a text delta event's data without its
+// text: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}.
+const deltaEnvelope = 78
 
 // relayStream serves a streaming /v1/messages call.
 func (cl *call) relayStream(body []byte, guard *outputGuard) error {
@@ -106,6 +114,13 @@ func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink
 	}
 loop:
 	for {
+		if er.Buffered() == 0 {
+			// The next read waits for the network: send what is written.
+			if err := sink.flush(); err != nil {
+				clientGone = true
+				break loop
+			}
+		}
 		ev, err := er.Next()
 		timer.Reset(idle)
 		if err != nil {
@@ -134,6 +149,24 @@ loop:
 				break loop
 			}
 			continue
+		case anthropic.EventContentBlockStart, anthropic.EventContentBlockDelta, anthropic.EventContentBlockStop:
+			if guard == nil && !cl.keepContent() {
+				// Nothing reads the content: check it is JSON and pass it
+				// on. A delta's text is its data less the envelope.
+				if !json.Valid(ev.Data) {
+					endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
+					break loop
+				}
+				if ev.Name == anthropic.EventContentBlockDelta {
+					textBytes += max(0, len(ev.Data)-deltaEnvelope)
+				}
+				if err := sink.event(ev); err != nil {
+					clientGone = true
+					break loop
+				}
+				continue
+			}
+			fallthrough
 		default:
 			se, err = anthropic.ParseStreamEvent(ev.Data)
 			if err != nil {
@@ -224,4 +257,5 @@ loop:
 		return
 	}
 	_ = sink.event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})
+	_ = sink.flush()
 }

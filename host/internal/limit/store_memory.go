@@ -13,6 +13,7 @@ import (
 	"github.com/ulule/limiter/v3"
 	ulmemory "github.com/ulule/limiter/v3/drivers/store/memory"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // memoryStore keeps counters in this process. Settled spend and fired alert
@@ -79,7 +80,7 @@ func newMemoryStore(prefix, path string, now time.Time, log *slog.Logger) (*memo
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("opening budget state %s: locked by another process (is another moat running with the same state_path?)", path)
 		}
 		return nil, fmt.Errorf("opening budget state %s: %w", path, err)

@@ -363,6 +363,7 @@ func (r *redisStore) seenUsers(ctx context.Context, since time.Time) ([]string, 
 	if err := r.c.ZRemRangeByScore(ctx, k, "-inf", "("+strconv.FormatInt(since.Add(-usersFor).Unix(), 10)).Err(); err != nil {
 		return nil, err
 	}
+	//lint:ignore SA1019 ZRANGEBYSCORE also works on Redis before 6.2, which lacks ZRANGE ... BYSCORE.
 	return r.c.ZRangeByScore(ctx, k, &redis.ZRangeBy{Min: strconv.FormatInt(since.Unix(), 10), Max: "+inf"}).Result()
 }
 

@@ -139,10 +139,6 @@ func load(ctx context.Context, cfg *config.Config, pl *config.Plugin, rt *wasm.R
 
 // checkChains refuses a chain that names a plugin lacking the phase's hook.
 func (r *Registry) checkChains(cfg *config.Config) error {
-	type chain struct {
-		where string
-		names *[]string
-	}
 	check := func(where string, phase abi.Phase, names []string) error {
 		for _, n := range names {
 			e, ok := r.plugins[n]

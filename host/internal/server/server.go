@@ -20,8 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/anomaly"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/console"
 	"github.com/moat-gateway/moat/host/internal/gateway"
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/limit"
@@ -55,6 +57,7 @@ type Server struct {
 	keys    *keysource.Source
 	rt      *wasm.Runtime
 	limiter *limit.Limiter
+	anomaly *anomaly.Detector
 	audit   *audit.Logger
 	metrics *metrics.Metrics
 	gw      *gateway.Gateway
@@ -115,6 +118,9 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {
 		return fmt.Errorf("starting limits: %w", err)
 	}
+	if s.anomaly, err = anomaly.New(cfg.Anomaly, anomaly.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
+		return err
+	}
 	cacheDir := filepath.Join(filepath.Dir(cfg.Path), ".cache", "wazero")
 	if s.rt, err = wasm.NewRuntime(ctx, cacheDir, s.log); err != nil {
 		return fmt.Errorf("starting wasm runtime: %w", err)
@@ -127,7 +133,7 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	up := upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
-	s.gw = gateway.New(gateway.Deps{Upstream: up, Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets}, st)
+	s.gw = gateway.New(gateway.Deps{Upstream: up, Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly}, st)
 	return nil
 }
 
@@ -142,6 +148,7 @@ func (s *Server) close() {
 	if s.limiter != nil {
 		_ = s.limiter.Close()
 	}
+	s.anomaly.Close()
 	if s.audit != nil {
 		_ = s.audit.Close()
 	}
@@ -252,6 +259,9 @@ func (s *Server) reload(ctx context.Context) error {
 		st.Close(ctx)
 		return fmt.Errorf("applying limits: %w", err)
 	}
+	if cfg.Anomaly != old.Config.Anomaly {
+		s.log.Warn("reload: [anomaly] changed; the new settings apply after a restart")
+	}
 	prev := s.gw.Swap(st)
 	go prev.Retire(old.Config.Server.ShutdownGrace.Duration)
 	s.log.Info("config reloaded", "clients", len(cfg.Clients)+len(local), "routes", len(cfg.Routes), "plugins", len(cfg.Plugins))
@@ -295,6 +305,18 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 		}
 		writeJSON(w, res)
 	}))
+	auditPath := cfg.Audit.Path
+	if cfg.Audit.Disabled {
+		auditPath = ""
+	}
+	mux.Handle(console.Prefix, console.New(console.Options{Token: token, Metrics: s.metrics, Limiter: s.limiter, AuditPath: auditPath, Logger: s.log, Reload: s.Reload,
+		Config: func() *config.Config { return s.gw.State().Config },
+		LastReload: func() console.ReloadStatus {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return console.ReloadStatus(s.lastReload)
+		},
+	}).Handler())
 	if cfg.Admin.Pprof {
 		mux.Handle("GET /debug/pprof/", authed(pprof.Index))
 		mux.Handle("GET /debug/pprof/profile", authed(pprof.Profile))

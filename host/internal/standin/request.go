@@ -135,18 +135,21 @@ func parseRequest(body []byte, needMaxTokens bool) (request, error) {
 func contentText(raw json.RawMessage) (int, string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
+		//lint:ignore ST1005 the stand-in answers in the API's own wording
 		return 0, "", errors.New("Field required")
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
+			//lint:ignore ST1005 the stand-in answers in the API's own wording
 			return 0, "", errors.New("Input should be a valid string")
 		}
 		return len(s), s, nil
 	case '[':
 		var blocks []wireBlock
 		if err := json.Unmarshal(raw, &blocks); err != nil {
+			//lint:ignore ST1005 the stand-in answers in the API's own wording
 			return 0, "", errors.New("Input should be a valid list of content blocks")
 		}
 		total := 0
@@ -171,6 +174,7 @@ func contentText(raw json.RawMessage) (int, string, error) {
 		}
 		return total, string(text), nil
 	default:
+		//lint:ignore ST1005 the stand-in answers in the API's own wording
 		return 0, "", errors.New("Input should be a valid list")
 	}
 }

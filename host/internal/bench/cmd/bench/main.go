@@ -55,9 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noLoop := fs.Bool("no-loop", false, "skip the looping-plugin experiment")
 	loopRate := fs.Float64("loop-rate", 2, "looping-plugin requests per second")
 	loopTimeout := fs.Duration("loop-timeout", 100*time.Millisecond, "the looping plugin's deadline (timeout_ms)")
-	loopLoad := fs.Float64("loop-load", 0.3, "normal load during the looping experiment, as a fraction of moat's measured req/s")
+	loopLoad := fs.Float64("loop-load", 0.15, "normal load during the looping experiment, as a fraction of moat's measured req/s")
 	fsync := fs.String("audit-fsync", "every", "moat's [audit] fsync")
-	profile := fs.Bool("profile", false, "save a CPU profile of each moat target (highest-concurrency non-streaming cell) in the work dir")
+	profile := fs.Bool("profile", false, "save CPU profiles of each moat target (highest-concurrency cells) in the work dir")
 	moatBin := fs.String("moat", "", "the moat binary (default bin/moat)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {

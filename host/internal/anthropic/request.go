@@ -19,7 +19,10 @@ type Request struct {
 	MaxTokens int64
 	Stream    bool
 
-	raw      []byte
+	raw []byte
+	// fast is the typed first decode; fields and messages, the generic
+	// model that re-encodes, are built from raw only when something changes.
+	fast     *fastRequest
 	fields   object
 	messages []*message
 	dirty    bool
@@ -46,7 +49,19 @@ type Options struct {
 
 // DecodeRequest parses and validates a Messages request body. Problems come
 // back as a 400 *Error naming the field.
+//
+// A typed decode reads the body once; the generic model that keeps every
+// field for re-encoding is built only if the request is changed. When the
+// typed decode fails, the generic one runs to name the bad field.
 func DecodeRequest(body []byte, opts Options) (*Request, error) {
+	if r, ok := decodeFast(body, opts); ok {
+		return r, nil
+	}
+	return decodeSlow(body, opts)
+}
+
+// decodeSlow builds the generic model, with precise errors.
+func decodeSlow(body []byte, opts Options) (*Request, error) {
 	if !utf8.Valid(body) {
 		return nil, InvalidRequest("request body is not valid UTF-8")
 	}
@@ -171,7 +186,13 @@ func (r *Request) decodeMessage(i int, raw json.RawMessage) (*message, error) {
 // tokens, used to reserve budget before the call: text at 3 bytes a token,
 // tools as their JSON, images and documents at a flat 2,000 each.
 func (r *Request) EstimateInputTokens() int64 {
-	n := r.textBytes + len(r.fields["tools"])
+	tools := 0
+	if r.fast != nil {
+		tools = len(r.fast.Tools)
+	} else {
+		tools = len(r.fields["tools"])
+	}
+	n := r.textBytes + tools
 	return int64(n/3+1) + int64(r.mediaBlocks)*2000
 }
 
@@ -183,6 +204,51 @@ type TextFunc func(text string) (string, error)
 // blocks, and text inside tool results, in message order. Changed texts are
 // written back.
 func (r *Request) EachUserText(fn TextFunc) error {
+	if r.fields != nil {
+		return r.eachUserTextSlow(fn)
+	}
+	var outs []string
+	changed := false
+	err := r.fast.eachUserText(func(s string) (string, error) {
+		out, err := fn(s)
+		if err != nil {
+			return "", err
+		}
+		outs = append(outs, out)
+		changed = changed || out != s
+		return out, nil
+	})
+	if err != nil || !changed {
+		return err
+	}
+	if err := r.materialize(); err != nil {
+		return err
+	}
+	i := 0
+	return r.eachUserTextSlow(func(s string) (string, error) {
+		if i >= len(outs) {
+			return "", fmt.Errorf("anthropic: typed and generic walks disagree")
+		}
+		out := outs[i]
+		i++
+		return out, nil
+	})
+}
+
+// materialize builds the generic model from the raw body.
+func (r *Request) materialize() error {
+	if r.fields != nil {
+		return nil
+	}
+	slow, err := decodeSlow(r.raw, Options{CountTokens: true})
+	if err != nil {
+		return err
+	}
+	r.fields, r.messages = slow.fields, slow.messages
+	return nil
+}
+
+func (r *Request) eachUserTextSlow(fn TextFunc) error {
 	for _, m := range r.messages {
 		if m.role != "user" {
 			continue
@@ -290,6 +356,12 @@ const (
 // blocks after it; client leaves it alone. extra, when set, is appended as a
 // last text block (the canary instruction).
 func (r *Request) ApplySystem(policy, prompt, extra string) {
+	if policy != SystemPin && policy != SystemPrepend && extra == "" {
+		return
+	}
+	if err := r.materialize(); err != nil {
+		return
+	}
 	var blocks []json.RawMessage
 	switch policy {
 	case SystemPin:
@@ -334,12 +406,18 @@ func (r *Request) systemBlocks() []json.RawMessage {
 
 // SetField sets a top-level field to a JSON value.
 func (r *Request) SetField(name string, v any) {
+	if err := r.materialize(); err != nil {
+		return
+	}
 	r.fields[name] = mustMarshal(v)
 	r.dirty = true
 }
 
 // Field returns a top-level field's raw JSON.
 func (r *Request) Field(name string) (json.RawMessage, bool) {
+	if err := r.materialize(); err != nil {
+		return nil, false
+	}
 	v, ok := r.fields[name]
 	return v, ok
 }
@@ -376,6 +454,12 @@ func (r *Request) Encode() ([]byte, error) {
 
 // UserID returns metadata.user_id when present.
 func (r *Request) UserID() string {
+	if r.fields == nil {
+		if r.fast.Metadata != nil {
+			return r.fast.Metadata.UserID
+		}
+		return ""
+	}
 	raw, ok := r.fields["metadata"]
 	if !ok {
 		return ""

@@ -27,10 +27,12 @@ type StreamEvent struct {
 	} `json:"delta"`
 	ContentBlock struct {
 		Type string `json:"type"`
+		Text string `json:"text"`
 	} `json:"content_block"`
 	Message *struct {
-		ID    string `json:"id"`
-		Usage *Usage `json:"usage"`
+		ID      string            `json:"id"`
+		Usage   *Usage            `json:"usage"`
+		Content []json.RawMessage `json:"content"`
 	} `json:"message"`
 	Usage *Usage       `json:"usage"`
 	Error *ErrorDetail `json:"error"`
@@ -80,3 +82,12 @@ func TextDelta(index int, text string) Event {
 
 // ErrorEvent builds an SSE error event.
 func ErrorEvent(e *Error) Event { return Event{Name: EventError, Data: e.EventBody()} }
+
+// TextBlockStart builds a content_block_start event for an empty text block.
+func TextBlockStart(index int) Event {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"type":"content_block_start","index":`...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"content_block":{"type":"text","text":""}}`...)
+	return Event{Name: EventContentBlockStart, Data: b}
+}

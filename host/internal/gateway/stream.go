@@ -199,6 +199,32 @@ loop:
 					}
 				}
 				continue
+			case se.Type == anthropic.EventMessageStart && se.Message != nil && len(se.Message.Content) > 0:
+				// The API starts messages empty; content here would skip
+				// the validators.
+				endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream message_start carried content; refused unvalidated"), http.StatusBadGateway)
+				break loop
+			case se.Type == anthropic.EventContentBlockStart && se.ContentBlock.Type == "text" && se.ContentBlock.Text != "":
+				// Text in a block's start goes through the guard like a
+				// delta; the client sees an empty start.
+				bg := &blockGuard{}
+				blocks[se.Index] = bg
+				if err := sink.event(anthropic.TextBlockStart(se.Index)); err != nil {
+					clientGone = true
+					break loop
+				}
+				out, err := guard.feed(cl, bg, se.ContentBlock.Text)
+				if err != nil {
+					endWith(err, asAPIError(err).Status)
+					break loop
+				}
+				if out != "" {
+					if err := sink.text(se.Index, out); err != nil {
+						clientGone = true
+						break loop
+					}
+				}
+				continue
 			case se.Type == anthropic.EventContentBlockStop:
 				if bg := blocks[se.Index]; bg != nil {
 					out, err := guard.flush(cl, bg)

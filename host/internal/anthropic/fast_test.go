@@ -1,0 +1,71 @@
+package anthropic
+
+import (
+	"reflect"
+	"testing"
+)
+
+func userTexts(t *testing.T, r *Request) []string {
+	t.Helper()
+	var out []string
+	if err := r.EachUserText(func(s string) (string, error) { out = append(out, s); return s, nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCaseVariantKeys: encoding/json matches struct fields without regard
+// to case, the API does not; moat must judge the text the API will read.
+func TestCaseVariantKeys(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       []string
+	}{
+		{"content", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"ATTACK","Content":"benign"}]}`, []string{"ATTACK"}},
+		{"content reversed", `{"model":"m","max_tokens":1,"messages":[{"role":"user","Content":"benign","content":"ATTACK"}]}`, []string{"ATTACK"}},
+		{"text", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"ATTACK","TEXT":"benign"}]}]}`, []string{"ATTACK"}},
+		{"messages", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"ATTACK"}],"Messages":[{"role":"user","content":"benign"}]}`, []string{"ATTACK"}},
+		{"kelvin sign", "{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"ATTACK\",\"\u212aontent\":\"benign\"}]}", []string{"ATTACK"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := DecodeRequest([]byte(tc.body), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := userTexts(t, r); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("judged %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzFastSlowAgree: the typed and the generic decode accept the same
+// requests and visit the same texts in the same order.
+func FuzzFastSlowAgree(f *testing.F) {
+	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`))
+	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"tool_result","tool_use_id":"x","content":[{"type":"text","text":"b"},{"type":1},{"type":"text","text":2}]},{"type":"tool_result","content":"c"}]}]}`))
+	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":"x"},{"role":"user","content":[{"type":"image","source":{}}]}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := decodeFast(body, Options{})
+		slow, err := decodeSlow(body, Options{})
+		if !ok {
+			return
+		}
+		if err != nil {
+			// The typed decode may accept what the generic one refuses
+			// only for case variants, which it checks for; anything else
+			// is a divergence.
+			t.Fatalf("typed decode accepted what the generic one refused: %v", err)
+		}
+		var a, b []string
+		_ = fast.fast.eachUserText(func(s string) (string, error) { a = append(a, s); return s, nil })
+		_ = slow.eachUserTextSlow(func(s string) (string, error) { b = append(b, s); return s, nil })
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("walks differ: typed %q, generic %q", a, b)
+		}
+		if fast.Model != slow.Model || fast.MaxTokens != slow.MaxTokens || fast.Stream != slow.Stream {
+			t.Fatalf("fields differ")
+		}
+	})
+}

@@ -3,6 +3,8 @@ package anthropic
 import (
 	"encoding/json"
 	"fmt"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Response is a decoded non-streaming Messages response. Fields moat does
@@ -88,7 +90,9 @@ func DecodeUsage(body []byte) (Usage, error) {
 		Type  string `json:"type"`
 		Usage Usage  `json:"usage"`
 	}
-	if err := json.Unmarshal(body, &r); err != nil {
+	// goccy/go-json skips the fields not read much faster than
+	// encoding/json; the body goes to the client unchanged.
+	if err := gojson.Unmarshal(body, &r); err != nil {
 		return Usage{}, fmt.Errorf("decoding upstream response: %w", err)
 	}
 	return r.Usage, nil

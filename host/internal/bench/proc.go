@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,7 +198,7 @@ func parseVmHWM(b []byte) (int64, error) {
 			return 0, fmt.Errorf("parsing VmHWM %q", strings.TrimSpace(rest))
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || kb < 0 {
+		if err != nil || kb < 0 || kb > math.MaxInt64>>10 {
 			return 0, fmt.Errorf("parsing VmHWM %q", f[0])
 		}
 		return kb << 10, nil

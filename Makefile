@@ -59,7 +59,7 @@ eval: build
 	  --benign $(EVAL_DIR)/NotInject_one.json --benign $(EVAL_DIR)/NotInject_two.json --benign $(EVAL_DIR)/NotInject_three.json
 
 ## test: every test, with the race detector, against a real redis-server
-test: plugins as-sdk test-deps redis-start
+test: build as-sdk test-deps redis-start
 	@set -o pipefail; status=0; \
 	MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) test -race -count=1 -timeout 9m ./... || status=$$?; \
 	bash scripts/redis.sh stop $(REDIS_DIR); exit $$status

@@ -39,7 +39,7 @@ func TestRunSmoke(t *testing.T) {
 	}
 	rep, err := Run(context.Background(), Options{
 		Root: root, Self: []string{self}, MoatBin: moatBin, Work: t.TempDir(),
-		Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, Concurrency: []int{1, 4},
+		Duration: time.Second, Warmup: 500 * time.Millisecond, Concurrency: []int{1, 4},
 		Targets: targets, SkipLoop: true,
 	})
 	if err != nil {

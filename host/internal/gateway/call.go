@@ -47,9 +47,13 @@ type call struct {
 }
 
 func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
-	g.inflight.Add(1)
+	g.inflight.add()
 	st := g.state.Load()
-	st.refs.Add(1)
+	for !st.refs.acquire() {
+		// Swapped and drained between the load and the acquire: the
+		// pointer already holds the next state.
+		st = g.state.Load()
+	}
 	cl := &call{g: g, st: st, c: c, start: time.Now(), id: newRequestID(), ip: g.clientIP(c.Request), endpoint: endpoint}
 	c.Header("x-moat-request-id", cl.id)
 	return cl
@@ -63,8 +67,8 @@ func (cl *call) end() {
 	if cl.ticket != nil {
 		cl.ticket.Done()
 	}
-	cl.st.refs.Done()
-	cl.g.inflight.Done()
+	cl.st.refs.release()
+	cl.g.inflight.release()
 }
 
 // keepContent reports whether the audit trail stores content, so the call

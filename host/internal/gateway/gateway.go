@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,7 +53,7 @@ type Gateway struct {
 	engine  *gin.Engine
 	trusted []netip.Prefix
 	// inflight counts requests being served, for graceful shutdown.
-	inflight sync.WaitGroup
+	inflight refCount
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -193,10 +192,8 @@ func trimSpace(s string) string {
 
 // Wait blocks until requests in flight finish or ctx ends.
 func (g *Gateway) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { g.inflight.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-g.inflight.retire():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

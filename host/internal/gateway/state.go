@@ -29,7 +29,7 @@ type State struct {
 	clients       map[string]*clientState
 	routes        map[string]*routeState
 	// refs counts requests using this state, so Retire waits for them.
-	refs sync.WaitGroup
+	refs refCount
 }
 
 type clientState struct {
@@ -152,13 +152,66 @@ func (st *State) outputGuard(cs *clientState, canary string, meta abi.Context) *
 // Retire waits for the requests using st (up to grace) and closes its
 // plugins.
 func (st *State) Retire(grace time.Duration) {
-	done := make(chan struct{})
-	go func() { st.refs.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-st.refs.retire():
 	case <-time.After(grace):
 	}
 	_ = st.Plugins.Close(context.Background())
+}
+
+// refCount counts users of something that is retired once: after retire,
+// the count may still go up and down (a request that loaded the state just
+// before the swap), until it reaches zero, which closes the channel retire
+// returned. Unlike a WaitGroup, acquire may race with the wait.
+type refCount struct {
+	mu      sync.Mutex
+	n       int
+	retired bool
+	done    chan struct{}
+}
+
+// acquire adds a user; it fails once the count has drained after retire.
+func (r *refCount) acquire() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.retired && r.n == 0 {
+		return false
+	}
+	r.n++
+	return true
+}
+
+// add adds a user even after the count drained (requests arriving during
+// shutdown are still counted).
+func (r *refCount) add() {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
+}
+
+// release removes a user.
+func (r *refCount) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n--
+	if r.retired && r.n == 0 && r.done != nil {
+		close(r.done)
+		r.done = nil
+	}
+}
+
+// retire marks the end and returns a channel closed when no user is left.
+func (r *refCount) retire() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	r.retired = true
+	if r.n == 0 {
+		close(ch)
+	} else {
+		r.done = ch
+	}
+	return ch
 }
 
 // Close closes the state's plugins at once.

@@ -80,7 +80,7 @@ func (l Limits) withDefaults() Limits {
 
 // initTimeout bounds instantiation plus _initialize, which for a Go guest
 // takes milliseconds.
-func (l Limits) initTimeout() time.Duration { return max(10*l.Timeout, 5*time.Second) }
+func (l Limits) initTimeout() time.Duration { return max(10*l.Timeout, 20*time.Second) }
 
 // How a runaway guest is stopped. Only benchmarks change it, to compare
 // the schemes (RATIONALE.md); anything but interruptFuel is unsafe or slow.
@@ -315,7 +315,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		WithStderr(w)
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("instantiating: %w", p.classify(ctx, err))
+		return nil, fmt.Errorf("instantiating: %w", p.classifyInit(ctx, err))
 	}
 	in := &instance{
 		mod:   mod,
@@ -325,7 +325,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	if p.hasInit {
 		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(ctx); err != nil {
 			in.close(ctx)
-			return nil, fmt.Errorf("running %s: %w", abi.ExportInitialize, p.classify(ctx, err))
+			return nil, fmt.Errorf("running %s: %w", abi.ExportInitialize, p.classifyInit(ctx, err))
 		}
 	}
 	return in, nil
@@ -480,6 +480,15 @@ func (p *Plugin) classify(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	return fmt.Errorf("%w: %w", ErrTrap, err)
+}
+
+// classifyInit is classify for instantiation, whose deadline is
+// initTimeout (or the caller's, when earlier), not the call timeout.
+func (p *Plugin) classifyInit(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: instantiation did not finish within its deadline (at most %s)", ErrTimeout, p.lim.initTimeout())
+	}
+	return p.classify(ctx, err)
 }
 
 // drain closes the idle instances.

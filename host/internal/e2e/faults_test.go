@@ -498,6 +498,12 @@ max_backoff = "1s"
 	})
 
 	t.Run("upstream stays down", func(t *testing.T) {
+		// The previous subtest's stand-in just closed the pooled
+		// connection moat used; give the transport a moment to notice, so
+		// this call dials (refused) instead of writing to a dead
+		// connection (which is not retried: the upstream might have read
+		// the request).
+		time.Sleep(300 * time.Millisecond)
 		before := len(faultAudits(t, e))
 		t0 := time.Now()
 		status, _, body := e.raw("POST", "/v1/messages", faultBody("anyone?", true), e.auth())

@@ -98,11 +98,12 @@ func (g *Gateway) routes() *gin.Engine {
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", g.readyz)
 	e.OPTIONS("/v1/*path", g.preflight)
-	e.POST("/v1/messages", g.messages)
-	e.POST("/v1/messages/count_tokens", g.countTokens)
-	e.GET("/v1/models", g.models)
-	e.GET("/v1/models/:id", g.models)
-	e.POST("/v1/routes/:name", g.route)
+	e.POST("/v1/messages", g.handle("/v1/messages", (*call).serveMessages))
+	e.POST("/v1/messages/count_tokens", g.handle("/v1/messages/count_tokens", (*call).serveCountTokens))
+	models := g.handle("/v1/models", (*call).serveModels)
+	e.GET("/v1/models", models)
+	e.GET("/v1/models/:id", models)
+	e.POST("/v1/routes/:name", g.handle("/v1/routes", (*call).serveRoute))
 	return e
 }
 

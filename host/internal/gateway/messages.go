@@ -31,20 +31,47 @@ func (cl *call) readBody() ([]byte, error) {
 	return b, nil
 }
 
-// messages serves POST /v1/messages.
-func (g *Gateway) messages(c *gin.Context) {
-	cl := g.begin(c, "/v1/messages")
-	defer cl.end()
-	if err := cl.serveMessages(); err != nil {
-		cl.fail(err)
+// handle returns the Gin handler for one endpoint: a call is begun,
+// served, and on error recorded and answered in Anthropic's shape.
+func (g *Gateway) handle(endpoint string, serve func(*call) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cl := g.begin(c, endpoint)
+		defer cl.end()
+		if err := serve(cl); err != nil {
+			cl.fail(err)
+		}
 	}
 }
 
-func (cl *call) serveMessages() error {
+// identify refuses addresses that failed authentication too often, then
+// authenticates the caller.
+func (cl *call) identify() error {
 	if err := cl.preAuthGuard(); err != nil {
 		return err
 	}
-	if err := cl.authenticate(); err != nil {
+	return cl.authenticate()
+}
+
+// checkModel refuses a model the client may not use.
+func (cl *call) checkModel(model string) error {
+	if !cl.who.Client.AllowsModel(model) {
+		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "model: client %q may not use model %q", cl.who.ClientID, model)
+	}
+	return nil
+}
+
+// respond writes the audit record, then the JSON body; when the record
+// cannot be written (and audit is fail-closed) the client gets a 503.
+func (cl *call) respond(body []byte) error {
+	if err := cl.record(http.StatusOK, nil, ""); err != nil {
+		return auditUnavailable()
+	}
+	cl.c.Data(http.StatusOK, "application/json", body)
+	return nil
+}
+
+func (cl *call) serveMessages() error {
+	if err := cl.identify(); err != nil {
 		return err
 	}
 	body, err := cl.readBody()
@@ -57,8 +84,8 @@ func (cl *call) serveMessages() error {
 	}
 	cl.model, cl.stream = req.Model, req.Stream
 	client := cl.who.Client
-	if !client.AllowsModel(req.Model) {
-		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "model: client %q may not use model %q", cl.who.ClientID, req.Model)
+	if err := cl.checkModel(req.Model); err != nil {
+		return err
 	}
 	if client.MaxTokens > 0 && req.MaxTokens > int64(client.MaxTokens) {
 		return anthropic.InvalidRequest("max_tokens: %d exceeds this client's cap of %d", req.MaxTokens, client.MaxTokens)
@@ -264,30 +291,13 @@ func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error 
 		}
 		out = msg.Encode()
 	}
-	if err := cl.record(http.StatusOK, nil, ""); err != nil {
-		return auditUnavailable()
-	}
-	cl.c.Header("content-type", "application/json")
-	cl.c.Writer.WriteHeader(http.StatusOK)
-	_, _ = cl.c.Writer.Write(out)
-	return nil
+	return cl.respond(out)
 }
 
-// countTokens serves POST /v1/messages/count_tokens: authenticated and
-// relayed; the input chain does not run (nothing reaches the model).
-func (g *Gateway) countTokens(c *gin.Context) {
-	cl := g.begin(c, "/v1/messages/count_tokens")
-	defer cl.end()
-	if err := cl.serveCountTokens(); err != nil {
-		cl.fail(err)
-	}
-}
-
+// serveCountTokens serves POST /v1/messages/count_tokens: authenticated
+// and relayed; the input chain does not run (nothing reaches the model).
 func (cl *call) serveCountTokens() error {
-	if err := cl.preAuthGuard(); err != nil {
-		return err
-	}
-	if err := cl.authenticate(); err != nil {
+	if err := cl.identify(); err != nil {
 		return err
 	}
 	body, err := cl.readBody()
@@ -299,8 +309,8 @@ func (cl *call) serveCountTokens() error {
 		return err
 	}
 	cl.model = req.Model
-	if !cl.who.Client.AllowsModel(req.Model) {
-		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "model: client %q may not use model %q", cl.who.ClientID, req.Model)
+	if err := cl.checkModel(req.Model); err != nil {
+		return err
 	}
 	if err := cl.admit(); err != nil {
 		return err
@@ -316,28 +326,13 @@ func (cl *call) serveCountTokens() error {
 	if resp.StatusCode != http.StatusOK {
 		return upstreamFailure(resp.StatusCode, b)
 	}
-	if err := cl.record(http.StatusOK, nil, ""); err != nil {
-		return auditUnavailable()
-	}
-	cl.c.Data(http.StatusOK, "application/json", b)
-	return nil
+	return cl.respond(b)
 }
 
-// models serves GET /v1/models and /v1/models/{id}, filtered to the
+// serveModels serves GET /v1/models and /v1/models/{id}, filtered to the
 // client's allowed models.
-func (g *Gateway) models(c *gin.Context) {
-	cl := g.begin(c, "/v1/models")
-	defer cl.end()
-	if err := cl.serveModels(); err != nil {
-		cl.fail(err)
-	}
-}
-
 func (cl *call) serveModels() error {
-	if err := cl.preAuthGuard(); err != nil {
-		return err
-	}
-	if err := cl.authenticate(); err != nil {
+	if err := cl.identify(); err != nil {
 		return err
 	}
 	path := cl.c.Request.URL.Path
@@ -368,11 +363,7 @@ func (cl *call) serveModels() error {
 	if cl.c.Param("id") == "" && len(cl.who.Client.Models) > 0 {
 		b = filterModels(b, cl.who.Client.AllowsModel)
 	}
-	if err := cl.record(http.StatusOK, nil, ""); err != nil {
-		return auditUnavailable()
-	}
-	cl.c.Data(http.StatusOK, "application/json", b)
-	return nil
+	return cl.respond(b)
 }
 
 var _ = audit.DecisionAllow

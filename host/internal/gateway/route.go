@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
@@ -30,16 +28,6 @@ type routeResponse struct {
 	RequestID  string          `json:"request_id"`
 	Model      string          `json:"model"`
 	StopReason string          `json:"stop_reason,omitempty"`
-}
-
-// route serves POST /v1/routes/{name}.
-func (g *Gateway) route(c *gin.Context) {
-	cl := g.begin(c, "/v1/routes")
-	defer cl.end()
-	cl.route = c.Param("name")
-	if err := cl.serveRoute(); err != nil {
-		cl.fail(err)
-	}
 }
 
 func decodeRouteRequest(body []byte) (*routeRequest, error) {
@@ -66,11 +54,10 @@ func decodeRouteRequest(body []byte) (*routeRequest, error) {
 	return &rr, nil
 }
 
+// serveRoute serves POST /v1/routes/{name}.
 func (cl *call) serveRoute() error {
-	if err := cl.preAuthGuard(); err != nil {
-		return err
-	}
-	if err := cl.authenticate(); err != nil {
+	cl.route = cl.c.Param("name")
+	if err := cl.identify(); err != nil {
 		return err
 	}
 	rs, ok := cl.st.routes[cl.route]
@@ -184,11 +171,7 @@ func (cl *call) serveRoute() error {
 			return err
 		}
 		cl.settle()
-		if err := cl.record(http.StatusOK, nil, ""); err != nil {
-			return auditUnavailable()
-		}
-		cl.c.Data(http.StatusOK, "application/json", out)
-		return nil
+		return cl.respond(out)
 	}
 }
 

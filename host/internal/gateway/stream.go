@@ -112,6 +112,21 @@ func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink
 	endWith := func(err error, st int) {
 		failure, status = err, st
 	}
+	// release passes text the guard approved to the client; false ends
+	// the stream (a rejection, or the client gone).
+	release := func(index int, out string, err error) bool {
+		if err != nil {
+			endWith(err, asAPIError(err).Status)
+			return false
+		}
+		if out != "" {
+			if err := sink.text(index, out); err != nil {
+				clientGone = true
+				return false
+			}
+		}
+		return true
+	}
 loop:
 	for {
 		if er.Buffered() == 0 {
@@ -188,15 +203,8 @@ loop:
 					blocks[se.Index] = bg
 				}
 				out, err := guard.feed(cl, bg, se.Delta.Text)
-				if err != nil {
-					endWith(err, asAPIError(err).Status)
+				if !release(se.Index, out, err) {
 					break loop
-				}
-				if out != "" {
-					if err := sink.text(se.Index, out); err != nil {
-						clientGone = true
-						break loop
-					}
 				}
 				continue
 			case se.Type == anthropic.EventMessageStart && se.Message != nil && len(se.Message.Content) > 0:
@@ -214,29 +222,15 @@ loop:
 					break loop
 				}
 				out, err := guard.feed(cl, bg, se.ContentBlock.Text)
-				if err != nil {
-					endWith(err, asAPIError(err).Status)
+				if !release(se.Index, out, err) {
 					break loop
-				}
-				if out != "" {
-					if err := sink.text(se.Index, out); err != nil {
-						clientGone = true
-						break loop
-					}
 				}
 				continue
 			case se.Type == anthropic.EventContentBlockStop:
 				if bg := blocks[se.Index]; bg != nil {
 					out, err := guard.flush(cl, bg)
-					if err != nil {
-						endWith(err, asAPIError(err).Status)
+					if !release(se.Index, out, err) {
 						break loop
-					}
-					if out != "" {
-						if err := sink.text(se.Index, out); err != nil {
-							clientGone = true
-							break loop
-						}
 					}
 				}
 			}

@@ -76,6 +76,8 @@ type envOpts struct {
 	top string
 	// upstream is TOML added inside [upstream].
 	upstream string
+	// audit is TOML added inside [audit].
+	audit string
 	si       standin.Options
 }
 
@@ -104,7 +106,7 @@ func start(t *testing.T, o envOpts) *env {
 	fmt.Fprintf(&b, "%s\nenvironment = \"test\"\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n%s\n", o.top, o.server)
 	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\ntimeout = \"10s\"\n%s\n", e.si.URL(), keyFile, o.upstream)
 	fmt.Fprintf(&b, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"MOAT_E2E_ADMIN_TOKEN\"\n")
-	fmt.Fprintf(&b, "[audit]\npath = %q\n", filepath.Join(e.dir, "audit", "audit.jsonl"))
+	fmt.Fprintf(&b, "[audit]\npath = %q\n%s\n", filepath.Join(e.dir, "audit", "audit.jsonl"), o.audit)
 	if !o.noClient {
 		fmt.Fprintf(&b, "[[clients]]\nid = \"app\"\nkey_sha256 = %q\n%s\n", hash, o.client)
 	}

@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"bytes"
+	"fmt"
 	"unicode/utf8"
 
 	// goccy/go-json decodes the typed request about twice as fast as
@@ -44,7 +45,7 @@ func decodeFast(body []byte, opts Options) (*Request, bool) {
 		return nil, false
 	}
 	var f fastRequest
-	if err := json.Unmarshal(body, &f); err != nil {
+	if err := fastUnmarshal(body, &f); err != nil {
 		return nil, false
 	}
 	if f.Model == nil || *f.Model == "" || len(f.Messages) == 0 {
@@ -75,13 +76,13 @@ func decodeFast(body []byte, opts Options) (*Request, bool) {
 		switch firstByte(m.Content) {
 		case '"':
 			var s string
-			if err := json.Unmarshal(m.Content, &s); err != nil {
+			if err := fastUnmarshal(m.Content, &s); err != nil {
 				return nil, false
 			}
 			m.str = &s
 			r.textBytes += len(s)
 		case '[':
-			if err := json.Unmarshal(m.Content, &m.blocks); err != nil {
+			if err := fastUnmarshal(m.Content, &m.blocks); err != nil {
 				return nil, false
 			}
 			for _, b := range m.blocks {
@@ -143,7 +144,7 @@ func eachToolResultText(c json.RawMessage, fn TextFunc) error {
 	switch firstByte(c) {
 	case '"':
 		var s string
-		if err := json.Unmarshal(c, &s); err != nil {
+		if err := fastUnmarshal(c, &s); err != nil {
 			return nil
 		}
 		_, err := fn(s)
@@ -152,7 +153,7 @@ func eachToolResultText(c json.RawMessage, fn TextFunc) error {
 		// The same decoding as eachBlockText, so both walks see the same
 		// texts.
 		var inner []object
-		if err := json.Unmarshal(c, &inner); err != nil {
+		if err := fastUnmarshal(c, &inner); err != nil {
 			return nil
 		}
 		for _, ib := range inner {
@@ -160,12 +161,12 @@ func eachToolResultText(c json.RawMessage, fn TextFunc) error {
 				continue
 			}
 			var typ string
-			_ = json.Unmarshal(ib["type"], &typ)
+			_ = fastUnmarshal(ib["type"], &typ)
 			if typ != "text" {
 				continue
 			}
 			var s string
-			if err := json.Unmarshal(ib["text"], &s); err != nil {
+			if err := fastUnmarshal(ib["text"], &s); err != nil {
 				continue
 			}
 			if _, err := fn(s); err != nil {
@@ -174,6 +175,18 @@ func eachToolResultText(c json.RawMessage, fn TextFunc) error {
 		}
 	}
 	return nil
+}
+
+// fastUnmarshal is goccy/go-json's Unmarshal made safe for untrusted
+// bytes: it has panicked on malformed input (a truncated escape in a key),
+// so a panic becomes an error and the caller falls back to encoding/json.
+func fastUnmarshal(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("fast json decoder: %v", r)
+		}
+	}()
+	return json.Unmarshal(data, v)
 }
 
 // readKeys are the keys the typed decode reads. encoding/json matches

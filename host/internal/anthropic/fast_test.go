@@ -72,3 +72,16 @@ func FuzzFastSlowAgree(f *testing.F) {
 		}
 	})
 }
+
+// TestFastDecoderPanicsAreContained: goccy/go-json panicked on these; the
+// request still gets a 400 (and the stream event an error), not a panic.
+func TestFastDecoderPanicsAreContained(t *testing.T) {
+	for _, in := range []string{"{\"\\0Y\\", "{\"tYpe\\", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"\u00ff\\`} {
+		if _, err := DecodeRequest([]byte(in), Options{}); err == nil {
+			t.Errorf("%q decoded", in)
+		}
+		if _, err := ParseStreamEvent([]byte(in)); err == nil {
+			t.Errorf("%q parsed as an event", in)
+		}
+	}
+}

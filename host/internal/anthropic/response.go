@@ -3,8 +3,6 @@ package anthropic
 import (
 	"encoding/json"
 	"fmt"
-
-	gojson "github.com/goccy/go-json"
 )
 
 // Response is a decoded non-streaming Messages response. Fields moat does
@@ -92,7 +90,7 @@ func DecodeUsage(body []byte) (Usage, error) {
 	}
 	// goccy/go-json skips the fields not read much faster than
 	// encoding/json; the body goes to the client unchanged.
-	if err := gojson.Unmarshal(body, &r); err != nil {
+	if err := fastUnmarshal(body, &r); err != nil {
 		return Usage{}, fmt.Errorf("decoding upstream response: %w", err)
 	}
 	return r.Usage, nil

@@ -41,8 +41,14 @@ type StreamEvent struct {
 // ParseStreamEvent decodes an event's data.
 func ParseStreamEvent(data []byte) (StreamEvent, error) {
 	var se StreamEvent
-	err := json.Unmarshal(data, &se)
-	return se, err
+	// goccy/go-json (made panic-safe): these small events are parsed once
+	// per delta. Anything it refuses gets encoding/json's verdict.
+	if err := fastUnmarshal(data, &se); err != nil {
+		se = StreamEvent{}
+		err = json.Unmarshal(data, &se)
+		return se, err
+	}
+	return se, nil
 }
 
 // StreamUsage accumulates usage across a stream's events.

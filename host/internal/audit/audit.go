@@ -40,8 +40,9 @@
 package audit
 
 import (
+	gojson "github.com/goccy/go-json"
+
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -274,7 +275,7 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 	}
 	l.content.apply(rec)
 	l.content.scrub(rec)
-	body, err := json.Marshal(rec)
+	body, err := gojson.Marshal(rec) // goccy/go-json: no reflection walk per record
 	if err != nil {
 		return fmt.Errorf("%w: encoding: %v", ErrWrite, err)
 	}

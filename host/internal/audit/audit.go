@@ -40,6 +40,8 @@
 package audit
 
 import (
+	"encoding/json"
+
 	gojson "github.com/goccy/go-json"
 
 	"context"
@@ -275,7 +277,7 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 	}
 	l.content.apply(rec)
 	l.content.scrub(rec)
-	body, err := gojson.Marshal(rec) // goccy/go-json: no reflection walk per record
+	body, err := marshalRecord(rec)
 	if err != nil {
 		return fmt.Errorf("%w: encoding: %v", ErrWrite, err)
 	}
@@ -550,4 +552,18 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		d.Close()
 	}
+}
+
+// marshalRecord encodes a record with goccy/go-json (no reflection walk per
+// record), falling back to encoding/json should it fail or panic.
+func marshalRecord(rec *Record) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = json.Marshal(rec)
+		}
+	}()
+	if b, err = gojson.Marshal(rec); err != nil {
+		return json.Marshal(rec)
+	}
+	return b, nil
 }

@@ -163,9 +163,10 @@ func (og *outputGuard) feed(cl *call, bg *blockGuard, delta string) (string, err
 }
 
 // releaseStep is how much text past the hold-back accumulates before the
-// guard tries to release some: a quarter of the hold-back, within [16, 128]
-// bytes.
-func releaseStep(holdBack int) int { return min(max(holdBack/4, 16), 128) }
+// guard tries to release some: half the hold-back, within [16, 256] bytes.
+// Each attempt judges about two hold-backs of text three times, so a
+// smaller step costs more CPU per byte for little earlier text.
+func releaseStep(holdBack int) int { return min(max(holdBack/2, 16), 256) }
 
 // flush validates and releases what is left at the end of a block.
 func (og *outputGuard) flush(cl *call, bg *blockGuard) (string, error) {

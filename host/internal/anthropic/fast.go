@@ -2,7 +2,9 @@ package anthropic
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"fmt"
+	"reflect"
 	"unicode/utf8"
 
 	// goccy/go-json decodes the typed request about twice as fast as
@@ -187,6 +189,29 @@ func fastUnmarshal(data []byte, v any) (err error) {
 		}
 	}()
 	return json.Unmarshal(data, v)
+}
+
+// decodeJSON decodes with goccy/go-json and, should it fail or panic, with
+// encoding/json from a zeroed value: the fast path never changes a verdict.
+func decodeJSON(data []byte, v any) error {
+	if fastUnmarshal(data, v) == nil {
+		return nil
+	}
+	reflect.ValueOf(v).Elem().SetZero()
+	return stdjson.Unmarshal(data, v)
+}
+
+// encodeJSON encodes with goccy/go-json, falling back to encoding/json.
+func encodeJSON(v any) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = stdjson.Marshal(v)
+		}
+	}()
+	if b, err = json.Marshal(v); err != nil {
+		return stdjson.Marshal(v)
+	}
+	return b, nil
 }
 
 // readKeys are the keys the typed decode reads. encoding/json matches

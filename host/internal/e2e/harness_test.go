@@ -78,7 +78,7 @@ type envOpts struct {
 	upstream string
 	// audit is TOML added inside [audit].
 	audit string
-	si       standin.Options
+	si    standin.Options
 }
 
 // start runs moat on a fresh config in a temp dir.

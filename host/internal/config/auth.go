@@ -58,6 +58,7 @@ const maxJWTLeeway = 5 * time.Minute
 
 func (c *Config) validateAuth(p *problems) {
 	c.validateCORS(p)
+	c.validateAnomaly(p)
 	j := &c.JWT
 	j.SecretFile = c.resolve(j.SecretFile)
 	j.PublicKeyFile = c.resolve(j.PublicKeyFile)
@@ -126,4 +127,17 @@ func checkOrigin(o string) string {
 		return "an origin has no path, query, fragment or user"
 	}
 	return ""
+}
+
+func (c *Config) validateAnomaly(p *problems) {
+	a := &c.Anomaly
+	if a.SpendFactor <= 1 {
+		p.add("anomaly.spend_factor", "must be greater than 1 (a multiple of the trailing hourly average), got %v", a.SpendFactor)
+	}
+	if a.AuthFailures < 1 {
+		p.add("anomaly.auth_failures", "must be at least 1, got %d", a.AuthFailures)
+	}
+	if a.Webhook != "" && !strings.HasPrefix(a.Webhook, "http://") && !strings.HasPrefix(a.Webhook, "https://") {
+		p.add("anomaly.webhook", "must be an http(s) URL")
+	}
 }

@@ -113,3 +113,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAnomalyValidated(t *testing.T) {
+	in := "[anomaly]\nenabled = true\nspend_factor = 0.5\nauth_failures = -1\nwebhook = \"ftp://x\"\n"
+	_, err := Parse([]byte(in), "c.toml")
+	for _, key := range []string{"anomaly.spend_factor", "anomaly.auth_failures", "anomaly.webhook"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("err = %v, want a problem naming %s", err, key)
+		}
+	}
+}

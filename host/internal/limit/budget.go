@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -382,7 +383,7 @@ func (l *Limiter) fire(p *policy, b config.Budget, s bucketSpec, st bucketState,
 	l.amu.Lock()
 	if l.closing {
 		l.amu.Unlock()
-		l.log.Warn("limit: not posting budget alert: limiter closing", "webhook", b.Webhook)
+		l.log.Warn("limit: not posting budget alert: limiter closing", "webhook", webhookHost(b.Webhook))
 		return
 	}
 	l.wg.Add(1)
@@ -400,12 +401,22 @@ func (l *Limiter) fire(p *policy, b config.Budget, s bucketSpec, st bucketState,
 		req.Header.Set("User-Agent", "moat-budget-alert")
 		resp, err := l.http.Do(req)
 		if err != nil {
-			l.log.Error("limit: posting budget alert failed", "webhook", b.Webhook, "err", err)
+			l.log.Error("limit: posting budget alert failed", "webhook", webhookHost(b.Webhook), "err", err)
 			return
 		}
 		resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
-			l.log.Error("limit: budget alert webhook answered an error", "webhook", b.Webhook, "status", resp.StatusCode)
+			l.log.Error("limit: budget alert webhook answered an error", "webhook", webhookHost(b.Webhook), "status", resp.StatusCode)
 		}
 	}()
+}
+
+// webhookHost is what logs show of a webhook URL: its scheme and host. The
+// path or query of a webhook often is the credential.
+func webhookHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable URL)"
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -34,9 +34,10 @@ type Registry struct {
 }
 
 type entry struct {
-	plugin *Plugin
-	phases [2]bool
-	wasm   *wasm.Plugin // nil for native
+	plugin   *Plugin
+	phases   [2]bool
+	wasm     *wasm.Plugin // nil for native
+	loadTime time.Duration
 }
 
 // wasmStage runs a sandboxed plugin.
@@ -63,12 +64,13 @@ func NewRegistry(ctx context.Context, cfg *config.Config, rt *wasm.Runtime, nati
 			r.Close(ctx)
 			return nil, fmt.Errorf("loading plugin %q: %w", pl.Name, err)
 		}
+		e.loadTime = time.Since(start)
 		r.plugins[pl.Name] = e
 		runtime := "wasm"
 		if e.wasm == nil {
 			runtime = "native"
 		}
-		slog.Info("plugin loaded", "plugin", pl.Name, "runtime", runtime, "load_time", time.Since(start))
+		slog.Info("plugin loaded", "plugin", pl.Name, "runtime", runtime, "load_time", e.loadTime)
 	}
 	if err := r.checkChains(cfg); err != nil {
 		r.Close(ctx)
@@ -211,6 +213,16 @@ func (r *Registry) PhaseChain(phase abi.Phase, names []string) (Chain, error) {
 		}
 	}
 	return r.Chain(names)
+}
+
+// LoadTimes returns how long each plugin took to load (compile, check and
+// pre-warm for wasm; a lookup for natives).
+func (r *Registry) LoadTimes() map[string]time.Duration {
+	out := make(map[string]time.Duration, len(r.plugins))
+	for name, e := range r.plugins {
+		out[name] = e.loadTime
+	}
+	return out
 }
 
 // Close closes the sandboxed plugins.

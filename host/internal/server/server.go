@@ -310,7 +310,8 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 		auditPath = ""
 	}
 	mux.Handle(console.Prefix, console.New(console.Options{Token: token, Metrics: s.metrics, Limiter: s.limiter, AuditPath: auditPath, Logger: s.log, Reload: s.Reload,
-		Config: func() *config.Config { return s.gw.State().Config },
+		Config:          func() *config.Config { return s.gw.State().Config },
+		PluginLoadTimes: func() map[string]time.Duration { return s.gw.State().Plugins.LoadTimes() },
 		LastReload: func() console.ReloadStatus {
 			s.mu.Lock()
 			defer s.mu.Unlock()

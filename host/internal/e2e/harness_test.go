@@ -78,6 +78,8 @@ type envOpts struct {
 	upstream string
 	// audit is TOML added inside [audit].
 	audit string
+	// upstreamURL, when set, replaces the stand-in as moat's upstream.
+	upstreamURL string
 	si    standin.Options
 }
 
@@ -104,7 +106,11 @@ func start(t *testing.T, o envOpts) *env {
 	e.adminTok = "admin-token-" + hash[:16]
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\nenvironment = \"test\"\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n%s\n", o.top, o.server)
-	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\ntimeout = \"10s\"\n%s\n", e.si.URL(), keyFile, o.upstream)
+	upURL := e.si.URL()
+	if o.upstreamURL != "" {
+		upURL = o.upstreamURL
+	}
+	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\ntimeout = \"10s\"\n%s\n", upURL, keyFile, o.upstream)
 	fmt.Fprintf(&b, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"MOAT_E2E_ADMIN_TOKEN\"\n")
 	fmt.Fprintf(&b, "[audit]\npath = %q\n%s\n", filepath.Join(e.dir, "audit", "audit.jsonl"), o.audit)
 	if !o.noClient {

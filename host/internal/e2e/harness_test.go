@@ -80,7 +80,7 @@ type envOpts struct {
 	audit string
 	// upstreamURL, when set, replaces the stand-in as moat's upstream.
 	upstreamURL string
-	si    standin.Options
+	si          standin.Options
 }
 
 // start runs moat on a fresh config in a temp dir.

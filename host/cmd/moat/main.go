@@ -96,6 +96,23 @@ func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", "config.toml", "config file")
 }
 
+// loadConfigFlag parses [--config FILE] and loads the config. On failure it
+// returns nil and the exit code (2 for usage, 1 for a bad config).
+func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Config, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, 1
+	}
+	return cfg, 0
+}
+
 func cmdServe(args []string, stdout, stderr io.Writer, demo bool) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -195,16 +212,9 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	cfg, code := loadConfigFlag("doctor", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	if failed := doctor.Print(stdout, doctor.Run(cfg, os.Getenv)); failed {
 		return 1
@@ -240,16 +250,9 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdReload(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	cfg, code := loadConfigFlag("reload", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	if cfg.Admin.Listen == "" {
 		fmt.Fprintln(stderr, "moat reload: [admin] listen is not set; send SIGHUP to the moat process instead")

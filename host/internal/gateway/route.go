@@ -134,7 +134,8 @@ func (cl *call) serveRoute() error {
 		return err
 	}
 	if rr.Stream {
-		return cl.routeStream(b, guard)
+		// Routes stream Anthropic's own events, validated like /v1/messages.
+		return cl.relayStream(b, guard)
 	}
 	for attempt := 0; ; attempt++ {
 		text, stop, verr, err := cl.routeOnce(b, guard)
@@ -209,11 +210,6 @@ func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, v
 	}
 	_ = json.Unmarshal(b, &stopReason)
 	return out, stopReason.StopReason, nil, nil
-}
-
-// routeStream relays a streaming route call as Anthropic's SSE events.
-func (cl *call) routeStream(body []byte, guard *outputGuard) error {
-	return cl.relayStream(body, guard)
 }
 
 // stripFence removes a ```json fence around a JSON answer.

@@ -12,8 +12,8 @@ import (
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 )
 
-// streamSink receives the validated stream: the SSE relay for
-// /v1/messages, or the route handler's own event shape.
+// streamSink receives the validated stream; sseSink, which re-emits
+// Anthropic's events, serves /v1/messages and routes.
 type streamSink interface {
 	// event forwards a non-text event unchanged.
 	event(ev anthropic.Event) error

@@ -121,6 +121,9 @@ func cmdServe(args []string, stdout, stderr io.Writer, demo bool) int {
 		return 2
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	// Components that log through the default logger (plugin loading) log
+	// the same JSON lines.
+	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	opts := server.Options{ConfigPath: *path, Stdout: stdout, Logger: logger}

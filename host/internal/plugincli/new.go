@@ -7,20 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"text/template"
+
+	"github.com/moat-gateway/moat/sdk/assemblyscript"
 )
 
 // The project templates, and a copy of the AssemblyScript SDK's sources
 // (sdk/assemblyscript/assembly) that `new --lang as` vendors into the
 // project; TestEmbeddedSDKInSync keeps the copy identical.
 //
-//go:generate sh -c "cp ../../../sdk/assemblyscript/assembly/*.ts ../../../sdk/assemblyscript/assembly/tsconfig.json templates/as-sdk/assembly/"
 //go:embed templates
 var templates embed.FS
 
@@ -106,12 +106,12 @@ func cmdNew(args []string, stdout, stderr io.Writer) error {
 		files["tests/plugin.test.mjs"] = "templates/as/tests/plugin.test.mjs.tmpl"
 		files[".gitignore"] = "templates/as/gitignore.tmpl"
 		files["moat-sdk/package.json"] = "templates/as-sdk/package.json"
-		sdkFiles, err := fsGlob("templates/as-sdk/assembly")
+		sdkFiles, err := assemblyscript.Source.ReadDir("assembly")
 		if err != nil {
-			return err
+			return fmt.Errorf("reading the embedded AssemblyScript SDK: %w", err)
 		}
-		for _, f := range sdkFiles {
-			files["moat-sdk/assembly/"+path.Base(f)] = f
+		for _, e := range sdkFiles {
+			files["moat-sdk/assembly/"+e.Name()] = sdkPrefix + "assembly/" + e.Name()
 		}
 	}
 	for rel, tpl := range files {
@@ -124,21 +124,19 @@ func cmdNew(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func fsGlob(dir string) ([]string, error) {
-	entries, err := fs.ReadDir(templates, dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading embedded templates: %w", err)
-	}
-	out := make([]string, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, dir+"/"+e.Name())
-	}
-	return out, nil
-}
+// sdkPrefix marks a file taken from the AssemblyScript SDK's own source
+// (assemblyscript.Source) rather than from the templates.
+const sdkPrefix = "sdk:"
 
 // writeTemplate renders a .tmpl file (others are copied as they are).
 func writeTemplate(dst, tpl string, data templateData) error {
-	b, err := templates.ReadFile(tpl)
+	var b []byte
+	var err error
+	if rest, ok := strings.CutPrefix(tpl, sdkPrefix); ok {
+		b, err = assemblyscript.Source.ReadFile(rest)
+	} else {
+		b, err = templates.ReadFile(tpl)
+	}
 	if err != nil {
 		return fmt.Errorf("reading template %s: %w", tpl, err)
 	}

@@ -349,20 +349,10 @@ func TestDefaultLimitsMatchConfig(t *testing.T) {
 	}
 }
 
-// TestEmbeddedSDKInSync checks that `new --lang as` vendors exactly the
-// AssemblyScript SDK in sdk/assemblyscript (run go generate to resync).
-func TestEmbeddedSDKInSync(t *testing.T) {
+// TestSDKPinMatches checks the AssemblyScript version `new --lang as`
+// installs is the one the SDK pins.
+func TestSDKPinMatches(t *testing.T) {
 	src := filepath.Join(moatRoot(t), "sdk", "assemblyscript")
-	for _, f := range []string{"index.ts", "json.ts", "exports.ts", "tsconfig.json"} {
-		want, err := os.ReadFile(filepath.Join(src, "assembly", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := templates.ReadFile("templates/as-sdk/assembly/" + f)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("templates/as-sdk/assembly/%s differs from sdk/assemblyscript/assembly/%s: run go generate ./host/internal/plugincli/", f, f)
-		}
-	}
 	var pkg struct {
 		DevDependencies map[string]string `json:"devDependencies"`
 	}

@@ -2,13 +2,12 @@ package plugincli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/moat-gateway/moat/plugins/injection"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -21,47 +20,14 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// loadTexts reads a JSON array of strings, or of objects carrying the text
-// in "prompt" (or "text").
+// loadTexts reads an evaluation set (see injection.LoadTexts), naming the
+// file in errors.
 func loadTexts(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	texts, err := parseTexts(b)
+	texts, err := injection.LoadTexts(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return texts, nil
-}
-
-// parseTexts decodes what loadTexts reads.
-func parseTexts(b []byte) ([]string, error) {
-	var raw []json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("want a JSON array: %w", err)
-	}
-	out := make([]string, 0, len(raw))
-	for i, r := range raw {
-		var s string
-		if err := json.Unmarshal(r, &s); err == nil {
-			out = append(out, s)
-			continue
-		}
-		var obj struct {
-			Prompt *string `json:"prompt"`
-			Text   *string `json:"text"`
-		}
-		if err := json.Unmarshal(r, &obj); err != nil || (obj.Prompt == nil && obj.Text == nil) {
-			return nil, fmt.Errorf("item %d is neither a string nor an object with \"prompt\"", i)
-		}
-		if obj.Prompt != nil {
-			out = append(out, *obj.Prompt)
-		} else {
-			out = append(out, *obj.Text)
-		}
-	}
-	return out, nil
 }
 
 // tally counts verdicts over a set of texts.

@@ -20,6 +20,7 @@ package piiredact
 import (
 	"strings"
 
+	"github.com/moat-gateway/moat/plugins/internal/redaction"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -30,23 +31,11 @@ func Input(req abi.Request) abi.Verdict { return judge(req.Text) }
 func Output(req abi.Request) abi.Verdict { return judge(req.Text) }
 
 func judge(text string) abi.Verdict {
-	ms := Find(text)
-	if len(ms) == 0 {
-		return abi.AllowVerdict()
-	}
-	v := abi.ModifyVerdict(replace(text, ms), "pii-redact: redacted personal data")
-	v.Findings = ms
-	return v
+	return redaction.Verdict(text, Find(text), placeholder, "pii-redact: redacted personal data")
 }
 
 // Redact returns text with every match replaced by its placeholder.
-func Redact(text string) string {
-	ms := Find(text)
-	if len(ms) == 0 {
-		return text
-	}
-	return replace(text, ms)
-}
+func Redact(text string) string { return redaction.Replace(text, Find(text), placeholder) }
 
 // Find returns the matches in text, sorted and not overlapping; Rule is the
 // kind: email, phone, card, iban or ssn. It returns nil when there is none.
@@ -95,18 +84,8 @@ func Find(text string) []abi.Finding {
 
 var placeholders = map[string]string{"email": "[EMAIL]", "phone": "[PHONE]", "card": "[CARD]", "iban": "[IBAN]", "ssn": "[SSN]"}
 
-func replace(text string, ms []abi.Finding) string {
-	var sb strings.Builder
-	sb.Grow(len(text))
-	prev := 0
-	for _, m := range ms {
-		sb.WriteString(text[prev:m.Start])
-		sb.WriteString(placeholders[m.Rule])
-		prev = m.End
-	}
-	sb.WriteString(text[prev:])
-	return sb.String()
-}
+// placeholder is what replaces a finding of a rule.
+func placeholder(rule string) string { return placeholders[rule] }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 func isAlpha(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }

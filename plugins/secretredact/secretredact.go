@@ -23,6 +23,7 @@ package secretredact
 import (
 	"strings"
 
+	"github.com/moat-gateway/moat/plugins/internal/redaction"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -33,38 +34,14 @@ func Input(req abi.Request) abi.Verdict { return judge(req.Text) }
 func Output(req abi.Request) abi.Verdict { return judge(req.Text) }
 
 func judge(text string) abi.Verdict {
-	ms := Find(text)
-	if len(ms) == 0 {
-		return abi.AllowVerdict()
-	}
-	v := abi.ModifyVerdict(replace(text, ms), "secret-redact: redacted credentials")
-	v.Findings = ms
-	return v
+	return redaction.Verdict(text, Find(text), redactedLabel, "secret-redact: redacted credentials")
 }
 
 // Redact returns text with every secret replaced by [REDACTED:<kind>].
-func Redact(text string) string {
-	ms := Find(text)
-	if len(ms) == 0 {
-		return text
-	}
-	return replace(text, ms)
-}
+func Redact(text string) string { return redaction.Replace(text, Find(text), redactedLabel) }
 
-func replace(text string, ms []abi.Finding) string {
-	var sb strings.Builder
-	sb.Grow(len(text))
-	prev := 0
-	for _, m := range ms {
-		sb.WriteString(text[prev:m.Start])
-		sb.WriteString("[REDACTED:")
-		sb.WriteString(m.Rule)
-		sb.WriteByte(']')
-		prev = m.End
-	}
-	sb.WriteString(text[prev:])
-	return sb.String()
-}
+// redactedLabel is what replaces a secret of a kind.
+func redactedLabel(kind string) string { return "[REDACTED:" + kind + "]" }
 
 // Find returns the secrets in text, sorted and not overlapping; Rule is the
 // kind. It returns nil when there is none.

@@ -140,35 +140,11 @@ func faultSettled(t *testing.T, e *env) {
 	}
 }
 
-// faultEvent is one SSE event of a relayed stream.
-type faultEvent struct {
-	Name string
-	Data string
-}
-
-func faultEvents(body []byte) []faultEvent {
-	var out []faultEvent
-	for _, block := range strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n\n") {
-		var ev faultEvent
-		for _, line := range strings.Split(block, "\n") {
-			if v, ok := strings.CutPrefix(line, "event:"); ok {
-				ev.Name = strings.TrimSpace(v)
-			} else if v, ok := strings.CutPrefix(line, "data:"); ok {
-				ev.Data += strings.TrimSpace(v)
-			}
-		}
-		if ev.Name != "" || ev.Data != "" {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
 // faultStreamError returns the error type and message of the stream's last
 // event, which must be an Anthropic error event.
 func faultStreamError(t *testing.T, body []byte) (string, string) {
 	t.Helper()
-	evs := faultEvents(body)
+	evs := parseSSE(t, body)
 	if len(evs) == 0 {
 		t.Fatalf("empty stream")
 	}
@@ -187,27 +163,11 @@ func faultStreamError(t *testing.T, body []byte) (string, string) {
 // faultStreamText joins the text deltas of a complete stream.
 func faultStreamText(t *testing.T, body []byte) string {
 	t.Helper()
-	evs := faultEvents(body)
+	evs := parseSSE(t, body)
 	if len(evs) == 0 || evs[len(evs)-1].Name != "message_stop" {
 		t.Fatalf("stream does not end with message_stop")
 	}
-	var b strings.Builder
-	for _, ev := range evs {
-		if ev.Name != "content_block_delta" {
-			continue
-		}
-		var d struct {
-			Delta struct {
-				Type string `json:"type"`
-				Text string `json:"text"`
-			} `json:"delta"`
-		}
-		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
-			t.Fatalf("bad delta %q: %v", ev.Data, err)
-		}
-		b.WriteString(d.Delta.Text)
-	}
-	return b.String()
+	return strings.Join(textDeltas(t, evs), "")
 }
 
 // faultLeakCheck snapshots the goroutines now and returns a check that

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -62,31 +61,11 @@ func (e *env) rawStream(t *testing.T, text string) []byte {
 // sseText reassembles text deltas and reports the terminal event.
 func sseText(t *testing.T, raw []byte) (text string, last string) {
 	t.Helper()
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "event: ") {
-			last = strings.TrimPrefix(line, "event: ")
-		}
-		if !strings.HasPrefix(line, "data: ") {
-			continue
-		}
-		var ev struct {
-			Type  string `json:"type"`
-			Delta struct {
-				Type string `json:"type"`
-				Text string `json:"text"`
-			} `json:"delta"`
-		}
-		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
-			t.Fatalf("bad event data %q: %v", line, err)
-		}
-		if ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta" {
-			text += ev.Delta.Text
-		}
+	evs := parseSSE(t, raw)
+	if len(evs) > 0 {
+		last = evs[len(evs)-1].Name
 	}
-	return text, last
+	return strings.Join(textDeltas(t, evs), ""), last
 }
 
 func TestStreamingValidators(t *testing.T) {

@@ -283,19 +283,7 @@ func eachBlockText(b object, fn TextFunc, toolResults bool) (bool, error) {
 	_ = json.Unmarshal(b["type"], &typ)
 	switch typ {
 	case "text":
-		var s string
-		if err := json.Unmarshal(b["text"], &s); err != nil {
-			return false, nil
-		}
-		out, err := fn(s)
-		if err != nil {
-			return false, err
-		}
-		if out == s {
-			return false, nil
-		}
-		b["text"] = mustMarshal(out)
-		return true, nil
+		return rewriteString(b, "text", fn)
 	case "tool_result":
 		if !toolResults {
 			return false, nil
@@ -306,19 +294,7 @@ func eachBlockText(b object, fn TextFunc, toolResults bool) (bool, error) {
 		}
 		switch firstByte(c) {
 		case '"':
-			var s string
-			if err := json.Unmarshal(c, &s); err != nil {
-				return false, nil
-			}
-			out, err := fn(s)
-			if err != nil {
-				return false, err
-			}
-			if out == s {
-				return false, nil
-			}
-			b["content"] = mustMarshal(out)
-			return true, nil
+			return rewriteString(b, "content", fn)
 		case '[':
 			var inner []object
 			if err := json.Unmarshal(c, &inner); err != nil {
@@ -342,6 +318,21 @@ func eachBlockText(b object, fn TextFunc, toolResults bool) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// rewriteString passes the string at key through fn and writes back a
+// change. A value that is not a string is left alone (the walk skips it).
+func rewriteString(b object, key string, fn TextFunc) (bool, error) {
+	var s string
+	if err := json.Unmarshal(b[key], &s); err != nil {
+		return false, nil
+	}
+	out, err := fn(s)
+	if err != nil || out == s {
+		return false, err
+	}
+	b[key] = mustMarshal(out)
+	return true, nil
 }
 
 // System policies for SetSystem.

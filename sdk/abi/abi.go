@@ -124,7 +124,52 @@ type Context struct {
 	Client    string `json:"client"`
 	User      string `json:"user"`
 	RequestID string `json:"request_id"`
+	// Kind says what sort of content the text is (one of the Kind*
+	// constants); empty means KindText. Plugins may treat kinds differently
+	// (tool JSON values, thinking, documents), or ignore the field.
+	Kind string `json:"kind,omitempty"`
+	// Role is the role of the message the text came from ("user",
+	// "assistant", "system"); empty when the text is not part of a message.
+	Role string `json:"role,omitempty"`
+	// Path locates the text in the request or response, in the API's
+	// error-path form (for example "messages.2.content.0.source.data").
+	Path string `json:"path,omitempty"`
 }
+
+// Kinds of content, for Context.Kind. The set is closed per ABI version; a
+// plugin that meets a kind it does not know should judge it as text.
+const (
+	// KindText is prose: a text block, a string content, a text delta.
+	KindText = "text"
+	// KindSystem is a system prompt (the top-level system field or a
+	// system-role message).
+	KindSystem = "system"
+	// KindDocument is text inside a document block: its data, title or context.
+	KindDocument = "document"
+	// KindSearchResult is text inside a search_result block.
+	KindSearchResult = "search_result"
+	// KindToolResult is text a tool returned (tool_result content).
+	KindToolResult = "tool_result"
+	// KindToolInput is one string value inside a tool_use block's input JSON
+	// (or a server_tool_use's input).
+	KindToolInput = "tool_input"
+	// KindToolDefinition is a tool's name, description or a string inside
+	// its input_schema.
+	KindToolDefinition = "tool_definition"
+	// KindThinking is a thinking block's text. Thinking blocks are signed:
+	// a modify verdict on them is refused (the request or response fails).
+	KindThinking = "thinking"
+	// KindCitation is cited text or a cited document's title.
+	KindCitation = "citation"
+	// KindURL is a URL the model or a server tool fetches (image, document
+	// or search-result sources).
+	KindURL = "url"
+	// KindServerToolResult is text a server tool (web search, web fetch,
+	// code execution) returned inside the response.
+	KindServerToolResult = "server_tool_result"
+	// KindError is the message of an error relayed from the upstream.
+	KindError = "error"
+)
 
 // Finding locates one match of a rule in the text judged, as byte offsets.
 type Finding struct {

@@ -52,4 +52,3 @@ func encodeJSON(v any) (b []byte, err error) {
 	}
 	return b, nil
 }
-

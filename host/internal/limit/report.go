@@ -42,6 +42,8 @@ type UserReport struct {
 	Client           string      `json:"client"`
 	User             string      `json:"user"`
 	Rate             *RateReport `json:"rate,omitempty"`
+	// TokensThisMinute counts tokens spent in the current minute plus those
+	// held by calls in flight (their worst case, until they settle).
 	TokensThisMinute int64       `json:"tokens_this_minute"`
 	TokensPerMinute  int64       `json:"tokens_per_minute"`
 }

@@ -227,7 +227,7 @@ func TestWrapDoesNotAmplify(t *testing.T) {
 func TestBudgetsHoldWithDocuments(t *testing.T) {
 	e := start(t, envOpts{
 		client: "trusted = true\nuser_header = \"X-End-User\"",
-		extra: fmt.Sprintf("\n[pricing.%q]\ninput = 3.0\noutput = 15.0\n[[budgets]]\nscope = \"user\"\nperiod = \"day\"\nusd = 0.05\n", model),
+		extra:  fmt.Sprintf("\n[pricing.%q]\ninput = 3.0\noutput = 15.0\n[[budgets]]\nscope = \"user\"\nperiod = \"day\"\nusd = 0.05\n", model),
 	})
 	doc := strings.Repeat("lorem ipsum ", (1<<20)/12)
 	body := shapeBody(`"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"W"}},{"type":"text","text":"summarise"}]}]`, doc)

@@ -161,7 +161,7 @@ func WriteReport(w io.Writer, rep Report, err error) {
 	if rep.Records > 0 || len(rep.Files) > 0 {
 		fmt.Fprintf(w, "checked %d records in %d file(s), seq %d..%d (%d keyed, %d in the old unkeyed format) in %s (%.0f records/s)\n",
 			rep.Records, len(rep.Files), rep.FirstSeq, rep.LastSeq, rep.Keyed, rep.Legacy,
-			rep.Elapsed.Round(time.Millisecond), rep.RecordsPerSecond())
+			rep.Elapsed.Round(time.Microsecond), rep.RecordsPerSecond())
 	}
 	if cp := rep.Checkpoint; cp != nil {
 		fmt.Fprintf(w, "checkpoint: seq %d of %s (%s) matches the trail; %d record(s) after it\n",

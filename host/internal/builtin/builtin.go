@@ -14,6 +14,7 @@ import (
 	"github.com/moat-gateway/moat/plugins/allowpatterns"
 	"github.com/moat-gateway/moat/plugins/denypatterns"
 	"github.com/moat-gateway/moat/plugins/htmlescape"
+	"github.com/moat-gateway/moat/plugins/injclassifier"
 	"github.com/moat-gateway/moat/plugins/injection"
 	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/plugins/lengthlimit"
@@ -38,6 +39,7 @@ var registry = map[string]entry{
 	"strip-markers":        {input: stripmarkers.Input},
 	"unicode-clean":        {input: unicodeclean.Input},
 	"injection-heuristics": {input: injection.Input},
+	"injection-classifier": {input: injclassifier.Input},
 	"length-limit":         {input: lengthlimit.Input, output: lengthlimit.Output},
 	"pii-redact":           {input: piiredact.Input, output: piiredact.Output},
 	"secret-redact":        {input: secretredact.Input, output: secretredact.Output},

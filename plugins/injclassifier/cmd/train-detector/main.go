@@ -348,21 +348,23 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 			if err != nil {
 				return err
 			}
-			n := 0
-			for _, t := range texts {
-				if m.Probability(t) >= threshold {
-					n++
-				}
+			raws := make([]float64, len(texts))
+			for i, t := range texts {
+				raws[i] = m.RawFeatures(injclassifier.AppendFeatures(nil, t))
 			}
-			fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (%s); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)), set.kind)
-			for _, t := range sweep {
+			above := func(t float64) int {
 				k := 0
-				for _, x := range texts {
-					if m.Probability(x) >= t {
+				for _, r := range raws {
+					if r >= math.Log(t/(1-t)) {
 						k++
 					}
 				}
-				fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(k, len(texts)))
+				return k
+			}
+			n := above(threshold)
+			fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (%s); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)), set.kind)
+			for _, t := range sweep {
+				fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(above(t), len(texts)))
 			}
 			fmt.Fprintln(out)
 		}

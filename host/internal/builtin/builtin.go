@@ -18,6 +18,7 @@ import (
 	"github.com/moat-gateway/moat/plugins/injection"
 	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/plugins/lengthlimit"
+	"github.com/moat-gateway/moat/plugins/mdlinks"
 	"github.com/moat-gateway/moat/plugins/piiredact"
 	"github.com/moat-gateway/moat/plugins/promptleak"
 	"github.com/moat-gateway/moat/plugins/secretredact"
@@ -48,6 +49,7 @@ var registry = map[string]entry{
 	"html-escape":          {output: htmlescape.Output},
 	"prompt-leak":          {output: promptleak.Output},
 	"allow-patterns":       {output: allowpatterns.Output},
+	"markdown-links":       {output: mdlinks.Output},
 }
 
 //go:embed wasm

@@ -24,6 +24,9 @@ func tailStart(src []byte) int {
 	return start
 }
 
+// maxOpeners bounds the openers checked in the last paragraph.
+const maxOpeners = 256
+
 // HoldMarker is appended to a text that ends inside an unfinished link.
 const HoldMarker = "\u200b"
 
@@ -39,8 +42,14 @@ const HoldMarker = "\u200b"
 // does not hold p back.
 func appendUnfinished(edits []edit, src []byte, literal []int) []edit {
 	tail := tailStart(src)
+	n := 0
 	for _, i := range literal {
-		if i >= tail && unfinished(src, i) {
+		if i < tail {
+			continue
+		}
+		// Each check scans forward: past maxOpeners the tail is taken as
+		// unfinished rather than scanned again and again.
+		if n++; n > maxOpeners || unfinished(src, i) {
 			return append(edits, edit{len(src), len(src), HoldMarker, "unfinished-link"})
 		}
 	}

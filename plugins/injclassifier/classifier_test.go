@@ -217,35 +217,43 @@ func BenchmarkClassifier4K(b *testing.B) {
 	r := req(benchtext.Text4K, "")
 	b.SetBytes(int64(len(r.Text)))
 	b.ReportAllocs()
+	cpu := processCPU()
 	for b.Loop() {
 		if v := Input(r); v.Action != abi.Allow {
 			b.Fatal(v.Reason)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 func BenchmarkFused4K(b *testing.B) {
 	r := req(benchtext.Text4K, `{"heuristics": 1, "threshold": 0.95}`)
 	b.SetBytes(int64(len(r.Text)))
 	b.ReportAllocs()
+	cpu := processCPU()
 	for b.Loop() {
 		if v := Input(r); v.Action != abi.Allow {
 			b.Fatal(v.Reason)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 func BenchmarkHeuristics4K(b *testing.B) {
 	b.SetBytes(int64(len(benchtext.Text4K)))
+	cpu := processCPU()
 	for b.Loop() {
 		injection.Score(benchtext.Text4K)
 	}
+	reportCPU(b, cpu)
 }
 
 func BenchmarkBaselineNormalize4K(b *testing.B) {
 	buf := make([]byte, 0, 8192)
 	b.SetBytes(int64(len(benchtext.Text4K)))
+	cpu := processCPU()
 	for b.Loop() {
 		buf = normalize(buf[:0], benchtext.Text4K)
 	}
+	reportCPU(b, cpu)
 }

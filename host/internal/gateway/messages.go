@@ -12,6 +12,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -43,14 +44,8 @@ func (g *Gateway) handle(endpoint string, serve func(*call) error) gin.HandlerFu
 	}
 }
 
-// identify refuses addresses that failed authentication too often, then
-// authenticates the caller.
-func (cl *call) identify() error {
-	if err := cl.preAuthGuard(); err != nil {
-		return err
-	}
-	return cl.authenticate()
-}
+// identify authenticates the caller; see authenticate for the lockout.
+func (cl *call) identify() error { return cl.authenticate() }
 
 // checkModel refuses a model the client may not use.
 func (cl *call) checkModel(model string) error {
@@ -90,8 +85,15 @@ func (cl *call) serveMessages() error {
 	if client.MaxTokens > 0 && req.MaxTokens > int64(client.MaxTokens) {
 		return anthropic.InvalidRequest("max_tokens: %d exceeds this client's cap of %d", req.MaxTokens, client.MaxTokens)
 	}
-	if cl.who.User == "" && client.Trusted {
-		cl.who.User = req.UserID()
+	if u := req.UserID(); u != "" {
+		// Checked for every client: the id is relayed upstream as well
+		// as naming a trusted client's end user.
+		if err := auth.CheckUserID("metadata.user_id", u); err != nil {
+			return err
+		}
+		if cl.who.User == "" && client.Trusted {
+			cl.who.User = u
+		}
 	}
 	if err := cl.admit(); err != nil {
 		return err

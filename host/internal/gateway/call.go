@@ -92,8 +92,7 @@ func (cl *call) keepOutput(s string) {
 // request with a valid key or JWT is served whatever failed before from
 // its address. Only a request that fails to authenticate meets the lockout
 // (limits.auth_fail_rate, counted per address and per presented
-// credential): while either is locked out it gets a 429 instead of a 401,
-// and is not counted again. A 400 (a valid credential naming a malformed
+// credential): past the rate for either it gets a 429 instead of a 401. A 400 (a valid credential naming a malformed
 // user id) is not a failed authentication.
 func (cl *call) authenticate() error {
 	r := cl.c.Request
@@ -117,8 +116,8 @@ func (cl *call) authenticate() error {
 }
 
 // authFailed counts a failed authentication against the address and the
-// presented credential, and returns the refusal: the lockout's 429 when
-// either was already locked out, else err.
+// presented credential, and returns the refusal: the lockout's 429 once
+// either is past limits.auth_fail_rate, else err.
 func (cl *call) authFailed(r *http.Request, err error) error {
 	ip := ""
 	if cl.ip.IsValid() {
@@ -129,15 +128,8 @@ func (cl *call) authFailed(r *http.Request, err error) error {
 	if lim == nil {
 		return err
 	}
-	cred := auth.CredentialHash(r.Header)
-	if lerr := lim.CheckAuthFailures(r.Context(), ip, cred); lerr != nil {
-		return lerr
-	}
-	if lerr := lim.AuthFailure(r.Context(), ip, cred); lerr != nil {
-		var le *limit.Error
-		if !errors.As(lerr, &le) || le.Status != http.StatusTooManyRequests {
-			return lerr // the store failed: fail closed
-		}
+	if lerr := lim.AuthFailure(r.Context(), ip, auth.CredentialHash(r.Header)); lerr != nil {
+		return lerr // the lockout, or a store failure (fail closed)
 	}
 	return err
 }

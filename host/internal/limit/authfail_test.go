@@ -45,16 +45,16 @@ func TestAuthFailuresByAddressAndCredential(t *testing.T) {
 				ctx := context.Background()
 				for i := range 5 {
 					ip, cred := tc.fail(i)
-					if err := l.CheckAuthFailures(ctx, ip, cred); err != nil {
-						t.Fatalf("failure %d refused before the limit: %v", i, err)
-					}
-					err := l.AuthFailure(ctx, ip, cred)
-					if (i < 4) != (err == nil) {
-						t.Fatalf("AuthFailure %d = %v; want a refusal from the 5th on", i, err)
+					if err := l.AuthFailure(ctx, ip, cred); err != nil {
+						t.Fatalf("failure %d (of the 5 allowed) refused: %v", i, err)
 					}
 				}
+				ip, cred := tc.fail(5)
+				if err := l.AuthFailure(ctx, ip, cred); err == nil {
+					t.Fatal("the 6th failure passed")
+				}
 				for _, p := range tc.probes {
-					err := l.CheckAuthFailures(ctx, p.ip, p.cred)
+					err := l.AuthFailure(ctx, p.ip, p.cred)
 					if !p.locked {
 						if err != nil {
 							t.Errorf("%s/%q locked out: %v", p.ip, p.cred, err)
@@ -72,8 +72,8 @@ func TestAuthFailuresByAddressAndCredential(t *testing.T) {
 }
 
 // TestAuthFailuresRace: 300 failures racing from one address are counted
-// exactly: the rate's worth of them pass the check-then-count, and the
-// address is locked out afterwards.
+// exactly: the rate's worth of them pass, and the address is locked out
+// afterwards.
 func TestAuthFailuresRace(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
@@ -85,10 +85,10 @@ func TestAuthFailuresRace(t *testing.T) {
 					reached.Add(1)
 				}
 			})
-			if got := reached.Load(); got != 19 {
-				t.Fatalf("%d failures counted before the lockout, want 19 (the 20th reaches it)", got)
+			if got := reached.Load(); got != 20 {
+				t.Fatalf("%d failures passed, want exactly 20 (the rate)", got)
 			}
-			if err := l.CheckAuthFailures(ctx, "203.0.113.50", "new"); err == nil {
+			if err := l.AuthFailure(ctx, "203.0.113.50", "new"); err == nil {
 				t.Fatal("address not locked out after 300 failures")
 			}
 		})

@@ -565,32 +565,11 @@ func (l *Limiter) recordTokens(ctx context.Context, user string, n int64) error 
 	return l.store.addTokens(ctx, key, n, 2*time.Minute)
 }
 
-// CheckAuthFailures reports, as a 429 *Error, whether failed
-// authentications from ip, or with the presented credential cred (a hash of
-// it; "" when none was presented), have used up limits.auth_fail_rate. The
-// gateway asks only after a request failed to authenticate: a lockout
-// refuses further failed attempts, never a request with valid credentials.
-// It does not count. A store failure is a 503 *Error unless fail_open.
-func (l *Limiter) CheckAuthFailures(ctx context.Context, ip, cred string) error {
-	rate := l.pol.Load().authRate
-	if rate == nil {
-		return nil
-	}
-	for _, k := range authFailureKeys(ip, cred) {
-		c, err := rate.Peek(ctx, k)
-		if err != nil {
-			return l.storeErr("reading auth failures", Identity{}, err)
-		}
-		if c.Remaining <= 0 {
-			return authRefusal(rate, c)
-		}
-	}
-	return nil
-}
-
 // AuthFailure counts one failed authentication from ip and with the
 // credential cred ("" when none was presented), and returns a 429 *Error
-// once either has reached limits.auth_fail_rate (nil before that).
+// when this failure is beyond limits.auth_fail_rate for either (nil for the
+// first rate's worth of failures in a window). Counting is atomic, so
+// racing failures get exactly the rate's worth of nils.
 func (l *Limiter) AuthFailure(ctx context.Context, ip, cred string) error {
 	rate := l.pol.Load().authRate
 	if rate == nil {
@@ -602,7 +581,7 @@ func (l *Limiter) AuthFailure(ctx context.Context, ip, cred string) error {
 		if err != nil {
 			return l.storeErr("counting auth failures", Identity{}, err)
 		}
-		if c.Remaining <= 0 && refused == nil {
+		if c.Reached && refused == nil {
 			refused = authRefusal(rate, c)
 		}
 	}

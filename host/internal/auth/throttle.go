@@ -5,10 +5,12 @@ import (
 	"time"
 )
 
-// Throttle counts failed attempts (wrong admin tokens, failed console
-// logins) per source address per clock minute, and blocks an address that
-// used up its failures until the minute ends. It is safe for concurrent
-// use. Memory is one counter per failing address within the current minute.
+// Throttle counts attempts that must not be repeated fast (admin bearer
+// tokens, console logins) per source address per clock minute. An attempt
+// is counted before its credential is compared, so racing attempts cannot
+// get past the limit together; a successful one is then forgiven. It is
+// safe for concurrent use. Memory is one counter per address that tried
+// within the current minute.
 type Throttle struct {
 	max    int
 	mu     sync.Mutex
@@ -16,8 +18,8 @@ type Throttle struct {
 	fails  map[string]int
 }
 
-// NewThrottle returns a Throttle allowing max failures per address per
-// minute.
+// NewThrottle returns a Throttle allowing max failed attempts per address
+// per minute.
 func NewThrottle(max int) *Throttle { return &Throttle{max: max, fails: map[string]int{}} }
 
 func (t *Throttle) roll(now time.Time) {
@@ -26,19 +28,28 @@ func (t *Throttle) roll(now time.Time) {
 	}
 }
 
-// Blocked reports whether addr used up its failures this minute, and when
-// the block ends.
-func (t *Throttle) Blocked(addr string, now time.Time) (bool, time.Time) {
+// Attempt counts one attempt from addr and reports whether it may go on to
+// compare its credential: false once addr has used up its failures this
+// minute; until is when the minute ends.
+func (t *Throttle) Attempt(addr string, now time.Time) (ok bool, until time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.roll(now)
-	return t.fails[addr] >= t.max, t.window.Add(time.Minute)
+	until = t.window.Add(time.Minute)
+	if t.fails[addr] >= t.max {
+		return false, until
+	}
+	t.fails[addr]++
+	return true, until
 }
 
-// Fail counts one failure from addr.
-func (t *Throttle) Fail(addr string, now time.Time) {
+// Succeeded takes back the count of an attempt from addr whose credential
+// was right.
+func (t *Throttle) Succeeded(addr string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.roll(now)
-	t.fails[addr]++
+	if t.fails[addr] > 0 {
+		t.fails[addr]--
+	}
 }

@@ -268,7 +268,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		return
 	}
-	if blocked, _ := c.throttle.Blocked(addr, now); blocked {
+	if ok, _ := c.throttle.Attempt(addr, now); !ok {
 		c.render(w, http.StatusTooManyRequests, "login", loginPageView("Too many failed logins; wait a minute."))
 		return
 	}
@@ -278,11 +278,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !tokenOK(r.PostFormValue("token"), c.opts.Token) {
-		c.throttle.Fail(addr, now)
 		c.log.Warn("console: failed login", "source", addr)
 		c.render(w, http.StatusUnauthorized, "login", loginPageView("Wrong token."))
 		return
 	}
+	c.throttle.Succeeded(addr, now)
 	if old, err := r.Cookie(CookieName); err == nil {
 		c.sessions.delete(old.Value) // no session fixation: always a new id
 	}

@@ -27,24 +27,26 @@ func adminError(w http.ResponseWriter, status int, typ, msg string) {
 // adminTokenCheck returns the wrapper that requires the admin bearer token.
 // Wrong tokens are throttled per source address like console logins (and
 // counted in the same throttle): once an address has used up its failures
-// for the minute, it is refused before its token is compared.
+// for the minute, it is refused (429) before its token is compared, even
+// the right one, so guessing cannot go on from it.
 func adminTokenCheck(token, tokenEnv string, throttle *auth.Throttle, now func() time.Time) func(http.Handler) http.Handler {
 	want := sha256.Sum256([]byte("Bearer " + token))
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			addr := sourceHost(r)
 			t := now()
-			if blocked, until := throttle.Blocked(addr, t); blocked {
+			ok, until := throttle.Attempt(addr, t)
+			if !ok {
 				w.Header().Set("retry-after", strconv.Itoa(max(1, int(until.Sub(t).Seconds()+0.999))))
 				adminError(w, http.StatusTooManyRequests, "rate_limit_error", "too many wrong admin tokens from this address; wait a minute")
 				return
 			}
 			got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
 			if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				throttle.Fail(addr, t)
 				adminError(w, http.StatusUnauthorized, "authentication_error", "admin token required (Authorization: Bearer $"+tokenEnv+")")
 				return
 			}
+			throttle.Succeeded(addr, t)
 			h.ServeHTTP(w, r)
 		})
 	}

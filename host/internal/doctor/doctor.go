@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -473,14 +474,55 @@ func (c *checker) listeners() {
 		return
 	case loopback(ad.Listen):
 		c.pass("admin listener", "%s is loopback only", ad.Listen)
+	case ad.TLSCertFile == "":
+		c.add("admin listener", Fail, "listen on 127.0.0.1 (reach it through an SSH tunnel), or set admin.tls_cert_file and admin.tls_key_file", "admin listener %s is reachable from the network over plain HTTP: the admin token travels in clear", ad.Listen)
 	default:
-		c.add("admin listener", Fail, "listen on 127.0.0.1 (reach it through an SSH tunnel) or leave admin.listen empty", "admin listener %s is reachable from the network", ad.Listen)
+		c.pass("admin listener", "%s is reachable from the network, over TLS", ad.Listen)
+		if !ad.MetricsAuth {
+			c.add("admin metrics", Warn, "set admin.metrics_auth = true", "/metrics on %s is readable without the admin token by anyone who can reach it (client ids, models, spend)", ad.Listen)
+		}
 	}
-	if c.env(ad.TokenEnv) == "" {
-		c.add("admin token", Fail, "set "+ad.TokenEnv+" to a long random value", "admin listener is on but $%s is empty", ad.TokenEnv)
-	} else {
-		c.pass("admin token", "from $%s", ad.TokenEnv)
+	tok := c.env(ad.TokenEnv)
+	switch bits := TokenBits(tok); {
+	case tok == "":
+		c.add("admin token", Fail, "set "+ad.TokenEnv+" to a long random value (openssl rand -hex 32)", "admin listener is on but $%s is empty", ad.TokenEnv)
+	case len(tok) < MinAdminTokenLen || bits < MinAdminTokenBits:
+		c.add("admin token", Fail, "set "+ad.TokenEnv+" to a long random value (openssl rand -hex 32)", "$%s is short or low in entropy: %d characters, about %.0f bits (want at least %d characters and %d bits)", ad.TokenEnv, len(tok), bits, MinAdminTokenLen, MinAdminTokenBits)
+	default:
+		c.pass("admin token", "from $%s, %d characters, about %.0f bits", ad.TokenEnv, len(tok), bits)
 	}
+}
+
+// The admin token doctor accepts: at least MinAdminTokenLen characters and
+// MinAdminTokenBits by TokenBits. `openssl rand -hex 32` gives 64
+// characters and about 250 bits by this measure.
+const (
+	MinAdminTokenLen  = 24
+	MinAdminTokenBits = 96
+)
+
+// TokenBits estimates a token's entropy from its own characters: the
+// length times the Shannon entropy of its character frequencies. It
+// under-counts a random token (a 32-character hex string scores about 115)
+// and catches repetition and small alphabets ("aaaa...", "passwordpassword",
+// a dictionary phrase); it cannot tell a random string from a memorable
+// one of the same spread, which is why doctor also wants length.
+func TokenBits(tok string) float64 {
+	if tok == "" {
+		return 0
+	}
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range tok {
+		counts[r]++
+		n++
+	}
+	h := 0.0
+	for _, k := range counts {
+		p := float64(k) / float64(n)
+		h -= p * math.Log2(p)
+	}
+	return h * float64(n)
 }
 
 func (c *checker) jwt() {

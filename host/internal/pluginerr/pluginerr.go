@@ -61,6 +61,15 @@ var Causes = []Cause{
 	BadVerdictJSON, UnknownAction, ResultTooLarge, BadResult, Saturated, Quarantined, Canceled,
 }
 
+// CauseNames returns the names of Causes.
+func CauseNames() []string {
+	out := make([]string, len(Causes))
+	for i, c := range Causes {
+		out[i] = string(c)
+	}
+	return out
+}
+
 // Error implements error.
 func (c Cause) Error() string { return string(c) }
 

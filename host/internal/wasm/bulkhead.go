@@ -121,6 +121,25 @@ func (a *admission) release(p *Plugin) {
 	<-p.sem
 }
 
+// release gives the CPU slot up while the call runs host code that Go can
+// preempt (a memory growth copying megabytes), and reacquire takes it back
+// (without a context: wazero does not expect a panic from memory.grow; the
+// next tick checks the deadline).
+func (s *callSlot) releaseCPU() bool {
+	if !s.held {
+		return false
+	}
+	s.held = false
+	<-s.cpu
+	return true
+}
+
+func (s *callSlot) reacquireCPU() {
+	s.cpu <- struct{}{}
+	s.held = true
+	s.since = time.Now()
+}
+
 // yield is called at a fuel tick: after cpuQuantum it hands the CPU slot
 // to the next waiter and queues for it again, giving up at ctx's end.
 func (s *callSlot) yield(ctx context.Context, now time.Time) {

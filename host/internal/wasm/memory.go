@@ -49,6 +49,11 @@ type instanceMemory struct {
 	buf     []byte
 	held    int64 // bytes taken from the budget (cap(buf), or reserved)
 	max     uint64
+	// slot is the CPU slot of the call running on the instance (set and
+	// read on the call's goroutine): a growth copies and clears memory in
+	// Go code, which the scheduler can preempt, so it lets the slot go.
+	slot *callSlot
+
 	refused atomic.Bool  // a growth was refused by the global cap
 	size    atomic.Int64 // the memory's size in bytes, kept after Free
 }
@@ -77,6 +82,9 @@ func (m *instanceMemory) Allocate(_, max uint64) experimental.LinearMemory {
 // Reallocate implements experimental.LinearMemory. The first call (the
 // initial size, reserved already) never fails: wazero does not expect it to.
 func (m *instanceMemory) Reallocate(size uint64) []byte {
+	if m.slot != nil && m.slot.releaseCPU() {
+		defer m.slot.reacquireCPU()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if size <= uint64(cap(m.buf)) {

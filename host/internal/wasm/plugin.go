@@ -476,7 +476,9 @@ func (p *Plugin) run(ctx context.Context, phase abi.Phase, body []byte) (abi.Ver
 			return abi.Verdict{}, pluginerr.Wrap(causeOf(err, nil), err)
 		}
 	}
+	in.mem.slot, _ = ctx.Value(slotKey{}).(*callSlot)
 	v, err := p.call(ctx, in, phase, body)
+	in.mem.slot = nil
 	if err != nil {
 		err = pluginerr.Wrap(causeOf(err, in), err)
 	}

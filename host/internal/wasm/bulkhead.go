@@ -33,6 +33,9 @@ import (
 // waiter run.
 const cpuQuantum = 500 * time.Microsecond
 
+// cpuWait bounds the wait for a CPU slot at admission.
+func cpuWait(timeout time.Duration) time.Duration { return max(time.Second, 10*timeout) }
+
 // defaultConcurrency leaves one core for the rest of the gateway.
 func defaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
@@ -92,14 +95,15 @@ func (p *Plugin) admit(ctx context.Context) (context.Context, *admission, error)
 		return ctx, nil, p.saturated(err, "all %d of its slots (max_concurrency) stayed busy for %s", p.lim.MaxConcurrency, p.lim.QueueTimeout)
 	}
 	// CPU slots turn over every cpuQuantum, so this wait is short unless
-	// the machine itself is overloaded; it is bounded by the call's own
-	// timeout rather than the queue timeout, so that a well-behaved call
-	// is not refused for a stall of the operating system.
+	// the machine itself is overloaded, when it is queueing for CPU like
+	// any other work: it has a generous bound (cpuWait) rather than the
+	// queue timeout, so that well-behaved calls queue instead of failing.
 	cpu := p.owner.cpu
-	if err := acquire(ctx, cpu, p.lim.Timeout); err != nil {
+	wait := cpuWait(p.lim.Timeout)
+	if err := acquire(ctx, cpu, wait); err != nil {
 		<-p.sem
 		p.brk.abandon(probe)
-		return ctx, nil, p.saturated(err, "all %d CPU slots for sandboxed plugins stayed busy for %s", cap(cpu), p.lim.Timeout)
+		return ctx, nil, p.saturated(err, "all %d CPU slots for sandboxed plugins stayed busy for %s", cap(cpu), wait)
 	}
 	a.slot = &callSlot{cpu: cpu, held: true, since: time.Now()}
 	return context.WithValue(ctx, slotKey{}, a.slot), a, nil

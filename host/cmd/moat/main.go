@@ -161,7 +161,12 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 1 {
 		path = args[1]
 	}
-	if _, err := config.Load(path); err != nil {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := server.CheckPlugins(context.Background(), cfg); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

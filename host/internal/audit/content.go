@@ -194,6 +194,7 @@ func (p *contentPolicy) scrub(rec *Record) {
 			sc(&ps[i].Phase)
 			sc(&ps[i].Action)
 			sc(&ps[i].Reason)
+			sc(&ps[i].Cause)
 		}
 		rec.Plugins = ps
 	}

@@ -101,6 +101,10 @@ type PluginVerdict struct {
 	// Action is the plugin's verdict ("allow", "modify", "reject", ...).
 	Action string `json:"action"`
 	Reason string `json:"reason,omitempty"`
+	// Cause names why the plugin failed, from a closed set ("timeout",
+	// "trap_stack_overflow", "saturated", ...; host/internal/pluginerr);
+	// empty when it did not.
+	Cause string `json:"cause,omitempty"`
 	// Duration is the plugin's run time, written in nanoseconds.
 	Duration time.Duration `json:"duration_ns"`
 }

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -542,7 +543,9 @@ func (e *env) loopExperiment(ctx context.Context, rep *Report) *LoopResult {
 	}
 	hh := t.header.Clone()
 	hh.Set("X-Api-Key", e.hostileKey)
-	hostile := LoadSpec{URL: t.url + "/v1/messages", Header: hh, Body: RequestBody(false), Concurrency: 2, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: e.opts.LoopRate}
+	// More looping callers than cores (issue 15): the bulkheads, not the
+	// callers' pace, must keep the normal requests' share.
+	hostile := LoadSpec{URL: t.url + "/v1/messages", Header: hh, Body: RequestBody(false), Concurrency: runtime.NumCPU() + 3, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: e.opts.LoopRate}
 	hctx, cancel := context.WithCancel(ctx)
 	hres := make(chan *LoadResult, 1)
 	go func() {

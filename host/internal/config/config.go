@@ -29,6 +29,7 @@ type Config struct {
 	Clients     []Client           `toml:"clients"`
 	Pipeline    Chains             `toml:"pipeline"`
 	Plugins     []Plugin           `toml:"plugins"`
+	Sandbox     Sandbox            `toml:"sandbox"`
 	Routes      []Route            `toml:"routes"`
 	Limits      Limits             `toml:"limits"`
 	Budgets     []Budget           `toml:"budgets"`
@@ -296,6 +297,9 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Plugins {
 		c.Plugins[i].applyDefaults()
+	}
+	if c.Sandbox.MaxMemoryMB == 0 {
+		c.Sandbox.MaxMemoryMB = 1024
 	}
 	for i := range c.Routes {
 		c.Routes[i].applyDefaults()

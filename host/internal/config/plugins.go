@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"time"
 )
 
 // Plugin is one sanitizer or validator: a .wasm file pinned by hash, or a
@@ -38,6 +39,34 @@ type Plugin struct {
 	// back so a match split across deltas is still caught).
 	Streaming string `toml:"streaming"`
 	HoldBack  int    `toml:"hold_back"`
+	// MaxConcurrency bounds the plugin's calls in flight; 0 takes one less
+	// than GOMAXPROCS (at least 1). QueueTimeoutMS bounds the wait for a
+	// slot, past which the call fails with cause "saturated" (default 50).
+	// Sandboxed plugins only: native built-ins are not throttled.
+	MaxConcurrency int `toml:"max_concurrency"`
+	QueueTimeoutMS int `toml:"queue_timeout_ms"`
+	// Breaker quarantines a sandboxed plugin after consecutive failures.
+	Breaker Breaker `toml:"breaker"`
+}
+
+// Breaker is a plugin's circuit breaker: after Failures consecutive
+// failures (timeouts, traps, bad verdicts) calls fail at once with cause
+// "quarantined" for Cooldown, then one probe call decides. Failures = -1
+// turns it off.
+type Breaker struct {
+	Failures int      `toml:"failures"`
+	Cooldown Duration `toml:"cooldown"`
+}
+
+// Sandbox bounds all sandboxed plugins together.
+type Sandbox struct {
+	// MaxConcurrency caps the calls executing guest code at once across all
+	// plugins; 0 takes one less than GOMAXPROCS (at least 1).
+	MaxConcurrency int `toml:"max_concurrency"`
+	// MaxMemoryMB caps the linear memory of every instance of every plugin
+	// together (default 1024); past it a new instance or a memory.grow
+	// fails at once.
+	MaxMemoryMB int `toml:"max_memory_mb"`
 }
 
 // ResolvedPath returns Path relative to the config file.
@@ -80,6 +109,15 @@ func (pl *Plugin) applyDefaults() {
 	}
 	if pl.HoldBack == 0 {
 		pl.HoldBack = 256
+	}
+	if pl.QueueTimeoutMS == 0 {
+		pl.QueueTimeoutMS = 50
+	}
+	if pl.Breaker.Failures == 0 {
+		pl.Breaker.Failures = 5
+	}
+	if pl.Breaker.Cooldown.Duration == 0 {
+		pl.Breaker.Cooldown.Duration = 30 * time.Second
 	}
 }
 
@@ -142,6 +180,21 @@ func (c *Config) validatePlugins(p *problems) {
 		if pl.PoolSize < 1 {
 			p.add(key+".pool_size", "must be positive")
 		}
+		if pl.MaxConcurrency < 0 {
+			p.add(key+".max_concurrency", "must be positive (or 0 for the default)")
+		}
+		if pl.QueueTimeoutMS < 0 {
+			p.add(key+".queue_timeout_ms", "must be positive")
+		}
+		if pl.Breaker.Failures < -1 {
+			p.add(key+".breaker.failures", "must be positive, or -1 to turn the breaker off")
+		}
+	}
+	if c.Sandbox.MaxConcurrency < 0 {
+		p.add("sandbox.max_concurrency", "must be positive (or 0 for the default)")
+	}
+	if c.Sandbox.MaxMemoryMB < 0 {
+		p.add("sandbox.max_memory_mb", "must be positive")
 	}
 	for _, name := range c.Pipeline.Input {
 		c.checkPluginRef(p, "pipeline.input", name)

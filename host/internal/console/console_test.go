@@ -594,9 +594,14 @@ func TestPagesShowData(t *testing.T) {
 	f.metrics.Request("/v1/messages", "", "app", 400, 80*time.Millisecond, time.Millisecond)
 	f.metrics.PluginCall("deny", "input", "reject", 2*time.Millisecond)
 	f.metrics.PluginCall("deny", "input", "allow", time.Millisecond)
+	f.metrics.PluginError("deny", "input", "timeout")
+	f.metrics.PluginError("deny", "input", "timeout")
+	f.metrics.PluginError("deny", "input", "saturated")
+	f.metrics.Breaker("deny", "open")
 	f.metrics.Usage("app", "claude-x", 10, 20, 0, 0, 0.25)
 	f.writeAudit(t, audit.Record{RequestID: "req_one", Client: "app", User: "alice", Status: 200, Decision: audit.DecisionAllow},
-		audit.Record{RequestID: "req_two", Client: "app", User: "bob", Status: 400, Decision: audit.DecisionRefuse, DecidedBy: "plugin:deny"})
+		audit.Record{RequestID: "req_two", Client: "app", User: "bob", Status: 502, Decision: audit.DecisionError, DecidedBy: "plugin:deny",
+			Plugins: []audit.PluginVerdict{{Name: "deny", Phase: "input", Action: "error", Cause: "trap_stack_overflow"}}})
 	c := client(t)
 	f.login(t, c)
 	for _, tt := range []struct {
@@ -605,13 +610,14 @@ func TestPagesShowData(t *testing.T) {
 		not  []string
 	}{
 		{"", []string{`id="f-requests">2<`, `id="f-errors">1<`, `$0.2500`, `id="spark-rps"`}, nil},
-		{"plugins", []string{"deny", "builtin deny-patterns (native)", `class="v-reject">1<`, `class="v-allow">1<`, "input: <code>deny</code>"}, nil},
+		{"plugins", []string{"deny", "builtin deny-patterns (native)", `class="v-reject">1<`, `class="v-allow">1<`, "input: <code>deny</code>",
+			"open (quarantined)", "timeout 2, saturated 1"}, nil},
 		{"clients", []string{"app", "100-M", "Budgets", "<meter", "global", "none yet"}, nil},
 		{"audit", []string{"req_one", "req_two", "Hash chain: intact: 2 records"}, nil},
-		{"audit?decision=refuse", []string{"req_two"}, []string{"req_one"}},
+		{"audit?decision=error", []string{"req_two"}, []string{"req_one"}},
 		{"audit?user=alice", []string{"req_one"}, []string{"req_two"}},
 		{"audit?decision=maybe", []string{"decision must be allow, refuse or error"}, nil},
-		{"audit/record?request_id=req_two", []string{"plugin:deny", "bob", "Prev hash"}, nil},
+		{"audit/record?request_id=req_two", []string{"plugin:deny", "bob", "Prev hash", `class="cause">trap_stack_overflow<`}, nil},
 		{"audit/record?request_id=req_none", []string{"no record has this request id"}, nil},
 		{"config", []string{"MY_ANTHROPIC_KEY_VAR", "MY_ADMIN_TOKEN_VAR", "01234567…", "No reload since start."},
 			[]string{"hunter2", "topsecret", "hooksecret", "XXXXSECRETPATH", "plugin-secret-value", "0123456789abcdef0123456789abcdef"}},

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -324,15 +326,51 @@ func (c *Console) usageData(r *http.Request) (any, error) { return c.usage(r) }
 // ---- plugins ----
 
 func pluginTable(rows []PluginRow) Table {
-	t := Table{ID: "t-plugins", Title: "Plugins", Head: []string{"Plugin", "Kind", "Load time", "Calls", "Allow", "Modify", "Reject", "Error", "Other", "p50", "p99"}, Empty: "No plugins."}
+	t := Table{ID: "t-plugins", Title: "Plugins", Head: []string{"Plugin", "Kind", "Load time", "Calls", "Allow", "Modify", "Reject", "Error", "Other", "p50", "p99", "Breaker", "Failures by cause"}, Empty: "No plugins."}
 	for _, p := range rows {
 		row := []Cell{{Text: p.Name, Class: "name"}, text(p.Kind), text(msText(p.LoadMS)), {Text: num(p.Calls), Class: "calls"}}
 		for _, v := range append(mainVerdicts, "other") {
 			row = append(row, Cell{Text: num(p.Verdict[v]), Class: "v-" + v})
 		}
-		t.Rows = append(t.Rows, append(row, text(msText(p.P50MS)), text(msText(p.P99MS))))
+		brk := Cell{Text: p.Breaker, Class: "breaker"}
+		switch p.Breaker {
+		case "":
+			brk.Text = "-"
+		case "open":
+			brk.Text, brk.Class = "open (quarantined)", "breaker bad"
+		}
+		t.Rows = append(t.Rows, append(row, text(msText(p.P50MS)), text(msText(p.P99MS)), brk, text(causesText(p.Causes))))
 	}
 	return t
+}
+
+// causesText lists failure counts by cause, most frequent first:
+// "timeout 12, saturated 3"; "-" for none.
+func causesText(causes map[string]float64) string {
+	type kv struct {
+		k string
+		v float64
+	}
+	var list []kv
+	for k, v := range causes {
+		if v > 0 {
+			list = append(list, kv{k, v})
+		}
+	}
+	if len(list) == 0 {
+		return "-"
+	}
+	slices.SortFunc(list, func(a, b kv) int {
+		if a.v != b.v {
+			return cmp.Compare(b.v, a.v)
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = e.k + " " + num(e.v)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Chain is one configured chain, in order.

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -34,6 +35,8 @@ const (
 	mInFlight       = metrics.Namespace + "_requests_in_flight"
 	mPluginCalls    = metrics.Namespace + "_plugin_calls_total"
 	mPluginLatency  = metrics.Namespace + "_plugin_duration_seconds"
+	mPluginErrors   = metrics.Namespace + "_plugin_errors_total"
+	mBreakerState   = metrics.Namespace + "_plugin_breaker_state"
 )
 
 // hist is a cumulative histogram: counts[i] observations were <= bounds[i].
@@ -103,6 +106,8 @@ func ptr(v float64) *float64 { return &v }
 // pluginStat is what the metrics say about one plugin.
 type pluginStat struct {
 	verdicts map[string]float64
+	causes   map[string]float64
+	breaker  string // "" when it never changed (closed)
 	latency  hist
 }
 
@@ -150,7 +155,7 @@ func gather(m *metrics.Metrics, now time.Time) (snapshot, error) {
 	plugin := func(name string) *pluginStat {
 		p := s.plugins[name]
 		if p == nil {
-			p = &pluginStat{verdicts: map[string]float64{}}
+			p = &pluginStat{verdicts: map[string]float64{}, causes: map[string]float64{}}
 			s.plugins[name] = p
 		}
 		return p
@@ -184,6 +189,16 @@ func gather(m *metrics.Metrics, now time.Time) (snapshot, error) {
 		case mPluginLatency:
 			for _, mt := range f.GetMetric() {
 				plugin(label(mt, "plugin")).latency.add(mt.GetHistogram())
+			}
+		case mPluginErrors:
+			for _, mt := range f.GetMetric() {
+				plugin(label(mt, "plugin")).causes[label(mt, "cause")] += mt.GetCounter().GetValue()
+			}
+		case mBreakerState:
+			for _, mt := range f.GetMetric() {
+				if mt.GetGauge().GetValue() == 1 {
+					plugin(label(mt, "plugin")).breaker = label(mt, "state")
+				}
 			}
 		}
 	}
@@ -340,6 +355,11 @@ type PluginRow struct {
 	LoadMS  *float64           `json:"load_ms"`
 	Calls   float64            `json:"calls"`
 	Verdict map[string]float64 `json:"verdicts"`
+	// Causes counts failed calls by cause ("timeout", "saturated", ...).
+	Causes map[string]float64 `json:"causes"`
+	// Breaker is the circuit breaker's state: "closed", "open"
+	// (quarantined) or "half_open"; "" for a native plugin.
+	Breaker string `json:"breaker"`
 	// P50MS and P99MS are milliseconds since start, nil without calls.
 	P50MS *float64 `json:"p50_ms"`
 	P99MS *float64 `json:"p99_ms"`
@@ -362,11 +382,13 @@ func (c *Console) pluginRows() ([]PluginRow, error) {
 	rows := []PluginRow{}
 	seen := map[string]bool{}
 	row := func(name, kind string, loaded bool) PluginRow {
-		r := PluginRow{Name: name, Kind: kind, Loaded: loaded, Verdict: map[string]float64{}}
+		r := PluginRow{Name: name, Kind: kind, Loaded: loaded, Verdict: map[string]float64{}, Causes: map[string]float64{}}
 		if d, ok := loads[name]; ok {
 			r.LoadMS = ptr(float64(d) / float64(time.Millisecond))
 		}
 		if st := snap.plugins[name]; st != nil {
+			maps.Copy(r.Causes, st.causes)
+			r.Breaker = st.breaker
 			for v, n := range st.verdicts {
 				r.Calls += n
 				if slices.Contains(mainVerdicts, v) {
@@ -394,7 +416,14 @@ func (c *Console) pluginRows() ([]PluginRow, error) {
 				}
 				kind = "builtin " + p.Builtin + " (" + rt + ")"
 			}
-			rows = append(rows, row(p.Name, kind, true))
+			r := row(p.Name, kind, true)
+			if p.Runtime == "wasm" && r.Breaker == "" {
+				r.Breaker = "closed"
+				if p.Breaker.Failures < 0 {
+					r.Breaker = "off"
+				}
+			}
+			rows = append(rows, r)
 			seen[p.Name] = true
 		}
 	}

@@ -250,7 +250,7 @@ func (cl *call) record(status int, err error, by string) error {
 		rec.Error = asAPIError(err).Message
 	}
 	for _, v := range cl.verdicts {
-		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Duration: v.Duration})
+		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Cause: string(v.Cause), Duration: v.Duration})
 	}
 	cl.g.observe(cl, rec)
 	werr := cl.g.deps.Audit.Write(context.WithoutCancel(cl.c.Request.Context()), rec)

@@ -18,7 +18,20 @@ func (cl *call) runChain(chain pipeline.Chain, phase abi.Phase, text string, met
 	}
 	out, recs, err := chain.Run(cl.c.Request.Context(), phase, text, meta)
 	cl.addVerdicts(recs)
+	cl.logFailures(recs)
 	return out, err
+}
+
+// logFailures writes one WARN line per failed plugin call, naming its
+// cause; the client only sees the generic message.
+func (cl *call) logFailures(recs []pipeline.Record) {
+	for _, r := range recs {
+		if r.Cause == "" {
+			continue
+		}
+		cl.g.deps.Logger.Warn("plugin failed", "plugin", r.Plugin, "phase", string(r.Phase), "cause", string(r.Cause),
+			"duration", r.Duration, "request_id", cl.id, "outcome", string(r.Action))
+	}
 }
 
 // addVerdicts merges verdicts by plugin and phase: the most severe action
@@ -33,6 +46,9 @@ func (cl *call) addVerdicts(recs []pipeline.Record) {
 				v.Duration += r.Duration
 				if severity(r.Action) > severity(v.Action) {
 					v.Action, v.Reason = r.Action, r.Reason
+				}
+				if r.Cause != "" && v.Cause == "" {
+					v.Cause = r.Cause
 				}
 				merged = true
 				break

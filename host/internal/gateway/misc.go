@@ -63,6 +63,9 @@ func (g *Gateway) observe(cl *call, rec *audit.Record) {
 	}
 	for _, v := range rec.Plugins {
 		m.PluginCall(v.Name, v.Phase, v.Action, v.Duration)
+		if v.Cause != "" {
+			m.PluginError(v.Name, v.Phase, v.Cause)
+		}
 	}
 	switch rec.DecidedBy {
 	case audit.ByRateLimit, audit.ByBudget:

@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/moat-gateway/moat/host/internal/pluginerr"
 )
 
 // Namespace prefixes every metric name.
@@ -62,6 +64,9 @@ type Metrics struct {
 	gatewayLatency *prometheus.HistogramVec
 	pluginCalls    *prometheus.CounterVec
 	pluginLatency  *prometheus.HistogramVec
+	pluginErrors   *prometheus.CounterVec
+	breakerState   *prometheus.GaugeVec
+	breakerChanges *prometheus.CounterVec
 	refusals       *prometheus.CounterVec
 	spend          *prometheus.CounterVec
 	tokens         *prometheus.CounterVec
@@ -73,7 +78,7 @@ type Metrics struct {
 	cpHead         prometheus.Gauge
 	cpFailures     prometheus.Counter
 
-	endpoints, routes, clients, models, plugins, phases, verdicts, kinds *labelSet
+	endpoints, routes, clients, models, plugins, phases, verdicts, kinds, causes, states *labelSet
 
 	statusMu sync.RWMutex
 	statuses map[int]string
@@ -96,6 +101,8 @@ func New(opts Options) *Metrics {
 		phases:    newLabelSet([]string{"input", "output"}, max),
 		verdicts:  newLabelSet(nil, 16),
 		kinds:     newLabelSet(nil, 32),
+		causes:    newLabelSet(pluginerr.CauseNames(), 32),
+		states:    newLabelSet(BreakerStates, 8),
 		statuses:  map[int]string{},
 	}
 	latencyBuckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
@@ -120,6 +127,18 @@ func New(opts Options) *Metrics {
 		Namespace: Namespace, Name: "plugin_duration_seconds",
 		Help: "Plugin run time.", Buckets: gatewayBuckets,
 	}, []string{"plugin", "phase"})
+	m.pluginErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "plugin_errors_total",
+		Help: "Failed plugin calls by plugin, phase and cause (timeout, trap_stack_overflow, saturated, quarantined, ...).",
+	}, []string{"plugin", "phase", "cause"})
+	m.breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "plugin_breaker_state",
+		Help: "1 for the current state of each plugin's circuit breaker (closed, open, half_open), 0 for the others.",
+	}, []string{"plugin", "state"})
+	m.breakerChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "plugin_breaker_transitions_total",
+		Help: "Circuit breaker state changes by plugin and the state entered.",
+	}, []string{"plugin", "state"})
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "limit_refusals_total",
 		Help: "Requests refused by a rate limit or budget, by client and kind.",
@@ -167,6 +186,7 @@ func New(opts Options) *Metrics {
 	info.WithLabelValues(clean(version(opts.Version)), runtime.Version(), clean(opts.Environment)).Set(1)
 
 	m.reg.MustRegister(m.requests, m.latency, m.gatewayLatency, m.pluginCalls, m.pluginLatency,
+		m.pluginErrors, m.breakerState, m.breakerChanges,
 		m.refusals, m.spend, m.tokens, m.upstreamErrors, m.inFlight, m.auditFailures, info,
 		m.cpSeq, m.cpTime, m.cpHead, m.cpFailures,
 		collectors.NewGoCollector(),
@@ -242,6 +262,34 @@ func (m *Metrics) PluginCall(plugin, phase, verdict string, d time.Duration) {
 	p, ph := m.plugins.get(plugin), m.phases.get(phase)
 	m.pluginCalls.WithLabelValues(p, ph, m.verdicts.get(verdict)).Inc()
 	m.pluginLatency.WithLabelValues(p, ph).Observe(d.Seconds())
+}
+
+// PluginError records a failed plugin call with its cause (a name from
+// host/internal/pluginerr; others are reported as "other").
+func (m *Metrics) PluginError(plugin, phase, cause string) {
+	if m == nil {
+		return
+	}
+	m.pluginErrors.WithLabelValues(m.plugins.get(plugin), m.phases.get(phase), m.causes.get(cause)).Inc()
+}
+
+// BreakerStates are the values of the state label of the breaker metrics.
+var BreakerStates = []string{"closed", "open", "half_open"}
+
+// Breaker records that a plugin's circuit breaker entered state.
+func (m *Metrics) Breaker(plugin, state string) {
+	if m == nil {
+		return
+	}
+	p, st := m.plugins.get(plugin), m.states.get(state)
+	for _, s := range BreakerStates {
+		v := 0.0
+		if s == st {
+			v = 1
+		}
+		m.breakerState.WithLabelValues(p, s).Set(v)
+	}
+	m.breakerChanges.WithLabelValues(p, st).Inc()
 }
 
 // LimitRefusal records a request refused by a limit; kind is e.g.

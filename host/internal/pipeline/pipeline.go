@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/pluginerr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -54,11 +55,11 @@ func (s *NativeStage) Call(ctx context.Context, req *abi.Request) (v abi.Verdict
 		return abi.Verdict{}, fmt.Errorf("plugin %q has no %s handler", s.PluginName, req.Phase)
 	}
 	if err := ctx.Err(); err != nil {
-		return abi.Verdict{}, err
+		return abi.Verdict{}, pluginerr.Wrap(pluginerr.Canceled, err)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			v, err = abi.Verdict{}, fmt.Errorf("plugin %q panicked: %v", s.PluginName, r)
+			v, err = abi.Verdict{}, pluginerr.New(pluginerr.TrapUnreachable, "plugin %q panicked: %v", s.PluginName, r)
 		}
 	}()
 	v = h(*req)
@@ -68,7 +69,7 @@ func (s *NativeStage) Call(ctx context.Context, req *abi.Request) (v abi.Verdict
 	case abi.Allow, abi.Reject, abi.Modify:
 		return v, nil
 	}
-	return abi.Verdict{}, fmt.Errorf("plugin %q: %w: %w %q", s.PluginName, abi.ErrBadVerdict, abi.ErrUnknownAction, string(v.Action))
+	return abi.Verdict{}, pluginerr.New(pluginerr.UnknownAction, "plugin %q: %w: %w %q", s.PluginName, abi.ErrBadVerdict, abi.ErrUnknownAction, string(v.Action))
 }
 
 // Plugin is one configured stage in a chain.
@@ -104,7 +105,10 @@ type Record struct {
 	Action   abi.Action // allow, modify, reject, error or skip
 	Reason   string
 	Duration time.Duration
+	// Error is the failure's detail and Cause its kind, for operators
+	// only (logs, audit, metrics, console); both are empty on success.
 	Error    string
+	Cause    pluginerr.Cause
 	Findings int
 }
 
@@ -152,6 +156,9 @@ func (c Chain) Run(ctx context.Context, phase abi.Phase, text string, meta abi.C
 		rec := Record{Plugin: p.Name, Phase: phase, Duration: time.Since(start)}
 		if err != nil {
 			rec.Error = err.Error()
+			if rec.Cause = pluginerr.CauseOf(err); rec.Cause == "" {
+				rec.Cause = pluginerr.TrapOther
+			}
 			if p.OnError == "skip" {
 				rec.Action = ActionSkip
 				records = append(records, rec)

@@ -129,9 +129,8 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if s.anomaly, err = anomaly.New(cfg.Anomaly, anomaly.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
 		return err
 	}
-	cacheDir := filepath.Join(filepath.Dir(cfg.Path), ".cache", "wazero")
-	if s.rt, err = wasm.NewRuntime(ctx, cacheDir, s.log); err != nil {
-		return fmt.Errorf("starting wasm runtime: %w", err)
+	if s.rt, err = newRuntime(ctx, cfg, s.log, s.metrics); err != nil {
+		return err
 	}
 	if s.local, err = LocalClients(cfg, s.opts.Stdout); err != nil {
 		return err
@@ -142,6 +141,41 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	}
 	up := upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
 	s.gw = gateway.New(gateway.Deps{Upstream: up, Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly}, st)
+	return nil
+}
+
+// newRuntime starts the wasm runtime for cfg: the compilation cache next to
+// the config file and the [sandbox] caps. serve and config check share it.
+func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*wasm.Runtime, error) {
+	rt, err := wasm.NewRuntimeWith(ctx, wasm.RuntimeOptions{
+		CacheDir:       filepath.Join(filepath.Dir(cfg.Path), ".cache", "wazero"),
+		Logger:         log,
+		MaxConcurrency: cfg.Sandbox.MaxConcurrency,
+		MaxMemoryBytes: int64(cfg.Sandbox.MaxMemoryMB) << 20,
+		OnBreaker:      func(plugin string, st wasm.BreakerState) { m.Breaker(plugin, string(st)) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting wasm runtime: %w", err)
+	}
+	return rt, nil
+}
+
+// CheckPlugins loads cfg's plugins and builds its chains exactly as serve
+// does at start (the same code: sha256 pin, exports, imports, compilation,
+// pre-warm, chain phases), then closes them, so `moat config check`
+// refuses what serve would refuse, with the same message. It needs no
+// upstream key and writes no local client keys.
+func CheckPlugins(ctx context.Context, cfg *config.Config) error {
+	rt, err := newRuntime(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return err
+	}
+	defer rt.Close(ctx)
+	st, err := gateway.BuildState(ctx, cfg, nil, rt)
+	if err != nil {
+		return err
+	}
+	st.Close(ctx)
 	return nil
 }
 

@@ -62,3 +62,17 @@ func BenchmarkCall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecursionBomb times one call of a module that recurses without
+// end until the call-depth bound stops it (sdk/ABI.md, RATIONALE).
+func BenchmarkRecursionBomb(b *testing.B) {
+	r := newRuntime(b)
+	p := load(b, r, "bomb", recursionModule(), Limits{Timeout: 5 * time.Second, MemoryMB: 16, PoolSize: 1, BreakerFailures: -1})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Call(ctx, input("x")); err == nil {
+			b.Fatal("the bomb returned")
+		}
+	}
+}

@@ -109,7 +109,8 @@ func TestGoGuestManyCalls(t *testing.T) {
 
 func TestGoGuestConcurrent(t *testing.T) {
 	r := newRuntime(t)
-	p := load(t, r, "goguest", goGuest, Limits{Timeout: time.Second, PoolSize: 3})
+	// Three calls in flight at once, the others queue (without a bound).
+	p := load(t, r, "goguest", goGuest, Limits{Timeout: time.Second, PoolSize: 3, MaxConcurrency: 3, QueueTimeout: time.Minute})
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := 0; g < 8; g++ {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/pluginerr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -25,9 +26,9 @@ type hostileCase struct {
 	name    string
 	module  func() []byte
 	lim     Limits
-	wantErr error  // for a call; nil means the call must succeed
-	orErr   error  // an alternative clean failure
-	loadErr string // when set, Load must refuse naming this
+	wantErr error           // for a call; nil means the call must succeed
+	cause   pluginerr.Cause // the cause the failed call must carry
+	loadErr string          // when set, Load must refuse naming this
 	check   func(t *testing.T, p *Plugin, v abi.Verdict)
 }
 
@@ -40,6 +41,7 @@ func hostileCases() []hostileCase {
 				return abiModule().finishABI().hook("moat_input", nil, loopBody...).bytes()
 			},
 			wantErr: ErrTimeout,
+			cause:   pluginerr.Timeout,
 		},
 		{
 			name: "slow loop past the deadline",
@@ -52,6 +54,7 @@ func hostileCases() []hostileCase {
 				return abiModule().finishABI().hook("moat_input", []byte{tI64}, body...).bytes()
 			},
 			wantErr: ErrTimeout,
+			cause:   pluginerr.Timeout,
 		},
 		{
 			name: "memory growth to the cap",
@@ -78,6 +81,7 @@ func hostileCases() []hostileCase {
 				return abiModule().finishABI().hook("moat_input", nil, packed(0xffff0000, 100)).bytes()
 			},
 			wantErr: ErrBadResult,
+			cause:   pluginerr.BadResult,
 		},
 		{
 			name: "huge result",
@@ -85,6 +89,7 @@ func hostileCases() []hostileCase {
 				return abiModule().finishABI().hook("moat_input", nil, packed(0, 0xffffffff)).bytes()
 			},
 			wantErr: ErrBadResult,
+			cause:   pluginerr.ResultTooLarge,
 		},
 		{
 			name: "result over max_output_bytes",
@@ -93,6 +98,7 @@ func hostileCases() []hostileCase {
 			},
 			lim:     Limits{MaxOutputBytes: 1024},
 			wantErr: ErrBadResult,
+			cause:   pluginerr.ResultTooLarge,
 		},
 		{
 			name: "unreachable trap",
@@ -100,6 +106,7 @@ func hostileCases() []hostileCase {
 				return abiModule().finishABI().hook("moat_input", nil, []byte{0x00}).bytes()
 			},
 			wantErr: ErrTrap,
+			cause:   pluginerr.TrapUnreachable,
 		},
 		{
 			name: "stack overflow by recursion",
@@ -110,12 +117,40 @@ func hostileCases() []hostileCase {
 				m.fn([]byte{tI32}, []byte{tI32}, nil, lget(0), i32c(1), []byte{0x6a}, call(f), i32c(1), []byte{0x6a})
 				return m.hook("moat_input", nil, i32c(0), call(f), []byte{0x1a}, i64c(0)).bytes()
 			},
-			// wazero grows the guest stack to its ~50 MB ceiling first,
-			// which takes over 100 ms on a loaded machine (RATIONALE.md).
-			// Under -race on a loaded machine it may reach the deadline first.
-			lim:     Limits{Timeout: 5 * time.Second},
+			// The call-depth bound of the rewrite stops it long before
+			// wazero's 400 MB stack ceiling (sdk/ABI.md, RATIONALE).
 			wantErr: ErrTrap,
-			orErr:   ErrTimeout,
+			cause:   pluginerr.TrapStackOverflow,
+		},
+		{
+			name: "out-of-bounds load",
+			module: func() []byte {
+				return abiModule().finishABI().hook("moat_input", nil, i32c(0x7ffffff0), []byte{0x28, 0x02, 0x00, 0x1a}, i64c(0)).bytes()
+			},
+			wantErr: ErrTrap,
+			cause:   pluginerr.TrapOutOfBounds,
+		},
+		{
+			name: "memory growth past the cap, then a trap",
+			module: func() []byte {
+				// loop { if memory.grow(1) == -1 { unreachable } }
+				body := [][]byte{
+					{0x03, 0x40}, i32c(1), {0x40, 0x00}, i32c(-1), {0x46, 0x04, 0x40, 0x00, 0x0b, 0x0c, 0x00, 0x0b},
+					i64c(0),
+				}
+				return abiModule().finishABI().hook("moat_input", nil, body...).bytes()
+			},
+			lim:     Limits{MemoryMB: 2},
+			wantErr: ErrTrap,
+			cause:   pluginerr.TrapMemoryLimit,
+		},
+		{
+			name: "integer divide by zero",
+			module: func() []byte {
+				return abiModule().finishABI().hook("moat_input", nil, i32c(1), i32c(0), []byte{0x6d, 0x1a}, i64c(0)).bytes()
+			},
+			wantErr: ErrTrap,
+			cause:   pluginerr.TrapOther,
 		},
 		{
 			name: "proc_exit",
@@ -126,6 +161,7 @@ func hostileCases() []hostileCase {
 				return m.hook("moat_input", nil, i32c(3), call(exit), i64c(0)).bytes()
 			},
 			wantErr: ErrTrap,
+			cause:   pluginerr.TrapProcExit,
 		},
 		{
 			name: "env.abort",
@@ -136,6 +172,7 @@ func hostileCases() []hostileCase {
 				return m.hook("moat_input", nil, i32c(0), i32c(0), i32c(1), i32c(2), call(ab), i64c(0)).bytes()
 			},
 			wantErr: ErrTrap,
+			cause:   pluginerr.TrapUnreachable,
 		},
 		{
 			name: "path_open without preopens",
@@ -168,6 +205,7 @@ func hostileCases() []hostileCase {
 				return m.hook("moat_input", nil, m.verdictAt(256, "this is not json")).bytes()
 			},
 			wantErr: abi.ErrBadVerdict,
+			cause:   pluginerr.BadVerdictJSON,
 		},
 		{
 			name: "unknown action",
@@ -176,6 +214,7 @@ func hostileCases() []hostileCase {
 				return m.hook("moat_input", nil, m.verdictAt(256, `{"action":"explode"}`)).bytes()
 			},
 			wantErr: abi.ErrUnknownAction,
+			cause:   pluginerr.UnknownAction,
 		},
 		{
 			name: "modify without text",
@@ -184,6 +223,7 @@ func hostileCases() []hostileCase {
 				return m.hook("moat_input", nil, m.verdictAt(256, `{"action":"modify"}`)).bytes()
 			},
 			wantErr: abi.ErrMissingText,
+			cause:   pluginerr.BadVerdictJSON,
 		},
 		{
 			name:    "no hook exported",
@@ -351,8 +391,16 @@ func TestHostile(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 				if tc.wantErr != nil {
-					if !errors.Is(callErr, tc.wantErr) && (tc.orErr == nil || !errors.Is(callErr, tc.orErr)) {
+					if !errors.Is(callErr, tc.wantErr) {
 						t.Fatalf("round %d: err = %v, want %v", round, callErr, tc.wantErr)
+					}
+					if got := pluginerr.CauseOf(callErr); got != tc.cause || !errors.Is(callErr, tc.cause) {
+						t.Fatalf("round %d: cause %q, want %q (err %v)", round, got, tc.cause, callErr)
+					}
+					if errors.Is(tc.wantErr, ErrTimeout) || tc.cause == pluginerr.TrapStackOverflow {
+						if took > lim.Timeout+2*time.Second {
+							t.Errorf("round %d: ended after %v, deadline %v", round, took, lim.Timeout)
+						}
 					}
 				} else if callErr != nil {
 					t.Fatalf("round %d: %v", round, callErr)
@@ -360,9 +408,6 @@ func TestHostile(t *testing.T) {
 				// Bounds are generous for a loaded 2-core machine; without the
 				// fuel ticks the guest is never stopped and runtime.GC()
 				// above never returns (the test binary hangs).
-				if errors.Is(tc.wantErr, ErrTimeout) && took > lim.Timeout+2*time.Second {
-					t.Errorf("round %d: stopped after %v, deadline %v", round, took, lim.Timeout)
-				}
 				if tc.check != nil && round == 0 {
 					tc.check(t, p, v)
 				}

@@ -17,15 +17,28 @@ import (
 // guest when it has passed) and returns a new budget. Calling the host leaves
 // native code, so the Go garbage collector can also stop the world there.
 //
+// The same rewrite bounds the guest's call depth: a second new global counts
+// nested calls, every call and call_indirect increments it before and
+// decrements it after, and past maxCallDepth the guest calls the host
+// function moat.__overflow, which ends the call as a stack overflow. Without
+// it wazero grows the guest's native stack up to 400 MB before trapping
+// (sdk/ABI.md, RATIONALE).
+//
 // The rewrite also clamps the declared maximum of the module's memory to the
 // plugin's cap, and drops custom sections (names, debug info), whose function
 // indices or code offsets it would otherwise have to fix up.
 
-// Names of the host function the rewrite imports.
+// Names of the host functions the rewrite imports.
 const (
-	tickModule = "moat"
-	tickName   = "__tick"
+	tickModule   = "moat"
+	tickName     = "__tick"
+	overflowName = "__overflow"
 )
+
+// maxCallDepth bounds nested guest calls (sdk/ABI.md, RATIONALE: a Go guest
+// decoding JSON nests a few hundred deep; 10000 frames cost wazero at most a
+// few MB of stack).
+const maxCallDepth = 10000
 
 // fuelBudget is the fuel a tick hands out: about this many bytes of guest
 // code run between two returns to the host.
@@ -209,9 +222,11 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 		typeBody = b[tr.pos:]
 	}
 	tickType := typeCount
-	newTypes := appendU32(nil, typeCount+1)
+	overflowType := typeCount + 1
+	newTypes := appendU32(nil, typeCount+2)
 	newTypes = append(newTypes, typeBody...)
-	newTypes = append(newTypes, 0x60, 0x00, 0x01, 0x7f)
+	newTypes = append(newTypes, 0x60, 0x00, 0x01, 0x7f) // () -> i32
+	newTypes = append(newTypes, 0x60, 0x00, 0x00)       // () -> ()
 
 	// Imports: record them, count imported functions, append the tick.
 	var nImportFuncs uint32
@@ -248,12 +263,16 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 			}
 			entries = b[start:ir.pos]
 		}
-		newImports = appendU32(newImports, count+1)
+		newImports = appendU32(newImports, count+2)
 		newImports = append(newImports, entries...)
 		newImports = appendName(newImports, tickModule)
 		newImports = appendName(newImports, tickName)
 		newImports = append(newImports, 0x00)
 		newImports = appendU32(newImports, tickType)
+		newImports = appendName(newImports, tickModule)
+		newImports = appendName(newImports, overflowName)
+		newImports = append(newImports, 0x00)
+		newImports = appendU32(newImports, overflowType)
 	}
 	for _, imp := range info.imports {
 		if imp.kind != 0 {
@@ -262,16 +281,16 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 			return nil, info, nil
 		}
 	}
-	tickFunc := nImportFuncs
+	fx := fixups{tick: nImportFuncs, overflow: nImportFuncs + 1}
 	remap := func(idx uint32) uint32 {
 		if idx >= nImportFuncs {
-			return idx + 1
+			return idx + 2
 		}
 		return idx
 	}
 
-	// Globals: rewrite init expressions (ref.func), append the fuel global.
-	var fuelGlobal uint32
+	// Globals: rewrite init expressions (ref.func), append the fuel and
+	// depth globals.
 	var newGlobals []byte
 	{
 		var count uint32
@@ -287,12 +306,13 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 				return nil, nil, gr.err
 			}
 		}
-		fuelGlobal = count
-		newGlobals = appendU32(nil, count+1)
+		fx.fuel, fx.depth = count, count+1
+		newGlobals = appendU32(nil, count+2)
 		newGlobals = append(newGlobals, out...)
 		newGlobals = append(newGlobals, 0x7f, 0x01, 0x41)
 		newGlobals = appendS32(newGlobals, fuelBudget)
 		newGlobals = append(newGlobals, 0x0b)
+		newGlobals = append(newGlobals, 0x7f, 0x01, 0x41, 0x00, 0x0b) // depth = 0
 	}
 
 	// Memory: clamp the maximum.
@@ -383,7 +403,7 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 			if cr.err != nil {
 				break
 			}
-			fn, err := rewriteBody(body, remap, tickFunc, fuelGlobal, fuel)
+			fn, err := rewriteBody(body, remap, fx, fuel)
 			if err != nil {
 				return nil, nil, fmt.Errorf("function %d: %w", i, err)
 			}
@@ -595,8 +615,12 @@ func decodeInstr(r *reader) instr {
 	return in
 }
 
+// fixups are the indices the rewrite adds: the tick and overflow imports,
+// and the fuel and depth globals.
+type fixups struct{ tick, overflow, fuel, depth uint32 }
+
 // rewriteBody instruments one function body (locals and expression).
-func rewriteBody(body []byte, remap func(uint32) uint32, tickFunc, fuel uint32, checks bool) ([]byte, error) {
+func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
 	var locals uint64
@@ -648,29 +672,62 @@ func rewriteBody(body []byte, remap func(uint32) uint32, tickFunc, fuel uint32, 
 	out := make([]byte, 0, len(body)+len(body)/8+32)
 	out = append(out, body[:codeStart]...)
 	if checks {
-		out = appendCheck(out, len(body)-codeStart, tickFunc, fuel)
+		out = appendCheck(out, len(body)-codeStart, fx)
 	}
 	r.pos = codeStart
 	next := 0
 	for r.pos < len(r.b) {
 		start := r.pos
 		in := decodeInstr(r)
+		isCall := checks && (in.op == 0x10 || in.op == 0x11)
+		if isCall {
+			out = appendEnter(out, fx)
+		}
 		if in.funcIdx >= 0 {
 			out = append(out, r.b[start:in.funcIdx]...)
 			out = appendU32(out, remap(in.funcIdxVal))
 		} else {
 			out = append(out, r.b[start:r.pos]...)
 		}
+		if isCall {
+			out = appendLeave(out, fx)
+		}
 		if in.op == 0x03 && checks {
-			out = appendCheck(out, loops[next].weight, tickFunc, fuel)
+			out = appendCheck(out, loops[next].weight, fx)
 			next++
 		}
 	}
 	return out, nil
 }
 
+// appendEnter emits: depth++; if depth > maxCallDepth { overflow() }.
+// It leaves the operand stack (the call's arguments) as it was.
+func appendEnter(out []byte, fx fixups) []byte {
+	out = append(out, 0x23)
+	out = appendU32(out, fx.depth)
+	out = append(out, 0x41, 0x01, 0x6a, 0x24) // i32.const 1, i32.add, global.set
+	out = appendU32(out, fx.depth)
+	out = append(out, 0x23)
+	out = appendU32(out, fx.depth)
+	out = append(out, 0x41)
+	out = appendS32(out, maxCallDepth)
+	out = append(out, 0x4b, 0x04, 0x40, 0x10) // i32.gt_u, if (empty), call
+	out = appendU32(out, fx.overflow)
+	return append(out, 0x0b)
+}
+
+// appendLeave emits: depth--. A call that traps never gets here, but its
+// instance is discarded.
+func appendLeave(out []byte, fx fixups) []byte {
+	out = append(out, 0x23)
+	out = appendU32(out, fx.depth)
+	out = append(out, 0x41, 0x01, 0x6b, 0x24) // i32.const 1, i32.sub, global.set
+	return appendU32(out, fx.depth)
+}
+
 // appendCheck emits: fuel -= weight; if fuel < 0 { fuel = tick() }.
-func appendCheck(out []byte, weight int, tickFunc, fuel uint32) []byte {
+func appendCheck(out []byte, weight int, fx fixups) []byte {
+	tickFunc, fuel := fx.tick, fx.fuel
 	if weight < 1 {
 		weight = 1
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/pluginerr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -38,6 +39,18 @@ type Limits struct {
 	RecycleMemoryBytes int64
 	// Fresh runs every call on a new instance, closed afterwards.
 	Fresh bool
+	// MaxConcurrency bounds the plugin's calls in flight (default one less
+	// than GOMAXPROCS, at least 1: a plugin never holds every core).
+	MaxConcurrency int
+	// QueueTimeout bounds the wait for a free slot (the plugin's, then a
+	// CPU slot of the Runtime); past it the call fails with cause
+	// saturated (default 50ms).
+	QueueTimeout time.Duration
+	// BreakerFailures consecutive failures quarantine the plugin for
+	// BreakerCooldown, after which one probe call decides (defaults 5 and
+	// 30s; a negative BreakerFailures disables the breaker).
+	BreakerFailures int
+	BreakerCooldown time.Duration
 }
 
 // LimitsFor returns the limits a config.Plugin sets.
@@ -50,6 +63,10 @@ func LimitsFor(pl *config.Plugin) Limits {
 		RecycleCalls:       pl.RecycleCalls,
 		RecycleMemoryBytes: int64(pl.RecycleMemoryMB) << 20,
 		Fresh:              pl.Isolation == "fresh",
+		MaxConcurrency:     pl.MaxConcurrency,
+		QueueTimeout:       time.Duration(pl.QueueTimeoutMS) * time.Millisecond,
+		BreakerFailures:    pl.Breaker.Failures,
+		BreakerCooldown:    pl.Breaker.Cooldown.Duration,
 	}
 }
 
@@ -74,6 +91,18 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.RecycleMemoryBytes <= 0 {
 		l.RecycleMemoryBytes = int64(l.MemoryMB) << 19
+	}
+	if l.MaxConcurrency <= 0 {
+		l.MaxConcurrency = defaultConcurrency()
+	}
+	if l.QueueTimeout <= 0 {
+		l.QueueTimeout = 50 * time.Millisecond
+	}
+	if l.BreakerFailures == 0 {
+		l.BreakerFailures = 5
+	}
+	if l.BreakerCooldown <= 0 {
+		l.BreakerCooldown = 30 * time.Second
 	}
 	return l
 }
@@ -115,6 +144,7 @@ type Plugin struct {
 
 	sem  chan struct{}  // one token per in-flight call
 	idle chan *instance // warm instances
+	brk  *breaker
 
 	closed atomic.Bool
 
@@ -123,11 +153,13 @@ type Plugin struct {
 }
 
 type instance struct {
-	mod    api.Module
-	alloc  api.Function
-	hooks  [2]api.Function
-	calls  int
-	closed bool
+	mod      api.Module
+	alloc    api.Function
+	hooks    [2]api.Function
+	calls    int
+	closed   bool
+	mem      *instanceMemory
+	capBytes int64
 }
 
 func (in *instance) close(ctx context.Context) {
@@ -191,8 +223,9 @@ func (r *Runtime) Load(ctx context.Context, name string, wasmBytes []byte, lim L
 		return fail(err)
 	}
 
-	p.sem = make(chan struct{}, lim.PoolSize)
+	p.sem = make(chan struct{}, lim.MaxConcurrency)
 	p.idle = make(chan *instance, lim.PoolSize)
+	p.brk = newBreaker(lim.BreakerFailures, lim.BreakerCooldown, p.breakerChanged)
 	// The first instance proves instantiation works and answers moat_phases.
 	first, err := p.newInstance(ctx)
 	if err != nil {
@@ -313,14 +346,25 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		WithRandSource(rand.Reader).
 		WithStdout(w).
 		WithStderr(w)
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	var initial int64
+	if m, ok := p.compiled.ExportedMemories()[abi.ExportMemory]; ok {
+		initial = int64(m.Min()) << 16
+	}
+	mem, err := p.owner.reserveMemory(initial)
 	if err != nil {
+		return nil, fmt.Errorf("instantiating: %w", err)
+	}
+	mod, err := p.rt.InstantiateModule(mem.context(ctx), p.compiled, cfg)
+	if err != nil {
+		mem.release()
 		return nil, fmt.Errorf("instantiating: %w", p.classifyInit(ctx, err))
 	}
 	in := &instance{
-		mod:   mod,
-		alloc: mod.ExportedFunction(abi.ExportAlloc),
-		hooks: [2]api.Function{mod.ExportedFunction(abi.ExportInput), mod.ExportedFunction(abi.ExportOutput)},
+		mod:      mod,
+		alloc:    mod.ExportedFunction(abi.ExportAlloc),
+		hooks:    [2]api.Function{mod.ExportedFunction(abi.ExportInput), mod.ExportedFunction(abi.ExportOutput)},
+		mem:      mem,
+		capBytes: int64(p.lim.MemoryMB) << 20,
 	}
 	if p.hasInit {
 		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(ctx); err != nil {
@@ -329,6 +373,22 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		}
 	}
 	return in, nil
+}
+
+// BreakerState returns the state of the plugin's circuit breaker.
+func (p *Plugin) BreakerState() BreakerState { return p.brk.State(time.Now()) }
+
+// breakerChanged logs a state change and tells the Runtime's observer.
+func (p *Plugin) breakerChanged(from, to BreakerState, consecutive int) {
+	switch to {
+	case BreakerOpen:
+		p.logger.Warn("plugin quarantined", "from", string(from), "to", string(to), "consecutive_failures", consecutive, "cooldown", p.lim.BreakerCooldown)
+	default:
+		p.logger.Info("plugin breaker state", "from", string(from), "to", string(to))
+	}
+	if f := p.owner.onBreaker; f != nil {
+		f(p.name, to)
+	}
 }
 
 // Name returns the plugin's name.
@@ -377,6 +437,9 @@ func (w logWriter) Write(b []byte) (int, error) {
 
 // Call runs the phase's hook on req and returns the verdict. A trap, a
 // timeout or a bad result is an error; the instance is then discarded.
+// Every error of a call that got past the phase check carries a cause
+// (pluginerr.CauseOf): the breaker, the bulkheads (sdk/ABI.md) and the
+// guest's own failure each name theirs.
 func (p *Plugin) Call(ctx context.Context, req *abi.Request) (abi.Verdict, error) {
 	if !p.HasPhase(req.Phase) {
 		return abi.Verdict{}, fmt.Errorf("plugin %q has no %s hook", p.name, req.Phase)
@@ -385,24 +448,40 @@ func (p *Plugin) Call(ctx context.Context, req *abi.Request) (abi.Verdict, error
 	if err != nil {
 		return abi.Verdict{}, fmt.Errorf("encoding request for plugin %q: %w", p.name, err)
 	}
-	select {
-	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return abi.Verdict{}, fmt.Errorf("waiting for an instance of plugin %q: %w", p.name, ctx.Err())
+	ctx, adm, err := p.admit(ctx)
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("plugin %q, %s: %w", p.name, req.Phase, err)
 	}
-	defer func() { <-p.sem }()
+	defer adm.release(p)
+	v, err := p.run(ctx, req.Phase, body)
+	p.brk.done(adm.probe, pluginerr.CauseOf(err), time.Now())
+	if err != nil {
+		return abi.Verdict{}, fmt.Errorf("plugin %q, %s: %w", p.name, req.Phase, err)
+	}
+	return v, nil
+}
+
+// run makes one call on a pooled (or new) instance; its error carries a
+// cause.
+func (p *Plugin) run(ctx context.Context, phase abi.Phase, body []byte) (abi.Verdict, error) {
 	if p.closed.Load() {
-		return abi.Verdict{}, fmt.Errorf("plugin %q: %w", p.name, ErrClosed)
+		return abi.Verdict{}, pluginerr.Wrap(pluginerr.Canceled, ErrClosed)
 	}
 	var in *instance
+	var err error
 	select {
 	case in = <-p.idle:
 	default:
 		if in, err = p.newInstance(ctx); err != nil {
-			return abi.Verdict{}, fmt.Errorf("plugin %q: %w", p.name, err)
+			return abi.Verdict{}, pluginerr.Wrap(causeOf(err, nil), err)
 		}
 	}
-	v, err := p.call(ctx, in, req.Phase, body)
+	in.mem.slot, _ = ctx.Value(slotKey{}).(*callSlot)
+	v, err := p.call(ctx, in, phase, body)
+	in.mem.slot = nil
+	if err != nil {
+		err = pluginerr.Wrap(causeOf(err, in), err)
+	}
 	in.calls++
 	if err != nil || p.lim.Fresh || in.calls >= p.lim.RecycleCalls ||
 		int64(in.mod.Memory().Size()) > p.lim.RecycleMemoryBytes || p.closed.Load() {
@@ -414,10 +493,7 @@ func (p *Plugin) Call(ctx context.Context, req *abi.Request) (abi.Verdict, error
 			in.close(ctx)
 		}
 	}
-	if err != nil {
-		return abi.Verdict{}, fmt.Errorf("plugin %q, %s: %w", p.name, req.Phase, err)
-	}
-	return v, nil
+	return v, err
 }
 
 func (p *Plugin) call(ctx context.Context, in *instance, phase abi.Phase, body []byte) (abi.Verdict, error) {
@@ -448,7 +524,7 @@ func (p *Plugin) call(ctx context.Context, in *instance, phase abi.Phase, body [
 	}
 	rptr, rlen := abi.UnpackResult(res[0])
 	if int64(rlen) > int64(p.lim.MaxOutputBytes) {
-		return abi.Verdict{}, fmt.Errorf("%w: verdict of %d bytes over the %d-byte cap", ErrBadResult, rlen, p.lim.MaxOutputBytes)
+		return abi.Verdict{}, fmt.Errorf("%w: %w: verdict of %d bytes over the %d-byte cap", ErrBadResult, errTooLarge, rlen, p.lim.MaxOutputBytes)
 	}
 	view, ok := mem.Read(rptr, rlen)
 	if !ok {
@@ -471,13 +547,17 @@ func excerpt(b []byte) string {
 	return fmt.Sprintf("%q", b)
 }
 
-// classify maps a guest error to ErrTimeout or ErrTrap.
+// classify maps a guest error to ErrTimeout or ErrTrap. The tick stops a
+// guest once the deadline has passed, which can be before the context's
+// timer has fired.
 func (p *Plugin) classify(ctx context.Context, err error) error {
-	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctx.Err()
+		}
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
 			return fmt.Errorf("%w after %s", ErrTimeout, p.lim.Timeout)
 		}
-		return ctx.Err()
 	}
 	return fmt.Errorf("%w: %w", ErrTrap, err)
 }
@@ -530,6 +610,9 @@ func (p *Plugin) instantiateHostModules(ctx context.Context) error {
 		NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(tick), nil, []api.ValueType{i32}).
 		Export(tickName).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(overflow), nil, nil).
+		Export(overflowName).
 		Instantiate(ctx)
 	if err != nil {
 		return fmt.Errorf("instantiating host module %q: %w", abi.ImportModuleMoat, err)
@@ -547,8 +630,11 @@ func (p *Plugin) instantiateHostModules(ctx context.Context) error {
 }
 
 // tick is moat.__tick, called by the rewritten guest when its fuel runs
-// out: it stops the guest once the call's context is done or the instance
-// was closed, and otherwise hands out a new budget.
+// out: it stops the guest once the call's deadline has passed (read from
+// the clock, not only from the context's timer, which may fire late on a
+// busy machine), its context is done or the instance was closed; lets the
+// next sandboxed call have the CPU slot (bulkhead.go); and otherwise hands
+// out a new budget.
 func tick(ctx context.Context, mod api.Module, stack []uint64) {
 	if err := ctx.Err(); err != nil {
 		panic(err)
@@ -556,7 +642,20 @@ func tick(ctx context.Context, mod api.Module, stack []uint64) {
 	if mod.IsClosed() {
 		panic(ErrClosed)
 	}
+	if s, ok := ctx.Value(slotKey{}).(*callSlot); ok {
+		now := time.Now()
+		if dl, ok := ctx.Deadline(); ok && !now.Before(dl) {
+			panic(context.DeadlineExceeded)
+		}
+		s.yield(ctx, now)
+	}
 	stack[0] = fuelBudget
+}
+
+// overflow is moat.__overflow, called by the rewritten guest when its call
+// depth passes maxCallDepth.
+func overflow(context.Context, api.Module, []uint64) {
+	panic(fmt.Errorf("%w: %w (%d nested calls)", ErrTrap, errStackOverflow, maxCallDepth))
 }
 
 func (p *Plugin) hostLog(_ context.Context, mod api.Module, stack []uint64) {
@@ -587,7 +686,7 @@ func (p *Plugin) hostLog(_ context.Context, mod api.Module, stack []uint64) {
 // quoting the message when it can be read.
 func abort(_ context.Context, mod api.Module, stack []uint64) {
 	msg, file := asString(mod, uint32(stack[0])), asString(mod, uint32(stack[1]))
-	panic(fmt.Errorf("%w: abort: %s at %s:%d:%d", ErrTrap, msg, file, uint32(stack[2]), uint32(stack[3])))
+	panic(fmt.Errorf("%w: %w: %s at %s:%d:%d", ErrTrap, errAbort, msg, file, uint32(stack[2]), uint32(stack[3])))
 }
 
 // asString reads an AssemblyScript string (UTF-16, byte length at ptr-4).

@@ -42,6 +42,9 @@ type Runtime struct {
 	cache     wazero.CompilationCache
 	logger    *slog.Logger
 	wasiNames map[string]bool
+	cpu       chan struct{} // CPU slots shared by every sandboxed call
+	mem       *memBudget
+	onBreaker func(plugin string, state BreakerState)
 
 	mu       sync.Mutex
 	closed   bool
@@ -49,11 +52,45 @@ type Runtime struct {
 	compiles map[[32]byte]*sync.Mutex
 }
 
+// RuntimeOptions configure NewRuntimeWith. The zero value is usable.
+type RuntimeOptions struct {
+	// CacheDir holds the compiled modules ("" keeps them in memory only).
+	CacheDir string
+	// Logger receives guest logs and breaker changes; nil uses
+	// slog.Default().
+	Logger *slog.Logger
+	// MaxConcurrency caps the goroutines executing guest code at once,
+	// across every plugin (default one less than GOMAXPROCS, at least 1).
+	MaxConcurrency int
+	// MaxMemoryBytes caps the linear memory of every instance of every
+	// plugin together (default DefaultMaxMemoryBytes).
+	MaxMemoryBytes int64
+	// OnBreaker, when set, is told each change of a plugin's circuit
+	// breaker (for metrics). It must not block.
+	OnBreaker func(plugin string, state BreakerState)
+}
+
+// DefaultMaxMemoryBytes is the default global cap on wasm linear memory.
+const DefaultMaxMemoryBytes = 1 << 30
+
 // NewRuntime returns a Runtime whose compiled modules are cached in cacheDir
-// ("" keeps them in memory only). A nil logger uses slog.Default().
+// ("" keeps them in memory only), with the default global caps. A nil
+// logger uses slog.Default().
 func NewRuntime(ctx context.Context, cacheDir string, logger *slog.Logger) (*Runtime, error) {
+	return NewRuntimeWith(ctx, RuntimeOptions{CacheDir: cacheDir, Logger: logger})
+}
+
+// NewRuntimeWith returns a Runtime configured by opts.
+func NewRuntimeWith(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
+	logger, cacheDir := opts.Logger, opts.CacheDir
 	if logger == nil {
 		logger = slog.Default()
+	}
+	if opts.MaxConcurrency <= 0 {
+		opts.MaxConcurrency = defaultConcurrency()
+	}
+	if opts.MaxMemoryBytes <= 0 {
+		opts.MaxMemoryBytes = DefaultMaxMemoryBytes
 	}
 	var cache wazero.CompilationCache
 	if cacheDir == "" {
@@ -81,6 +118,9 @@ func NewRuntime(ctx context.Context, cacheDir string, logger *slog.Logger) (*Run
 		wasiNames: names,
 		plugins:   map[*Plugin]struct{}{},
 		compiles:  map[[32]byte]*sync.Mutex{},
+		cpu:       make(chan struct{}, opts.MaxConcurrency),
+		mem:       &memBudget{max: opts.MaxMemoryBytes},
+		onBreaker: opts.OnBreaker,
 	}, nil
 }
 
@@ -107,7 +147,7 @@ func (r *Runtime) checkImports(info *moduleInfo) error {
 			case abi.ImportModuleWASI:
 				ok = r.wasiNames[imp.name]
 			case abi.ImportModuleMoat:
-				ok = imp.name == abi.ImportLog
+				ok = imp.name == abi.ImportLog // not __tick or __overflow
 			case abi.ImportModuleEnv:
 				ok = imp.name == abi.ImportAbort
 			}

@@ -23,7 +23,7 @@ const asDir = "../../../sdk/assemblyscript/"
 
 // loadModule reads a module built by `npm run build`. A missing module
 // skips locally but fails in CI, where the Makefile builds it first.
-func loadModule(t *testing.T, rel string) []byte {
+func loadModule(t testing.TB, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.FromSlash(asDir + rel))
 	if err != nil {

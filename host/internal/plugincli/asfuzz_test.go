@@ -1,4 +1,4 @@
-package assemblyscript_test
+package plugincli_test
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ type guest struct {
 
 func newGuest(t testing.TB) *guest {
 	t.Helper()
-	code := readBuilt(t, "build/echo.wasm")
+	code := loadModule(t, "build/echo.wasm")
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(1024))
 	t.Cleanup(func() { rt.Close(ctx) })

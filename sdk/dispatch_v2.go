@@ -20,7 +20,7 @@ func DispatchV2(h Handler, request, out []byte) []byte {
 // dispatchV2 is DispatchV2 with the last config seen, so a repeated config
 // reaches the handler as the same slice (see Config).
 func dispatchV2(h Handler, request, out []byte, last *[]byte) []byte {
-	req, err := abi.DecodeRequestV2(request)
+	req, err := abi.DecodeRequestV2Shared(request)
 	if err != nil {
 		return failV2(out, "sdk: decoding request: "+err.Error())
 	}

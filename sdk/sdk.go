@@ -32,7 +32,13 @@ type Request = abi.Request
 // Modify or Reject.
 type Verdict = abi.Verdict
 
-// Handler judges one request.
+// Finding locates one match of a rule in the text, as byte offsets.
+type Finding = abi.Finding
+
+// Handler judges one request. In the sandbox the request's strings share
+// the SDK's request buffer, which the next call overwrites: they are valid
+// until the handler returns, so clone (strings.Clone) any you keep for
+// later. The config (Request.Config) stays valid across calls.
 type Handler func(Request) Verdict
 
 // Log levels for Log.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ABI v2 is additive: the same exports and hooks as v1, with binary
@@ -111,7 +112,16 @@ func AppendRequestV2(dst []byte, r *Request) ([]byte, error) {
 // Config aliases b itself, so a caller that reuses b copies Config first.
 // Lengths must add up to len(b) exactly; the text, config and context need
 // not be checked for UTF-8 here (the host sends valid UTF-8).
-func DecodeRequestV2(b []byte) (Request, error) {
+func DecodeRequestV2(b []byte) (Request, error) { return decodeRequestV2(b, false) }
+
+// DecodeRequestV2Shared is DecodeRequestV2 without the copy: every string
+// aliases b, so they are only valid while b is unchanged. The Go SDK uses
+// it on its request buffer, which the next call overwrites (a handler that
+// keeps a string past its return clones it); the copy it saves is most of
+// an SDK call's cost.
+func DecodeRequestV2Shared(b []byte) (Request, error) { return decodeRequestV2(b, true) }
+
+func decodeRequestV2(b []byte, shared bool) (Request, error) {
 	var r Request
 	if len(b) < RequestHeaderV2 {
 		return r, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrBadRequest, len(b), RequestHeaderV2)
@@ -137,7 +147,14 @@ func DecodeRequestV2(b []byte) (Request, error) {
 	if total != uint64(len(b)) {
 		return r, fmt.Errorf("%w: lengths add up to %d bytes, the request has %d", ErrBadRequest, total, len(b))
 	}
-	s := string(b[RequestHeaderV2:]) // one copy for every string
+	var s string
+	switch {
+	case len(b) == RequestHeaderV2:
+	case shared:
+		s = unsafe.String(&b[RequestHeaderV2], len(b)-RequestHeaderV2)
+	default:
+		s = string(b[RequestHeaderV2:]) // one copy for every string
+	}
 	off := uint64(0)
 	next := func(i int) string {
 		v := s[off : off+lens[i]]

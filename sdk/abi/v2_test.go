@@ -28,12 +28,14 @@ func TestRequestV2RoundTrip(t *testing.T) {
 			if len(b) != abi.RequestSizeV2(&tt.req) {
 				t.Fatalf("encoded %d bytes, size says %d", len(b), abi.RequestSizeV2(&tt.req))
 			}
-			got, err := abi.DecodeRequestV2(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.req) {
-				t.Fatalf("got %+v, want %+v", got, tt.req)
+			for name, decode := range map[string]func([]byte) (abi.Request, error){"copy": abi.DecodeRequestV2, "shared": abi.DecodeRequestV2Shared} {
+				got, err := decode(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tt.req) {
+					t.Fatalf("%s: got %+v, want %+v", name, got, tt.req)
+				}
 			}
 		})
 	}
@@ -143,6 +145,10 @@ func FuzzDecodeRequestV2(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := abi.DecodeRequestV2(b)
+		shared, serr := abi.DecodeRequestV2Shared(b)
+		if (err == nil) != (serr == nil) || !reflect.DeepEqual(r, shared) {
+			t.Fatalf("copying and shared decoders disagree: %+v %v / %+v %v", r, err, shared, serr)
+		}
 		if err != nil {
 			return
 		}

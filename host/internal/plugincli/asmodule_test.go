@@ -12,11 +12,11 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-func TestModulesSpeakABIv1(t *testing.T) {
+func TestModulesSpeakABIv2(t *testing.T) {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	type fn struct{ params, results []api.ValueType }
 	want := map[string]fn{
-		"moat_abi_v1": {nil, nil},
+		"moat_abi_v2": {nil, nil},
 		"moat_alloc":  {[]api.ValueType{i32}, []api.ValueType{i32}},
 		"moat_input":  {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
 		"moat_output": {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
@@ -29,6 +29,7 @@ func TestModulesSpeakABIv1(t *testing.T) {
 	}{
 		{"example/build/example.wasm", []string{"env.abort"}},
 		{"build/echo.wasm", []string{"env.abort", "moat.log"}},
+		{"build/phrases.wasm", []string{"env.abort"}},
 	}
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -483,6 +485,7 @@ type wireRequest struct {
 // only the size, the binary layout being written in place by writeTo.
 func (p *Plugin) encodeRequest(req *abi.Request) (wireRequest, error) {
 	if p.v2 {
+		req = validUTF8(req)
 		return wireRequest{size: abi.RequestSizeV2(req), req: req}, nil
 	}
 	b, err := json.Marshal(req)
@@ -490,6 +493,24 @@ func (p *Plugin) encodeRequest(req *abi.Request) (wireRequest, error) {
 		return wireRequest{}, err
 	}
 	return wireRequest{size: len(b), json: b}, nil
+}
+
+// validUTF8 returns req, or a copy whose strings have each run of invalid
+// UTF-8 replaced by U+FFFD: a v2 guest gets valid UTF-8, as a v1 guest does
+// from the JSON encoder.
+func validUTF8(req *abi.Request) *abi.Request {
+	ctx := &req.Context
+	if utf8.ValidString(req.Text) && utf8.ValidString(ctx.Route) && utf8.ValidString(ctx.Model) &&
+		utf8.ValidString(ctx.Client) && utf8.ValidString(ctx.User) && utf8.ValidString(ctx.RequestID) &&
+		utf8.ValidString(ctx.Kind) && utf8.ValidString(ctx.Role) && utf8.ValidString(ctx.Path) {
+		return req
+	}
+	c := *req
+	for _, f := range []*string{&c.Text, &c.Context.Route, &c.Context.Model, &c.Context.Client, &c.Context.User,
+		&c.Context.RequestID, &c.Context.Kind, &c.Context.Role, &c.Context.Path} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
+	return &c
 }
 
 // writeTo writes the request at ptr; false when it does not fit in memory.

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,4 +84,28 @@ func BenchmarkFiles(b *testing.B) {
 		slices.Sort(s.d)
 		b.ReportMetric(float64(s.d[len(s.d)/2].Nanoseconds())/1e3, s.name+"-p50-us")
 	}
+}
+
+// BenchmarkEncodeRequest is the host's side of the envelope on 4 KiB:
+// JSON for ABI v1, the binary layout for v2 (into a reused buffer, as the
+// host writes it into guest memory).
+func BenchmarkEncodeRequest(b *testing.B) {
+	req := &abi.Request{Phase: abi.PhaseInput, Text: mixedText, Context: abi.Context{Route: "r", RequestID: "id"}}
+	b.Run("v1-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("v2-binary", func(b *testing.B) {
+		buf := make([]byte, abi.RequestSizeV2(req))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := abi.PutRequestV2(buf[:abi.RequestSizeV2(validUTF8(req))], req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

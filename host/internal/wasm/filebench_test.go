@@ -54,6 +54,7 @@ func BenchmarkFiles(b *testing.B) {
 	}
 	add("noop", abiModule().finishABI().hook("moat_input", nil, i64c(0)).bytes())
 	add("scan", scanModule())
+	add("noopv2", v2Module(nil))
 	for _, f := range filepath.SplitList(list) {
 		code, err := os.ReadFile(f)
 		if err != nil {

@@ -62,12 +62,15 @@ eval: build
 test: build as-sdk test-deps redis-start
 	@set -o pipefail; status=0; \
 	MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) test -race -count=1 -timeout 9m ./... || status=$$?; \
+	(cd sdk && $(GO) test -race -count=1 ./...) || status=$$?; \
 	bash scripts/redis.sh stop $(REDIS_DIR); exit $$status
 
-## lint: go vet and staticcheck
+## lint: go vet and staticcheck, on moat and on the SDK (its own module, also for wasip1)
 lint: plugins
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	cd sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+	cd sdk && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 ## fuzz: every fuzz target for a bounded time (FUZZTIME each, default 30s)
 FUZZTIME ?= 30s

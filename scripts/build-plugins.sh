@@ -46,7 +46,7 @@ fi
 build() {
 	local name=$1 pkg=$2 target=$3
 	local tmp="$target.tmp.$$"
-	if GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o "$tmp" "$pkg"; then
+	if GOOS=wasip1 GOARCH=wasm go build -trimpath -ldflags=-s -buildmode=c-shared -o "$tmp" "$pkg"; then
 		mv -f "$tmp" "$target"
 		echo "build-plugins: built $target"
 	else

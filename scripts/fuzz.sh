@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
 	read -r dir name <<<"$t"
 	n=$((n + 1))
 	echo "fuzz: [$n/${#targets[@]}] $name ($dir)"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir"; then
+	if ! (cd "$dir" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" .); then
 		echo "fuzz: $name in $dir FAILED; the failing input is under $dir/testdata/fuzz/$name/" >&2
 		exit 1
 	fi

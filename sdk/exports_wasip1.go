@@ -22,26 +22,32 @@ func Log(level int32, msg string) {
 
 // Buffers handed to the host. Keeping them in package variables keeps them
 // reachable: the garbage collector must not free a buffer the host writes
-// into, or a verdict the host has yet to read.
+// into, or a verdict the host has yet to read. Both are reused across
+// calls, so a call allocates only the request's one string copy.
 var (
-	// pending holds buffers from moat_alloc until a hook consumes them.
-	pending = map[uintptr][]byte{}
+	// request is the buffer from the last moat_alloc, reused while it is
+	// large enough; a hook reads it and the next moat_alloc may overwrite it.
+	request []byte
 	// result is the last verdict, valid until the next call.
 	result []byte
+	// config is the last config seen: a request with the same bytes gets
+	// this same slice, so config-derived state can be cached on it.
+	config []byte
 )
 
-//go:wasmexport moat_abi_v1
-func moatABIv1() {}
+//go:wasmexport moat_abi_v2
+func moatABIv2() {}
 
 //go:wasmexport moat_alloc
 func moatAlloc(size uint32) uint32 {
 	if size > 1<<30 {
 		return 0
 	}
-	b := make([]byte, max(size, 1))
-	p := uintptr(unsafe.Pointer(&b[0]))
-	pending[p] = b
-	return uint32(p)
+	if cap(request) < int(size) || cap(request) == 0 {
+		request = make([]byte, max(size, 64))
+	}
+	request = request[:cap(request)]
+	return uint32(uintptr(unsafe.Pointer(&request[0])))
 }
 
 //go:wasmexport moat_phases
@@ -67,13 +73,11 @@ func moatInput(ptr, n uint32) uint64 { return serve(handlers[0], ptr, n) }
 func moatOutput(ptr, n uint32) uint64 { return serve(handlers[1], ptr, n) }
 
 func serve(h Handler, ptr, n uint32) uint64 {
-	buf, ok := pending[uintptr(ptr)]
-	if !ok || uint32(len(buf)) < n {
-		result = invalid("sdk: request buffer was not allocated by moat_alloc")
+	if len(request) == 0 || uintptr(ptr) != uintptr(unsafe.Pointer(&request[0])) || int(n) > len(request) {
+		result = failV2(result[:0], "sdk: request buffer was not allocated by moat_alloc")
 	} else {
-		delete(pending, uintptr(ptr))
 		defer logPanic()
-		result = Dispatch(h, buf[:n])
+		result = dispatchV2(h, request[:n], result[:0], &config)
 	}
 	if len(result) == 0 {
 		return 0

@@ -5,9 +5,12 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm ./path
 //
-// The wasip1 build exports ABI v1 (sdk/ABI.md): moat_abi_v1, moat_alloc,
-// moat_input, moat_output and moat_phases, and hides memory and JSON from the
-// handler. Handlers must be registered in init: a c-shared (reactor) build
+// The wasip1 build exports ABI v2 (sdk/ABI.md): moat_abi_v2, moat_alloc,
+// moat_input, moat_output and moat_phases, and hides memory and the binary
+// request and verdict layouts from the handler. A call reuses the request
+// and verdict buffers and allocates one copy of the request's strings;
+// decode the config with a Config (once per distinct config, not per call)
+// and match phrases with Phrases. Handlers must be registered in init: a c-shared (reactor) build
 // runs package initializers from _initialize but never calls main.
 //
 // The same handlers run natively: package sdktest calls them in plain
@@ -29,7 +32,13 @@ type Request = abi.Request
 // Modify or Reject.
 type Verdict = abi.Verdict
 
-// Handler judges one request.
+// Finding locates one match of a rule in the text, as byte offsets.
+type Finding = abi.Finding
+
+// Handler judges one request. In the sandbox the request's strings share
+// the SDK's request buffer, which the next call overwrites: they are valid
+// until the handler returns, so clone (strings.Clone) any you keep for
+// later. The config (Request.Config) stays valid across calls.
 type Handler func(Request) Verdict
 
 // Log levels for Log.
@@ -74,7 +83,7 @@ func Registered(phase abi.Phase) Handler {
 // with: unknown to the host, so the call fails closed as a plugin error.
 const noHandlerAction = "none"
 
-// Dispatch runs h on a JSON request exactly as the wasm exports do and
+// Dispatch runs h on an ABI v1 (JSON) request and
 // returns the JSON verdict, or nil for a plain allow (the ABI's 0). A nil h,
 // or a request that is not valid JSON, gives a verdict the host refuses as a
 // plugin error. A panic in h propagates.

@@ -1,5 +1,5 @@
 // Package sdktest runs moat plugin handlers natively, in plain go test,
-// through the same JSON round trip and verdict checks as the sandbox, so
+// through the same ABI v2 round trip and verdict checks as the sandbox, so
 // plugin authors test their logic without building wasm.
 package sdktest
 
@@ -29,7 +29,7 @@ func CallRequest(h sdk.Handler, req abi.Request, config any) (v abi.Verdict, err
 		}
 		req.Config = b
 	}
-	body, err := json.Marshal(req)
+	body, err := abi.AppendRequestV2(nil, &req)
 	if err != nil {
 		return abi.Verdict{}, fmt.Errorf("encoding request: %w", err)
 	}
@@ -38,11 +38,11 @@ func CallRequest(h sdk.Handler, req abi.Request, config any) (v abi.Verdict, err
 			v, err = abi.Verdict{}, fmt.Errorf("handler panicked: %v", r)
 		}
 	}()
-	out := sdk.Dispatch(h, body)
-	if out == nil {
+	out := sdk.DispatchV2(h, body, nil)
+	if len(out) == 0 {
 		return abi.AllowVerdict(), nil
 	}
-	return abi.DecodeVerdict(out)
+	return abi.DecodeVerdictV2(out)
 }
 
 // Case is one row of a table test.

@@ -15,7 +15,7 @@ import (
 )
 
 // These tests run the AssemblyScript SDK's compiled example and fixture
-// (sdk/assemblyscript) in moat's real runtime, proving ABI v1 is
+// (sdk/assemblyscript) in moat's real runtime, proving the ABI (v2 since the SDK moved to it) is
 // language-neutral. They live here because sdk/ may not import host/internal.
 
 // asDir is the AssemblyScript SDK, relative to this package.
@@ -23,7 +23,7 @@ const asDir = "../../../sdk/assemblyscript/"
 
 // loadModule reads a module built by `npm run build`. A missing module
 // skips locally but fails in CI, where the Makefile builds it first.
-func loadModule(t *testing.T, rel string) []byte {
+func loadModule(t testing.TB, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.FromSlash(asDir + rel))
 	if err != nil {
@@ -80,7 +80,7 @@ func TestEchoRoundTrip(t *testing.T) {
 					Phase:   phase,
 					Text:    tc.text,
 					Config:  []byte(`{"k":"vé \"q\" 😀","n":42,"b":true,"list":["a","日本",3]}`),
-					Context: abi.Context{Route: "support", Model: "claude", Client: "app-ü", User: "u1", RequestID: "req-1"},
+					Context: abi.Context{Route: "support", Model: "claude", Client: "app-ü", User: "u1", RequestID: "req-1", Kind: abi.KindToolResult, Role: "user", Path: "messages.3.content.0"},
 				}
 				v, err := p.Call(ctx, req)
 				if err != nil {
@@ -89,7 +89,7 @@ func TestEchoRoundTrip(t *testing.T) {
 				if v.Action != abi.Modify || v.Text != tc.text {
 					t.Fatalf("got %s %q, want modify with the text unchanged", v.Action, excerpt(v.Text))
 				}
-				want := "phase=" + string(phase) + ";route=support;model=claude;client=app-ü;user=u1;request_id=req-1;" +
+				want := "phase=" + string(phase) + ";route=support;model=claude;client=app-ü;user=u1;request_id=req-1;kind=tool_result;role=user;path=messages.3.content.0;" +
 					`config={"k":"vé \"q\" 😀","n":42,"b":true,"list":["a","日本",3]};k=vé "q" 😀;n=42.0;b=true;list=a,日本`
 				if v.Reason != want {
 					t.Fatalf("reason\n got %q\nwant %q", v.Reason, want)

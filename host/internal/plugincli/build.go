@@ -125,7 +125,9 @@ func buildProject(ctx context.Context, p project, stderr io.Writer) error {
 			// module's files alone.
 			env = append(env, "GOFLAGS=-mod=mod")
 		}
-		return run(env, "go", "build", "-buildmode=c-shared", "-o", p.name+".wasm", ".")
+		// -trimpath keeps local paths out of the module; -ldflags=-s drops
+		// the symbol table (2% of a Go guest, no runtime cost).
+		return run(env, "go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s", "-o", p.name+".wasm", ".")
 	case "as":
 		if _, err := os.Stat(filepath.Join(p.dir, "node_modules")); errors.Is(err, os.ErrNotExist) {
 			install := "install"

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/moat-gateway/moat/sdk"
 	"github.com/moat-gateway/moat/sdk/assemblyscript"
 )
 
@@ -28,8 +29,16 @@ var templates embed.FS
 // (TestEmbeddedSDKInSync checks it against sdk/assemblyscript/package.json).
 const asVersion = "0.28.20"
 
-// moatModule is the module path of moat, whose sdk package Go plugins use.
+// moatModule is the module path of moat: a plugin inside a checkout uses
+// its SDK through moat's own go.mod.
 const moatModule = "github.com/moat-gateway/moat"
+
+// sdkModule is the Go SDK's module path, and goSDKDir where new writes its
+// embedded copy in a Go project.
+const (
+	sdkModule = "github.com/moat-gateway/moat/sdk"
+	goSDKDir  = "moat-sdk"
+)
 
 // validName is what a plugin name may look like: it becomes a file name, a
 // Go module path and an npm package name.
@@ -39,16 +48,16 @@ var validName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 type templateData struct {
 	Name      string
 	Module    string
-	MoatDir   string
+	SDKDir    string // the go.mod replace target of the Go SDK
 	ASVersion string
 }
 
 func cmdNew(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("new", stderr)
-	lang := fs.String("lang", "", "language: go or as (AssemblyScript)")
-	dir := fs.String("dir", "", "directory to create (default ./NAME)")
-	moatDir := fs.String("moat", "", "a moat checkout providing the Go SDK (default: found above the current or target directory)")
-	pos, err := parseArgs(fs, args)
+	flags := newFlagSet("new", stderr)
+	lang := flags.String("lang", "", "language: go or as (AssemblyScript)")
+	dir := flags.String("dir", "", "directory to create (default ./NAME)")
+	moatDir := flags.String("moat", "", "use this moat checkout's sdk/ for a Go plugin (default: a copy of the SDK embedded in moat, written to moat-sdk/)")
+	pos, err := parseArgs(flags, args)
 	if err != nil {
 		return err
 	}
@@ -81,21 +90,31 @@ func cmdNew(args []string, stdout, stderr io.Writer) error {
 		files["main_test.go"] = "templates/go/main_test.go.tmpl"
 		files[".gitignore"] = "templates/go/gitignore.tmpl"
 		if !insideMoat(target) {
-			root := *moatDir
-			if root == "" {
-				wd, _ := os.Getwd()
-				root = findMoat(wd)
+			// The project is a module of its own, with the SDK as a
+			// local module beside it: the copy embedded in this binary,
+			// or a checkout's sdk/ when --moat names one.
+			data.SDKDir = "./" + goSDKDir
+			if *moatDir != "" {
+				root, err := filepath.Abs(*moatDir)
+				if err != nil {
+					return fmt.Errorf("resolving --moat: %w", err)
+				}
+				if mod, _ := modulePath(filepath.Join(root, "sdk", "go.mod")); mod != sdkModule {
+					return fmt.Errorf("--moat %s: no go.mod of module %s in its sdk/", root, sdkModule)
+				}
+				data.SDKDir = filepath.Join(root, "sdk")
+			} else {
+				err := fs.WalkDir(sdk.Source, ".", func(p string, d fs.DirEntry, err error) error {
+					if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+						return err
+					}
+					files[goSDKDir+"/"+p] = goSDKPrefix + p
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("reading the embedded Go SDK: %w", err)
+				}
 			}
-			if root == "" {
-				return errors.New("cannot find a moat checkout for the Go SDK: pass --moat DIR (the directory holding moat's go.mod)")
-			}
-			if root, err = filepath.Abs(root); err != nil {
-				return fmt.Errorf("resolving --moat: %w", err)
-			}
-			if mod, _ := modulePath(filepath.Join(root, "go.mod")); mod != moatModule {
-				return fmt.Errorf("--moat %s: no go.mod of module %s there", root, moatModule)
-			}
-			data.MoatDir = root
 			files["go.mod"] = "templates/go/go.mod.tmpl"
 		}
 	case "as":
@@ -125,8 +144,12 @@ func cmdNew(args []string, stdout, stderr io.Writer) error {
 }
 
 // sdkPrefix marks a file taken from the AssemblyScript SDK's own source
-// (assemblyscript.Source) rather than from the templates.
-const sdkPrefix = "sdk:"
+// (assemblyscript.Source), goSDKPrefix one from the Go SDK's (sdk.Source),
+// rather than from the templates.
+const (
+	sdkPrefix   = "sdk:"
+	goSDKPrefix = "gosdk:"
+)
 
 // writeTemplate renders a .tmpl file (others are copied as they are).
 func writeTemplate(dst, tpl string, data templateData) error {
@@ -134,6 +157,8 @@ func writeTemplate(dst, tpl string, data templateData) error {
 	var err error
 	if rest, ok := strings.CutPrefix(tpl, sdkPrefix); ok {
 		b, err = assemblyscript.Source.ReadFile(rest)
+	} else if rest, ok := strings.CutPrefix(tpl, goSDKPrefix); ok {
+		b, err = sdk.Source.ReadFile(rest)
 	} else {
 		b, err = templates.ReadFile(tpl)
 	}
@@ -200,12 +225,4 @@ func enclosingModule(dir string) (root, module string) {
 func insideMoat(dir string) bool {
 	_, mod := enclosingModule(dir)
 	return mod == moatModule
-}
-
-// findMoat looks for moat's module root at or above dir.
-func findMoat(dir string) string {
-	if root, mod := enclosingModule(dir); mod == moatModule {
-		return root
-	}
-	return ""
 }

@@ -51,29 +51,37 @@ func writeBytes(t *testing.T, dir, name string, b []byte) string {
 
 // TestGoPluginLifecycle runs new, the generated test, build, test, verify,
 // bench and eval on one Go plugin: the Go build is slow, so it runs once.
+//
+// The project is made in an empty directory outside any checkout, without
+// --moat, and every go command runs with GOPROXY=off: the SDK written next
+// to it (moat's embedded copy) is all it needs.
 func TestGoPluginLifecycle(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("go not on PATH")
+		}
 		t.Skip("go not on PATH")
 	}
+	t.Setenv("GOPROXY", "off")
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "deny-phrases")
 	wasmFile := filepath.Join(dir, "deny-phrases.wasm")
 
 	t.Run("new", func(t *testing.T) {
-		code, out, errs := run(t, "new", "deny-phrases", "--lang", "go", "--dir", dir, "--moat", moatRoot(t))
+		code, out, errs := run(t, "new", "deny-phrases", "--lang", "go", "--dir", dir)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
 		if !strings.Contains(out, "created Go plugin") {
 			t.Fatalf("output %q", out)
 		}
-		for _, f := range []string{"go.mod", "main.go", "main_test.go"} {
+		for _, f := range []string{"go.mod", "main.go", "main_test.go", "moat-sdk/go.mod", "moat-sdk/sdk.go", "moat-sdk/abi/v2.go", "moat-sdk/sdktest/sdktest.go"} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Fatalf("missing %s: %v", f, err)
 			}
 		}
 		// A second new into the same directory refuses to overwrite.
-		if code, _, errs := run(t, "new", "deny-phrases", "--lang", "go", "--dir", dir, "--moat", moatRoot(t)); code != 1 || !strings.Contains(errs, "not empty") {
+		if code, _, errs := run(t, "new", "deny-phrases", "--lang", "go", "--dir", dir); code != 1 || !strings.Contains(errs, "not empty") {
 			t.Fatalf("overwrite: exit %d, %s", code, errs)
 		}
 	})
@@ -418,7 +426,7 @@ func TestASPluginLifecycle(t *testing.T) {
 	}
 }
 
-func TestFindMoat(t *testing.T) {
+func TestInsideMoat(t *testing.T) {
 	root := moatRoot(t)
 	tests := []struct {
 		dir    string
@@ -433,14 +441,61 @@ func TestFindMoat(t *testing.T) {
 			if got := insideMoat(tc.dir); got != tc.inside {
 				t.Fatalf("insideMoat = %v, want %v", got, tc.inside)
 			}
-			if got := findMoat(tc.dir); (got == root) != tc.inside {
-				t.Fatalf("findMoat = %q", got)
-			}
 		})
 	}
-	// Outside moat and without --moat, new says what to pass.
+}
+
+// TestNewGoSDKSource checks where a new Go project gets its SDK: the
+// embedded copy by default (every non-test file of the SDK module, byte for
+// byte), a checkout's sdk/ with --moat.
+func TestNewGoSDKSource(t *testing.T) {
+	root := moatRoot(t)
 	t.Chdir(t.TempDir())
-	if code, _, errs := run(t, "new", "x", "--lang", "go"); code != 1 || !strings.Contains(errs, "pass --moat DIR") {
-		t.Fatalf("exit %d: %s", code, errs)
+	if code, _, errs := run(t, "new", "embedded", "--lang", "go"); code != 0 {
+		t.Fatalf("new: exit %d: %s", code, errs)
+	}
+	gomod, err := os.ReadFile(filepath.Join("embedded", "go.mod"))
+	if err != nil || !strings.Contains(string(gomod), "replace github.com/moat-gateway/moat/sdk => ./moat-sdk\n") {
+		t.Fatalf("go.mod %q, %v", gomod, err)
+	}
+	sdkDir := filepath.Join(root, "sdk")
+	n := 0
+	err = filepath.WalkDir(sdkDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(sdkDir, p)
+		if d.IsDir() {
+			if rel == "assemblyscript" || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") && d.Name() != "go.mod" || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		want, _ := os.ReadFile(p)
+		got, err := os.ReadFile(filepath.Join("embedded", "moat-sdk", rel))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("moat-sdk/%s differs from sdk/%s (%v): sdk.Source's embed patterns miss it?", rel, rel, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 5 {
+		t.Fatalf("walked %d SDK files: %v", n, err)
+	}
+	if code, _, errs := run(t, "new", "checkout", "--lang", "go", "--moat", root); code != 0 {
+		t.Fatalf("new --moat: exit %d: %s", code, errs)
+	}
+	gomod, _ = os.ReadFile(filepath.Join("checkout", "go.mod"))
+	if !strings.Contains(string(gomod), "=> "+sdkDir+"\n") {
+		t.Fatalf("go.mod with --moat:\n%s", gomod)
+	}
+	if _, err := os.Stat(filepath.Join("checkout", "moat-sdk")); err == nil {
+		t.Error("--moat also wrote an SDK copy")
+	}
+	if code, _, errs := run(t, "new", "bad", "--lang", "go", "--moat", t.TempDir()); code != 1 || !strings.Contains(errs, "no go.mod of module") {
+		t.Fatalf("--moat without an SDK: exit %d: %s", code, errs)
 	}
 }

@@ -160,41 +160,48 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("loading the baseline: %w", err)
 	}
 	defer closeBase()
+	base2, closeBase2, err := loadCode(ctx, "no-op v2 baseline", noopModuleV2(), &lim)
+	if err != nil {
+		return fmt.Errorf("loading the v2 baseline: %w", err)
+	}
+	defer closeBase2()
 	req := &abi.Request{Phase: phase, Text: benignText(*size), Config: cfg}
-	// Warm up, then interleave plugin and baseline calls so both see the
+	// Warm up, then interleave plugin and baseline calls so all see the
 	// same machine.
 	warm := min(*n/10+1, 200)
-	var pd, bd []time.Duration
+	var pd, bd, b2d []time.Duration
 	var verdict abi.Verdict
 	for i := range warm + *n {
-		t0 := time.Now()
-		v, err := p.Call(ctx, req)
-		d := time.Since(t0)
+		v, d, err := callTimed(ctx, p, req)
 		if err != nil {
 			return fmt.Errorf("call %d: %w", i, err)
 		}
 		verdict = v
-		t0 = time.Now()
-		if _, err := base.Call(ctx, req); err != nil {
+		_, bt, err := callTimed(ctx, base, req)
+		if err != nil {
 			return fmt.Errorf("baseline call %d: %w", i, err)
 		}
+		_, b2t, err := callTimed(ctx, base2, req)
+		if err != nil {
+			return fmt.Errorf("v2 baseline call %d: %w", i, err)
+		}
 		if i >= warm {
-			pd = append(pd, d)
-			bd = append(bd, time.Since(t0))
+			pd, bd, b2d = append(pd, d), append(bd, bt), append(b2d, b2t)
 		}
 	}
-	ps, bs := summarize(pd), summarize(bd)
+	ps, bs, b2s := summarize(pd), summarize(bd), summarize(b2d)
 	us := func(d time.Duration) string { return fmt.Sprintf("%.1fus", float64(d.Nanoseconds())/1e3) }
 	fmt.Fprintf(stdout, "%s, %s phase, %d-byte input, %d calls (verdict: %s)\n", nameOf(pos[0]), phase, len(req.Text), *n, verdict.Action)
 	fmt.Fprintf(stdout, "%-10s %10s %10s %10s %10s %12s\n", "", "p50", "p90", "p99", "max", "calls/s")
 	for _, r := range []struct {
 		name string
 		l    latencies
-	}{{"plugin", ps}, {"no-op", bs}} {
+	}{{"plugin", ps}, {"no-op", bs}, {"no-op v2", b2s}} {
 		fmt.Fprintf(stdout, "%-10s %10s %10s %10s %10s %12.0f\n", r.name, us(r.l.p50), us(r.l.p90), us(r.l.p99), us(r.l.max), r.l.perSecond())
 	}
 	ratio := func(a, b time.Duration) float64 { return float64(a) / float64(max(b, 1)) }
 	fmt.Fprintf(stdout, "ratio to the no-op module (same sandbox, same input): p50 %.1fx, p99 %.1fx\n", ratio(ps.p50, bs.p50), ratio(ps.p99, bs.p99))
+	fmt.Fprintf(stdout, "ratio to the no-op v2 module (no JSON envelope):      p50 %.1fx, p99 %.1fx\n", ratio(ps.p50, b2s.p50), ratio(ps.p99, b2s.p99))
 	return nil
 }
 

@@ -157,8 +157,19 @@ func verifyModule(ctx context.Context, c *checker, name string, code []byte, cfg
 		required        bool
 	}
 	hooks := 0
+	_, v1 := fns[abi.ExportMarker]
+	_, v2 := fns[abi.ExportMarkerV2]
+	switch {
+	case v2:
+		c.pass("ABI version", "v2 (%s): binary request and verdict", abi.ExportMarkerV2)
+	case v1:
+		c.pass("ABI version", "v1 (%s): JSON request and verdict", abi.ExportMarker)
+	default:
+		c.fail("ABI version", "neither %s nor %s is exported", abi.ExportMarkerV2, abi.ExportMarker)
+	}
 	for _, w := range []want{
-		{abi.ExportMarker, nil, nil, true},
+		{abi.ExportMarker, nil, nil, !v2},
+		{abi.ExportMarkerV2, nil, nil, false},
 		{abi.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}, true},
 		{abi.ExportInput, []api.ValueType{i32, i32}, []api.ValueType{i64}, false},
 		{abi.ExportOutput, []api.ValueType{i32, i32}, []api.ValueType{i64}, false},
@@ -170,7 +181,7 @@ func verifyModule(ctx context.Context, c *checker, name string, code []byte, cfg
 		wantSig := sigString(w.params, w.results)
 		switch {
 		case !ok && w.required:
-			c.fail(check, "missing (ABI v1 requires %s %s)", w.name, wantSig)
+			c.fail(check, "missing (the ABI requires %s %s)", w.name, wantSig)
 		case !ok:
 			c.skip(check, "not exported (optional)")
 		case !slices.Equal(def.ParamTypes(), w.params) || !slices.Equal(def.ResultTypes(), w.results):
@@ -273,7 +284,7 @@ func verifyModule(ctx context.Context, c *checker, name string, code []byte, cfg
 		c.skip("memory under the cap", "fix the failures above first")
 		return
 	}
-	checkMemory(ctx, c, rt, cm, phases, cfg, lim)
+	checkMemory(ctx, c, rt, cm, phases, cfg, lim, v2)
 }
 
 func importAllowed(mod, name string) bool {
@@ -315,7 +326,7 @@ const memoryRounds = 10
 // written (not rewritten by moat, so its memory can be read) and checks
 // that its memory stays under the default cap and below the recycling
 // threshold's reach.
-func checkMemory(ctx context.Context, c *checker, rt wazero.Runtime, cm wazero.CompiledModule, phases []abi.Phase, cfg []byte, lim wasm.Limits) {
+func checkMemory(ctx context.Context, c *checker, rt wazero.Runtime, cm wazero.CompiledModule, phases []abi.Phase, cfg []byte, lim wasm.Limits, v2 bool) {
 	const check = "memory under the cap"
 	capBytes := uint64(lim.MemoryMB) << 20
 	if err := instantiateHosts(ctx, rt); err != nil {
@@ -343,7 +354,7 @@ func checkMemory(ctx context.Context, c *checker, rt wazero.Runtime, cm wazero.C
 	for range memoryRounds {
 		for _, ph := range phases {
 			for _, s := range verifySamples() {
-				if err := rawCall(ictx, mod, ph, s.text, cfg); err != nil {
+				if err := rawCall(ictx, mod, ph, s.text, cfg, v2); err != nil {
 					c.fail(check, "%s %s: %v", ph, s.name, err)
 					return
 				}
@@ -381,10 +392,16 @@ func instantiateHosts(ctx context.Context, rt wazero.Runtime) error {
 	return nil
 }
 
-// rawCall runs one request through the ABI by hand and checks the verdict
-// decodes.
-func rawCall(ctx context.Context, mod api.Module, phase abi.Phase, text string, cfg []byte) error {
-	body, err := jsonRequest(phase, text, cfg)
+// rawCall runs one request through the ABI (v2 layouts when v2, else
+// JSON) by hand and checks the verdict decodes.
+func rawCall(ctx context.Context, mod api.Module, phase abi.Phase, text string, cfg []byte, v2 bool) error {
+	var body []byte
+	var err error
+	if v2 {
+		body, err = abi.AppendRequestV2(nil, &abi.Request{Phase: phase, Text: text, Config: cfg})
+	} else {
+		body, err = jsonRequest(phase, text, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -408,8 +425,10 @@ func rawCall(ctx context.Context, mod api.Module, phase abi.Phase, text string, 
 	if !ok {
 		return fmt.Errorf("verdict at %d+%d is out of bounds", rp, rl)
 	}
-	if _, err := abi.DecodeVerdict(b); err != nil {
-		return err
+	if v2 {
+		_, err = abi.DecodeVerdictV2(b)
+	} else {
+		_, err = abi.DecodeVerdict(b)
 	}
-	return nil
+	return err
 }

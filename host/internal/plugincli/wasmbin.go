@@ -171,12 +171,21 @@ func abiHook(name string, body []byte) wasmFunc {
 }
 
 // noopModule is a plugin that allows everything without reading its
-// input: the cost of the ABI and the sandbox alone, bench's baseline.
-func noopModule() []byte {
+// input: the cost of the ABI and the sandbox alone, bench's baseline. It
+// speaks ABI v1, so the host encodes a JSON request for it.
+func noopModule() []byte { return noopModuleWith(abiMarker()) }
+
+// noopModuleV2 is noopModule speaking ABI v2: the host copies the request
+// in its binary layout, with no JSON.
+func noopModuleV2() []byte {
+	return noopModuleWith(wasmFunc{body: bodyEmpty, export: "moat_abi_v2"})
+}
+
+func noopModuleWith(marker wasmFunc) []byte {
 	return wasmModule{
 		memPages: 1,
 		funcs: []wasmFunc{
-			abiMarker(),
+			marker,
 			abiAlloc(),
 			abiHook("moat_input", bodyAllowHook),
 			abiHook("moat_output", bodyAllowHook),

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -137,6 +139,7 @@ type Plugin struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	hasInit  bool
+	v2       bool    // exports moat_abi_v2: binary request and verdict
 	phases   [2]bool // input, output
 	loadTime time.Duration
 	logger   *slog.Logger
@@ -194,10 +197,15 @@ func (r *Runtime) Load(ctx context.Context, name string, wasmBytes []byte, lim L
 	if code == nil {
 		return nil, fmt.Errorf("loading plugin %q: %w: unsupported imports", name, ErrRefused)
 	}
-	for _, must := range []string{abi.ExportMemory, abi.ExportMarker, abi.ExportAlloc} {
+	for _, must := range []string{abi.ExportMemory, abi.ExportAlloc} {
 		if _, ok := info.exports[must]; !ok {
 			return nil, fmt.Errorf("loading plugin %q: %w: missing export %q (not an ABI v1 plugin)", name, ErrRefused, must)
 		}
+	}
+	_, v1 := info.exports[abi.ExportMarker]
+	_, v2 := info.exports[abi.ExportMarkerV2]
+	if !v1 && !v2 {
+		return nil, fmt.Errorf("loading plugin %q: %w: missing export %q or %q (not a moat plugin)", name, ErrRefused, abi.ExportMarker, abi.ExportMarkerV2)
 	}
 
 	p := &Plugin{name: name, lim: lim, logger: r.logger.With("plugin", name), owner: r}
@@ -277,6 +285,7 @@ func (p *Plugin) checkExports() error {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	want := map[string]string{
 		abi.ExportMarker:     sig(nil, nil),
+		abi.ExportMarkerV2:   sig(nil, nil),
 		abi.ExportAlloc:      sig([]api.ValueType{i32}, []api.ValueType{i32}),
 		abi.ExportInput:      sig([]api.ValueType{i32, i32}, []api.ValueType{i64}),
 		abi.ExportOutput:     sig([]api.ValueType{i32, i32}, []api.ValueType{i64}),
@@ -293,10 +302,13 @@ func (p *Plugin) checkExports() error {
 			return fmt.Errorf("%w: export %q has signature %s, want %s", ErrRefused, name, got, w)
 		}
 	}
-	for _, must := range []string{abi.ExportMarker, abi.ExportAlloc} {
-		if _, ok := fns[must]; !ok {
-			return fmt.Errorf("%w: %q is not an exported function", ErrRefused, must)
-		}
+	if _, ok := fns[abi.ExportAlloc]; !ok {
+		return fmt.Errorf("%w: %q is not an exported function", ErrRefused, abi.ExportAlloc)
+	}
+	_, v1 := fns[abi.ExportMarker]
+	_, p.v2 = fns[abi.ExportMarkerV2]
+	if !v1 && !p.v2 {
+		return fmt.Errorf("%w: neither %q nor %q is an exported function", ErrRefused, abi.ExportMarker, abi.ExportMarkerV2)
 	}
 	if _, ok := p.compiled.ExportedMemories()[abi.ExportMemory]; !ok {
 		return fmt.Errorf("%w: %q is not an exported memory", ErrRefused, abi.ExportMemory)
@@ -444,7 +456,7 @@ func (p *Plugin) Call(ctx context.Context, req *abi.Request) (abi.Verdict, error
 	if !p.HasPhase(req.Phase) {
 		return abi.Verdict{}, fmt.Errorf("plugin %q has no %s hook", p.name, req.Phase)
 	}
-	body, err := json.Marshal(req)
+	body, err := p.encodeRequest(req)
 	if err != nil {
 		return abi.Verdict{}, fmt.Errorf("encoding request for plugin %q: %w", p.name, err)
 	}
@@ -496,26 +508,26 @@ func (p *Plugin) run(ctx context.Context, phase abi.Phase, body []byte) (abi.Ver
 	return v, err
 }
 
-func (p *Plugin) call(ctx context.Context, in *instance, phase abi.Phase, body []byte) (abi.Verdict, error) {
+func (p *Plugin) call(ctx context.Context, in *instance, phase abi.Phase, body wireRequest) (abi.Verdict, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.lim.Timeout)
 	defer cancel()
-	res, err := in.alloc.Call(ctx, uint64(len(body)))
+	res, err := in.alloc.Call(ctx, uint64(body.size))
 	if err != nil {
 		return abi.Verdict{}, fmt.Errorf("calling %s: %w", abi.ExportAlloc, p.classify(ctx, err))
 	}
 	ptr := uint32(res[0])
 	if ptr == 0 {
-		return abi.Verdict{}, fmt.Errorf("%w: %s(%d) returned 0", ErrBadResult, abi.ExportAlloc, len(body))
+		return abi.Verdict{}, fmt.Errorf("%w: %s(%d) returned 0", ErrBadResult, abi.ExportAlloc, body.size)
 	}
 	mem := in.mod.Memory()
-	if !mem.Write(ptr, body) {
-		return abi.Verdict{}, fmt.Errorf("%w: %s returned %d, out of bounds for %d bytes", ErrBadResult, abi.ExportAlloc, ptr, len(body))
+	if !body.writeTo(mem, ptr) {
+		return abi.Verdict{}, fmt.Errorf("%w: %s returned %d, out of bounds for %d bytes", ErrBadResult, abi.ExportAlloc, ptr, body.size)
 	}
 	hook := in.hooks[0]
 	if phase == abi.PhaseOutput {
 		hook = in.hooks[1]
 	}
-	res, err = hook.Call(ctx, uint64(ptr), uint64(len(body)))
+	res, err = hook.Call(ctx, uint64(ptr), uint64(body.size))
 	if err != nil {
 		return abi.Verdict{}, fmt.Errorf("calling %s: %w", phase.Hook(), p.classify(ctx, err))
 	}
@@ -530,12 +542,69 @@ func (p *Plugin) call(ctx context.Context, in *instance, phase abi.Phase, body [
 	if !ok {
 		return abi.Verdict{}, fmt.Errorf("%w: verdict at %d+%d is out of bounds (memory is %d bytes)", ErrBadResult, rptr, rlen, mem.Size())
 	}
-	raw := append([]byte(nil), view...)
-	v, err := abi.DecodeVerdict(raw)
+	v, err := p.decodeVerdict(view)
 	if err != nil {
-		return abi.Verdict{}, fmt.Errorf("%w: %w (verdict: %s)", ErrBadResult, err, excerpt(raw))
+		return abi.Verdict{}, fmt.Errorf("%w: %w (verdict: %s)", ErrBadResult, err, excerpt(view))
 	}
 	return v, nil
+}
+
+// wireRequest is a request encoded for the plugin's ABI version, ready to
+// be written into guest memory.
+type wireRequest struct {
+	size int
+	json []byte       // v1: the JSON document
+	req  *abi.Request // v2: written straight into guest memory
+}
+
+// encodeRequest prepares req for the plugin's ABI: JSON for v1; for v2
+// only the size, the binary layout being written in place by writeTo.
+func (p *Plugin) encodeRequest(req *abi.Request) (wireRequest, error) {
+	if p.v2 {
+		req = validUTF8(req)
+		return wireRequest{size: abi.RequestSizeV2(req), req: req}, nil
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return wireRequest{}, err
+	}
+	return wireRequest{size: len(b), json: b}, nil
+}
+
+// validUTF8 returns req, or a copy whose strings have each run of invalid
+// UTF-8 replaced by U+FFFD: a v2 guest gets valid UTF-8, as a v1 guest does
+// from the JSON encoder.
+func validUTF8(req *abi.Request) *abi.Request {
+	ctx := &req.Context
+	if utf8.ValidString(req.Text) && utf8.ValidString(ctx.Route) && utf8.ValidString(ctx.Model) &&
+		utf8.ValidString(ctx.Client) && utf8.ValidString(ctx.User) && utf8.ValidString(ctx.RequestID) &&
+		utf8.ValidString(ctx.Kind) && utf8.ValidString(ctx.Role) && utf8.ValidString(ctx.Path) {
+		return req
+	}
+	c := *req
+	for _, f := range []*string{&c.Text, &c.Context.Route, &c.Context.Model, &c.Context.Client, &c.Context.User,
+		&c.Context.RequestID, &c.Context.Kind, &c.Context.Role, &c.Context.Path} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
+	return &c
+}
+
+// writeTo writes the request at ptr; false when it does not fit in memory.
+func (w wireRequest) writeTo(mem api.Memory, ptr uint32) bool {
+	if w.req == nil {
+		return mem.Write(ptr, w.json)
+	}
+	view, ok := mem.Read(ptr, uint32(w.size))
+	return ok && abi.PutRequestV2(view, w.req) == nil
+}
+
+// decodeVerdict checks the verdict bytes the hook returned (a view into
+// guest memory: both decoders copy what they keep).
+func (p *Plugin) decodeVerdict(view []byte) (abi.Verdict, error) {
+	if p.v2 {
+		return abi.DecodeVerdictV2(view)
+	}
+	return abi.DecodeVerdict(view)
 }
 
 // excerpt quotes the start of a bad verdict for the error message.

@@ -1,4 +1,4 @@
-// The ABI v1 exports of a moat plugin. AssemblyScript only exports what the
+// The ABI v2 exports of a moat plugin (sdk/ABI.md). AssemblyScript only exports what the
 // entry file exports, so a plugin's entry file re-exports these:
 //
 //   export * from "@moat/sdk/assembly/exports";
@@ -9,8 +9,8 @@
 
 import { abiAlloc, abiCall, abiPhases } from "./index";
 
-/** Declares that the module speaks moat's plugin ABI v1. */
-export function moat_abi_v1(): void {}
+/** Declares that the module speaks moat's plugin ABI v2 (binary request and verdict). */
+export function moat_abi_v2(): void {}
 
 /** The phases with a handler: 1 input, 2 output (both when none, so calls fail closed). */
 export function moat_phases(): i32 {

@@ -2,7 +2,7 @@
 // (output) plugin as a plain function from a Request to a Verdict.
 //
 //   import { Request, Verdict, handleInput } from "@moat/sdk/assembly";
-//   export * from "@moat/sdk/assembly/exports"; // the ABI v1 exports
+//   export * from "@moat/sdk/assembly/exports"; // the ABI v2 exports
 //
 //   function judge(req: Request): Verdict {
 //     if (req.text.includes("secret")) return Verdict.reject("mentions a secret");
@@ -10,13 +10,16 @@
 //   }
 //   handleInput(judge);
 //
-// The SDK hides ABI v1 (sdk/ABI.md): it reads the UTF-8 JSON request the
-// host writes, converts strings to AssemblyScript's UTF-16 and back, and
-// writes the verdict JSON the host expects.
+// The SDK hides ABI v2 (sdk/ABI.md): it reads the binary request the host
+// writes into a buffer reused across calls, converts strings to
+// AssemblyScript's UTF-16 and back, parses the config's JSON only when it
+// changes, and writes the binary verdict the host expects (no text unless
+// the verdict modifies it).
 
 import { JSONKind, JSONValue, Reader, Writer, utf8Length } from "./json";
 
 export { JSONKind, JSONValue, parseJSON } from "./json";
+export { Phrases } from "./phrases";
 
 /** Input phase: the text is the user's, on its way to the model. */
 export const PHASE_INPUT = "input";
@@ -30,6 +33,12 @@ export class Context {
   client: string = "";
   user: string = "";
   requestId: string = "";
+  /** What sort of content the text is ("text", "tool_input", ...; "" is text). */
+  kind: string = "";
+  /** The role of the message the text came from ("user", "assistant", "system"), or "". */
+  role: string = "";
+  /** Where the text is in the request or response (e.g. "messages.2.content.0"). */
+  path: string = "";
 }
 
 /** One call of the plugin: the text to judge and the plugin's config. */
@@ -167,16 +176,23 @@ export function log(level: i32, msg: string): void {
 
 /** The largest request moat_alloc hands out (1 GiB, AssemblyScript's block limit). */
 const MAX_ALLOC: usize = (1 << 30) - 64;
+/** ABI v2: the version word, and the request and verdict header sizes. */
+const V2: u32 = 2;
+const REQUEST_HEADER: usize = 48;
 
-// The request buffer handed out by moat_alloc and not yet consumed.
-let pendingPtr: usize = 0;
-// The verdict JSON of the last call: kept reachable (and so alive under the
+// The request buffer handed out by moat_alloc, reused while large enough.
+let reqPtr: usize = 0;
+let reqCap: usize = 0;
+// The verdict of the last call: kept reachable (and so alive under the
 // incremental GC) until the next call overwrites it, as the ABI requires.
 const out = new Writer();
 // The last config seen and its parse: most calls repeat the same config, so
 // the tree is reused (and a handler may cache on its identity).
 let lastConfigRaw: ArrayBuffer = new ArrayBuffer(0);
 let lastConfig: JSONValue = new JSONValue();
+let lastConfigJSON: string = "";
+// The config of every call without one: the same JSON null each time.
+const NO_CONFIG = new JSONValue();
 
 /** moat_phases: a bit mask of the phases with a handler registered. */
 export function abiPhases(): i32 {
@@ -186,24 +202,25 @@ export function abiPhases(): i32 {
   return m == 0 ? 3 : m;
 }
 
-/** moat_alloc: raw, untracked memory for the request. */
+/** moat_alloc: the request buffer, untracked by the GC and reused across calls. */
 export function abiAlloc(size: i32): i32 {
-  if (pendingPtr != 0) {
-    heap.free(pendingPtr);
-    pendingPtr = 0;
-  }
   if (size < 0 || <usize>size > MAX_ALLOC) return 0;
-  pendingPtr = heap.alloc(<usize>size);
-  return <i32>pendingPtr;
+  if (reqPtr == 0 || <usize>size > reqCap) {
+    if (reqPtr != 0) heap.free(reqPtr);
+    reqCap = <usize>size > 256 ? <usize>size : 256;
+    reqPtr = heap.alloc(reqCap);
+  }
+  return <i32>reqPtr;
 }
 
 /** Runs a hook: decode, judge, encode. */
 export function abiCall(ptr: i32, len: i32, output: bool): i64 {
   const req = new Request();
-  const err = decodeRequest(<usize>ptr, <usize>len, req);
-  if (pendingPtr != 0 && pendingPtr == <usize>ptr) {
-    heap.free(pendingPtr);
-    pendingPtr = 0;
+  let err = "";
+  if (reqPtr == 0 || <usize>ptr != reqPtr || <usize>len > reqCap) {
+    err = "request buffer was not allocated by moat_alloc";
+  } else {
+    err = decodeRequest(<usize>ptr, <usize>len, req);
   }
   let v: Verdict;
   if (err.length != 0) {
@@ -220,87 +237,61 @@ export function abiCall(ptr: i32, len: i32, output: bool): i64 {
   return encodeVerdict(v, req.text);
 }
 
-function readContext(r: Reader, ctx: Context): bool {
-  const v = r.readValue();
-  if (v == null) return false;
-  if (v.kind == JSONKind.Null) return true;
-  if (v.kind != JSONKind.Object) return r.fail("\"context\" must be an object");
-  ctx.route = v.getString("route");
-  ctx.model = v.getString("model");
-  ctx.client = v.getString("client");
-  ctx.user = v.getString("user");
-  ctx.requestId = v.getString("request_id");
-  return true;
-}
-
 function sameBytes(buf: ArrayBuffer, ptr: usize, len: usize): bool {
   if (<usize>buf.byteLength != len) return false;
   return memory.compare(changetype<usize>(buf), ptr, len) == 0;
 }
 
-/** Decodes the request JSON into req; returns "" or the error. */
+/**
+ * Decodes an ABI v2 request at [ptr, ptr+len) into req; returns "" or the
+ * error. The config's JSON is parsed only when its bytes differ from the
+ * last call's.
+ */
 export function decodeRequest(ptr: usize, len: usize, req: Request): string {
-  const r = new Reader(ptr, len);
-  if (!r.expect(0x7b)) return r.error;
-  let empty = false;
-  if (r.peek() == 0x7d) {
-    r.pos++;
-    empty = true;
+  if (len < REQUEST_HEADER) return "request of " + len.toString() + " bytes is shorter than its header";
+  const version = load<u32>(ptr);
+  if (version != V2) return "unsupported request version " + version.toString();
+  const phase = load<u32>(ptr, 4);
+  if (phase == 1) req.phase = PHASE_INPUT;
+  else if (phase == 2) req.phase = PHASE_OUTPUT;
+  else return "unknown phase code " + phase.toString();
+  let total: u64 = <u64>REQUEST_HEADER;
+  for (let i: usize = 0; i < 10; i++) total += <u64>load<u32>(ptr + 8 + (i << 2));
+  if (total != <u64>len) return "request lengths add up to " + total.toString() + " bytes, not " + len.toString();
+  let at = ptr + REQUEST_HEADER;
+  const textLen = <usize>load<u32>(ptr, 8);
+  req.text = String.UTF8.decodeUnsafe(at, textLen);
+  at += textLen;
+  const cfgLen = <usize>load<u32>(ptr, 12);
+  if (cfgLen == 0) {
+    req.config = NO_CONFIG;
+    req.configJSON = "";
+  } else if (sameBytes(lastConfigRaw, at, cfgLen)) {
+    req.config = lastConfig;
+    req.configJSON = lastConfigJSON;
+  } else {
+    const r = new Reader(at, cfgLen);
+    const v = r.readValue();
+    if (v == null || !r.finish()) return "config: " + r.error;
+    const raw = new ArrayBuffer(<i32>cfgLen);
+    memory.copy(changetype<usize>(raw), at, cfgLen);
+    lastConfigRaw = raw;
+    lastConfig = v;
+    lastConfigJSON = String.UTF8.decodeUnsafe(at, cfgLen);
+    req.config = v;
+    req.configJSON = lastConfigJSON;
   }
-  while (!empty) {
-    if (r.peek() != 0x22) {
-      r.fail("expected a string key");
-      return r.error;
-    }
-    const key = r.readString();
-    if (key == null || !r.expect(0x3a)) return r.error;
-    if (key == "phase" || key == "text") {
-      if (r.peek() != 0x22) {
-        r.fail("\"" + key + "\" must be a string");
-        return r.error;
-      }
-      const s = r.readString();
-      if (s == null) return r.error;
-      if (key == "phase") req.phase = s;
-      else req.text = s;
-    } else if (key == "config") {
-      r.skipSpace();
-      const begin = r.pos;
-      const v = r.readValue();
-      if (v == null) return r.error;
-      const n = r.pos - begin;
-      if (v.kind == JSONKind.Null) {
-        req.config = v;
-        req.configJSON = "";
-      } else if (sameBytes(lastConfigRaw, begin, n)) {
-        req.config = lastConfig;
-        req.configJSON = String.UTF8.decodeUnsafe(begin, n);
-      } else {
-        const raw = new ArrayBuffer(<i32>n);
-        memory.copy(changetype<usize>(raw), begin, n);
-        lastConfigRaw = raw;
-        lastConfig = v;
-        req.config = v;
-        req.configJSON = String.UTF8.decodeUnsafe(begin, n);
-      }
-    } else if (key == "context") {
-      if (!readContext(r, req.context)) return r.error;
-    } else {
-      // Unknown members are skipped, for forward compatibility.
-      if (r.readValue() == null) return r.error;
-    }
-    const c = r.peek();
-    r.pos++;
-    if (c == 0x2c) continue;
-    if (c == 0x7d) break;
-    r.fail("expected ',' or '}'");
-    return r.error;
-  }
-  r.finish();
-  if (r.failed) return r.error;
-  if (req.phase != PHASE_INPUT && req.phase != PHASE_OUTPUT) {
-    return "unknown phase \"" + req.phase + "\"";
-  }
+  at += cfgLen;
+  const c = req.context;
+  let n: usize;
+  n = <usize>load<u32>(ptr, 16); c.route = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n); at += n;
+  n = <usize>load<u32>(ptr, 20); c.model = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n); at += n;
+  n = <usize>load<u32>(ptr, 24); c.client = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n); at += n;
+  n = <usize>load<u32>(ptr, 28); c.user = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n); at += n;
+  n = <usize>load<u32>(ptr, 32); c.requestId = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n); at += n;
+  n = <usize>load<u32>(ptr, 36); c.kind = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n); at += n;
+  n = <usize>load<u32>(ptr, 40); c.role = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n); at += n;
+  n = <usize>load<u32>(ptr, 44); c.path = n == 0 ? "" : String.UTF8.decodeUnsafe(at, n);
   return "";
 }
 
@@ -311,55 +302,50 @@ function clampIndex(i: i32, n: i32): i32 {
 }
 
 /**
- * Encodes v as the hook's result. A plain allow (no reason, no findings)
- * is 0, with no JSON at all.
+ * Encodes v as the hook's result, an ABI v2 verdict. A plain allow (no
+ * reason, no findings) is 0, with no verdict at all; only a modify carries
+ * text.
  */
 export function encodeVerdict(v: Verdict, text: string): i64 {
   if (v.action == ACTION_ALLOW && v.reason.length == 0 && v.findings.length == 0) return 0;
-  if (v.action != ACTION_ALLOW && v.action != ACTION_MODIFY && v.action != ACTION_REJECT) {
+  let code: u32 = 0;
+  if (v.action == ACTION_ALLOW) code = 1;
+  else if (v.action == ACTION_MODIFY) code = 2;
+  else if (v.action == ACTION_REJECT) code = 3;
+  else {
     v = Verdict.reject("moat sdk: handler returned unknown action \"" + v.action + "\"");
+    code = 3;
   }
   const w = out;
   w.reset();
-  w.raw('{"action":');
-  w.str(v.action);
-  if (v.action == ACTION_MODIFY) {
-    w.raw(',"text":');
-    w.str(v.text);
-  }
-  if (v.reason.length != 0) {
-    w.raw(',"reason":');
-    w.str(v.reason);
-  }
+  w.u32(V2);
+  w.u32(code);
+  w.u32(0); // text length, patched below
+  w.u32(0); // reason length
   const fs = v.findings;
-  if (fs.length != 0) {
-    w.raw(',"findings":[');
-    // Offsets become UTF-8 byte offsets; walking forward from the last
-    // converted index keeps sorted findings linear.
-    const n = text.length;
-    let lastIdx = 0;
-    let lastByte = 0;
-    for (let i = 0; i < fs.length; i++) {
-      const f = unchecked(fs[i]);
-      const s = clampIndex(f.start, n);
-      const e = clampIndex(f.end, n) < s ? s : clampIndex(f.end, n);
-      let sb: i32;
-      if (s >= lastIdx) sb = lastByte + utf8Length(text, lastIdx, s);
-      else sb = utf8Length(text, 0, s);
-      const eb = sb + utf8Length(text, s, e);
-      lastIdx = e;
-      lastByte = eb;
-      if (i > 0) w.byte(0x2c);
-      w.raw('{"rule":');
-      w.str(f.rule);
-      w.raw(',"start":');
-      w.int(sb);
-      w.raw(',"end":');
-      w.int(eb);
-      w.byte(0x7d);
-    }
-    w.byte(0x5d);
+  w.u32(<u32>fs.length);
+  if (code == 2) w.setU32(8, <u32>w.utf8(v.text));
+  w.setU32(12, <u32>w.utf8(v.reason));
+  // Offsets become UTF-8 byte offsets; walking forward from the last
+  // converted index keeps sorted findings linear.
+  const n = text.length;
+  let lastIdx = 0;
+  let lastByte = 0;
+  for (let i = 0; i < fs.length; i++) {
+    const f = unchecked(fs[i]);
+    const s = clampIndex(f.start, n);
+    const e = clampIndex(f.end, n) < s ? s : clampIndex(f.end, n);
+    let sb: i32;
+    if (s >= lastIdx) sb = lastByte + utf8Length(text, lastIdx, s);
+    else sb = utf8Length(text, 0, s);
+    const eb = sb + utf8Length(text, s, e);
+    lastIdx = e;
+    lastByte = eb;
+    w.u32(<u32>sb);
+    w.u32(<u32>eb);
+    const at = w.len;
+    w.u32(0);
+    w.setU32(at, <u32>w.utf8(f.rule));
   }
-  w.byte(0x7d);
   return (<i64>w.ptr << 32) | <i64>w.len;
 }

@@ -636,6 +636,30 @@ export class Writer {
     this.len = <i32>(p - this.ptr);
   }
 
+  /** Writes v as a little-endian u32 (ABI v2 layouts). */
+  u32(v: u32): void {
+    this.ensure(4);
+    store<u32>(this.ptr + <usize>this.len, v);
+    this.len += 4;
+  }
+
+  /** Overwrites the little-endian u32 at byte offset at. */
+  setU32(at: i32, v: u32): void {
+    store<u32>(this.ptr + <usize>at, v);
+  }
+
+  /**
+   * Writes s as UTF-8 bytes, unquoted (ABI v2 layouts), a lone surrogate
+   * as U+FFFD so the output is always valid UTF-8. Returns the byte count.
+   */
+  utf8(s: string): i32 {
+    const n = String.UTF8.byteLength(s);
+    this.ensure(n);
+    const w = <i32>String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, this.ptr + <usize>this.len, false, String.UTF8.ErrorMode.REPLACE);
+    this.len += w;
+    return w;
+  }
+
   /** The bytes written so far, copied out as a string (for tests). */
   toString(): string {
     return String.UTF8.decodeUnsafe(this.ptr, <usize>this.len);

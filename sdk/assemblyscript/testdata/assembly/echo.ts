@@ -22,6 +22,9 @@ function describe(req: Request): string {
     ";client=" + c.client +
     ";user=" + c.user +
     ";request_id=" + c.requestId +
+    ";kind=" + c.kind +
+    ";role=" + c.role +
+    ";path=" + c.path +
     ";config=" + req.configJSON +
     ";k=" + req.config.getString("k", "<none>") +
     ";n=" + req.config.getNumber("n", -1).toString() +

@@ -1,4 +1,4 @@
-package assemblyscript_test
+package plugincli_test
 
 import (
 	"context"
@@ -12,28 +12,11 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// The runtime tests of these modules (through moat's real host) are in
-// host/internal/plugincli/assemblyscript_test.go: sdk/ may not import
-// host/internal. These check what the build emits and what it pins.
-
-func readBuilt(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		msg := "cannot read " + path + " (build it: cd sdk/assemblyscript && npm ci && npm run build): " + err.Error()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return b
-}
-
-func TestModulesSpeakABIv1(t *testing.T) {
+func TestModulesSpeakABIv2(t *testing.T) {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	type fn struct{ params, results []api.ValueType }
 	want := map[string]fn{
-		"moat_abi_v1": {nil, nil},
+		"moat_abi_v2": {nil, nil},
 		"moat_alloc":  {[]api.ValueType{i32}, []api.ValueType{i32}},
 		"moat_input":  {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
 		"moat_output": {[]api.ValueType{i32, i32}, []api.ValueType{i64}},
@@ -46,13 +29,14 @@ func TestModulesSpeakABIv1(t *testing.T) {
 	}{
 		{"example/build/example.wasm", []string{"env.abort"}},
 		{"build/echo.wasm", []string{"env.abort", "moat.log"}},
+		{"build/phrases.wasm", []string{"env.abort"}},
 	}
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
 	defer rt.Close(ctx)
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
-			cm, err := rt.CompileModule(ctx, readBuilt(t, tc.path))
+			cm, err := rt.CompileModule(ctx, loadModule(t, tc.path))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +84,7 @@ func TestCompilerPinned(t *testing.T) {
 		} `json:"packages"`
 	}
 	for path, v := range map[string]any{"package.json": &pkg, "package-lock.json": &lock} {
-		b, err := os.ReadFile(path)
+		b, err := os.ReadFile(asDir + path)
 		if err != nil {
 			t.Fatal(err)
 		}

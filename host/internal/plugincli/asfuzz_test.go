@@ -1,4 +1,4 @@
-package assemblyscript_test
+package plugincli_test
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
@@ -24,7 +23,7 @@ type guest struct {
 
 func newGuest(t testing.TB) *guest {
 	t.Helper()
-	code := readBuilt(t, "build/echo.wasm")
+	code := loadModule(t, "build/echo.wasm")
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(1024))
 	t.Cleanup(func() { rt.Close(ctx) })
@@ -73,48 +72,39 @@ func (g *guest) call(raw []byte) ([]byte, error) {
 	return bytes.Clone(b), nil
 }
 
-// strictDecode decodes a request the way the SDK must: exact key names, a
-// top-level object, string phase and text, a known phase, an object or
-// null context. ok is false where the SDK must refuse the request.
+// strictDecode decodes a request the way the SDK must: the ABI v2 layout
+// exactly, and a config that is empty or one JSON value. ok is false where
+// the SDK must refuse the request.
 func strictDecode(raw []byte) (text string, ok bool) {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil || m == nil {
+	r, err := abi.DecodeRequestV2(raw)
+	if err != nil {
 		return "", false
 	}
-	var phase string
-	if json.Unmarshal(m["phase"], &phase) != nil || (phase != "input" && phase != "output") {
+	if len(r.Config) > 0 && !json.Valid(r.Config) {
 		return "", false
 	}
-	if t, has := m["text"]; has && json.Unmarshal(t, &text) != nil {
-		return "", false
-	}
-	if c, has := m["context"]; has && !bytes.Equal(c, []byte("null")) {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(c, &obj) != nil {
-			return "", false
-		}
-	}
-	return text, true
+	return r.Text, true
 }
 
 // FuzzRequestDecoding feeds arbitrary bytes to the SDK's request reader:
 // it must never trap, must always answer a valid verdict, must refuse what
-// is not a well-formed request, and must decode the text exactly as Go's
-// encoding/json does.
+// is not a well-formed v2 request, and must pass valid UTF-8 text through
+// exactly.
 func FuzzRequestDecoding(f *testing.F) {
-	for _, s := range []string{
-		`{"phase":"input","text":"hello"}`,
-		`{"phase":"output","text":"\u00e9\ud83d\ude00\ud83d","config":{"k":[1,2.5e3,true,null]},"context":{"route":"r"}}`,
-		`{"phase":"input","text":"a\"b\\c\/d\b\f\n\r\t"}`,
-		`{"phase":"input","text":"x","config":[[[[]]]],"extra":{"a":"b"}}`,
-		"{\"phase\":\"input\",\"text\":\"\xff\xc0\xed\xa0\x80\"}",
-		`{"phase":"input","text":"x",}`,
-		`{"phase":"input","text":"x"`,
-		`{"phase":"sideways","text":"x"}`,
-		`{"phase":"input","text":"x","config":01}`,
+	for _, r := range []abi.Request{
+		{Phase: abi.PhaseInput, Text: "hello"},
+		{Phase: abi.PhaseOutput, Text: "é😀", Config: []byte(`{"k":[1,2.5e3,true,null]}`), Context: abi.Context{Route: "r", Kind: abi.KindText}},
+		{Phase: abi.PhaseInput, Text: "x", Config: []byte(`[[[[]]]]`)},
+		{Phase: abi.PhaseInput, Text: "\xff\xc0\xed\xa0\x80"},
+		{Phase: abi.PhaseInput, Text: "x", Config: []byte(`01`)},
 	} {
-		f.Add([]byte(s))
+		b, err := abi.AppendRequestV2(nil, &r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
+	f.Add([]byte(`{"phase":"input","text":"x"}`))
 	g := newGuest(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		want, ok := strictDecode(raw)
@@ -125,18 +115,15 @@ func FuzzRequestDecoding(f *testing.F) {
 		if err != nil {
 			t.Fatalf("request %q: %v", raw, err)
 		}
-		if !utf8.Valid(out) {
-			t.Fatalf("verdict is not UTF-8: %q", out)
-		}
-		v, err := abi.DecodeVerdict(out)
+		v, err := abi.DecodeVerdictV2(out)
 		if err != nil {
 			t.Fatalf("request %q: verdict %q: %v", raw, out, err)
 		}
 		deep := bytes.Count(raw, []byte("["))+bytes.Count(raw, []byte("{")) > 100
 		switch {
 		case ok && v.Action == abi.Modify:
-			if v.Text != want {
-				t.Fatalf("request %q: text %q, Go decodes %q", raw, v.Text, want)
+			if utf8.ValidString(want) && v.Text != want {
+				t.Fatalf("request %q: text %q, sent %q", raw, v.Text, want)
 			}
 		case !ok && v.Action == abi.Reject && strings.HasPrefix(v.Reason, "moat sdk: malformed request: "):
 		case deep: // the SDK caps nesting at 128, Go at 10000
@@ -146,34 +133,9 @@ func FuzzRequestDecoding(f *testing.F) {
 	})
 }
 
-// escapeAll writes s as a JSON string with every non-ASCII rune escaped
-// as \uXXXX (surrogate pairs above U+FFFF).
-func escapeAll(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r >= 0x7f:
-			if r >= 0x10000 {
-				hi, lo := utf16.EncodeRune(r)
-				fmt.Fprintf(&b, `\u%04x\u%04X`, hi, lo)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// FuzzTextRoundTrip sends any text, encoded by Go's encoder and with every
-// non-ASCII rune escaped, and checks it comes back unchanged with its
-// finding spanning all of its UTF-8 bytes.
+// FuzzTextRoundTrip sends any text (made valid UTF-8, as the host sends)
+// and checks it comes back unchanged with its finding spanning all of its
+// UTF-8 bytes.
 func FuzzTextRoundTrip(f *testing.F) {
 	for _, s := range []string{"", "hello", "héllo", "日本語", "😀👍🏽", "a\x00b\x1f", "<|im_start|>&", "\u2028", "\xff\xfe", "\"\\"} {
 		f.Add(s)
@@ -184,27 +146,23 @@ func FuzzTextRoundTrip(f *testing.F) {
 			return
 		}
 		want := strings.ToValidUTF8(s, "\ufffd")
-		goEnc, _ := json.Marshal(s)
-		for _, enc := range []string{string(goEnc), escapeAll(want)} {
-			raw := []byte(`{"phase":"input","text":` + enc + `}`)
-			out, err := g.call(raw)
-			if err != nil {
-				t.Fatalf("%q: %v", raw, err)
-			}
-			v, err := abi.DecodeVerdict(out)
-			if err != nil {
-				t.Fatalf("%q: verdict %q: %v", raw, out, err)
-			}
-			var goText string
-			if err := json.Unmarshal([]byte(enc), &goText); err != nil {
-				t.Fatal(err)
-			}
-			if v.Action != abi.Modify || v.Text != goText {
-				t.Fatalf("%q: got %s %q, want %q", raw, v.Action, v.Text, goText)
-			}
-			if len(v.Findings) != 1 || v.Findings[0].End != len(goText) {
-				t.Fatalf("%q: findings %+v, want one ending at %d", raw, v.Findings, len(goText))
-			}
+		raw, err := abi.AppendRequestV2(nil, &abi.Request{Phase: abi.PhaseInput, Text: want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := g.call(raw)
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		v, err := abi.DecodeVerdictV2(out)
+		if err != nil {
+			t.Fatalf("%q: verdict %q: %v", raw, out, err)
+		}
+		if v.Action != abi.Modify || v.Text != want {
+			t.Fatalf("%q: got %s %q, want %q", raw, v.Action, v.Text, want)
+		}
+		if len(v.Findings) != 1 || v.Findings[0].End != len(want) {
+			t.Fatalf("%q: findings %+v, want one ending at %d", raw, v.Findings, len(want))
 		}
 	})
 }

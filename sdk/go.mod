@@ -1,0 +1,3 @@
+module github.com/moat-gateway/moat/sdk
+
+go 1.26.0

@@ -475,7 +475,7 @@ func (p *Plugin) Call(ctx context.Context, req *abi.Request) (abi.Verdict, error
 
 // run makes one call on a pooled (or new) instance; its error carries a
 // cause.
-func (p *Plugin) run(ctx context.Context, phase abi.Phase, body []byte) (abi.Verdict, error) {
+func (p *Plugin) run(ctx context.Context, phase abi.Phase, body wireRequest) (abi.Verdict, error) {
 	if p.closed.Load() {
 		return abi.Verdict{}, pluginerr.Wrap(pluginerr.Canceled, ErrClosed)
 	}

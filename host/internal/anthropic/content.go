@@ -233,7 +233,7 @@ func (s *scanner) block(b *node, outer Segment, path string) error {
 	spec, known := blockSpecs[typ]
 	if !known {
 		if !s.relay[typ] {
-			return InvalidRequest("%s.type: block type %q is not in moat's content model and was refused (an operator can relay it, judged as text, with server.relay_block_types)", path, typ)
+			return InvalidRequest("%s.type: block type %q is not in moat's content model and was refused (an operator can relay it, judged as text, with upstream.relay_unknown_types)", path, typ)
 		}
 		spec = blockSpec{kind: abi.KindText, skip: []string{"type", "cache_control"}}
 	}

@@ -1,8 +1,11 @@
 package anthropic
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strconv"
 )
 
 // Response is a decoded non-streaming Messages response. Fields moat does
@@ -15,6 +18,8 @@ type Response struct {
 	fields object
 	blocks []object
 	dirty  bool
+	// judged is the whole body, strictly parsed and judged, after Judge.
+	judged *node
 }
 
 // DecodeResponse parses a Messages response body.
@@ -72,6 +77,38 @@ func (r *Response) Text() string {
 	return s
 }
 
+// Judge passes every string the client receives to j, in place: each
+// content block by its type (see output.go) and the message's own fields.
+// The body is parsed again by the strict decoder (duplicate keys refused),
+// and Encode then returns it with what was judged: the original bytes of
+// what did not change. A content block type moat does not know is refused
+// (*UnknownTypeError) unless relay names it.
+func (r *Response) Judge(j OutputJudge, relay Relay) error {
+	root, err := parseTree(r.raw)
+	if err != nil {
+		return malformed("", "the response is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
+	}
+	if root.kind != '{' {
+		return malformed("", "the response is not an object")
+	}
+	if c := root.get("content"); c != nil {
+		if c.kind != '[' {
+			return malformed("content", "not an array")
+		}
+		for i, b := range c.vals {
+			if err := judgeBlock(j, relay, b, "content."+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := judgeEnvelope(j, root, ""); err != nil {
+		return err
+	}
+	r.judged = root
+	r.dirty = true
+	return nil
+}
+
 // Encode returns the body for the client: the original bytes when
 // unchanged. An error means the changed body could not be encoded; the
 // original must not be sent in its place.
@@ -79,16 +116,43 @@ func (r *Response) Encode() ([]byte, error) {
 	if !r.dirty {
 		return r.raw, nil
 	}
+	if r.judged != nil {
+		return encodeNode(r.judged)
+	}
 	blocks, err := encodeJSON(r.blocks)
 	if err != nil {
 		return nil, fmt.Errorf("encoding response content: %w", err)
 	}
 	r.fields["content"] = blocks
-	out, err := encodeJSON(r.fields)
-	if err != nil {
-		return nil, fmt.Errorf("encoding response: %w", err)
+	return r.encodeFields()
+}
+
+// encodeFields writes the response object with its fields' JSON as
+// decoded or judged, byte for byte (an encoder would escape '<' and '>'
+// where the API does not), in sorted key order.
+func (r *Response) encodeFields() ([]byte, error) {
+	keys := make([]string, 0, len(r.fields))
+	size := 2
+	for k, v := range r.fields {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
 	}
-	return out, nil
+	sort.Strings(keys)
+	out := make([]byte, 0, size)
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, k)
+		out = append(out, ':')
+		v := bytes.TrimSpace(r.fields[k])
+		if len(v) == 0 {
+			return nil, fmt.Errorf("encoding response: field %s has no value", safeName(k))
+		}
+		out = append(out, v...)
+	}
+	return append(out, '}'), nil
 }
 
 // DecodeUsage reads only the usage of a Messages response, for callers that

@@ -366,9 +366,11 @@ usd = 0.35
 func TestLimitsTokensPerMinute(t *testing.T) {
 	e := start(t, envOpts{
 		client: "trusted = true\nuser_header = \"X-End-User\"",
-		extra:  "\n[limits]\nuser_tokens_per_minute = 200\n",
+		extra:  "\n[limits]\nuser_tokens_per_minute = 300\n",
 	})
-	e.si.SetUsage(&standin.Usage{InputTokens: 50, OutputTokens: 50}) // 100 tokens a call
+	// 100 tokens a call; each call first reserves its worst case
+	// (estimated input + max_tokens = 101), then is charged what it used.
+	e.si.SetUsage(&standin.Usage{InputTokens: 50, OutputTokens: 50})
 	// The window is the UTC minute: keep the three calls inside one.
 	if s := time.Now().UTC().Second(); s >= 55 {
 		time.Sleep(time.Duration(61-s) * time.Second)
@@ -378,13 +380,13 @@ func TestLimitsTokensPerMinute(t *testing.T) {
 			t.Fatalf("call %d: %d %s", i, r.status, r.body)
 		}
 	}
-	check429(t, e.post(e.userHdr("frank"), 100), `token rate limit exceeded: user "frank" used 200 of 200`)
+	check429(t, e.post(e.userHdr("frank"), 100), `token rate limit exceeded: user "frank" has 200 of 300 input+output tokens per minute in use or spent, and this request may use 101`)
 	if r := e.post(e.userHdr("grace"), 100); r.status != 200 {
 		t.Errorf("grace is limited by frank's tokens: %d %s", r.status, r.body)
 	}
 	rep := e.usage(t)
 	for _, u := range rep.Users {
-		if u.User == "frank" && (u.TokensThisMinute != 200 || u.TokensPerMinute != 200) {
+		if u.User == "frank" && (u.TokensThisMinute != 200 || u.TokensPerMinute != 300) {
 			t.Errorf("/admin/usage for frank: %+v", u)
 		}
 	}

@@ -29,7 +29,7 @@ type State struct {
 	clients       map[string]*clientState
 	routes        map[string]*routeState
 	// relayBlocks are the request block types relayed outside the content
-	// model (server.relay_block_types).
+	// model (upstream.relay_unknown_types).
 	relayBlocks map[string]bool
 	// refs counts requests using this state, so Retire waits for them.
 	refs refCount
@@ -48,6 +48,9 @@ type routeState struct {
 // BuildState loads plugins and builds chains for cfg. local are clients
 // generated on first start. rt runs wasm plugins.
 func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, rt *wasm.Runtime) (*State, error) {
+	if err := checkRelay(cfg); err != nil {
+		return nil, err
+	}
 	a, err := auth.New(cfg, local)
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)
@@ -58,9 +61,9 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	}
 	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
-	if len(cfg.Server.RelayBlockTypes) > 0 {
-		st.relayBlocks = make(map[string]bool, len(cfg.Server.RelayBlockTypes))
-		for _, t := range cfg.Server.RelayBlockTypes {
+	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
+		st.relayBlocks = make(map[string]bool, len(cfg.Upstream.RelayUnknownTypes))
+		for _, t := range cfg.Upstream.RelayUnknownTypes {
 			st.relayBlocks[t] = true
 		}
 	}

@@ -114,7 +114,7 @@ func TestValidation(t *testing.T) {
 		{"max_tokens float", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1.5,"messages":[{"role":"user","content":"x"}]}`, 400, "max_tokens"},
 		{"no messages", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1}`, 400, "messages: Field required"},
 		{"empty messages", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1,"messages":[]}`, 400, "at least 1 item"},
-		{"bad role", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1,"messages":[{"role":"system","content":"x"}]}`, 400, "messages.0.role"},
+		{"bad role", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1,"messages":[{"role":"tool","content":"x"}]}`, 400, "messages.0.role"},
 		{"no content", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1,"messages":[{"role":"user"}]}`, 400, "messages.0.content: Field required"},
 		{"content number", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1,"messages":[{"role":"user","content":3}]}`, 400, "messages.0.content"},
 		{"block without type", "/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":1,"messages":[{"role":"user","content":[{"text":"x"}]}]}`, 400, "messages.0.content: 0.type"},

@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"encoding/json"
 	"strings"
 	"unicode/utf8"
 )
@@ -25,6 +26,12 @@ type Usage struct {
 type preparedReply struct {
 	text   string
 	frames [][]byte // one content_block_delta frame per delta
+	// content and blockFrames are set by SetContent: the blocks of a
+	// non-streaming reply and every content event of a streamed one.
+	content     []json.RawMessage
+	blockFrames [][]byte
+	// template is the Content a reply with SystemPlaceholder came from.
+	template *Content
 }
 
 func (s *Server) prepare(text string) *preparedReply {
@@ -90,6 +97,8 @@ func (s *Server) nextReply(r *request, consume bool) (*preparedReply, *Usage) {
 		p = s.prepare("My instructions were: " + r.System)
 	case p == nil:
 		p = s.prepare(EchoPrefix + prefixUTF8(r.LastUser, EchoMaxBytes))
+	default:
+		p = s.withSystem(p, r.System)
 	}
 	return p, u
 }

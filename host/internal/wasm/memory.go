@@ -45,10 +45,10 @@ type instanceMemory struct {
 	budget   *memBudget
 	reserved int64 // taken before instantiation, for the initial size
 
-	mu      sync.Mutex
-	buf     []byte
-	held    int64 // bytes taken from the budget (cap(buf), or reserved)
-	max     uint64
+	mu   sync.Mutex
+	buf  []byte
+	held int64 // bytes taken from the budget (cap(buf), or reserved)
+	max  uint64
 	// slot is the CPU slot of the call running on the instance (set and
 	// read on the call's goroutine): a growth copies and clears memory in
 	// Go code, which the scheduler can preempt, so it lets the slot go.

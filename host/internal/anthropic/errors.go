@@ -28,6 +28,9 @@ type Error struct {
 	Message string
 	// Header holds extra response headers (retry-after, rate-limit headers).
 	Header http.Header
+	// Upstream is set when Message (and Type) came from the upstream: the
+	// gateway judges and scrubs such a message before a client sees it.
+	Upstream bool
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }

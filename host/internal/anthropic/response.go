@@ -3,6 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // Response is a decoded non-streaming Messages response. Fields moat does
@@ -15,6 +16,8 @@ type Response struct {
 	fields object
 	blocks []object
 	dirty  bool
+	// judged holds the content and stop details after Judge.
+	judged map[string]*jsonValue
 }
 
 // DecodeResponse parses a Messages response body.
@@ -72,6 +75,43 @@ func (r *Response) Text() string {
 	return s
 }
 
+// Judge passes every string the client receives to j, in place: each
+// content block by its type (see output.go) and stop_details.explanation.
+// Encode then returns the judged body, re-encoded from what was judged. A
+// content block type moat does not know is refused (*UnknownTypeError)
+// unless relay names it.
+func (r *Response) Judge(j OutputJudge, relay Relay) error {
+	r.judged = map[string]*jsonValue{}
+	if c, ok := r.fields["content"]; ok {
+		v, err := parseJSON(c)
+		if err != nil {
+			return malformed("content", "%v", err)
+		}
+		if v.kind != '[' {
+			return malformed("content", "not an array")
+		}
+		for i, b := range v.vals {
+			if err := judgeBlock(j, relay, b, "content."+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+		r.judged["content"] = v
+	}
+	if sd, ok := r.fields["stop_details"]; ok {
+		v, err := parseJSON(sd)
+		if err != nil {
+			return malformed("stop_details", "%v", err)
+		}
+		wrapped := &jsonValue{kind: '{', keys: []string{"stop_details"}, vals: []*jsonValue{v}}
+		if _, err := judgeEnvelope(j, wrapped, ""); err != nil {
+			return err
+		}
+		r.judged["stop_details"] = v
+	}
+	r.dirty = true
+	return nil
+}
+
 // Encode returns the body for the client: the original bytes when
 // unchanged. An error means the changed body could not be encoded; the
 // original must not be sent in its place.
@@ -79,11 +119,21 @@ func (r *Response) Encode() ([]byte, error) {
 	if !r.dirty {
 		return r.raw, nil
 	}
+	if r.judged != nil {
+		for k, v := range r.judged {
+			r.fields[k] = v.encode()
+		}
+		return r.encodeFields()
+	}
 	blocks, err := encodeJSON(r.blocks)
 	if err != nil {
 		return nil, fmt.Errorf("encoding response content: %w", err)
 	}
 	r.fields["content"] = blocks
+	return r.encodeFields()
+}
+
+func (r *Response) encodeFields() ([]byte, error) {
 	out, err := encodeJSON(r.fields)
 	if err != nil {
 		return nil, fmt.Errorf("encoding response: %w", err)

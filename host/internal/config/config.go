@@ -84,6 +84,12 @@ type Upstream struct {
 	MaxIdleConns int `toml:"max_idle_conns"`
 	// MaxResponseBytes caps a non-streaming response body.
 	MaxResponseBytes int64 `toml:"max_response_bytes"`
+	// RelayUnknownTypes names content block, delta and stream event types
+	// that moat does not model and relays anyway, unjudged by the output
+	// chain (their strings are still checked for keys). By default an
+	// unknown type that can carry text is refused. Names are lowercase
+	// snake_case, as the API writes types.
+	RelayUnknownTypes []string `toml:"relay_unknown_types"`
 }
 
 // Chains names ordered plugin chains for the input and output phases.
@@ -325,12 +331,37 @@ func (c *Config) validate(p *problems) {
 	if c.Retry.Attempts < 1 {
 		p.add("retry.attempts", "must be at least 1")
 	}
+	c.validateRelay(p)
 	c.validateClients(p)
 	c.validatePlugins(p)
 	c.validateRoutes(p)
 	c.validateLimits(p)
 	c.validateAudit(p)
 	c.validateAuth(p)
+}
+
+// typeName is the shape of an API type name.
+var typeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// maxRelayTypes bounds upstream.relay_unknown_types: the escape is for a
+// few named types, not a way to turn the check off.
+const maxRelayTypes = 16
+
+func (c *Config) validateRelay(p *problems) {
+	names := c.Upstream.RelayUnknownTypes
+	if len(names) > maxRelayTypes {
+		p.add("upstream.relay_unknown_types", "lists %d types; at most %d may be relayed unjudged", len(names), maxRelayTypes)
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		switch {
+		case !typeName.MatchString(n):
+			p.add("upstream.relay_unknown_types", "%q is not a type name (lowercase letters, digits and _, as the API writes types)", n)
+		case seen[n]:
+			p.add("upstream.relay_unknown_types", "%q is listed twice", n)
+		}
+		seen[n] = true
+	}
 }
 
 // Client finds a client by id.

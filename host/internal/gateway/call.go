@@ -15,6 +15,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/scrub"
 )
 
 // call is one request on its way through the gateway: what is known about
@@ -44,6 +45,11 @@ type call struct {
 	upstreamID   string
 	upstreamTime time.Duration
 	finished     bool
+
+	// guard is the output guard of the call, once built; scrub masks keys
+	// in what the client receives (see output.go).
+	guard *outputGuard
+	scrub *scrub.Scrubber
 }
 
 func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
@@ -261,7 +267,7 @@ func (cl *call) fail(err error) {
 	if werr := cl.record(ae.Status, err, ""); werr != nil {
 		ae = auditUnavailable()
 	}
-	cl.g.writeError(cl.c, cl.id, ae)
+	cl.g.writeError(cl.c, cl.id, cl.cleanError(ae))
 }
 
 func auditUnavailable() *anthropic.Error {

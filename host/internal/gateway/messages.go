@@ -249,7 +249,9 @@ func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 // passing the upstream's error through when it is in Anthropic's shape.
 func upstreamFailure(status int, body []byte) *anthropic.Error {
 	if d, ok := anthropic.ParseErrorBody(body); ok {
-		return anthropic.Errorf(status, d.Type, "%s", d.Message)
+		e := anthropic.Errorf(status, d.Type, "%s", d.Message)
+		e.Upstream = true // judged and scrubbed before the client sees it
+		return e
 	}
 	if status < 500 {
 		status = http.StatusBadGateway
@@ -266,32 +268,21 @@ func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error 
 	if resp.StatusCode != http.StatusOK {
 		return upstreamFailure(resp.StatusCode, body)
 	}
-	out := body
-	if guard == nil && !cl.keepContent() {
-		// Nothing reads the text: decode only the usage.
-		u, err := anthropic.DecodeUsage(body)
-		if err != nil {
-			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
-		}
-		cl.usage = cl.usage.Add(u)
-		cl.settle()
-	} else {
-		msg, err := anthropic.DecodeResponse(body)
-		if err != nil {
-			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
-		}
-		cl.usage = cl.usage.Add(msg.Usage)
-		cl.settle()
-		if err := msg.EachText(func(text string) (string, error) {
-			out, err := guard.whole(cl, text)
-			cl.keepOutput(out)
-			return out, err
-		}); err != nil {
-			return err
-		}
-		if out, err = msg.Encode(); err != nil {
-			return err
-		}
+	// Every string the client receives is judged (anthropic/output.go):
+	// the output chain and the canary when the client has them, and the
+	// key scrubber always.
+	msg, err := anthropic.DecodeResponse(body)
+	if err != nil {
+		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+	}
+	cl.usage = cl.usage.Add(msg.Usage)
+	cl.settle()
+	if err := msg.Judge(cl.outputJudge(guard), cl.relay()); err != nil {
+		return outputFailure(err)
+	}
+	out, err := msg.Encode()
+	if err != nil {
+		return err
 	}
 	return cl.respond(out)
 }
@@ -327,6 +318,9 @@ func (cl *call) serveCountTokens() error {
 	}
 	if resp.StatusCode != http.StatusOK {
 		return upstreamFailure(resp.StatusCode, b)
+	}
+	if b, err = cl.scrubBody(b); err != nil {
+		return err
 	}
 	return cl.respond(b)
 }
@@ -364,6 +358,9 @@ func (cl *call) serveModels() error {
 	}
 	if cl.c.Param("id") == "" && len(cl.who.Client.Models) > 0 {
 		b = filterModels(b, cl.who.Client.AllowsModel)
+	}
+	if b, err = cl.scrubBody(b); err != nil {
+		return err
 	}
 	return cl.respond(b)
 }

@@ -187,6 +187,7 @@ func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, v
 	if err != nil {
 		return "", "", nil, err
 	}
+	cl.guard = guard // an upstream error's message is judged by the route's chain
 	if resp.StatusCode != http.StatusOK {
 		return "", "", nil, upstreamFailure(resp.StatusCode, b)
 	}

@@ -45,6 +45,9 @@ type routeState struct {
 // BuildState loads plugins and builds chains for cfg. local are clients
 // generated on first start. rt runs wasm plugins.
 func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, rt *wasm.Runtime) (*State, error) {
+	if err := checkRelay(cfg); err != nil {
+		return nil, err
+	}
 	a, err := auth.New(cfg, local)
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)

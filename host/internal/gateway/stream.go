@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -15,10 +14,8 @@ import (
 // streamSink receives the validated stream; sseSink, which re-emits
 // Anthropic's events, serves /v1/messages and routes.
 type streamSink interface {
-	// event forwards a non-text event unchanged.
+	// event forwards an event the output model judged.
 	event(ev anthropic.Event) error
-	// text forwards validated text for a block.
-	text(index int, s string) error
 	// fail ends the stream with an error event.
 	fail(e *anthropic.Error)
 	// flush sends what was written.
@@ -29,15 +26,8 @@ type streamSink interface {
 type sseSink struct{ w *anthropic.EventWriter }
 
 func (s *sseSink) event(ev anthropic.Event) error { return s.w.Write(ev) }
-func (s *sseSink) text(index int, t string) error {
-	return s.w.Write(anthropic.TextDelta(index, t))
-}
 func (s *sseSink) fail(e *anthropic.Error) { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
 func (s *sseSink) flush() error            { return s.w.Flush() }
-
-// deltaEnvelope is the length of a text delta event's data without its
-// text: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}.
-const deltaEnvelope = 78
 
 // relayStream serves a streaming /v1/messages call.
 func (cl *call) relayStream(body []byte, guard *outputGuard) error {
@@ -102,8 +92,11 @@ func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink
 
 	er := anthropic.NewEventReader(resp.Body)
 	var su anthropic.StreamUsage
-	blocks := map[int]*blockGuard{}
-	textBytes := 0
+	// Every event goes through the output model (anthropic/outstream.go):
+	// the output chain and the canary when the client has them, the key
+	// scrubber always, and unknown types refused.
+	judge := anthropic.NewOutputStream(cl.outputJudge(guard), cl.relay())
+	judge.MaxBuffered = int(min(cl.st.Config.Upstream.MaxResponseBytes, 1<<30))
 	status := http.StatusOK
 	var failure error
 	clientGone := false
@@ -111,21 +104,6 @@ func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink
 
 	endWith := func(err error, st int) {
 		failure, status = err, st
-	}
-	// release passes text the guard approved to the client; false ends
-	// the stream (a rejection, or the client gone).
-	release := func(index int, out string, err error) bool {
-		if err != nil {
-			endWith(err, asAPIError(err).Status)
-			return false
-		}
-		if out != "" {
-			if err := sink.text(index, out); err != nil {
-				clientGone = true
-				return false
-			}
-		}
-		return true
 	}
 loop:
 	for {
@@ -156,99 +134,39 @@ loop:
 			}
 			break loop
 		}
-		var se anthropic.StreamEvent
-		switch ev.Name {
-		case anthropic.EventPing:
-			if err := sink.event(ev); err != nil {
-				clientGone = true
-				break loop
-			}
-			continue
-		case anthropic.EventContentBlockStart, anthropic.EventContentBlockDelta, anthropic.EventContentBlockStop:
-			if guard == nil && !cl.keepContent() {
-				// Nothing reads the content: check it is JSON and pass it
-				// on. A delta's text is its data less the envelope.
-				if !json.Valid(ev.Data) {
-					endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
-					break loop
-				}
-				if ev.Name == anthropic.EventContentBlockDelta {
-					textBytes += max(0, len(ev.Data)-deltaEnvelope)
-				}
-				if err := sink.event(ev); err != nil {
-					clientGone = true
-					break loop
-				}
-				continue
-			}
-			fallthrough
-		default:
-			se, err = anthropic.ParseStreamEvent(ev.Data)
-			if err != nil {
-				endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
-				break loop
-			}
+		se, err := anthropic.ParseStreamEvent(ev.Data)
+		if err != nil {
+			endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
+			break loop
 		}
 		su.Observe(&se)
 		if se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta" {
-			textBytes += len(se.Delta.Text)
 			cl.keepOutput(se.Delta.Text)
-		}
-		if guard != nil {
-			switch {
-			case se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta":
-				bg := blocks[se.Index]
-				if bg == nil {
-					bg = &blockGuard{}
-					blocks[se.Index] = bg
-				}
-				out, err := guard.feed(cl, bg, se.Delta.Text)
-				if !release(se.Index, out, err) {
-					break loop
-				}
-				continue
-			case se.Type == anthropic.EventMessageStart && se.Message != nil && len(se.Message.Content) > 0:
-				// The API starts messages empty; content here would skip
-				// the validators.
-				endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream message_start carried content; refused unvalidated"), http.StatusBadGateway)
-				break loop
-			case se.Type == anthropic.EventContentBlockStart && se.ContentBlock.Type == "text" && se.ContentBlock.Text != "":
-				// Text in a block's start goes through the guard like a
-				// delta; the client sees an empty start.
-				bg := &blockGuard{}
-				blocks[se.Index] = bg
-				if err := sink.event(anthropic.TextBlockStart(se.Index)); err != nil {
-					clientGone = true
-					break loop
-				}
-				out, err := guard.feed(cl, bg, se.ContentBlock.Text)
-				if !release(se.Index, out, err) {
-					break loop
-				}
-				continue
-			case se.Type == anthropic.EventContentBlockStop:
-				if bg := blocks[se.Index]; bg != nil {
-					out, err := guard.flush(cl, bg)
-					if !release(se.Index, out, err) {
-						break loop
-					}
-				}
-			}
 		}
 		if se.Type == anthropic.EventError {
 			d := se.Error
 			if d == nil {
 				d = &anthropic.ErrorDetail{Type: anthropic.TypeAPI, Message: "upstream error"}
 			}
-			endWith(anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message), http.StatusBadGateway)
+			e := anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message)
+			e.Upstream = true // judged and scrubbed before the client sees it
+			endWith(e, http.StatusBadGateway)
 			break loop
 		}
 		if se.Type == anthropic.EventMessageStop {
 			break loop
 		}
-		if err := sink.event(ev); err != nil {
-			clientGone = true
+		out, err := judge.Event(ev, &se)
+		if err != nil {
+			err = outputFailure(err)
+			endWith(err, asAPIError(err).Status)
 			break loop
+		}
+		for _, o := range out {
+			if err := sink.event(o); err != nil {
+				clientGone = true
+				break loop
+			}
 		}
 	}
 	cl.upstreamTime += time.Since(t0)
@@ -256,10 +174,11 @@ loop:
 	if clientGone && failure == nil {
 		failure, status = anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499
 	}
-	// Usage: what the stream reported, and at least the text seen, so an
-	// interrupted stream is still charged for what was generated.
+	// Usage: what the stream reported, and at least the content generated
+	// (text, thinking, tool input, cited text), so an interrupted stream
+	// is still charged for what was generated.
 	cl.usage = cl.usage.Add(su.Usage)
-	if est := int64(textBytes / 4); cl.usage.OutputTokens < est {
+	if est := judge.Generated / 4; cl.usage.OutputTokens < est {
 		cl.usage.OutputTokens = est
 	}
 	cl.settle()
@@ -273,7 +192,7 @@ loop:
 		return
 	}
 	if failure != nil {
-		sink.fail(asAPIError(failure))
+		sink.fail(cl.cleanError(asAPIError(failure)))
 		return
 	}
 	_ = sink.event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})

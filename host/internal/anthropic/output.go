@@ -1,0 +1,332 @@
+package anthropic
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// This file is the model of what the client receives: every content block
+// type of a Messages response (anthropic-sdk-go v2 ContentBlockUnion), and
+// how each string in it is treated. A string is either judged (passed to
+// the output chain, which may rewrite it), an identifier (relayed after a
+// shape check: type, id, name, ...) or opaque data (relayed after a
+// character-set check: signatures and encrypted content, which the client
+// must send back unchanged and cannot read). Identifiers and opaque data
+// are still shown to OutputJudge.Check, which refuses keys.
+
+// Field is one string of a response that reaches the client.
+type Field struct {
+	// Kind is what the string is (an abi.Kind* constant).
+	Kind string
+	// Path locates it, in the API's error-path form
+	// ("content.2.input.query").
+	Path string
+	// Text is the string as the upstream sent it.
+	Text string
+	// Key is set when the string is an object key inside tool input.
+	Key bool
+}
+
+// OutputJudge decides on the strings of a response.
+type OutputJudge interface {
+	// Judge returns what the client receives in place of f.Text; an error
+	// refuses the response.
+	Judge(f Field) (string, error)
+	// Check is shown a string relayed as sent (an identifier or opaque
+	// data); an error refuses the response.
+	Check(f Field) error
+}
+
+// UnknownTypeError reports a content block, delta or event type that moat
+// does not know and that can carry text: it is refused, not relayed
+// unjudged.
+type UnknownTypeError struct {
+	// What is "content block", "delta" or "event".
+	What string
+	// Name is the type.
+	Name string
+}
+
+func (e *UnknownTypeError) Error() string {
+	return fmt.Sprintf("upstream sent a %s of unknown type %q; moat refuses output it cannot judge (upstream.relay_unknown_types relays named types)", e.What, e.Name)
+}
+
+// MalformedOutputError reports output whose shape moat refuses.
+type MalformedOutputError struct {
+	Path   string
+	Reason string
+}
+
+func (e *MalformedOutputError) Error() string {
+	if e.Path == "" {
+		return "upstream sent malformed output: " + e.Reason
+	}
+	return fmt.Sprintf("upstream sent malformed output at %s: %s", e.Path, e.Reason)
+}
+
+func malformed(path, format string, args ...any) error {
+	return &MalformedOutputError{Path: path, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Relay names the unknown content block, delta and event types relayed
+// without judging (config upstream.relay_unknown_types). A nil Relay
+// relays none.
+type Relay map[string]bool
+
+// blockKinds maps every content block type of the API to the kind its
+// judged strings have. Nested citations are abi.KindCitation, tool input
+// abi.KindToolInput.
+var blockKinds = map[string]string{
+	"text":                                   abi.KindText,
+	"thinking":                               abi.KindThinking,
+	"redacted_thinking":                      abi.KindThinking,
+	"tool_use":                               abi.KindToolInput,
+	"server_tool_use":                        abi.KindToolInput,
+	"web_search_tool_result":                 abi.KindServerToolResult,
+	"web_fetch_tool_result":                  abi.KindServerToolResult,
+	"code_execution_tool_result":             abi.KindServerToolResult,
+	"bash_code_execution_tool_result":        abi.KindServerToolResult,
+	"text_editor_code_execution_tool_result": abi.KindServerToolResult,
+	"tool_search_tool_result":                abi.KindServerToolResult,
+	"container_upload":                       abi.KindServerToolResult,
+}
+
+// KnownBlockType reports whether moat models a content block type.
+func KnownBlockType(t string) bool { _, ok := blockKinds[t]; return ok }
+
+// deltaTypes are the content_block_delta types moat models.
+var deltaTypes = map[string]bool{
+	"text_delta": true, "thinking_delta": true, "signature_delta": true,
+	"input_json_delta": true, "citations_delta": true,
+}
+
+// KnownDeltaType reports whether moat models a delta type.
+func KnownDeltaType(t string) bool { return deltaTypes[t] }
+
+// KnownEventType reports whether moat models a stream event type.
+func KnownEventType(t string) bool {
+	switch t {
+	case EventMessageStart, EventContentBlockStart, EventContentBlockDelta, EventContentBlockStop,
+		EventMessageDelta, EventMessageStop, EventPing, EventError:
+		return true
+	}
+	return false
+}
+
+// identKeys hold identifiers: enums, ids and names, which a client
+// dispatches on and moat must not rewrite. They are shape-checked.
+var identKeys = map[string]bool{
+	"type": true, "id": true, "tool_use_id": true, "name": true, "file_id": true,
+	"media_type": true, "error_code": true, "tool_name": true, "file_type": true,
+	"toolset_name": true, "tool_id": true,
+}
+
+// opaqueKeys hold encrypted or signed data the client cannot read and
+// must send back unchanged.
+var opaqueKeys = map[string]bool{
+	"signature": true, "encrypted_content": true, "encrypted_index": true, "encrypted_stdout": true,
+}
+
+var (
+	identShape  = regexp.MustCompile(`^[A-Za-z0-9_.:/+@\-]{0,256}$`)
+	opaqueShape = regexp.MustCompile(`^[A-Za-z0-9+/=_\-.]*$`)
+	keyShape    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+)
+
+// walkCtx is what the walker knows about the strings below a node.
+type walkCtx struct {
+	block string
+	kind  string
+	// input is set inside tool input: every string and key is judged.
+	input bool
+	// depth 1 is the block object itself.
+	depth int
+}
+
+type walker struct{ j OutputJudge }
+
+// judgeBlock judges every string of one content block in place.
+func judgeBlock(j OutputJudge, relay Relay, b *jsonValue, path string) error {
+	if b == nil || b.kind != '{' {
+		return malformed(path, "a content block is not an object")
+	}
+	t := b.get("type")
+	if t == nil || t.kind != '"' {
+		return malformed(path, "a content block has no type")
+	}
+	kind, ok := blockKinds[t.str]
+	if !ok {
+		if relay[t.str] {
+			return (&walker{j: j}).checkAll(b, path)
+		}
+		return &UnknownTypeError{What: "content block", Name: t.str}
+	}
+	w := &walker{j: j}
+	return w.node(b, path, "", walkCtx{block: t.str, kind: kind})
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (w *walker) node(v *jsonValue, path, key string, c walkCtx) error {
+	switch v.kind {
+	case '{':
+		return w.object(v, path, c)
+	case '[':
+		for i, it := range v.vals {
+			if err := w.node(it, join(path, strconv.Itoa(i)), key, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	case '"':
+		return w.str(v, path, key, c)
+	}
+	return nil
+}
+
+func (w *walker) object(v *jsonValue, path string, c walkCtx) error {
+	base64 := !c.input && v.getString("type") == "base64"
+	seen := make(map[string]bool, len(v.keys))
+	for i, k := range v.keys {
+		p := join(path, k)
+		if c.input {
+			nk, err := w.j.Judge(Field{Kind: c.kind, Path: p, Text: k, Key: true})
+			if err != nil {
+				return err
+			}
+			if seen[nk] {
+				return malformed(p, "a judged key duplicates another")
+			}
+			v.keys[i], k = nk, nk
+		} else if !keyShape.MatchString(k) {
+			return malformed(path, "key %q is not a field name", k)
+		}
+		seen[k] = true
+		cc := c
+		cc.depth = c.depth + 1
+		child := v.vals[i]
+		switch {
+		case c.input:
+		case c.depth == 0 && k == "input" && (c.block == "tool_use" || c.block == "server_tool_use"):
+			cc.input, cc.kind = true, abi.KindToolInput
+		case k == "citations" || k == "citation":
+			cc.kind = abi.KindCitation
+		case k == "data" && (base64 || (c.depth == 0 && c.block == "redacted_thinking")):
+			if err := w.opaque(child, p); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.node(child, p, k, cc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *walker) str(v *jsonValue, path, key string, c walkCtx) error {
+	switch {
+	case c.input:
+	case identKeys[key]:
+		if !identShape.MatchString(v.str) {
+			return malformed(path, "identifier %q has an unexpected shape", truncate(v.str))
+		}
+		return w.j.Check(Field{Kind: c.kind, Path: path, Text: v.str})
+	case opaqueKeys[key]:
+		return w.opaque(v, path)
+	}
+	out, err := w.j.Judge(Field{Kind: c.kind, Path: path, Text: v.str})
+	if err != nil {
+		return err
+	}
+	v.str = out
+	return nil
+}
+
+// opaque checks opaque data: a string of base64-like characters.
+func (w *walker) opaque(v *jsonValue, path string) error {
+	if v.kind != '"' {
+		return malformed(path, "opaque data is not a string")
+	}
+	if !opaqueShape.MatchString(v.str) {
+		return malformed(path, "opaque data holds characters outside base64")
+	}
+	return w.j.Check(Field{Kind: "opaque", Path: path, Text: v.str})
+}
+
+// checkAll shows every string of a relayed unknown value to Check.
+func (w *walker) checkAll(v *jsonValue, path string) error {
+	switch v.kind {
+	case '{':
+		for i, k := range v.keys {
+			p := join(path, k)
+			if err := w.j.Check(Field{Kind: "relayed", Path: p, Text: k, Key: true}); err != nil {
+				return err
+			}
+			if err := w.checkAll(v.vals[i], p); err != nil {
+				return err
+			}
+		}
+	case '[':
+		for i, it := range v.vals {
+			if err := w.checkAll(it, join(path, strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+	case '"':
+		return w.j.Check(Field{Kind: "relayed", Path: path, Text: v.str})
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// judgeToolInput judges every key and string value of a tool input.
+func judgeToolInput(j OutputJudge, v *jsonValue, path string) error {
+	w := &walker{j: j}
+	return w.node(v, path, "", walkCtx{kind: abi.KindToolInput, input: true, depth: 1})
+}
+
+// judgeCitation judges one citation object.
+func judgeCitation(j OutputJudge, v *jsonValue, path string) error {
+	if v.kind != '{' {
+		return malformed(path, "a citation is not an object")
+	}
+	w := &walker{j: j}
+	return w.object(v, path, walkCtx{block: "text", kind: abi.KindCitation, depth: 2})
+}
+
+// judgeEnvelope judges the strings of a message's own fields that carry
+// text: stop_details.explanation (a refusal's explanation). The other
+// fields (id, model, stop_reason, stop_sequence, usage, container) are
+// identifiers, numbers, or the client's own stop sequence.
+func judgeEnvelope(j OutputJudge, m *jsonValue, path string) (bool, error) {
+	sd := m.get("stop_details")
+	if sd == nil || sd.kind != '{' {
+		return false, nil
+	}
+	ex := sd.get("explanation")
+	if ex == nil || ex.kind != '"' {
+		return false, nil
+	}
+	out, err := j.Judge(Field{Kind: abi.KindText, Path: join(path, "stop_details.explanation"), Text: ex.str})
+	if err != nil {
+		return false, err
+	}
+	changed := out != ex.str
+	ex.str = out
+	return changed, nil
+}

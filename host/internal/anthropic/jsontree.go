@@ -77,7 +77,7 @@ func parseFrom(dec *json.Decoder, tok json.Token, depth int) (*jsonValue, error)
 					return nil, errors.New("object key is not a string")
 				}
 				if seen[k] {
-					return nil, fmt.Errorf("%w %q", errDuplicateKey, k)
+					return nil, fmt.Errorf("%w %s", errDuplicateKey, safeName(k))
 				}
 				seen[k] = true
 				val, err := parseValue(dec, depth+1)

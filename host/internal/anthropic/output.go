@@ -51,7 +51,24 @@ type UnknownTypeError struct {
 }
 
 func (e *UnknownTypeError) Error() string {
-	return fmt.Sprintf("upstream sent a %s of unknown type %q; moat refuses output it cannot judge (upstream.relay_unknown_types relays named types)", e.What, e.Name)
+	name := "an unknown type (not an API type name)"
+	if typeName.MatchString(e.Name) {
+		name = fmt.Sprintf("unknown type %q", e.Name)
+	}
+	return fmt.Sprintf("upstream sent a %s of %s; moat refuses output it cannot judge (upstream.relay_unknown_types relays named types)", e.What, name)
+}
+
+// typeName is the shape of the API's type names. Error messages quote
+// upstream names only when they have it, so they never carry markup or a
+// key.
+var typeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// safeName quotes a name from the upstream for an error message.
+func safeName(s string) string {
+	if typeName.MatchString(s) {
+		return strconv.Quote(s)
+	}
+	return "(not an API type name)"
 }
 
 // MalformedOutputError reports output whose shape moat refuses.
@@ -122,6 +139,8 @@ var identKeys = map[string]bool{
 	"type": true, "id": true, "tool_use_id": true, "name": true, "file_id": true,
 	"media_type": true, "error_code": true, "tool_name": true, "file_type": true,
 	"toolset_name": true, "tool_id": true,
+	// The message's own.
+	"role": true, "model": true, "stop_reason": true,
 }
 
 // opaqueKeys hold encrypted or signed data the client cannot read and
@@ -169,8 +188,11 @@ func judgeBlock(j OutputJudge, relay Relay, b *jsonValue, path string) error {
 }
 
 func join(path, key string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return key
+	case key == "":
+		return path
 	}
 	return path + "." + key
 }
@@ -203,11 +225,11 @@ func (w *walker) object(v *jsonValue, path string, c walkCtx) error {
 				return err
 			}
 			if seen[nk] {
-				return malformed(p, "a judged key duplicates another")
+				return malformed(path, "a judged key duplicates another")
 			}
 			v.keys[i], k = nk, nk
 		} else if !keyShape.MatchString(k) {
-			return malformed(path, "key %q is not a field name", k)
+			return malformed(path, "an object key is not a field name")
 		}
 		seen[k] = true
 		cc := c
@@ -237,11 +259,14 @@ func (w *walker) str(v *jsonValue, path, key string, c walkCtx) error {
 	case c.input:
 	case identKeys[key]:
 		if !identShape.MatchString(v.str) {
-			return malformed(path, "identifier %q has an unexpected shape", truncate(v.str))
+			return malformed(path, "identifier has an unexpected shape")
 		}
 		return w.j.Check(Field{Kind: c.kind, Path: path, Text: v.str})
 	case opaqueKeys[key]:
 		return w.opaque(v, path)
+	}
+	if v.str == "" {
+		return nil // nothing to judge
 	}
 	out, err := w.j.Judge(Field{Kind: c.kind, Path: path, Text: v.str})
 	if err != nil {
@@ -287,13 +312,6 @@ func (w *walker) checkAll(v *jsonValue, path string) error {
 	return nil
 }
 
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
-}
-
 // judgeToolInput judges every key and string value of a tool input.
 func judgeToolInput(j OutputJudge, v *jsonValue, path string) error {
 	w := &walker{j: j}
@@ -309,24 +327,24 @@ func judgeCitation(j OutputJudge, v *jsonValue, path string) error {
 	return w.object(v, path, walkCtx{block: "text", kind: abi.KindCitation, depth: 2})
 }
 
-// judgeEnvelope judges the strings of a message's own fields that carry
-// text: stop_details.explanation (a refusal's explanation). The other
-// fields (id, model, stop_reason, stop_sequence, usage, container) are
-// identifiers, numbers, or the client's own stop sequence.
-func judgeEnvelope(j OutputJudge, m *jsonValue, path string) (bool, error) {
-	sd := m.get("stop_details")
-	if sd == nil || sd.kind != '{' {
-		return false, nil
+// judgeEnvelope judges the strings of a message's own fields, or of a
+// message_start or message_delta event: stop_details.explanation (a
+// refusal's explanation), stop_sequence and any other string; ids, the
+// model, the role and the stop reason are identifiers. Content is not
+// walked here.
+func judgeEnvelope(j OutputJudge, m *jsonValue, path string) error {
+	w := &walker{j: j}
+	c := walkCtx{block: "message", kind: abi.KindText, depth: 1}
+	for i, k := range m.keys {
+		if k == "content" {
+			continue
+		}
+		if !keyShape.MatchString(k) {
+			return malformed(path, "an object key is not a field name")
+		}
+		if err := w.node(m.vals[i], join(path, k), k, c); err != nil {
+			return err
+		}
 	}
-	ex := sd.get("explanation")
-	if ex == nil || ex.kind != '"' {
-		return false, nil
-	}
-	out, err := j.Judge(Field{Kind: abi.KindText, Path: join(path, "stop_details.explanation"), Text: ex.str})
-	if err != nil {
-		return false, err
-	}
-	changed := out != ex.str
-	ex.str = out
-	return changed, nil
+	return nil
 }

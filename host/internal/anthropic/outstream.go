@@ -36,10 +36,11 @@ type OutputStream struct {
 }
 
 type streamBlock struct {
-	typ     string
-	relayed bool
-	json    []byte
-	sawJSON bool
+	typ       string
+	relayed   bool
+	json      []byte
+	sawJSON   bool
+	citations int
 }
 
 // NewOutputStream returns a stream judge.
@@ -53,7 +54,7 @@ func NewOutputStream(j StreamJudge, relay Relay) *OutputStream {
 // caller's and are returned unchanged.
 func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 	if ev.Name != "" && ev.Name != se.Type {
-		return nil, malformed("", "event %q carries data of type %q", ev.Name, se.Type)
+		return nil, malformed("", "event %s carries data of type %s", safeName(ev.Name), safeName(se.Type))
 	}
 	switch se.Type {
 	case EventPing:
@@ -98,15 +99,13 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 			// the block-by-block judging.
 			return nil, malformed("message.content", "message_start carried content")
 		}
-		if _, err := judgeEnvelope(s.judge, m, "message"); err != nil {
+		if err := judgeEnvelope(s.judge, v, ""); err != nil {
 			return nil, err
 		}
 		return []Event{{Name: se.Type, Data: v.encode()}}, nil
 	case EventMessageDelta:
-		if d := v.get("delta"); d != nil && d.kind == '{' {
-			if _, err := judgeEnvelope(s.judge, d, "delta"); err != nil {
-				return nil, err
-			}
+		if err := judgeEnvelope(s.judge, v, ""); err != nil {
+			return nil, err
 		}
 		return []Event{{Name: se.Type, Data: v.encode()}}, nil
 	case EventContentBlockStart:
@@ -170,6 +169,8 @@ func (s *OutputStream) start(v *jsonValue, index int) ([]Event, error) {
 		s.blocks[index] = b
 		return []Event{{Name: EventContentBlockStart, Data: v.encode()}}, nil
 	}
+	// The event is rebuilt from what was judged: other fields are dropped.
+	v = blockEvent(EventContentBlockStart, index, "content_block", cb)
 	// Text in a text or thinking block's start streams like a delta; the
 	// client sees an empty start.
 	var streamed, kind string
@@ -224,6 +225,8 @@ func (s *OutputStream) delta(v *jsonValue, index int) ([]Event, error) {
 	if !KnownDeltaType(dt) {
 		return nil, &UnknownTypeError{What: "delta", Name: dt}
 	}
+	// The event is rebuilt from the delta's type and its judged field:
+	// other fields are dropped.
 	switch {
 	case dt == "signature_delta" && b.typ == "thinking":
 		sig := d.get("signature")
@@ -233,21 +236,22 @@ func (s *OutputStream) delta(v *jsonValue, index int) ([]Event, error) {
 		if err := (&walker{j: s.judge}).opaque(sig, blockPath(index, "signature")); err != nil {
 			return nil, err
 		}
-		return []Event{{Name: EventContentBlockDelta, Data: v.encode()}}, nil
+		return []Event{{Name: EventContentBlockDelta, Data: blockEvent(EventContentBlockDelta, index, "delta", deltaObject(dt, "signature", sig)).encode()}}, nil
 	case dt == "citations_delta" && b.typ == "text":
 		c := d.get("citation")
 		if c == nil {
 			return nil, malformed(blockPath(index, "citations"), "citations_delta has no citation")
 		}
 		s.Generated += int64(len(c.getString("cited_text")))
-		if err := judgeCitation(s.judge, c, blockPath(index, "citations")); err != nil {
+		if err := judgeCitation(s.judge, c, blockPath(index, "citations."+strconv.Itoa(b.citations))); err != nil {
 			return nil, err
 		}
-		return []Event{{Name: EventContentBlockDelta, Data: v.encode()}}, nil
+		b.citations++
+		return []Event{{Name: EventContentBlockDelta, Data: blockEvent(EventContentBlockDelta, index, "delta", deltaObject(dt, "citation", c)).encode()}}, nil
 	}
 	// text, thinking and input_json deltas of the right block were
 	// handled in Event; here they belong to another block type.
-	return nil, malformed(blockPath(index, ""), "%s in a %s block", dt, b.typ)
+	return nil, malformed(blockPath(index, ""), "%s in a %s block", dt, b.typ) // both known names
 }
 
 func (s *OutputStream) stop(v *jsonValue, index int) ([]Event, error) {
@@ -257,6 +261,9 @@ func (s *OutputStream) stop(v *jsonValue, index int) ([]Event, error) {
 	}
 	delete(s.blocks, index)
 	stop := Event{Name: EventContentBlockStop, Data: v.encode()}
+	if !b.relayed {
+		stop.Data = blockEvent(EventContentBlockStop, index, "", nil).encode()
+	}
 	if b.relayed {
 		return []Event{stop}, nil
 	}
@@ -333,4 +340,22 @@ func deltaEvent(index int, typ, field, s string) Event {
 	b = appendJSONString(b, s)
 	b = append(b, `}}`...)
 	return Event{Name: EventContentBlockDelta, Data: b}
+}
+
+// blockEvent builds a content block event: its type, index and, unless key
+// is "", one more field.
+func blockEvent(typ string, index int, key string, val *jsonValue) *jsonValue {
+	v := &jsonValue{kind: '{',
+		keys: []string{"type", "index"},
+		vals: []*jsonValue{{kind: '"', str: typ}, {kind: 'l', str: strconv.Itoa(index)}}}
+	if key != "" {
+		v.keys = append(v.keys, key)
+		v.vals = append(v.vals, val)
+	}
+	return v
+}
+
+// deltaObject builds a delta: its type and one field.
+func deltaObject(typ, key string, val *jsonValue) *jsonValue {
+	return &jsonValue{kind: '{', keys: []string{"type", key}, vals: []*jsonValue{{kind: '"', str: typ}, val}}
 }

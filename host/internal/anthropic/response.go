@@ -1,8 +1,10 @@
 package anthropic
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 )
 
@@ -97,16 +99,24 @@ func (r *Response) Judge(j OutputJudge, relay Relay) error {
 		}
 		r.judged["content"] = v
 	}
-	if sd, ok := r.fields["stop_details"]; ok {
-		v, err := parseJSON(sd)
+	// The message's own fields: judged strings and checked identifiers.
+	env := &jsonValue{kind: '{'}
+	for k, raw := range r.fields {
+		if k == "content" {
+			continue
+		}
+		v, err := parseJSON(raw)
 		if err != nil {
-			return malformed("stop_details", "%v", err)
+			return malformed(k, "%v", err)
 		}
-		wrapped := &jsonValue{kind: '{', keys: []string{"stop_details"}, vals: []*jsonValue{v}}
-		if _, err := judgeEnvelope(j, wrapped, ""); err != nil {
-			return err
-		}
-		r.judged["stop_details"] = v
+		env.keys = append(env.keys, k)
+		env.vals = append(env.vals, v)
+	}
+	if err := judgeEnvelope(j, env, ""); err != nil {
+		return err
+	}
+	for i, k := range env.keys {
+		r.judged[k] = env.vals[i]
 	}
 	r.dirty = true
 	return nil
@@ -133,12 +143,32 @@ func (r *Response) Encode() ([]byte, error) {
 	return r.encodeFields()
 }
 
+// encodeFields writes the response object with its fields' JSON as
+// decoded or judged, byte for byte (an encoder would escape '<' and '>'
+// where the API does not), in sorted key order.
 func (r *Response) encodeFields() ([]byte, error) {
-	out, err := encodeJSON(r.fields)
-	if err != nil {
-		return nil, fmt.Errorf("encoding response: %w", err)
+	keys := make([]string, 0, len(r.fields))
+	size := 2
+	for k, v := range r.fields {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
 	}
-	return out, nil
+	sort.Strings(keys)
+	out := make([]byte, 0, size)
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, k)
+		out = append(out, ':')
+		v := bytes.TrimSpace(r.fields[k])
+		if len(v) == 0 {
+			return nil, fmt.Errorf("encoding response: field %s has no value", safeName(k))
+		}
+		out = append(out, v...)
+	}
+	return append(out, '}'), nil
 }
 
 // DecodeUsage reads only the usage of a Messages response, for callers that

@@ -205,6 +205,7 @@ func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, v
 		}
 		return "", "", nil, verr
 	}
+	out = cl.scrubber().String(out)
 	cl.keepOutput(out)
 	var stopReason struct {
 		StopReason string `json:"stop_reason"`

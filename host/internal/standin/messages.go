@@ -40,7 +40,7 @@ type wireMessageResp struct {
 	Type         string     `json:"type"`
 	Role         string     `json:"role"`
 	Model        string     `json:"model"`
-	Content      []wireText `json:"content"`
+	Content      any        `json:"content"`
 	StopReason   *string    `json:"stop_reason"`
 	StopSequence *string    `json:"stop_sequence"`
 	StopDetails  *struct{}  `json:"stop_details"`
@@ -185,7 +185,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, body []b
 func (s *Server) plan(req *request, reqID string, consume bool) *plan {
 	rep, override := s.nextReply(req, consume)
 	p := &plan{reqID: reqID, msgID: newID("msg_01", 22), model: req.Model, reply: rep, stopReason: stopEndTurn}
-	if limit := req.MaxTokens; limit > 0 && int64(EstimateTokens(len(rep.text))) > limit {
+	if limit := req.MaxTokens; limit > 0 && rep.content == nil && int64(EstimateTokens(len(rep.text))) > limit {
 		p.reply = s.prepare(prefixUTF8(rep.text, int(min(limit*4, int64(len(rep.text))))))
 		p.stopReason = stopMaxTokens
 	}
@@ -212,7 +212,7 @@ func (p *plan) messageJSON() []byte {
 	stop := p.stopReason
 	return marshal(wireMessageResp{
 		ID: p.msgID, Type: "message", Role: "assistant", Model: p.model,
-		Content:    []wireText{{Type: "text", Text: p.reply.text}},
+		Content:    p.content(),
 		StopReason: &stop,
 		Usage:      p.wireUsage(p.usage.OutputTokens),
 	})
@@ -239,10 +239,24 @@ func (p *plan) streamFrames() [][]byte {
 		Delta: wireDeltaBody{StopReason: p.stopReason},
 		Usage: wireDeltaUsage{OutputTokens: p.usage.OutputTokens},
 	})
+	if p.reply.blockFrames != nil {
+		frames := make([][]byte, 0, 4+len(p.reply.blockFrames))
+		frames = append(frames, sseFrame("message_start", start), framePing)
+		frames = append(frames, p.reply.blockFrames...)
+		return append(frames, sseFrame("message_delta", delta), frameMessageStop)
+	}
 	frames := make([][]byte, 0, 6+len(p.reply.frames))
 	frames = append(frames, sseFrame("message_start", start), frameBlockStart, framePing)
 	frames = append(frames, p.reply.frames...)
 	return append(frames, frameBlockStop, sseFrame("message_delta", delta), frameMessageStop)
+}
+
+// content is the "content" of a non-streaming reply.
+func (p *plan) content() any {
+	if p.reply.content != nil {
+		return p.reply.content
+	}
+	return []wireText{{Type: "text", Text: p.reply.text}}
 }
 
 // deltaRange is where the text deltas sit in streamFrames.
@@ -344,7 +358,11 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, req *request
 			s.writeFaultError(w, p.reqID, Fault{Kind: FaultOverloaded, Message: f.Message, RetryAfter: f.RetryAfter})
 			return
 		}
-		s.writeStream(w, ctx, p, f.AfterEvents, func(o *sse) { o.write(frameStreamError) })
+		frame := frameStreamError
+		if f.Message != "" {
+			frame = sseFrame("error", marshal(map[string]any{"type": "error", "error": map[string]any{"type": errOverloaded, "message": f.Message}}))
+		}
+		s.writeStream(w, ctx, p, f.AfterEvents, func(o *sse) { o.write(frame) })
 	case FaultMalformedJSON, FaultMalformedSSE:
 		if !req.Stream {
 			body := p.messageJSON()

@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"encoding/json"
 	"strings"
 	"unicode/utf8"
 )
@@ -25,6 +26,10 @@ type Usage struct {
 type preparedReply struct {
 	text   string
 	frames [][]byte // one content_block_delta frame per delta
+	// content and blockFrames are set by SetContent: the blocks of a
+	// non-streaming reply and every content event of a streamed one.
+	content     []json.RawMessage
+	blockFrames [][]byte
 }
 
 func (s *Server) prepare(text string) *preparedReply {

@@ -26,8 +26,8 @@ type streamSink interface {
 type sseSink struct{ w *anthropic.EventWriter }
 
 func (s *sseSink) event(ev anthropic.Event) error { return s.w.Write(ev) }
-func (s *sseSink) fail(e *anthropic.Error) { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
-func (s *sseSink) flush() error            { return s.w.Flush() }
+func (s *sseSink) fail(e *anthropic.Error)        { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
+func (s *sseSink) flush() error                   { return s.w.Flush() }
 
 // relayStream serves a streaming /v1/messages call.
 func (cl *call) relayStream(body []byte, guard *outputGuard) error {

@@ -9,7 +9,9 @@ import (
 
 // key builds an Anthropic-shaped key at run time (no key-shaped literal is
 // committed).
-func key(tag string) string { return "sk-" + "ant-" + "api03-" + tag + strings.Repeat("x9Q", 20) + "-AA" }
+func key(tag string) string {
+	return "sk-" + "ant-" + "api03-" + tag + strings.Repeat("x9Q", 20) + "-AA"
+}
 
 func moatKey() string { return "moat" + "_" + strings.Repeat("A1b2C3d4", 6)[:43] }
 

@@ -38,20 +38,59 @@ type RawEvent struct {
 // its content_block_start. Pieces are Options.DeltaSize bytes (about
 // three words when zero).
 func (s *Server) SetContent(c Content) error {
+	p, err := s.buildContent(c)
+	if err != nil {
+		return err
+	}
+	for _, b := range c.Blocks {
+		if bytes.Contains(b, []byte(SystemPlaceholder)) {
+			p.template = &c
+		}
+	}
+	s.replyMu.Lock()
+	s.replies = []*preparedReply{p}
+	s.replyMu.Unlock()
+	return nil
+}
+
+// SystemPlaceholder, inside any string of a block given to SetContent, is
+// replaced by the request's system prompt: a model leaking its
+// instructions into tool input or thinking, for tests of the canary.
+const SystemPlaceholder = "MOAT_SYSTEM_PROMPT"
+
+// withSystem fills SystemPlaceholder in a content reply.
+func (s *Server) withSystem(p *preparedReply, system string) *preparedReply {
+	if p.template == nil {
+		return p
+	}
+	esc := marshal(system)
+	esc = esc[1 : len(esc)-1] // the string's JSON text without quotes
+	c := Content{Events: p.template.Events}
+	for _, b := range p.template.Blocks {
+		c.Blocks = append(c.Blocks, bytes.ReplaceAll(b, []byte(SystemPlaceholder), esc))
+	}
+	out, err := s.buildContent(c)
+	if err != nil {
+		return p
+	}
+	return out
+}
+
+func (s *Server) buildContent(c Content) (*preparedReply, error) {
 	var text bytes.Buffer
 	frames := [][]byte{}
 	for i, raw := range c.Blocks {
 		var b map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &b); err != nil || b == nil {
-			return fmt.Errorf("content block %d is not a JSON object", i)
+			return nil, fmt.Errorf("content block %d is not a JSON object", i)
 		}
 		var typ string
 		if err := json.Unmarshal(b["type"], &typ); err != nil || typ == "" {
-			return fmt.Errorf("content block %d has no type", i)
+			return nil, fmt.Errorf("content block %d has no type", i)
 		}
 		fs, generated, err := s.blockFrames(i, typ, raw, b)
 		if err != nil {
-			return fmt.Errorf("content block %d (%s): %w", i, typ, err)
+			return nil, fmt.Errorf("content block %d (%s): %w", i, typ, err)
 		}
 		frames = append(frames, fs...)
 		text.WriteString(generated)
@@ -64,11 +103,7 @@ func (s *Server) SetContent(c Content) error {
 	}
 	blocks := make([]json.RawMessage, len(c.Blocks))
 	copy(blocks, c.Blocks)
-	p := &preparedReply{text: text.String(), content: blocks, blockFrames: frames}
-	s.replyMu.Lock()
-	s.replies = []*preparedReply{p}
-	s.replyMu.Unlock()
-	return nil
+	return &preparedReply{text: text.String(), content: blocks, blockFrames: frames}, nil
 }
 
 // The events and deltas, with their fields in the API's order.

@@ -36,15 +36,15 @@ type wireText struct {
 }
 
 type wireMessageResp struct {
-	ID           string     `json:"id"`
-	Type         string     `json:"type"`
-	Role         string     `json:"role"`
-	Model        string     `json:"model"`
-	Content      any        `json:"content"`
-	StopReason   *string    `json:"stop_reason"`
-	StopSequence *string    `json:"stop_sequence"`
-	StopDetails  *struct{}  `json:"stop_details"`
-	Usage        wireUsage  `json:"usage"`
+	ID           string    `json:"id"`
+	Type         string    `json:"type"`
+	Role         string    `json:"role"`
+	Model        string    `json:"model"`
+	Content      any       `json:"content"`
+	StopReason   *string   `json:"stop_reason"`
+	StopSequence *string   `json:"stop_sequence"`
+	StopDetails  *struct{} `json:"stop_details"`
+	Usage        wireUsage `json:"usage"`
 }
 
 type wireMessageStart struct {

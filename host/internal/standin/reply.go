@@ -30,6 +30,8 @@ type preparedReply struct {
 	// non-streaming reply and every content event of a streamed one.
 	content     []json.RawMessage
 	blockFrames [][]byte
+	// template is the Content a reply with SystemPlaceholder came from.
+	template *Content
 }
 
 func (s *Server) prepare(text string) *preparedReply {
@@ -95,6 +97,8 @@ func (s *Server) nextReply(r *request, consume bool) (*preparedReply, *Usage) {
 		p = s.prepare("My instructions were: " + r.System)
 	case p == nil:
 		p = s.prepare(EchoPrefix + prefixUTF8(r.LastUser, EchoMaxBytes))
+	default:
+		p = s.withSystem(p, r.System)
 	}
 	return p, u
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -55,7 +56,11 @@ func (e *UnknownTypeError) Error() string {
 	if typeName.MatchString(e.Name) {
 		name = fmt.Sprintf("unknown type %q", e.Name)
 	}
-	return fmt.Sprintf("upstream sent a %s of %s; moat refuses output it cannot judge (upstream.relay_unknown_types relays named types)", e.What, name)
+	article := "a"
+	if strings.HasPrefix(e.What, "e") {
+		article = "an"
+	}
+	return fmt.Sprintf("upstream sent %s %s of %s; moat refuses output it cannot judge (upstream.relay_unknown_types relays named types)", article, e.What, name)
 }
 
 // typeName is the shape of the API's type names. Error messages quote

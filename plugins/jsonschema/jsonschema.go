@@ -69,8 +69,15 @@ func compile(req *abi.Request) (*js.Schema, error) {
 	})
 }
 
-// Output is the output-phase handler.
+// Output is the output-phase handler. Only the answer must be JSON: the
+// text of a text block, or a whole text when the host names no kind. Other
+// strings of a response (tool input, thinking, citations, server tool
+// results, error messages, the message's own fields) are allowed here and
+// left to the other plugins of the chain.
 func Output(req abi.Request) abi.Verdict {
+	if !answerText(req.Context) {
+		return abi.AllowVerdict()
+	}
 	sch, err := compile(&req)
 	if err != nil {
 		return abi.RejectVerdict("json-schema: " + err.Error())
@@ -88,6 +95,11 @@ func Output(req abi.Request) abi.Verdict {
 		return abi.RejectVerdict("json-schema: " + err.Error())
 	}
 	return abi.AllowVerdict()
+}
+
+// answerText reports whether the text judged is the model's answer.
+func answerText(c abi.Context) bool {
+	return c.Kind == "" || (c.Kind == abi.KindText && (c.Path == "" || strings.HasSuffix(c.Path, ".text")))
 }
 
 var printer = message.NewPrinter(language.English)

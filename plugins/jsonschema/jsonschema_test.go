@@ -91,3 +91,30 @@ func BenchmarkOutput4K(b *testing.B) {
 		}
 	}
 }
+
+// TestOnlyTheAnswerIsJSON: the schema applies to the text of text blocks
+// (or a text without a kind); other strings of a response are allowed.
+func TestOnlyTheAnswerIsJSON(t *testing.T) {
+	cases := []struct {
+		kind, path string
+		judged     bool
+	}{
+		{"", "", true},
+		{abi.KindText, "content.0.text", true},
+		{abi.KindText, "", true},
+		{abi.KindText, "stop_details.explanation", false},
+		{abi.KindToolInput, "content.1.input.query", false},
+		{abi.KindThinking, "content.0.thinking", false},
+		{abi.KindCitation, "content.0.citations.0.cited_text", false},
+		{abi.KindServerToolResult, "content.2.content.0.title", false},
+		{abi.KindError, "error.message", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind+"/"+tc.path, func(t *testing.T) {
+			v := Output(abi.Request{Phase: abi.PhaseOutput, Text: "not json", Config: []byte(`{"schema":{}}`), Context: abi.Context{Kind: tc.kind, Path: tc.path}})
+			if got := v.Action == abi.Reject; got != tc.judged {
+				t.Errorf("rejected = %v, want %v", got, tc.judged)
+			}
+		})
+	}
+}

@@ -164,6 +164,9 @@ var (
 type walkCtx struct {
 	block string
 	kind  string
+	// envelope is set for the message's own fields: an identifier-shaped
+	// string is checked, anything else judged.
+	envelope bool
 	// input is set inside tool input: every string and key is judged.
 	input bool
 	// depth 1 is the block object itself.
@@ -262,6 +265,8 @@ func (w *walker) object(v *jsonValue, path string, c walkCtx) error {
 func (w *walker) str(v *jsonValue, path, key string, c walkCtx) error {
 	switch {
 	case c.input:
+	case c.envelope && key != "explanation" && identShape.MatchString(v.str):
+		return w.j.Check(Field{Kind: c.kind, Path: path, Text: v.str})
 	case identKeys[key]:
 		if !identShape.MatchString(v.str) {
 			return malformed(path, "identifier has an unexpected shape")
@@ -334,12 +339,12 @@ func judgeCitation(j OutputJudge, v *jsonValue, path string) error {
 
 // judgeEnvelope judges the strings of a message's own fields, or of a
 // message_start or message_delta event: stop_details.explanation (a
-// refusal's explanation), stop_sequence and any other string; ids, the
-// model, the role and the stop reason are identifiers. Content is not
-// walked here.
+// refusal's explanation) always, any other string unless it has the shape
+// of an identifier (ids, the model, the stop reason, the service tier, a
+// timestamp), which is checked instead. Content is not walked here.
 func judgeEnvelope(j OutputJudge, m *jsonValue, path string) error {
 	w := &walker{j: j}
-	c := walkCtx{block: "message", kind: abi.KindText, depth: 1}
+	c := walkCtx{block: "message", kind: abi.KindText, depth: 1, envelope: true}
 	for i, k := range m.keys {
 		if k == "content" {
 			continue

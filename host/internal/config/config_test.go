@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,5 +122,37 @@ func TestAnomalyValidated(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("err = %v, want a problem naming %s", err, key)
 		}
+	}
+}
+
+func TestRelayUnknownTypes(t *testing.T) {
+	cases := []struct {
+		name  string
+		types []string
+		want  string // "" means valid
+	}{
+		{"none", nil, ""},
+		{"named betas", []string{"mcp_tool_use", "mcp_tool_result"}, ""},
+		{"not a type name", []string{"MCP-Tool"}, "is not a type name"},
+		{"markup", []string{"<script>"}, "is not a type name"},
+		{"twice", []string{"a_b", "a_b"}, "listed twice"},
+		{"too many", []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8"}, "at most 16"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Config{Upstream: Upstream{RelayUnknownTypes: tc.types}}
+			var p problems
+			c.validateRelay(&p)
+			got := fmt.Sprint(p.list)
+			if tc.want == "" {
+				if len(p.list) != 0 {
+					t.Fatalf("problems: %v", got)
+				}
+				return
+			}
+			if !strings.Contains(got, tc.want) || !strings.Contains(got, "upstream.relay_unknown_types") {
+				t.Fatalf("problems %v, want one naming %q", got, tc.want)
+			}
+		})
 	}
 }

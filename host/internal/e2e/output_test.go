@@ -412,3 +412,48 @@ func TestUnknownTypesRefusedByName(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedStreamCharged: a stream cut during thinking, tool input or
+// citations is charged for what was generated, not only for text deltas.
+func TestDroppedStreamCharged(t *testing.T) {
+	big := strings.Repeat("word ", 8000) // 40,000 bytes
+	input, _ := json.Marshal(map[string]string{"doc": big})
+	cases := []struct {
+		name  string
+		block string
+	}{
+		{"text", `{"type":"text","text":"` + big + `"}`},
+		{"thinking", `{"type":"thinking","thinking":"` + big + `","signature":"EqQB"}`},
+		{"tool_use", `{"type":"tool_use","id":"toolu_1","name":"write","input":` + string(input) + `}`},
+	}
+	e := start(t, envOpts{si: standin.Options{DeltaSize: 2000}})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := e.si.SetContent(standin.Content{Blocks: []json.RawMessage{json.RawMessage(tc.block)}}); err != nil {
+				t.Fatal(err)
+			}
+			// message_start, ping, the block's start, then ten deltas of
+			// 2,000 bytes (tool input starts with an empty one).
+			after := 13
+			if tc.name == "tool_use" {
+				after = 14
+			}
+			if err := e.si.SetFault(standin.Fault{Kind: standin.FaultReset, Count: 1, AfterEvents: after}); err != nil {
+				t.Fatal(err)
+			}
+			e.rawStream(t, "hi")
+			lines := e.auditLines()
+			var rec struct {
+				OutputTokens int64 `json:"output_tokens"`
+				Status       int   `json:"status"`
+			}
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rec); err != nil {
+				t.Fatal(err)
+			}
+			// 20,000 bytes generated: at least 5,000 tokens charged.
+			if rec.OutputTokens < 5000 {
+				t.Errorf("a stream cut during %s was charged %d output tokens, want at least 5000 (status %d)", tc.name, rec.OutputTokens, rec.Status)
+			}
+		})
+	}
+}

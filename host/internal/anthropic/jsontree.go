@@ -139,18 +139,6 @@ func (v *jsonValue) getString(key string) string {
 	return ""
 }
 
-// set replaces or appends an object's key.
-func (v *jsonValue) set(key string, val *jsonValue) {
-	for i, k := range v.keys {
-		if k == key {
-			v.vals[i] = val
-			return
-		}
-	}
-	v.keys = append(v.keys, key)
-	v.vals = append(v.vals, val)
-}
-
 // encode returns the JSON text of v.
 func (v *jsonValue) encode() []byte { return v.appendJSON(nil) }
 

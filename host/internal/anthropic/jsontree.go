@@ -2,256 +2,227 @@ package anthropic
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// jsonValue is one JSON value that keeps what a map would lose: the order
-// of object keys and the exact text of numbers. Output content is parsed
-// into it, judged string by string and encoded again, so what the client
-// receives is exactly what was judged.
-type jsonValue struct {
-	// kind is '{' (object), '[' (array), '"' (string) or 'l' (a number,
-	// true, false or null, kept as its text).
-	kind byte
-	// str is a string's value or a literal's text.
-	str string
-	// keys are an object's keys, vals its values or an array's items.
-	keys []string
-	vals []*jsonValue
+// node is one JSON value of a client's request, decoded by the one strict
+// decoder on moat's boundary (parseTree). Every value keeps its original
+// bytes, so what moat forwards is either those bytes or a re-encoding of
+// exactly the values moat judged.
+//
+// The decoder refuses what could make two readers see two documents:
+// duplicate object names (compared after unescaping, so "\u0063ontent" is
+// "content"), invalid UTF-8 and unpaired surrogates. Case variants of the
+// names moat reads are refused by the content model (see content.go).
+type node struct {
+	kind byte   // '{', '[', '"', '0' (number), 't', 'f', 'n'
+	raw  []byte // the value's original bytes
+	str  string // the decoded string, for kind '"'
+
+	keys []string // object member names, in order
+	vals []*node  // object member values (parallel to keys) or array elements
+
+	parent *node // the enclosing object or array; nil at the root
+	dirty  bool  // the value (or something inside it) changed
 }
 
-// maxJSONDepth bounds nesting in judged output.
-const maxJSONDepth = 128
+// touch marks n and every value enclosing it as changed.
+func (n *node) touch() {
+	for ; n != nil && !n.dirty; n = n.parent {
+		n.dirty = true
+	}
+}
 
-// errDuplicateKey reports an object with the same key twice: parsers
-// disagree on which value wins, so such output is refused.
-var errDuplicateKey = errors.New("duplicate key")
+// maxDepth bounds nesting; the API's documents are shallow, and a deep
+// body is a cheap way to make a recursive walk expensive.
+const maxDepth = 128
 
-// parseJSON parses exactly one JSON value. Duplicate keys are refused.
-func parseJSON(data []byte) (*jsonValue, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	v, err := parseValue(dec, 0)
+var errTooDeep = errors.New("nesting exceeds 128 levels")
+
+// parseTree decodes body strictly into a tree.
+func parseTree(body []byte) (*node, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(body),
+		jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
+	p := treeParser{dec: dec, body: body}
+	root, err := p.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("data after the JSON value")
-	}
-	return v, nil
-}
-
-func parseValue(dec *json.Decoder, depth int) (*jsonValue, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.ErrUnexpectedEOF
+	if _, err := dec.ReadToken(); err != io.EOF {
+		if err == nil {
+			err = errors.New("data after the top-level value")
 		}
 		return nil, err
 	}
-	return parseFrom(dec, tok, depth)
+	return root, nil
 }
 
-func parseFrom(dec *json.Decoder, tok json.Token, depth int) (*jsonValue, error) {
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth >= maxJSONDepth {
-			return nil, fmt.Errorf("nested deeper than %d", maxJSONDepth)
+type treeParser struct {
+	dec  *jsontext.Decoder
+	body []byte
+}
+
+// start returns the offset of the next value: the decoder's offset past
+// any whitespace, ',' and ':'.
+func (p *treeParser) start() int {
+	i := int(p.dec.InputOffset())
+	for i < len(p.body) {
+		switch p.body[i] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			i++
+			continue
 		}
-		switch t {
-		case '{':
-			v := &jsonValue{kind: '{'}
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				k, ok := kt.(string)
-				if !ok {
-					return nil, errors.New("object key is not a string")
-				}
-				if seen[k] {
-					return nil, fmt.Errorf("%w %s", errDuplicateKey, safeName(k))
-				}
-				seen[k] = true
-				val, err := parseValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				v.keys = append(v.keys, k)
-				v.vals = append(v.vals, val)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return v, nil
-		case '[':
-			v := &jsonValue{kind: '['}
-			for dec.More() {
-				val, err := parseValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				v.vals = append(v.vals, val)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return v, nil
-		}
-		return nil, fmt.Errorf("unexpected %q", t)
-	case string:
-		return &jsonValue{kind: '"', str: t}, nil
-	case json.Number:
-		return &jsonValue{kind: 'l', str: string(t)}, nil
-	case bool:
-		return &jsonValue{kind: 'l', str: strconv.FormatBool(t)}, nil
-	case nil:
-		return &jsonValue{kind: 'l', str: "null"}, nil
+		break
 	}
-	return nil, fmt.Errorf("unexpected token %v", tok)
+	return i
 }
 
-// get returns the value of an object's key, or nil.
-func (v *jsonValue) get(key string) *jsonValue {
-	if v == nil || v.kind != '{' {
+func (p *treeParser) value(depth int) (*node, error) {
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
+	s := p.start()
+	tok, err := p.dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{kind: byte(tok.Kind())}
+	switch n.kind {
+	case '{':
+		for p.dec.PeekKind() != '}' {
+			kt, err := p.dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			name := kt.String()
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			v.parent = n
+			n.keys = append(n.keys, name)
+			n.vals = append(n.vals, v)
+		}
+		if _, err := p.dec.ReadToken(); err != nil {
+			return nil, err
+		}
+	case '[':
+		for p.dec.PeekKind() != ']' {
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			v.parent = n
+			n.vals = append(n.vals, v)
+		}
+		if _, err := p.dec.ReadToken(); err != nil {
+			return nil, err
+		}
+	case '"':
+		n.str = tok.String()
+	case 0:
+		return nil, fmt.Errorf("unexpected end of input")
+	}
+	n.raw = p.body[s:int(p.dec.InputOffset())]
+	return n, nil
+}
+
+// get returns the value of member key, or nil.
+func (n *node) get(key string) *node {
+	if n == nil || n.kind != '{' {
 		return nil
 	}
-	for i, k := range v.keys {
+	for i, k := range n.keys {
 		if k == key {
-			return v.vals[i]
+			return n.vals[i]
 		}
 	}
 	return nil
 }
 
-// getString returns an object's string field, or "".
-func (v *jsonValue) getString(key string) string {
-	if s := v.get(key); s != nil && s.kind == '"' {
-		return s.str
+// getString returns member key's string value and whether it is a string.
+func (n *node) getString(key string) (string, bool) {
+	v := n.get(key)
+	if v == nil || v.kind != '"' {
+		return "", false
 	}
-	return ""
+	return v.str, true
 }
 
-// encode returns the JSON text of v.
-func (v *jsonValue) encode() []byte { return v.appendJSON(nil) }
-
-// appendJSON appends the JSON text of v. Strings are written as the API
-// writes them: without escaping HTML characters.
-func (v *jsonValue) appendJSON(b []byte) []byte {
-	switch v.kind {
-	case '{':
-		b = append(b, '{')
-		for i, k := range v.keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = v.vals[i].appendJSON(b)
+// set replaces or appends member key.
+func (n *node) set(key string, v *node) {
+	v.parent = n
+	n.touch()
+	for i, k := range n.keys {
+		if k == key {
+			n.vals[i] = v
+			return
 		}
-		return append(b, '}')
-	case '[':
-		b = append(b, '[')
-		for i, it := range v.vals {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = it.appendJSON(b)
-		}
-		return append(b, ']')
-	case '"':
-		return appendJSONString(b, v.str)
 	}
-	return append(b, v.str...)
+	n.keys = append(n.keys, key)
+	n.vals = append(n.vals, v)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, U+2028 and U+2029 escaped for JavaScript,
-// invalid UTF-8 replaced by U+FFFD (as encoding/json does).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+// setString replaces a string node's value.
+func (n *node) setString(s string) {
+	n.str = s
+	n.dirty = false
+	n.touch()
 }
 
-// MapStrings applies fn to every string value of a JSON document (object
-// keys are left alone) and returns the document, re-encoded when fn
-// changed a string, else as it was.
-func MapStrings(data []byte, fn func(string) string) ([]byte, error) {
-	v, err := parseJSON(data)
+// stringNode returns a new string node.
+func stringNode(s string) *node { return &node{kind: '"', str: s, dirty: true} }
+
+// rawNode returns a node for already-encoded JSON (from json.Marshal).
+func rawNode(b []byte) (*node, error) {
+	n, err := parseTree(b)
 	if err != nil {
 		return nil, err
 	}
-	if !v.mapStrings(fn) {
-		return data, nil
-	}
-	return v.encode(), nil
+	n.dirty = true
+	return n, nil
 }
 
-func (v *jsonValue) mapStrings(fn func(string) string) bool {
-	changed := false
-	switch v.kind {
-	case '"':
-		if out := fn(v.str); out != v.str {
-			v.str, changed = out, true
-		}
-	case '{', '[':
-		for _, c := range v.vals {
-			if c.mapStrings(fn) {
-				changed = true
+// append writes the value: its original bytes when unchanged, else a
+// fresh encoding with untouched members copied as they came.
+func (n *node) append(b []byte) ([]byte, error) {
+	if !n.dirty {
+		return append(b, n.raw...), nil
+	}
+	var err error
+	switch n.kind {
+	case '{':
+		b = append(b, '{')
+		for i, k := range n.keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = jsontext.AppendQuote(b, k); err != nil {
+				return nil, err
+			}
+			b = append(b, ':')
+			if b, err = n.vals[i].append(b); err != nil {
+				return nil, err
 			}
 		}
+		return append(b, '}'), nil
+	case '[':
+		b = append(b, '[')
+		for i, v := range n.vals {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = v.append(b); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case '"':
+		return jsontext.AppendQuote(b, n.str)
 	}
-	return changed
+	return append(b, n.raw...), nil
 }

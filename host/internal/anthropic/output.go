@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -176,7 +177,7 @@ type walkCtx struct {
 type walker struct{ j OutputJudge }
 
 // judgeBlock judges every string of one content block in place.
-func judgeBlock(j OutputJudge, relay Relay, b *jsonValue, path string) error {
+func judgeBlock(j OutputJudge, relay Relay, b *node, path string) error {
 	if b == nil || b.kind != '{' {
 		return malformed(path, "a content block is not an object")
 	}
@@ -205,7 +206,7 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func (w *walker) node(v *jsonValue, path, key string, c walkCtx) error {
+func (w *walker) node(v *node, path, key string, c walkCtx) error {
 	switch v.kind {
 	case '{':
 		return w.object(v, path, c)
@@ -222,8 +223,8 @@ func (w *walker) node(v *jsonValue, path, key string, c walkCtx) error {
 	return nil
 }
 
-func (w *walker) object(v *jsonValue, path string, c walkCtx) error {
-	base64 := !c.input && v.getString("type") == "base64"
+func (w *walker) object(v *node, path string, c walkCtx) error {
+	base64 := !c.input && v.stringAt("type") == "base64"
 	seen := make(map[string]bool, len(v.keys))
 	for i, k := range v.keys {
 		p := join(path, k)
@@ -235,7 +236,10 @@ func (w *walker) object(v *jsonValue, path string, c walkCtx) error {
 			if seen[nk] {
 				return malformed(path, "a judged key duplicates another")
 			}
-			v.keys[i], k = nk, nk
+			if nk != k {
+				v.keys[i], k = nk, nk
+				v.touch()
+			}
 		} else if !keyShape.MatchString(k) {
 			return malformed(path, "an object key is not a field name")
 		}
@@ -262,7 +266,7 @@ func (w *walker) object(v *jsonValue, path string, c walkCtx) error {
 	return nil
 }
 
-func (w *walker) str(v *jsonValue, path, key string, c walkCtx) error {
+func (w *walker) str(v *node, path, key string, c walkCtx) error {
 	switch {
 	case c.input:
 	case c.envelope && key != "explanation" && identShape.MatchString(v.str):
@@ -282,12 +286,14 @@ func (w *walker) str(v *jsonValue, path, key string, c walkCtx) error {
 	if err != nil {
 		return err
 	}
-	v.str = out
+	if out != v.str {
+		v.setString(out)
+	}
 	return nil
 }
 
 // opaque checks opaque data: a string of base64-like characters.
-func (w *walker) opaque(v *jsonValue, path string) error {
+func (w *walker) opaque(v *node, path string) error {
 	if v.kind != '"' {
 		return malformed(path, "opaque data is not a string")
 	}
@@ -298,7 +304,7 @@ func (w *walker) opaque(v *jsonValue, path string) error {
 }
 
 // checkAll shows every string of a relayed unknown value to Check.
-func (w *walker) checkAll(v *jsonValue, path string) error {
+func (w *walker) checkAll(v *node, path string) error {
 	switch v.kind {
 	case '{':
 		for i, k := range v.keys {
@@ -323,13 +329,13 @@ func (w *walker) checkAll(v *jsonValue, path string) error {
 }
 
 // judgeToolInput judges every key and string value of a tool input.
-func judgeToolInput(j OutputJudge, v *jsonValue, path string) error {
+func judgeToolInput(j OutputJudge, v *node, path string) error {
 	w := &walker{j: j}
 	return w.node(v, path, "", walkCtx{kind: abi.KindToolInput, input: true, depth: 1})
 }
 
 // judgeCitation judges one citation object.
-func judgeCitation(j OutputJudge, v *jsonValue, path string) error {
+func judgeCitation(j OutputJudge, v *node, path string) error {
 	if v.kind != '{' {
 		return malformed(path, "a citation is not an object")
 	}
@@ -342,7 +348,7 @@ func judgeCitation(j OutputJudge, v *jsonValue, path string) error {
 // refusal's explanation) always, any other string unless it has the shape
 // of an identifier (ids, the model, the stop reason, the service tier, a
 // timestamp), which is checked instead. Content is not walked here.
-func judgeEnvelope(j OutputJudge, m *jsonValue, path string) error {
+func judgeEnvelope(j OutputJudge, m *node, path string) error {
 	w := &walker{j: j}
 	c := walkCtx{block: "message", kind: abi.KindText, depth: 1, envelope: true}
 	for i, k := range m.keys {
@@ -357,4 +363,111 @@ func judgeEnvelope(j OutputJudge, m *jsonValue, path string) error {
 		}
 	}
 	return nil
+}
+
+// stringAt returns member key's string value, or "".
+func (n *node) stringAt(key string) string {
+	s, _ := n.getString(key)
+	return s
+}
+
+// encodeNode encodes a judged tree: the original bytes of what did not
+// change, fresh JSON for what did. A string a plugin made invalid UTF-8
+// fails here and refuses the output.
+func encodeNode(n *node) ([]byte, error) {
+	b, err := n.append(nil)
+	if err != nil {
+		return nil, malformed("", "judged output cannot be encoded")
+	}
+	return b, nil
+}
+
+// objectNode builds a new object.
+func objectNode(keys []string, vals ...*node) *node {
+	return &node{kind: '{', keys: keys, vals: vals, dirty: true}
+}
+
+// numberNode builds a new integer.
+func numberNode(i int) *node { return &node{kind: '0', raw: []byte(strconv.Itoa(i))} }
+
+// MapStrings applies fn to every string value of a JSON document (object
+// keys are left alone) and returns the document, re-encoded where fn
+// changed a string, else as it was.
+func MapStrings(data []byte, fn func(string) string) ([]byte, error) {
+	v, err := parseTree(data)
+	if err != nil {
+		return nil, err
+	}
+	mapStrings(v, fn)
+	if !v.dirty {
+		return data, nil
+	}
+	return encodeNode(v)
+}
+
+func mapStrings(n *node, fn func(string) string) {
+	switch n.kind {
+	case '"':
+		if out := fn(n.str); out != n.str {
+			n.setString(out)
+		}
+	case '{', '[':
+		for _, c := range n.vals {
+			mapStrings(c, fn)
+		}
+	}
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, U+2028 and U+2029 escaped for JavaScript,
+// invalid UTF-8 replaced by U+FFFD (as encoding/json does), markup left
+// as the API writes it.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -81,9 +81,9 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 			}
 		}
 	}
-	v, err := parseJSON(ev.Data)
+	v, err := parseTree(ev.Data)
 	if err != nil {
-		return nil, malformed("", "event data: %v", err)
+		return nil, malformed("", "event data is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
 	}
 	if v.kind != '{' {
 		return nil, malformed("", "event data is not an object")
@@ -94,7 +94,7 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 		if m == nil || m.kind != '{' {
 			return nil, malformed("message", "message_start has no message")
 		}
-		if c := m.get("content"); c != nil && !(c.kind == '[' && len(c.vals) == 0) && !(c.kind == 'l' && c.str == "null") {
+		if c := m.get("content"); c != nil && !(c.kind == '[' && len(c.vals) == 0) && c.kind != 'n' {
 			// The API starts messages empty; content here would skip
 			// the block-by-block judging.
 			return nil, malformed("message.content", "message_start carried content")
@@ -102,12 +102,12 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 		if err := judgeEnvelope(s.judge, v, ""); err != nil {
 			return nil, err
 		}
-		return []Event{{Name: se.Type, Data: v.encode()}}, nil
+		return one(se.Type, v)
 	case EventMessageDelta:
 		if err := judgeEnvelope(s.judge, v, ""); err != nil {
 			return nil, err
 		}
-		return []Event{{Name: se.Type, Data: v.encode()}}, nil
+		return one(se.Type, v)
 	case EventContentBlockStart:
 		return s.start(v, se.Index)
 	case EventContentBlockDelta:
@@ -117,7 +117,7 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 	}
 	// An unknown event. One that carries nothing but its type passes.
 	if len(v.keys) == 1 && v.keys[0] == "type" {
-		return []Event{{Name: se.Type, Data: v.encode()}}, nil
+		return one(se.Type, v)
 	}
 	if !s.relay[se.Type] {
 		return nil, &UnknownTypeError{What: "event", Name: se.Type}
@@ -125,7 +125,7 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 	if err := (&walker{j: s.judge}).checkAll(v, ""); err != nil {
 		return nil, err
 	}
-	return []Event{{Name: se.Type, Data: v.encode()}}, nil
+	return one(se.Type, v)
 }
 
 func (s *OutputStream) maxBuffered() int {
@@ -148,7 +148,7 @@ func (s *OutputStream) feed(index int, kind, field, text string, build func(int,
 	return []Event{build(index, out)}, nil
 }
 
-func (s *OutputStream) start(v *jsonValue, index int) ([]Event, error) {
+func (s *OutputStream) start(v *node, index int) ([]Event, error) {
 	if _, open := s.blocks[index]; open {
 		return nil, malformed(blockPath(index, ""), "block started twice")
 	}
@@ -156,7 +156,7 @@ func (s *OutputStream) start(v *jsonValue, index int) ([]Event, error) {
 	if cb == nil || cb.kind != '{' {
 		return nil, malformed(blockPath(index, ""), "content_block_start has no content_block")
 	}
-	typ := cb.getString("type")
+	typ := cb.stringAt("type")
 	b := &streamBlock{typ: typ}
 	if !KnownBlockType(typ) {
 		if !s.relay[typ] {
@@ -167,7 +167,7 @@ func (s *OutputStream) start(v *jsonValue, index int) ([]Event, error) {
 			return nil, err
 		}
 		s.blocks[index] = b
-		return []Event{{Name: EventContentBlockStart, Data: v.encode()}}, nil
+		return one(EventContentBlockStart, v)
 	}
 	// The event is rebuilt from what was judged: other fields are dropped.
 	v = blockEvent(EventContentBlockStart, index, "content_block", cb)
@@ -187,14 +187,20 @@ func (s *OutputStream) start(v *jsonValue, index int) ([]Event, error) {
 			if f.kind != '"' {
 				return nil, malformed(blockPath(index, streamed), "not a string")
 			}
-			initial, f.str = f.str, ""
+			initial = f.str
+			if initial != "" {
+				f.setString("")
+			}
 		}
 	}
 	if err := judgeBlock(s.judge, s.relay, cb, blockPath(index, "")); err != nil {
 		return nil, err
 	}
 	s.blocks[index] = b
-	evs := []Event{{Name: EventContentBlockStart, Data: v.encode()}}
+	evs, err := one(EventContentBlockStart, v)
+	if err != nil {
+		return nil, err
+	}
 	if initial != "" {
 		s.Generated += int64(len(initial))
 		more, err := s.feed(index, kind, streamed, initial, build)
@@ -206,7 +212,7 @@ func (s *OutputStream) start(v *jsonValue, index int) ([]Event, error) {
 	return evs, nil
 }
 
-func (s *OutputStream) delta(v *jsonValue, index int) ([]Event, error) {
+func (s *OutputStream) delta(v *node, index int) ([]Event, error) {
 	b := s.blocks[index]
 	if b == nil {
 		return nil, malformed(blockPath(index, ""), "delta for a block that is not open")
@@ -215,12 +221,12 @@ func (s *OutputStream) delta(v *jsonValue, index int) ([]Event, error) {
 	if d == nil || d.kind != '{' {
 		return nil, malformed(blockPath(index, ""), "content_block_delta has no delta")
 	}
-	dt := d.getString("type")
+	dt := d.stringAt("type")
 	if b.relayed || (!KnownDeltaType(dt) && s.relay[dt]) {
 		if err := (&walker{j: s.judge}).checkAll(v, ""); err != nil {
 			return nil, err
 		}
-		return []Event{{Name: EventContentBlockDelta, Data: v.encode()}}, nil
+		return one(EventContentBlockDelta, v)
 	}
 	if !KnownDeltaType(dt) {
 		return nil, &UnknownTypeError{What: "delta", Name: dt}
@@ -236,34 +242,38 @@ func (s *OutputStream) delta(v *jsonValue, index int) ([]Event, error) {
 		if err := (&walker{j: s.judge}).opaque(sig, blockPath(index, "signature")); err != nil {
 			return nil, err
 		}
-		return []Event{{Name: EventContentBlockDelta, Data: blockEvent(EventContentBlockDelta, index, "delta", deltaObject(dt, "signature", sig)).encode()}}, nil
+		return one(EventContentBlockDelta, blockEvent(EventContentBlockDelta, index, "delta", deltaObject(dt, "signature", sig)))
 	case dt == "citations_delta" && b.typ == "text":
 		c := d.get("citation")
 		if c == nil {
 			return nil, malformed(blockPath(index, "citations"), "citations_delta has no citation")
 		}
-		s.Generated += int64(len(c.getString("cited_text")))
+		s.Generated += int64(len(c.stringAt("cited_text")))
 		if err := judgeCitation(s.judge, c, blockPath(index, "citations."+strconv.Itoa(b.citations))); err != nil {
 			return nil, err
 		}
 		b.citations++
-		return []Event{{Name: EventContentBlockDelta, Data: blockEvent(EventContentBlockDelta, index, "delta", deltaObject(dt, "citation", c)).encode()}}, nil
+		return one(EventContentBlockDelta, blockEvent(EventContentBlockDelta, index, "delta", deltaObject(dt, "citation", c)))
 	}
 	// text, thinking and input_json deltas of the right block were
 	// handled in Event; here they belong to another block type.
 	return nil, malformed(blockPath(index, ""), "%s in a %s block", dt, b.typ) // both known names
 }
 
-func (s *OutputStream) stop(v *jsonValue, index int) ([]Event, error) {
+func (s *OutputStream) stop(v *node, index int) ([]Event, error) {
 	b := s.blocks[index]
 	if b == nil {
 		return nil, malformed(blockPath(index, ""), "stop for a block that is not open")
 	}
 	delete(s.blocks, index)
-	stop := Event{Name: EventContentBlockStop, Data: v.encode()}
 	if !b.relayed {
-		stop.Data = blockEvent(EventContentBlockStop, index, "", nil).encode()
+		v = blockEvent(EventContentBlockStop, index, "", nil)
 	}
+	stops, err := one(EventContentBlockStop, v)
+	if err != nil {
+		return nil, err
+	}
+	stop := stops[0]
 	if b.relayed {
 		return []Event{stop}, nil
 	}
@@ -298,7 +308,7 @@ func (s *OutputStream) stop(v *jsonValue, index int) ([]Event, error) {
 // unchanged.
 func (s *OutputStream) toolInput(raw []byte, index int) (string, error) {
 	path := blockPath(index, "input")
-	v, err := parseJSON(raw)
+	v, err := parseTree(raw)
 	if err != nil {
 		out, err := s.judge.Judge(Field{Kind: abi.KindToolInput, Path: path, Text: string(raw)})
 		if err != nil {
@@ -312,7 +322,11 @@ func (s *OutputStream) toolInput(raw []byte, index int) (string, error) {
 	if err := judgeToolInput(s.judge, v, path); err != nil {
 		return "", err
 	}
-	return string(v.encode()), nil
+	b, err := encodeNode(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 // Open reports whether a block is open (started and not stopped).
@@ -344,18 +358,23 @@ func deltaEvent(index int, typ, field, s string) Event {
 
 // blockEvent builds a content block event: its type, index and, unless key
 // is "", one more field.
-func blockEvent(typ string, index int, key string, val *jsonValue) *jsonValue {
-	v := &jsonValue{kind: '{',
-		keys: []string{"type", "index"},
-		vals: []*jsonValue{{kind: '"', str: typ}, {kind: 'l', str: strconv.Itoa(index)}}}
-	if key != "" {
-		v.keys = append(v.keys, key)
-		v.vals = append(v.vals, val)
+func blockEvent(typ string, index int, key string, val *node) *node {
+	if key == "" {
+		return objectNode([]string{"type", "index"}, stringNode(typ), numberNode(index))
 	}
-	return v
+	return objectNode([]string{"type", "index", key}, stringNode(typ), numberNode(index), val)
 }
 
 // deltaObject builds a delta: its type and one field.
-func deltaObject(typ, key string, val *jsonValue) *jsonValue {
-	return &jsonValue{kind: '{', keys: []string{"type", key}, vals: []*jsonValue{{kind: '"', str: typ}, val}}
+func deltaObject(typ, key string, val *node) *node {
+	return objectNode([]string{"type", key}, stringNode(typ), val)
+}
+
+// one encodes a judged event.
+func one(name string, v *node) ([]Event, error) {
+	b, err := encodeNode(v)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{{Name: name, Data: b}}, nil
 }

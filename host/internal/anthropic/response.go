@@ -18,8 +18,8 @@ type Response struct {
 	fields object
 	blocks []object
 	dirty  bool
-	// judged holds the content and stop details after Judge.
-	judged map[string]*jsonValue
+	// judged is the whole body, strictly parsed and judged, after Judge.
+	judged *node
 }
 
 // DecodeResponse parses a Messages response body.
@@ -78,46 +78,33 @@ func (r *Response) Text() string {
 }
 
 // Judge passes every string the client receives to j, in place: each
-// content block by its type (see output.go) and stop_details.explanation.
-// Encode then returns the judged body, re-encoded from what was judged. A
-// content block type moat does not know is refused (*UnknownTypeError)
-// unless relay names it.
+// content block by its type (see output.go) and the message's own fields.
+// The body is parsed again by the strict decoder (duplicate keys refused),
+// and Encode then returns it with what was judged: the original bytes of
+// what did not change. A content block type moat does not know is refused
+// (*UnknownTypeError) unless relay names it.
 func (r *Response) Judge(j OutputJudge, relay Relay) error {
-	r.judged = map[string]*jsonValue{}
-	if c, ok := r.fields["content"]; ok {
-		v, err := parseJSON(c)
-		if err != nil {
-			return malformed("content", "%v", err)
-		}
-		if v.kind != '[' {
+	root, err := parseTree(r.raw)
+	if err != nil {
+		return malformed("", "the response is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
+	}
+	if root.kind != '{' {
+		return malformed("", "the response is not an object")
+	}
+	if c := root.get("content"); c != nil {
+		if c.kind != '[' {
 			return malformed("content", "not an array")
 		}
-		for i, b := range v.vals {
+		for i, b := range c.vals {
 			if err := judgeBlock(j, relay, b, "content."+strconv.Itoa(i)); err != nil {
 				return err
 			}
 		}
-		r.judged["content"] = v
 	}
-	// The message's own fields: judged strings and checked identifiers.
-	env := &jsonValue{kind: '{'}
-	for k, raw := range r.fields {
-		if k == "content" {
-			continue
-		}
-		v, err := parseJSON(raw)
-		if err != nil {
-			return malformed(k, "%v", err)
-		}
-		env.keys = append(env.keys, k)
-		env.vals = append(env.vals, v)
-	}
-	if err := judgeEnvelope(j, env, ""); err != nil {
+	if err := judgeEnvelope(j, root, ""); err != nil {
 		return err
 	}
-	for i, k := range env.keys {
-		r.judged[k] = env.vals[i]
-	}
+	r.judged = root
 	r.dirty = true
 	return nil
 }
@@ -130,10 +117,7 @@ func (r *Response) Encode() ([]byte, error) {
 		return r.raw, nil
 	}
 	if r.judged != nil {
-		for k, v := range r.judged {
-			r.fields[k] = v.encode()
-		}
-		return r.encodeFields()
+		return encodeNode(r.judged)
 	}
 	blocks, err := encodeJSON(r.blocks)
 	if err != nil {

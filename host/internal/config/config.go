@@ -57,6 +57,10 @@ type Server struct {
 	// AllowedBetas lists the anthropic-beta values forwarded upstream; empty
 	// forwards all.
 	AllowedBetas []string `toml:"allowed_betas"`
+	// RelayBlockTypes names request content block types outside moat's
+	// content model that are relayed rather than refused; every string in
+	// such a block is judged as text.
+	RelayBlockTypes []string `toml:"relay_block_types"`
 	// TrustedProxies lists CIDRs whose X-Forwarded-For is believed; empty
 	// trusts none.
 	TrustedProxies []string `toml:"trusted_proxies"`

@@ -112,8 +112,8 @@ func parseRequest(body []byte, needMaxTokens bool) (request, error) {
 		r.System = sys
 	}
 	for i, m := range msgs {
-		if m.Role != "user" && m.Role != "assistant" {
-			return request{}, badField("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		if m.Role != "user" && m.Role != "assistant" && m.Role != "system" {
+			return request{}, badField("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
 		}
 		if len(m.Content) == 0 || string(m.Content) == "null" {
 			return request{}, badField("messages.%d.content: Field required", i)

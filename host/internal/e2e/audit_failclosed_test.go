@@ -3,9 +3,19 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
+
+// metricValue returns the value of an unlabelled metric on a scraped page.
+func metricValue(page, name string) string {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(page)
+	if m == nil {
+		return "absent"
+	}
+	return m[1]
+}
 
 // TestAuditFailClosed: when the audit record cannot be written (the file
 // is swapped for /dev/full: every write fails with ENOSPC, also for root),
@@ -29,6 +39,9 @@ func TestAuditFailClosed(t *testing.T) {
 			if status, _, b := e.raw("POST", "/v1/messages", body, e.auth()); status != 200 {
 				t.Fatalf("before: %d %s", status, b)
 			}
+			if got := metricValue(e.metrics(), "moat_audit_write_failures_total"); got != "0" {
+				t.Fatalf("moat_audit_write_failures_total = %q before any failure", got)
+			}
 			path := filepath.Join(e.dir, "audit", "audit.jsonl")
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
@@ -40,6 +53,10 @@ func TestAuditFailClosed(t *testing.T) {
 			status, _, b := e.raw("POST", "/v1/messages", body, e.auth())
 			if status != tc.want {
 				t.Fatalf("status %d, want %d: %s", status, tc.want, b)
+			}
+			// The failed record is counted on the metrics page.
+			if got := metricValue(e.metrics(), "moat_audit_write_failures_total"); got != "1" {
+				t.Fatalf("moat_audit_write_failures_total = %q after one failed record, want 1", got)
 			}
 			if tc.wantType != "" {
 				typ, msg := errorBody(t, b)

@@ -68,6 +68,7 @@ type Metrics struct {
 	upstreamErrors *prometheus.CounterVec
 	inFlight       prometheus.Gauge
 	auditFailures  prometheus.Counter
+	auditSampled   prometheus.Counter
 
 	endpoints, routes, clients, models, plugins, phases, verdicts, kinds *labelSet
 
@@ -140,6 +141,10 @@ func New(opts Options) *Metrics {
 		Namespace: Namespace, Name: "audit_write_failures_total",
 		Help: "Audit records that could not be written.",
 	})
+	m.auditSampled = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "audit_unauthenticated_sampled_out_total",
+		Help: "Audit records of unauthenticated requests left out past audit.unauthenticated_rate (the next record written carries the count).",
+	})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
 		Help: "Always 1; labels name the moat version, Go version and environment.",
@@ -147,7 +152,7 @@ func New(opts Options) *Metrics {
 	info.WithLabelValues(clean(version(opts.Version)), runtime.Version(), clean(opts.Environment)).Set(1)
 
 	m.reg.MustRegister(m.requests, m.latency, m.gatewayLatency, m.pluginCalls, m.pluginLatency,
-		m.refusals, m.spend, m.tokens, m.upstreamErrors, m.inFlight, m.auditFailures, info,
+		m.refusals, m.spend, m.tokens, m.upstreamErrors, m.inFlight, m.auditFailures, m.auditSampled, info,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -257,6 +262,15 @@ func (m *Metrics) AuditWriteFailure() {
 		return
 	}
 	m.auditFailures.Inc()
+}
+
+// AuditSampledOut counts an unauthenticated request's audit line left out
+// by the audit.unauthenticated_rate sampling.
+func (m *Metrics) AuditSampledOut() {
+	if m == nil {
+		return
+	}
+	m.auditSampled.Inc()
 }
 
 // status returns the label of an HTTP status, cached; out-of-range codes

@@ -118,12 +118,13 @@ func TestPathsRelayedAsParsed(t *testing.T) {
 func TestEveryRequestOnRecord(t *testing.T) {
 	t.Run("unrouted and unauthenticated", func(t *testing.T) {
 		e := start(t, envOpts{})
+		hc := doorsClient(t)
 		for _, target := range []string{"/v1/nothing", "/admin/usage", "/v1/models/a/b", "/%2e%2e/etc/passwd"} {
 			if st := rawGet(t, e.url, target, nil); st != http.StatusNotFound {
 				t.Fatalf("GET %s: %d, want 404", target, st)
 			}
 		}
-		st, _, _, err := doorsPost(e.url, map[string]string{"x-api-key": badKey(t)}, lcBody("hi"))
+		st, _, _, err := doorsPost(hc, e.url, map[string]string{"x-api-key": badKey(t)}, lcBody("hi"))
 		if err != nil || st != 401 {
 			t.Fatalf("bad key: %d %v", st, err)
 		}
@@ -144,6 +145,7 @@ func TestEveryRequestOnRecord(t *testing.T) {
 
 	t.Run("flood bounded", func(t *testing.T) {
 		e := start(t, envOpts{audit: `unauthenticated_rate = "10-M"`})
+		hc := doorsClient(t)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var problems []string
@@ -152,10 +154,10 @@ func TestEveryRequestOnRecord(t *testing.T) {
 				var st int
 				var err error
 				if i%2 == 0 {
-					st, _, _, err = doorsPost(e.url, map[string]string{"x-api-key": badKey(t)}, lcBody("x"))
+					st, _, _, err = doorsPost(hc, e.url, map[string]string{"x-api-key": badKey(t)}, lcBody("x"))
 				} else {
 					var resp *http.Response
-					resp, err = http.Get(e.url + "/v1/flood/" + strconv.Itoa(i))
+					resp, err = hc.Get(e.url + "/v1/flood/" + strconv.Itoa(i))
 					if err == nil {
 						st = resp.StatusCode
 						resp.Body.Close()
@@ -170,7 +172,7 @@ func TestEveryRequestOnRecord(t *testing.T) {
 		}
 		for range 5 {
 			wg.Go(func() {
-				if st, _, msg, err := doorsPost(e.url, map[string]string{"x-api-key": e.key}, lcBody("valid")); err != nil || st != 200 {
+				if st, _, msg, err := doorsPost(hc, e.url, map[string]string{"x-api-key": e.key}, lcBody("valid")); err != nil || st != 200 {
 					mu.Lock()
 					problems = append(problems, fmt.Sprintf("valid call: %d %s %v", st, msg, err))
 					mu.Unlock()

@@ -67,6 +67,10 @@ type Record struct {
 	GatewayLatency    time.Duration `json:"gateway_latency_ns"`
 	UpstreamRequestID string        `json:"upstream_request_id,omitempty"`
 	Error             string        `json:"error,omitempty"`
+	// SampledOut, on the line of a request that never authenticated, is
+	// how many such lines were left out (audit.unauthenticated_rate) since
+	// the last one written.
+	SampledOut int64 `json:"sampled_out,omitempty"`
 
 	// Input and Output are the raw texts; never serialized.
 	Input  string `json:"-"`

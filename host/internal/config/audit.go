@@ -8,6 +8,11 @@ type Audit struct {
 	Path string `toml:"path"`
 	// Disabled turns the audit trail off (moat doctor fails on it).
 	Disabled bool `toml:"disabled"`
+	// UnauthenticatedRate bounds the audit lines of requests that never
+	// authenticated (bad or missing credentials, unrouted paths), in the
+	// ulule format ("60-M"); the lines past it are counted and the count
+	// is written in the next such line ("sampled_out"). Default "60-M".
+	UnauthenticatedRate string `toml:"unauthenticated_rate"`
 	// Content is "off" (default), "hmac", "redacted" or "full".
 	Content string `toml:"content"`
 	// HMACKeyEnv or HMACKeyFile (one of them) supplies the key for content
@@ -54,6 +59,9 @@ func (a *Audit) applyDefaults(c *Config) {
 	if a.MaxSizeMB == 0 {
 		a.MaxSizeMB = 100
 	}
+	if a.UnauthenticatedRate == "" {
+		a.UnauthenticatedRate = "60-M"
+	}
 	if a.HMACKeyEnv == "" && a.HMACKeyFile == "" {
 		a.HMACKeyEnv = "MOAT_AUDIT_HMAC_KEY"
 	}
@@ -87,6 +95,7 @@ func (c *Config) validateAudit(p *problems) {
 	if a.MaxSizeMB < 1 {
 		p.add("audit.max_size_mb", "must be positive")
 	}
+	checkRate(p, "audit.unauthenticated_rate", a.UnauthenticatedRate)
 	if a.HMACKeyEnv != "" && a.HMACKeyFile != "" {
 		p.add("audit", "set hmac_key_env or hmac_key_file, not both")
 	}

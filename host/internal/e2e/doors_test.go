@@ -27,10 +27,20 @@ func doorsJWT(t *testing.T) (toml, secret string) {
 	return fmt.Sprintf("[jwt]\nenabled = true\nclient = \"app\"\nalgorithms = [\"HS256\"]\nsecret_env = \"MOAT_E2E_DOORS_JWT\"\nissuer = %q\naudience = %q\n", lcIssuer, lcAudience), secret
 }
 
+// doorsClient is an HTTP client of the test's own whose idle connections
+// are closed before moat stops (create it after start): the connections
+// its transport dials for concurrent calls and never uses would otherwise
+// hold moat's graceful shutdown for 5 s.
+func doorsClient(t *testing.T) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 // doorsPost sends one /v1/messages call with the given headers and returns
 // the status and the decoded Anthropic error (type, message) if any. Safe
 // from any goroutine.
-func doorsPost(url string, hdr map[string]string, body []byte) (int, string, string, error) {
+func doorsPost(hc *http.Client, url string, hdr map[string]string, body []byte) (int, string, string, error) {
 	req, err := http.NewRequest(http.MethodPost, url+"/v1/messages", bytes.NewReader(body))
 	if err != nil {
 		return 0, "", "", err
@@ -40,7 +50,7 @@ func doorsPost(url string, hdr map[string]string, body []byte) (int, string, str
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", "", err
 	}
@@ -82,9 +92,10 @@ func badKey(t *testing.T) string {
 func TestLockoutSparesValidCallers(t *testing.T) {
 	jwtTOML, secret := doorsJWT(t)
 	e := start(t, envOpts{server: `trusted_proxies = ["127.0.0.1/32"]`, extra: jwtTOML})
+	hc := doorsClient(t)
 	tok := lcToken(t, secret, lcClaims("user-7", time.Now().Add(10*time.Minute)))
-	keyClient := e.sdk()
-	jwtClient := anthropic.NewClient(option.WithBaseURL(e.url), option.WithAuthToken(tok), option.WithMaxRetries(0))
+	keyClient := e.sdk(option.WithHTTPClient(hc))
+	jwtClient := anthropic.NewClient(option.WithBaseURL(e.url), option.WithAuthToken(tok), option.WithMaxRetries(0), option.WithHTTPClient(hc))
 	body := lcBody("hi")
 
 	t.Run("shared address under concurrency", func(t *testing.T) {
@@ -105,7 +116,7 @@ func TestLockoutSparesValidCallers(t *testing.T) {
 			wg.Go(func() {
 				<-gate
 				for j := range perAttacker {
-					st, typ, _, err := doorsPost(e.url, map[string]string{"x-api-key": bad[a*perAttacker+j]}, body)
+					st, typ, _, err := doorsPost(hc, e.url, map[string]string{"x-api-key": bad[a*perAttacker+j]}, body)
 					if err != nil {
 						fail("attacker: %v", err)
 						continue
@@ -154,7 +165,7 @@ func TestLockoutSparesValidCallers(t *testing.T) {
 			"no key":      {},
 			"expired jwt": {"authorization": "Bearer " + expired},
 		} {
-			st, typ, msg, err := doorsPost(e.url, hdr, body)
+			st, typ, msg, err := doorsPost(hc, e.url, hdr, body)
 			if err != nil || st != 429 || typ != "rate_limit_error" || !strings.Contains(msg, "failed authentications") {
 				t.Errorf("%s: %d %s %q %v, want the lockout's 429", name, st, typ, msg, err)
 			}
@@ -165,7 +176,7 @@ func TestLockoutSparesValidCallers(t *testing.T) {
 		stolen := badKey(t)
 		codes := map[int]int{}
 		for i := range 25 {
-			st, _, _, err := doorsPost(e.url, map[string]string{"x-api-key": stolen, "x-forwarded-for": fmt.Sprintf("198.51.100.%d", i+1)}, body)
+			st, _, _, err := doorsPost(hc, e.url, map[string]string{"x-api-key": stolen, "x-forwarded-for": fmt.Sprintf("198.51.100.%d", i+1)}, body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,11 +185,11 @@ func TestLockoutSparesValidCallers(t *testing.T) {
 		if codes[401] != 20 || codes[429] != 5 {
 			t.Fatalf("one credential from 25 addresses got %v, want 20 401s then 5 429s", codes)
 		}
-		st, typ, _, err := doorsPost(e.url, map[string]string{"x-api-key": badKey(t), "x-forwarded-for": "198.51.100.1"}, body)
+		st, typ, _, err := doorsPost(hc, e.url, map[string]string{"x-api-key": badKey(t), "x-forwarded-for": "198.51.100.1"}, body)
 		if err != nil || st != 401 || typ != "authentication_error" {
 			t.Fatalf("another bad key from one of those addresses: %d %s %v, want 401", st, typ, err)
 		}
-		st, _, _, err = doorsPost(e.url, map[string]string{"x-api-key": e.key, "x-forwarded-for": "198.51.100.2"}, body)
+		st, _, _, err = doorsPost(hc, e.url, map[string]string{"x-api-key": e.key, "x-forwarded-for": "198.51.100.2"}, body)
 		if err != nil || st != 200 {
 			t.Fatalf("valid key from one of those addresses: %d %v", st, err)
 		}
@@ -192,6 +203,7 @@ func TestLockoutSparesValidCallers(t *testing.T) {
 func TestUserIDsStayIdentities(t *testing.T) {
 	jwtTOML, secret := doorsJWT(t)
 	e := start(t, envOpts{client: "trusted = true\nuser_header = \"X-End-User\"", extra: jwtTOML})
+	hc := doorsClient(t)
 	bad := []struct {
 		name, id string
 	}{
@@ -225,7 +237,7 @@ func TestUserIDsStayIdentities(t *testing.T) {
 			if strings.ContainsAny(id, "\n\x00") || len(id) > 4096 {
 				return 0, "", nil // not sendable as a header value
 			}
-			st, typ, msg, err := doorsPost(e.url, map[string]string{"x-api-key": e.key, "x-end-user": id}, lcBody("hi"))
+			st, typ, msg, err := doorsPost(hc, e.url, map[string]string{"x-api-key": e.key, "x-end-user": id}, lcBody("hi"))
 			return st, typ + " " + msg, err
 		}},
 		{"jwt sub", func(id string) (int, string, error) {
@@ -233,7 +245,7 @@ func TestUserIDsStayIdentities(t *testing.T) {
 				return 0, "", nil // beyond the credential cap (a 401), or not JSON-encodable
 			}
 			tok := lcToken(t, secret, lcClaims(id, time.Now().Add(time.Minute)))
-			st, typ, msg, err := doorsPost(e.url, map[string]string{"authorization": "Bearer " + tok}, lcBody("hi"))
+			st, typ, msg, err := doorsPost(hc, e.url, map[string]string{"authorization": "Bearer " + tok}, lcBody("hi"))
 			return st, typ + " " + msg, err
 		}},
 	}
@@ -268,7 +280,7 @@ func TestUserIDsStayIdentities(t *testing.T) {
 			t.Fatal(err)
 		}
 		tok := lcToken(t, secret, lcClaims("user@example.com", time.Now().Add(time.Minute)))
-		if st, _, msg, err := doorsPost(e.url, map[string]string{"authorization": "Bearer " + tok}, lcBody("hi")); err != nil || st != 200 {
+		if st, _, msg, err := doorsPost(hc, e.url, map[string]string{"authorization": "Bearer " + tok}, lcBody("hi")); err != nil || st != 200 {
 			t.Fatalf("valid sub: %d %s %v", st, msg, err)
 		}
 	})

@@ -78,6 +78,8 @@ type envOpts struct {
 	upstream string
 	// audit is TOML added inside [audit].
 	audit string
+	// admin is TOML added inside [admin].
+	admin string
 	// upstreamURL, when set, replaces the stand-in as moat's upstream.
 	upstreamURL string
 	si          standin.Options
@@ -111,7 +113,7 @@ func start(t *testing.T, o envOpts) *env {
 		upURL = o.upstreamURL
 	}
 	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\ntimeout = \"10s\"\n%s\n", upURL, keyFile, o.upstream)
-	fmt.Fprintf(&b, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"MOAT_E2E_ADMIN_TOKEN\"\n")
+	fmt.Fprintf(&b, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"MOAT_E2E_ADMIN_TOKEN\"\n%s\n", o.admin)
 	fmt.Fprintf(&b, "[audit]\npath = %q\n%s\n", filepath.Join(e.dir, "audit", "audit.jsonl"), o.audit)
 	if !o.noClient {
 		fmt.Fprintf(&b, "[[clients]]\nid = \"app\"\nkey_sha256 = %q\n%s\n", hash, o.client)

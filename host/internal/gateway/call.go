@@ -33,6 +33,9 @@ type call struct {
 	model    string
 	stream   bool
 	who      auth.Identity
+	// authed is set once the caller authenticated; the audit lines of
+	// calls without it are sampled (audit.unauthenticated_rate).
+	authed bool
 
 	ticket   *limit.Ticket
 	res      *limit.Reservation
@@ -108,9 +111,12 @@ func (cl *call) authenticate() error {
 		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
 			return err
 		}
+		// A recognized key (revoked, expired, wrong address) names its
+		// client in the record.
+		cl.who = auth.Identity{ClientID: who.ClientID, KeyHash: who.KeyHash}
 		return cl.authFailed(r, err)
 	}
-	cl.who = who
+	cl.who, cl.authed = who, true
 	if who.Via == auth.ViaKey && cl.ip.IsValid() {
 		// JWTs are left out: each token differs, and users roam.
 		cl.g.deps.Anomaly.KeyUse(who.ClientID, who.KeyHash, cl.ip.String(), time.Now())
@@ -259,6 +265,14 @@ func (cl *call) record(status int, err error, by string) error {
 		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Cause: string(v.Cause), Duration: v.Duration})
 	}
 	cl.g.observe(cl, rec)
+	if !cl.authed {
+		ok, n := cl.g.unauth.admit(cl.st.Config.Audit.UnauthenticatedRate, time.Now())
+		if !ok {
+			cl.g.deps.Metrics.AuditSampledOut()
+			return nil
+		}
+		rec.SampledOut = n
+	}
 	werr := cl.g.deps.Audit.Write(context.WithoutCancel(cl.c.Request.Context()), rec)
 	if werr != nil {
 		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)

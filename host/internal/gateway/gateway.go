@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -54,6 +55,8 @@ type Gateway struct {
 	trusted []netip.Prefix
 	// inflight counts requests being served, for graceful shutdown.
 	inflight refCount
+	// unauth samples the audit lines of unauthenticated requests.
+	unauth unauthSampler
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -91,10 +94,15 @@ func (g *Gateway) Handler() http.Handler { return g.engine }
 func (g *Gateway) routes() *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = false
+	// Route on the path as sent, and decode parameters once: an encoded
+	// "/" inside /v1/models/{id} stays part of the id (re-encoded
+	// upstream by modelsPath) instead of splitting the path.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
 	e.Use(g.recoverer)
-	e.NoRoute(func(c *gin.Context) {
-		g.writeError(c, "", anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
-	})
+	e.NoRoute(g.handle(EndpointUnrouted, func(cl *call) error {
+		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "no route for %s %s", clip(cl.c.Request.Method, 16), clip(cl.c.Request.URL.Path, 200))
+	}))
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", g.readyz)
 	e.OPTIONS("/v1/*path", g.preflight)
@@ -105,6 +113,21 @@ func (g *Gateway) routes() *gin.Engine {
 	e.GET("/v1/models/:id", models)
 	e.POST("/v1/routes/:name", g.handle("/v1/routes", (*call).serveRoute))
 	return e
+}
+
+// EndpointUnrouted is the audit and metrics endpoint of a request to a
+// path moat does not serve (its path is in the record's error, clipped).
+const EndpointUnrouted = "unrouted"
+
+// clip cuts s to at most n bytes (on a rune boundary) for a message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func (g *Gateway) readyz(c *gin.Context) {

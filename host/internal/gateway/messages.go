@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -381,24 +382,46 @@ func (cl *call) serveCountTokens() error {
 	return cl.respond(b)
 }
 
+// modelsPath builds the upstream path of a models call from the parsed
+// (decoded) model id and query, re-encoding both: an id holding "/", "?",
+// "#" or "%" (sent encoded) stays one path segment upstream instead of
+// changing the path or starting a query, and "." and ".." (which an
+// upstream could resolve as path steps) are refused as no model.
+func modelsPath(id, rawQuery string) (string, error) {
+	p := "/v1/models"
+	if id != "" {
+		if id == "." || id == ".." {
+			return "", anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
+		}
+		p += "/" + url.PathEscape(id)
+	}
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return "", anthropic.InvalidRequest("query string: %s", "malformed")
+		}
+		p += "?" + q.Encode()
+	}
+	return p, nil
+}
+
 // serveModels serves GET /v1/models and /v1/models/{id}, filtered to the
 // client's allowed models.
 func (cl *call) serveModels() error {
 	if err := cl.identify(); err != nil {
 		return err
 	}
-	path := cl.c.Request.URL.Path
+	path, err := modelsPath(cl.c.Param("id"), cl.c.Request.URL.RawQuery)
+	if err != nil {
+		return err
+	}
 	if id := cl.c.Param("id"); id != "" && !cl.who.Client.AllowsModel(id) {
 		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
 	}
 	ctx, cancel := context.WithTimeout(cl.c.Request.Context(), cl.st.Config.Upstream.Timeout.Duration)
 	defer cancel()
-	q := ""
-	if cl.c.Request.URL.RawQuery != "" {
-		q = "?" + cl.c.Request.URL.RawQuery
-	}
 	t0 := time.Now()
-	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodGet, path+q, nil, cl.forwardHeaders())
+	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodGet, path, nil, cl.forwardHeaders())
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		return err

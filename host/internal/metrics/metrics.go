@@ -77,6 +77,7 @@ type Metrics struct {
 	cpTime         prometheus.Gauge
 	cpHead         prometheus.Gauge
 	cpFailures     prometheus.Counter
+	auditSampled   prometheus.Counter
 
 	endpoints, routes, clients, models, plugins, phases, verdicts, kinds, causes, states *labelSet
 
@@ -179,6 +180,10 @@ func New(opts Options) *Metrics {
 		Namespace: Namespace, Name: "audit_checkpoint_failures_total",
 		Help: "Audit checkpoints a store (the checkpoint file, Redis) could not save.",
 	})
+	m.auditSampled = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "audit_unauthenticated_sampled_out_total",
+		Help: "Audit records of unauthenticated requests left out past audit.unauthenticated_rate (the next record written carries the count).",
+	})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
 		Help: "Always 1; labels name the moat version, Go version and environment.",
@@ -188,7 +193,7 @@ func New(opts Options) *Metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.gatewayLatency, m.pluginCalls, m.pluginLatency,
 		m.pluginErrors, m.breakerState, m.breakerChanges,
 		m.refusals, m.spend, m.tokens, m.upstreamErrors, m.inFlight, m.auditFailures, info,
-		m.cpSeq, m.cpTime, m.cpHead, m.cpFailures,
+		m.cpSeq, m.cpTime, m.cpHead, m.cpFailures, m.auditSampled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -349,6 +354,15 @@ func (m *Metrics) AuditCheckpointFailure() {
 		return
 	}
 	m.cpFailures.Inc()
+}
+
+// AuditSampledOut counts an unauthenticated request's audit line left out
+// by the audit.unauthenticated_rate sampling.
+func (m *Metrics) AuditSampledOut() {
+	if m == nil {
+		return
+	}
+	m.auditSampled.Inc()
 }
 
 // status returns the label of an HTTP status, cached; out-of-range codes

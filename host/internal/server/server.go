@@ -228,7 +228,7 @@ func (s *Server) serve(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("listening on admin %s: %w", cfg.Admin.Listen, err)
 		}
 		adminAddr = aln.Addr().String()
-		admin = &http.Server{Handler: s.adminHandler(cfg), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: s.adminHandler(cfg), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		if cfg.Admin.TLSCertFile != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.Admin.TLSCertFile, cfg.Admin.TLSKeyFile)
 			if err != nil {

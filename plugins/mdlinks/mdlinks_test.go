@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/moat-gateway/moat/sdk/abi"
+	"github.com/yuin/goldmark/text"
 )
 
 const testConfig = `{"allow_domains": ["ok.example", "bücher.example"]}`
@@ -330,5 +331,19 @@ func BenchmarkNeutralizeBenign(b *testing.B) {
 		if v := Output(req); v.Action != abi.Allow {
 			b.Fatal(v.Reason)
 		}
+	}
+}
+
+// BenchmarkBaselineParse is goldmark's parse of the same document, the
+// floor BenchmarkNeutralizeBenign is compared with in the same run.
+func BenchmarkBaselineParse(b *testing.B) {
+	doc, err := os.ReadFile("testdata/benign.md")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		md.Parser().Parse(text.NewReader(doc))
 	}
 }

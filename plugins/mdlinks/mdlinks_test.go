@@ -70,6 +70,10 @@ func TestNeutralize(t *testing.T) {
 		{"image in link", "[![img](https://evil.example/i.png)](https://ok.example/)", "[![img](#blocked)](https://ok.example/)"},
 		{"link in image alt", "![[a](https://evil.example)](https://evil.example/i.png)", "![[a](#blocked)](#blocked)"},
 		{"in list and quote", "- item\n  > [a](https://evil.example)", "- item\n  > [a](#blocked)"},
+		{"tab indented list", "-\t[a](javascript:x)", "-\t[a](#blocked)"},
+		{"tabs in quote in list", "1.\t>\t[a](https://evil.example)", "1.\t>\t[a](#blocked)"},
+		{"html block in list", "-\t<div>\n\t<img src=https://evil.example/>\n", "-\t<div>\n\t<img src=#blocked>\n"},
+		{"code in quote", "> ```\n> [a](javascript:x)\n", "> ```\n> [a](javascript:x)\n"},
 		// autolinks
 		{"autolink", "see <https://evil.example/x?d=1>", `see \<https://evil.example/x?d=1>`},
 		{"autolink javascript", "<javascript:alert(1)>", `\<javascript:alert(1)>`},

@@ -254,7 +254,7 @@ func TestStreamingHoldsBackUnfinishedLinks(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i, doc := range append(hostile, string(benign)) {
-		for trial := range 40 {
+		for trial := range 15 {
 			g := &guard{holdBack: 24 + rng.IntN(40), allow: allow}
 			if os.Getenv("MDLINKS_DEBUG") != "" && i == 3 && trial == 0 {
 				g.log = func(in, seg, whole string) { t.Logf("released %q as %q (whole %q)", in, seg, whole) }

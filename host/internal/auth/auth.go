@@ -28,8 +28,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/moat-gateway/moat/host/internal/config"
 )
@@ -37,9 +35,6 @@ import (
 // DefaultUserHeader is always treated as a user header, so an untrusted
 // client sending it is refused even when no client configures it.
 const DefaultUserHeader = "X-Moat-User"
-
-// maxUserIDLen bounds an end-user id taken from a header.
-const maxUserIDLen = 256
 
 // maxCredentialLen bounds a presented key or token.
 const maxCredentialLen = 8192
@@ -247,6 +242,9 @@ func (a *Authenticator) Authenticate(r *http.Request, remoteIP netip.Addr) (Iden
 			return Identity{}, unauthorized("invalid token: %s", err.Error())
 		}
 		id = Identity{ClientID: a.jwtClient.ID, Client: a.jwtClient, User: sub, Via: ViaJWT, KeyHash: hex.EncodeToString(sum[:4])}
+		if err := CheckUserID("the token's sub", sub); err != nil {
+			return id, err
+		}
 	case strings.HasPrefix(tok, "sk-ant-"):
 		return Identity{}, unauthorized("invalid API key: that is an Anthropic API key; clients authenticate to moat with a moat client key (moat_...) and the Anthropic key stays on the server (rotate the one that was sent)")
 	default:
@@ -366,8 +364,8 @@ func (a *Authenticator) user(h http.Header, id Identity) (string, *Error) {
 		return "", badRequest("more than one %s header", own)
 	}
 	u := vs[0]
-	if u == "" || len(u) > maxUserIDLen || !utf8.ValidString(u) || strings.IndexFunc(u, unicode.IsControl) >= 0 {
-		return "", badRequest("header %s must be 1 to %d printable characters", own, maxUserIDLen)
+	if err := CheckUserID("header "+own, u); err != nil {
+		return "", err
 	}
 	return u, nil
 }

@@ -371,6 +371,9 @@ audience = "moat"
 	}
 	good := sign(t, jwt.SigningMethodES256, k.ec, "ec1", claims(nil))
 	expired := sign(t, jwt.SigningMethodES256, k.ec, "ec1", claims(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() }))
+	withSub := func(sub string) string {
+		return sign(t, jwt.SigningMethodES256, k.ec, "ec1", claims(func(c jwt.MapClaims) { c["sub"] = sub }))
+	}
 	local := netip.MustParseAddr("127.0.0.1")
 	cases := []struct {
 		name    string
@@ -379,6 +382,10 @@ audience = "moat"
 		status  int
 	}{
 		{"bearer jwt", [][2]string{{"Authorization", "Bearer " + good}}, local, 0},
+		{"sub with newline", [][2]string{{"Authorization", "Bearer " + withSub("user\nadmin")}}, local, 400},
+		{"sub with NUL", [][2]string{{"Authorization", "Bearer " + withSub("user\x00")}}, local, 400},
+		{"sub with bidi override", [][2]string{{"Authorization", "Bearer " + withSub("user\u202egnp")}}, local, 400},
+		{"sub of 257 bytes", [][2]string{{"Authorization", "Bearer " + withSub(strings.Repeat("u", 257))}}, local, 400},
 		{"jwt in x-api-key is not tried", [][2]string{{"X-Api-Key", good}}, local, 401},
 		{"expired jwt", [][2]string{{"Authorization", "Bearer " + expired}}, local, 401},
 		{"jwt outside allowlist", [][2]string{{"Authorization", "Bearer " + good}}, netip.MustParseAddr("192.0.2.1"), 403},

@@ -305,6 +305,8 @@ func (c *Config) applyDefaults() {
 		c.Budgets[i].applyDefaults()
 	}
 	c.Admin.applyDefaults()
+	c.Admin.TLSCertFile = c.resolve(c.Admin.TLSCertFile)
+	c.Admin.TLSKeyFile = c.resolve(c.Admin.TLSKeyFile)
 	c.Audit.applyDefaults(c)
 	c.JWT.applyDefaults()
 	c.Anomaly.applyDefaults()
@@ -335,6 +337,7 @@ func (c *Config) validate(p *problems) {
 	c.validateLimits(p)
 	c.validateAudit(p)
 	c.validateAuth(p)
+	c.validateAdmin(p)
 }
 
 // Client finds a client by id.

@@ -123,3 +123,35 @@ func TestAnomalyValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminValidated(t *testing.T) {
+	cases := []struct {
+		name, admin string
+		want        string // "" = valid
+	}{
+		{"plain", "listen = \"127.0.0.1:9090\"\n", ""},
+		{"tls pair and hosts", "listen = \"0.0.0.0:9090\"\ntls_cert_file = \"a.crt\"\ntls_key_file = \"a.key\"\nallowed_hosts = [\"moat-admin.internal\"]\nmetrics_auth = true\n", ""},
+		{"cert without key", "tls_cert_file = \"a.crt\"\n", "admin.tls_cert_file"},
+		{"key without cert", "tls_key_file = \"a.key\"\n", "admin.tls_cert_file"},
+		{"host with port", "allowed_hosts = [\"admin.example:9090\"]\n", "admin.allowed_hosts[0]"},
+		{"host with scheme", "allowed_hosts = [\"ok.example\", \"https://admin.example\"]\n", "admin.allowed_hosts[1]"},
+		{"empty host", "allowed_hosts = [\"\"]\n", "admin.allowed_hosts[0]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte("[admin]\n"+tc.admin), "/etc/moat/config.toml")
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Admin.TLSCertFile != "" && cfg.Admin.TLSCertFile != "/etc/moat/a.crt" {
+					t.Fatalf("tls_cert_file not resolved against the config's directory: %q", cfg.Admin.TLSCertFile)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a problem naming %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/ulule/limiter/v3"
 )
@@ -57,6 +58,28 @@ type Admin struct {
 	TokenEnv string `toml:"token_env"`
 	// Pprof serves /debug/pprof on the admin listener.
 	Pprof bool `toml:"pprof"`
+	// MetricsAuth requires the admin token for /metrics too.
+	MetricsAuth bool `toml:"metrics_auth"`
+	// AllowedHosts are the host names (no port) the admin listener answers
+	// to besides localhost, loopback addresses and its own listen address;
+	// any other Host header is refused (DNS rebinding).
+	AllowedHosts []string `toml:"allowed_hosts"`
+	// TLSCertFile and TLSKeyFile, set together, serve the admin listener
+	// over TLS.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+}
+
+func (c *Config) validateAdmin(p *problems) {
+	a := &c.Admin
+	if (a.TLSCertFile == "") != (a.TLSKeyFile == "") {
+		p.add("admin.tls_cert_file", "set tls_cert_file and tls_key_file together")
+	}
+	for i, h := range a.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ \t") {
+			p.add(fmt.Sprintf("admin.allowed_hosts[%d]", i), "must be a bare host name without scheme, port or path, got %q", h)
+		}
+	}
 }
 
 func (l *Limits) applyDefaults() {

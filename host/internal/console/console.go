@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
@@ -87,6 +88,11 @@ type Options struct {
 	Origin string
 	// Logger receives login failures and reloads; nil discards.
 	Logger *slog.Logger
+	// Throttle counts failed logins per address; the server shares it
+	// with the admin API's bearer-token check, so an attacker cannot
+	// double its guesses by alternating. Nil: the console's own, allowing
+	// MaxLoginFailures per address per minute.
+	Throttle *auth.Throttle
 }
 
 // Console serves the admin console. Build it with New.
@@ -96,7 +102,7 @@ type Console struct {
 	pages    map[string]*template.Template
 	static   http.Handler
 	sessions *sessionStore
-	throttle *loginThrottle
+	throttle *auth.Throttle
 	now      func() time.Time
 
 	sampleMu sync.Mutex
@@ -112,9 +118,12 @@ func New(opts Options) *Console {
 		opts:     opts,
 		log:      opts.Logger,
 		sessions: newSessionStore(),
-		throttle: newLoginThrottle(),
+		throttle: opts.Throttle,
 		now:      time.Now,
 		ring:     newRing(ringSize),
+	}
+	if c.throttle == nil {
+		c.throttle = auth.NewThrottle(MaxLoginFailures)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -275,14 +275,14 @@ func TestTokenCompareIsConstantTimeShaped(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	f := newFixture(t, nil)
 	c := client(t)
-	for i := 0; i < maxLoginFailures; i++ {
+	for i := 0; i < MaxLoginFailures; i++ {
 		if resp, _ := f.post(t, c, Prefix+"login", f.srv.URL, url.Values{"token": {"guess"}}); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d", i, resp.StatusCode)
 		}
 	}
 	// Even the right token is refused for the rest of the minute.
 	if resp, _ := f.post(t, c, Prefix+"login", f.srv.URL, url.Values{"token": {testToken}}); resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("after %d failures: status %d, want 429", maxLoginFailures, resp.StatusCode)
+		t.Fatalf("after %d failures: status %d, want 429", MaxLoginFailures, resp.StatusCode)
 	}
 	f.c.now = func() time.Time { return time.Now().Add(time.Minute) }
 	if resp, _ := f.post(t, c, Prefix+"login", f.srv.URL, url.Values{"token": {testToken}}); resp.StatusCode != http.StatusSeeOther {

@@ -24,8 +24,9 @@ const (
 	SessionMax = 12 * time.Hour
 	// maxSessions bounds the store; the oldest session is dropped past it.
 	maxSessions = 256
-	// Failed logins allowed per source address per minute.
-	maxLoginFailures = 10
+	// MaxLoginFailures is the failed logins (and, on the admin listener,
+	// wrong admin bearer tokens) allowed per source address per minute.
+	MaxLoginFailures = 10
 	// csrfField is the form field, csrfHeader the header, carrying the token.
 	csrfField  = "csrf"
 	csrfHeader = "X-CSRF-Token"
@@ -109,36 +110,6 @@ func (s *sessionStore) delete(id string) {
 	s.mu.Lock()
 	delete(s.byID, sha256.Sum256([]byte(id)))
 	s.mu.Unlock()
-}
-
-// loginThrottle counts failed logins per source address per minute.
-type loginThrottle struct {
-	mu     sync.Mutex
-	window time.Time
-	fails  map[string]int
-}
-
-func newLoginThrottle() *loginThrottle { return &loginThrottle{fails: map[string]int{}} }
-
-func (t *loginThrottle) roll(now time.Time) {
-	if w := now.Truncate(time.Minute); !w.Equal(t.window) {
-		t.window, t.fails = w, map[string]int{}
-	}
-}
-
-// blocked reports whether addr used up its failures this minute.
-func (t *loginThrottle) blocked(addr string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.roll(now)
-	return t.fails[addr] >= maxLoginFailures
-}
-
-func (t *loginThrottle) fail(addr string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.roll(now)
-	t.fails[addr]++
 }
 
 func sourceAddr(r *http.Request) string {
@@ -297,7 +268,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		return
 	}
-	if c.throttle.blocked(addr, now) {
+	if ok, _ := c.throttle.Attempt(addr, now); !ok {
 		c.render(w, http.StatusTooManyRequests, "login", loginPageView("Too many failed logins; wait a minute."))
 		return
 	}
@@ -307,11 +278,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !tokenOK(r.PostFormValue("token"), c.opts.Token) {
-		c.throttle.fail(addr, now)
 		c.log.Warn("console: failed login", "source", addr)
 		c.render(w, http.StatusUnauthorized, "login", loginPageView("Wrong token."))
 		return
 	}
+	c.throttle.Succeeded(addr, now)
 	if old, err := r.Cookie(CookieName); err == nil {
 		c.sessions.delete(old.Value) // no session fixation: always a new id
 	}

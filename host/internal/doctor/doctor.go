@@ -5,10 +5,12 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/scan"
@@ -338,6 +341,61 @@ func (c *checker) outputValidators() {
 	}
 }
 
+// auditChain checks the chain key (present, long enough, not readable by
+// others) and that the stored checkpoint authenticates with it.
+func (c *checker) auditChain() {
+	a := c.cfg.Audit
+	var secret []byte
+	switch {
+	case a.ChainKeyEnv != "":
+		v := c.env(a.ChainKeyEnv)
+		if v == "" {
+			c.add("audit chain key", Fail, "set "+a.ChainKeyEnv+" (16 bytes or more, kept from whoever can write the audit log)", "audit.chain_key_env = %q but it is empty: moat will not start", a.ChainKeyEnv)
+			return
+		}
+		secret = []byte(v)
+	default:
+		fi, err := os.Stat(a.ChainKeyFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			c.pass("audit chain key", "%s does not exist yet; moat creates it (32 random bytes, 0600) on first start: give a copy to whoever runs moat audit verify", a.ChainKeyFile)
+			return
+		case err != nil:
+			c.add("audit chain key", Fail, "fix audit.chain_key_file", "cannot stat %s: %v", a.ChainKeyFile, err)
+			return
+		case fi.Mode().Perm()&0o077 != 0:
+			c.add("audit chain key", Fail, "chmod 600 "+a.ChainKeyFile, "%s is %04o: whoever reads it can re-forge the audit trail", a.ChainKeyFile, fi.Mode().Perm())
+			return
+		}
+		b, err := os.ReadFile(a.ChainKeyFile)
+		if err != nil {
+			c.add("audit chain key", Fail, "fix audit.chain_key_file", "cannot read %s: %v", a.ChainKeyFile, err)
+			return
+		}
+		secret = []byte(strings.TrimSpace(string(b)))
+	}
+	key, err := audit.NewChainKey(secret)
+	if err != nil {
+		c.add("audit chain key", Fail, "use a key of 16 bytes or more", "%v", err)
+		return
+	}
+	c.pass("audit chain key", "key id %s", key.ID())
+	line, err := audit.FileStore{Path: a.CheckpointPath}.Load(context.Background())
+	switch {
+	case err != nil:
+		c.add("audit checkpoint", Fail, "run moat audit verify, then moat audit checkpoint once you know why", "%v", err)
+	case line == nil:
+		c.pass("audit checkpoint", "%s does not exist yet; moat writes it on start", a.CheckpointPath)
+	default:
+		cp, err := audit.ParseCheckpoint(line, key)
+		if err != nil {
+			c.add("audit checkpoint", Fail, "run moat audit verify, then moat audit checkpoint once you know why", "%s: %v", a.CheckpointPath, err)
+			return
+		}
+		c.pass("audit checkpoint", "seq %d at %s", cp.Seq, cp.Time.Format("2006-01-02T15:04:05Z"))
+	}
+}
+
 func (c *checker) audit() {
 	a := c.cfg.Audit
 	if a.Disabled {
@@ -372,6 +430,9 @@ func (c *checker) audit() {
 		}
 	default:
 		c.pass("audit content", "content = %q", a.Content)
+	}
+	if !a.Disabled {
+		c.auditChain()
 	}
 	if c.cfg.Limits.FailOpen {
 		c.add("limits fail closed", Warn, "set limits.fail_open = false", "limits.fail_open = true: rate limits and budgets are skipped when the store is down")
@@ -413,14 +474,55 @@ func (c *checker) listeners() {
 		return
 	case loopback(ad.Listen):
 		c.pass("admin listener", "%s is loopback only", ad.Listen)
+	case ad.TLSCertFile == "":
+		c.add("admin listener", Fail, "listen on 127.0.0.1 (reach it through an SSH tunnel), or set admin.tls_cert_file and admin.tls_key_file", "admin listener %s is reachable from the network over plain HTTP: the admin token travels in clear", ad.Listen)
 	default:
-		c.add("admin listener", Fail, "listen on 127.0.0.1 (reach it through an SSH tunnel) or leave admin.listen empty", "admin listener %s is reachable from the network", ad.Listen)
+		c.pass("admin listener", "%s is reachable from the network, over TLS", ad.Listen)
+		if !ad.MetricsAuth {
+			c.add("admin metrics", Warn, "set admin.metrics_auth = true", "/metrics on %s is readable without the admin token by anyone who can reach it (client ids, models, spend)", ad.Listen)
+		}
 	}
-	if c.env(ad.TokenEnv) == "" {
-		c.add("admin token", Fail, "set "+ad.TokenEnv+" to a long random value", "admin listener is on but $%s is empty", ad.TokenEnv)
-	} else {
-		c.pass("admin token", "from $%s", ad.TokenEnv)
+	tok := c.env(ad.TokenEnv)
+	switch bits := TokenBits(tok); {
+	case tok == "":
+		c.add("admin token", Fail, "set "+ad.TokenEnv+" to a long random value (openssl rand -hex 32)", "admin listener is on but $%s is empty", ad.TokenEnv)
+	case len(tok) < MinAdminTokenLen || bits < MinAdminTokenBits:
+		c.add("admin token", Fail, "set "+ad.TokenEnv+" to a long random value (openssl rand -hex 32)", "$%s is short or low in entropy: %d characters, about %.0f bits (want at least %d characters and %d bits)", ad.TokenEnv, len(tok), bits, MinAdminTokenLen, MinAdminTokenBits)
+	default:
+		c.pass("admin token", "from $%s, %d characters, about %.0f bits", ad.TokenEnv, len(tok), bits)
 	}
+}
+
+// The admin token doctor accepts: at least MinAdminTokenLen characters and
+// MinAdminTokenBits by TokenBits. `openssl rand -hex 32` gives 64
+// characters and about 250 bits by this measure.
+const (
+	MinAdminTokenLen  = 24
+	MinAdminTokenBits = 96
+)
+
+// TokenBits estimates a token's entropy from its own characters: the
+// length times the Shannon entropy of its character frequencies. It
+// under-counts a random token (a 32-character hex string scores about 115)
+// and catches repetition and small alphabets ("aaaa...", "passwordpassword",
+// a dictionary phrase); it cannot tell a random string from a memorable
+// one of the same spread, which is why doctor also wants length.
+func TokenBits(tok string) float64 {
+	if tok == "" {
+		return 0
+	}
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range tok {
+		counts[r]++
+		n++
+	}
+	h := 0.0
+	for _, k := range counts {
+		p := float64(k) / float64(n)
+		h -= p * math.Log2(p)
+	}
+	return h * float64(n)
 }
 
 func (c *checker) jwt() {

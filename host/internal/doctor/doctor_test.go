@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,12 +123,18 @@ func (f fixture) run(t *testing.T) []Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"MOAT_ADMIN_TOKEN": "test-admin-token", "MOAT_AUDIT_HMAC_KEY": "test-hmac-key"}
+	env := map[string]string{"MOAT_ADMIN_TOKEN": strongAdminToken, "MOAT_AUDIT_HMAC_KEY": "test-hmac-key"}
 	for k, v := range f.env {
 		env[k] = v
 	}
 	return Run(cfg, func(k string) string { return env[k] })
 }
+
+// strongAdminToken passes doctor's admin token check (64 hex characters).
+var strongAdminToken = func() string {
+	sum := sha256.Sum256([]byte("doctor test admin token"))
+	return hex.EncodeToString(sum[:])
+}()
 
 func byName(rs []Result) map[string]Result {
 	m := map[string]Result{}
@@ -233,6 +241,15 @@ func TestChecks(t *testing.T) {
 			map[string]string{"audit content": Warn}, "full prompts"},
 		{"audit hmac without key", fixture{env: map[string]string{"MOAT_AUDIT_HMAC_KEY": ""}},
 			map[string]string{"audit content": Fail}, "MOAT_AUDIT_HMAC_KEY"},
+		{"audit chain key readable by others", fixture{files: map[string]string{".moat-audit-chain.key": "0123456789abcdef0123456789abcdef"}, modes: map[string]os.FileMode{".moat-audit-chain.key": 0o644}},
+			map[string]string{"audit chain key": Fail}, "re-forge"},
+		{"audit chain key too short", fixture{files: map[string]string{".moat-audit-chain.key": "short"}},
+			map[string]string{"audit chain key": Fail}, "at least 16"},
+		{"audit chain key env empty", fixture{replace: [][2]string{{`content = "hmac"`, "content = \"hmac\"\nchain_key_env = \"MOAT_CHAIN\""}}},
+			map[string]string{"audit chain key": Fail}, "MOAT_CHAIN"},
+		{"audit checkpoint forged", fixture{files: map[string]string{".moat-audit-chain.key": "0123456789abcdef0123456789abcdef",
+			".moat-audit-checkpoint": `{"moat_audit_checkpoint":2,"seq":1,"head":"` + strings.Repeat("a", 64) + `","time":"2026-01-01T00:00:00Z","key_id":"x","log":"/a","mac":"` + strings.Repeat("b", 64) + `"}`}},
+			map[string]string{"audit checkpoint": Fail}, "chain key id"},
 		{"limits fail open", fixture{replace: [][2]string{{`user_rate = "20-M"`, "user_rate = \"20-M\"\nfail_open = true"}}},
 			map[string]string{"limits fail closed": Warn}, "fail_open"},
 		{"public listener", fixture{replace: [][2]string{{`listen = "127.0.0.1:8080"`, `listen = "0.0.0.0:8080"`}}},
@@ -249,6 +266,16 @@ func TestChecks(t *testing.T) {
 			map[string]string{"admin listener": Fail}, "reachable"},
 		{"admin without token", fixture{env: map[string]string{"MOAT_ADMIN_TOKEN": ""}},
 			map[string]string{"admin token": Fail}, "MOAT_ADMIN_TOKEN"},
+		{"admin token short", fixture{env: map[string]string{"MOAT_ADMIN_TOKEN": "Zq9-x7Lp2-Wm4"}},
+			map[string]string{"admin token": Fail}, "13 characters"},
+		{"admin token repetitive", fixture{env: map[string]string{"MOAT_ADMIN_TOKEN": strings.Repeat("ab", 20)}},
+			map[string]string{"admin token": Fail}, "40 characters, about 40 bits"},
+		{"admin token a phrase", fixture{env: map[string]string{"MOAT_ADMIN_TOKEN": "adminadminadminpassword1"}},
+			map[string]string{"admin token": Fail}, "low in entropy"},
+		{"public admin over TLS", fixture{replace: [][2]string{{`listen = "127.0.0.1:9090"`, "listen = \"0.0.0.0:9090\"\ntls_cert_file = \"admin.crt\"\ntls_key_file = \"admin.key\""}}},
+			map[string]string{"admin listener": Pass, "admin metrics": Warn}, "without the admin token"},
+		{"public admin over TLS, metrics behind the token", fixture{replace: [][2]string{{`listen = "127.0.0.1:9090"`, "listen = \"0.0.0.0:9090\"\ntls_cert_file = \"admin.crt\"\ntls_key_file = \"admin.key\"\nmetrics_auth = true"}}},
+			map[string]string{"admin listener": Pass}, "over TLS"},
 		{"admin disabled", fixture{replace: [][2]string{{`listen = "127.0.0.1:9090"`, ``}}, env: map[string]string{"MOAT_ADMIN_TOKEN": ""}},
 			map[string]string{"admin listener": Pass}, "disabled"},
 		{"jwt without issuer", fixture{replace: [][2]string{{"[admin]", "[jwt]\nenabled = true\nclient = \"app\"\nsecret_env = \"S\"\n\n[admin]"}}},
@@ -312,5 +339,26 @@ func TestPrint(t *testing.T) {
 		"doctor: 1 pass, 1 warn, 1 fail\n"
 	if buf.String() != want {
 		t.Fatalf("Print wrote\n%s\nwant\n%s", buf.String(), want)
+	}
+}
+
+func TestTokenBits(t *testing.T) {
+	cases := []struct {
+		name     string
+		tok      string
+		min, max float64
+	}{
+		{"empty", "", 0, 0},
+		{"one letter repeated", strings.Repeat("a", 64), 0, 0},
+		{"two letters alternating", strings.Repeat("ab", 20), 40, 40},
+		{"64 hex characters", strongAdminToken, 200, 256},
+		{"word repeated", "passwordpasswordpassword", 60, 70},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := TokenBits(tc.tok); got < tc.min-0.01 || got > tc.max+0.01 {
+				t.Fatalf("TokenBits = %.2f, want %.0f..%.0f", got, tc.min, tc.max)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -106,7 +107,7 @@ scope = "global"
 usd = 100
 alerts = [0.5, 0.8]
 `, keyFile, filepath.Join(dir, "audit", "audit.jsonl"), strings.Repeat("ab", 32)), 0o600)
-		code, out, errOut := lcRun(t, bin, []string{"MOAT_LC_ADMIN_TOKEN=a-long-admin-token"}, "doctor", "--config", cfg)
+		code, out, errOut := lcRun(t, bin, []string{"MOAT_LC_ADMIN_TOKEN=" + rand.Text() + rand.Text()}, "doctor", "--config", cfg)
 		if code != 0 {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 		}

@@ -88,17 +88,21 @@ func (cl *call) keepOutput(s string) {
 	}
 }
 
-// authenticate identifies the caller.
+// authenticate identifies the caller. Credentials are checked first: a
+// request with a valid key or JWT is served whatever failed before from
+// its address. Only a request that fails to authenticate meets the lockout
+// (limits.auth_fail_rate, counted per address and per presented
+// credential): past the rate for either it gets a 429 instead of a 401. A 400 (a valid credential naming a malformed
+// user id) is not a failed authentication.
 func (cl *call) authenticate() error {
-	who, err := cl.st.Auth.Authenticate(cl.c.Request, cl.ip)
+	r := cl.c.Request
+	who, err := cl.st.Auth.Authenticate(r, cl.ip)
 	if err != nil {
-		if cl.g.deps.Limiter != nil && cl.ip.IsValid() {
-			_ = cl.g.deps.Limiter.AuthFailure(cl.c.Request.Context(), cl.ip.String())
+		var ae *auth.Error
+		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+			return err
 		}
-		if cl.ip.IsValid() {
-			cl.g.deps.Anomaly.AuthFailure(cl.ip.String(), time.Now())
-		}
-		return err
+		return cl.authFailed(r, err)
 	}
 	cl.who = who
 	if who.Via == auth.ViaKey && cl.ip.IsValid() {
@@ -111,13 +115,23 @@ func (cl *call) authenticate() error {
 	return nil
 }
 
-// preAuthGuard refuses callers from an address that failed to authenticate
-// too often.
-func (cl *call) preAuthGuard() error {
-	if cl.g.deps.Limiter == nil || !cl.ip.IsValid() {
-		return nil
+// authFailed counts a failed authentication against the address and the
+// presented credential, and returns the refusal: the lockout's 429 once
+// either is past limits.auth_fail_rate, else err.
+func (cl *call) authFailed(r *http.Request, err error) error {
+	ip := ""
+	if cl.ip.IsValid() {
+		ip = cl.ip.String()
+		cl.g.deps.Anomaly.AuthFailure(ip, time.Now())
 	}
-	return cl.g.deps.Limiter.CheckAuthFailures(cl.c.Request.Context(), cl.ip.String())
+	lim := cl.g.deps.Limiter
+	if lim == nil {
+		return err
+	}
+	if lerr := lim.AuthFailure(r.Context(), ip, auth.CredentialHash(r.Header)); lerr != nil {
+		return lerr // the lockout, or a store failure (fail closed)
+	}
+	return err
 }
 
 // admit applies rate limits and the in-flight cap.

@@ -45,14 +45,8 @@ func (g *Gateway) handle(endpoint string, serve func(*call) error) gin.HandlerFu
 	}
 }
 
-// identify refuses addresses that failed authentication too often, then
-// authenticates the caller.
-func (cl *call) identify() error {
-	if err := cl.preAuthGuard(); err != nil {
-		return err
-	}
-	return cl.authenticate()
-}
+// identify authenticates the caller; see authenticate for the lockout.
+func (cl *call) identify() error { return cl.authenticate() }
 
 // checkModel refuses a model the client may not use.
 func (cl *call) checkModel(model string) error {
@@ -95,8 +89,15 @@ func (cl *call) serveMessages() error {
 	if req.SystemMessages() > 0 && client.System == anthropic.SystemPin {
 		return anthropic.InvalidRequest("messages: system-role messages are refused: client %q's system prompt is set by the gateway (system = \"pin\")", cl.who.ClientID)
 	}
-	if cl.who.User == "" && client.Trusted {
-		cl.who.User = req.UserID()
+	if u := req.UserID(); u != "" {
+		// Checked for every client: the id is relayed upstream as well
+		// as naming a trusted client's end user.
+		if err := auth.CheckUserID("metadata.user_id", u); err != nil {
+			return err
+		}
+		if cl.who.User == "" && client.Trusted {
+			cl.who.User = u
+		}
 	}
 	if err := cl.admit(); err != nil {
 		return err

@@ -53,7 +53,7 @@ usd = 10
 			start := time.Now()
 			tk2, admitErr := l.Admit(ctx, id)
 			r2, resErr := l.Reserve(ctx, id, sonnet, 100, 100)
-			authErr := l.CheckAuthFailures(ctx, "192.0.2.9")
+			authErr := l.AuthFailure(ctx, "192.0.2.9", "")
 			_, usageErr := l.Usage(ctx)
 			if d := time.Since(start); d > 10*time.Second {
 				t.Fatalf("calls against a dead store took %v", d)

@@ -610,43 +610,45 @@ func (r *Reservation) settleTokens(ctx context.Context, used int64) error {
 	return nil
 }
 
-// CheckAuthFailures reports, as a 429 *Error, whether ip has used up
-// limits.auth_fail_rate and must be refused before its key is even checked.
-// It does not count. A store failure is a 503 *Error unless fail_open.
-func (l *Limiter) CheckAuthFailures(ctx context.Context, ip string) error {
+// AuthFailure counts one failed authentication from ip and with the
+// credential cred ("" when none was presented), and returns a 429 *Error
+// when this failure is beyond limits.auth_fail_rate for either (nil for the
+// first rate's worth of failures in a window). Counting is atomic, so
+// racing failures get exactly the rate's worth of nils.
+func (l *Limiter) AuthFailure(ctx context.Context, ip, cred string) error {
 	rate := l.pol.Load().authRate
 	if rate == nil {
 		return nil
 	}
-	c, err := rate.Peek(ctx, "ip:"+esc(ip))
-	if err != nil {
-		return l.storeErr("reading auth failures", Identity{}, err)
+	var refused error
+	for _, k := range authFailureKeys(ip, cred) {
+		c, err := rate.Get(ctx, k)
+		if err != nil {
+			return l.storeErr("counting auth failures", Identity{}, err)
+		}
+		if c.Reached && refused == nil {
+			refused = authRefusal(rate, c)
+		}
 	}
-	if c.Remaining <= 0 {
-		return authRefusal(rate, c)
-	}
-	return nil
+	return refused
 }
 
-// AuthFailure counts one failed authentication from ip and returns a 429
-// *Error once ip has reached limits.auth_fail_rate (nil before that).
-func (l *Limiter) AuthFailure(ctx context.Context, ip string) error {
-	rate := l.pol.Load().authRate
-	if rate == nil {
-		return nil
+// authFailureKeys are the counters one failed authentication adds to: the
+// address, and the presented credential so that one stolen or guessed
+// credential tried from many addresses is locked out too.
+func authFailureKeys(ip, cred string) []string {
+	keys := make([]string, 0, 2)
+	if ip != "" {
+		keys = append(keys, "ip:"+esc(ip))
 	}
-	c, err := rate.Get(ctx, "ip:"+esc(ip))
-	if err != nil {
-		return l.storeErr("counting auth failures", Identity{}, err)
+	if cred != "" {
+		keys = append(keys, "cred:"+esc(cred))
 	}
-	if c.Remaining <= 0 {
-		return authRefusal(rate, c)
-	}
-	return nil
+	return keys
 }
 
 func authRefusal(rate *limiter.Limiter, c limiter.Context) error {
 	reset := time.Unix(c.Reset, 0)
-	return refusal(fmt.Sprintf("too many failed authentications from this address (limit %s); retry after %s",
+	return refusal(fmt.Sprintf("too many failed authentications from this address or with this credential (limit %s); retry after %s; requests with valid credentials are still served",
 		describeRateOf(rate.Rate, "failures"), reset.UTC().Format(time.RFC3339)), time.Until(reset), nil)
 }

@@ -353,23 +353,20 @@ func TestAuthFailures(t *testing.T) {
 			cfg := parseCfg(t, store, "[limits]\nauth_fail_rate = \"3-M\"\n")
 			l := newLimiter(t, cfg, Options{})
 			ctx := context.Background()
-			for i := 1; i <= 2; i++ {
-				if err := l.CheckAuthFailures(ctx, "192.0.2.1"); err != nil {
-					t.Fatalf("check before failure %d: %v", i, err)
-				}
-				if err := l.AuthFailure(ctx, "192.0.2.1"); err != nil {
+			for i := 1; i <= 3; i++ {
+				if err := l.AuthFailure(ctx, "192.0.2.1", ""); err != nil {
 					t.Fatalf("failure %d blocked early: %v", i, err)
 				}
 			}
-			e := asError(t, l.AuthFailure(ctx, "192.0.2.1"), 429, TypeRateLimit)
+			e := asError(t, l.AuthFailure(ctx, "192.0.2.1", ""), 429, TypeRateLimit)
 			if !strings.Contains(e.Message, "failed authentications") || e.Headers["retry-after"] == "" {
 				t.Fatalf("refusal %+v", e)
 			}
-			// Blocked before the key is even checked, repeatedly.
+			// Further failures from it are refused, repeatedly.
 			for i := 0; i < 3; i++ {
-				asError(t, l.CheckAuthFailures(ctx, "192.0.2.1"), 429, TypeRateLimit)
+				asError(t, l.AuthFailure(ctx, "192.0.2.1", ""), 429, TypeRateLimit)
 			}
-			if err := l.CheckAuthFailures(ctx, "192.0.2.2"); err != nil {
+			if err := l.AuthFailure(ctx, "192.0.2.2", ""); err != nil {
 				t.Fatalf("another address is blocked: %v", err)
 			}
 		})

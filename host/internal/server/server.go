@@ -5,7 +5,7 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +59,7 @@ type Server struct {
 	limiter *limit.Limiter
 	anomaly *anomaly.Detector
 	audit   *audit.Logger
+	cpRedis *audit.RedisStore
 	metrics *metrics.Metrics
 	gw      *gateway.Gateway
 	local   []config.Client
@@ -112,7 +113,14 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	}
 	s.metrics = metrics.New(metrics.Options{Environment: cfg.Environment})
 	secrets := s.keys.Secrets
-	if s.audit, err = audit.Open(cfg.Audit, audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log}); err != nil {
+	aopts := audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log, Observer: s.metrics}
+	if s.cpRedis, err = audit.RedisStoreFor(cfg); err != nil {
+		return err
+	}
+	if s.cpRedis != nil {
+		aopts.Checkpoints = append(aopts.Checkpoints, s.cpRedis)
+	}
+	if s.audit, err = audit.Open(cfg.Audit, aopts); err != nil {
 		return fmt.Errorf("opening audit log: %w", err)
 	}
 	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {
@@ -152,6 +160,9 @@ func (s *Server) close() {
 	if s.audit != nil {
 		_ = s.audit.Close()
 	}
+	if s.cpRedis != nil {
+		_ = s.cpRedis.Client.Close()
+	}
 	if s.keys != nil {
 		_ = s.keys.Close()
 	}
@@ -184,7 +195,18 @@ func (s *Server) serve(ctx context.Context, cfg *config.Config) error {
 		}
 		adminAddr = aln.Addr().String()
 		admin = &http.Server{Handler: s.adminHandler(cfg), ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- admin.Serve(aln) }()
+		if cfg.Admin.TLSCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.Admin.TLSCertFile, cfg.Admin.TLSKeyFile)
+			if err != nil {
+				_ = aln.Close()
+				_ = pub.Close()
+				return fmt.Errorf("loading the admin TLS certificate: %w", err)
+			}
+			admin.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			go func() { errc <- admin.ServeTLS(aln, "", "") }()
+		} else {
+			go func() { errc <- admin.Serve(aln) }()
+		}
 	}
 	s.log.Info("moat listening", "addr", ln.Addr().String(), "admin", adminAddr, "upstream", cfg.Upstream.BaseURL, "key", keysource.Fingerprint(s.keys.Key()))
 	if s.opts.Ready != nil {
@@ -272,20 +294,14 @@ func (s *Server) reload(ctx context.Context) error {
 func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 	token := s.opts.Getenv(cfg.Admin.TokenEnv)
 	mux := http.NewServeMux()
-	authed := func(h http.HandlerFunc) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got := r.Header.Get("Authorization")
-			want := "Bearer " + token
-			if token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-				w.Header().Set("content-type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				_, _ = io.WriteString(w, `{"type":"error","error":{"type":"authentication_error","message":"admin token required (Authorization: Bearer $`+cfg.Admin.TokenEnv+`)"}}`)
-				return
-			}
-			h(w, r)
-		})
+	throttle := newAdminThrottle()
+	check := adminTokenCheck(token, cfg.Admin.TokenEnv, throttle, time.Now)
+	authed := func(h http.HandlerFunc) http.Handler { return check(h) }
+	if cfg.Admin.MetricsAuth {
+		mux.Handle("GET /metrics", check(s.metrics.Handler()))
+	} else {
+		mux.Handle("GET /metrics", s.metrics.Handler())
 	}
-	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.Handle("GET /admin/usage", authed(func(w http.ResponseWriter, r *http.Request) {
 		rep, err := s.limiter.Usage(r.Context())
 		if err != nil {
@@ -309,7 +325,7 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 	if cfg.Audit.Disabled {
 		auditPath = ""
 	}
-	mux.Handle(console.Prefix, console.New(console.Options{Token: token, Metrics: s.metrics, Limiter: s.limiter, AuditPath: auditPath, Logger: s.log, Reload: s.Reload,
+	mux.Handle(console.Prefix, console.New(console.Options{Token: token, Throttle: throttle, Metrics: s.metrics, Limiter: s.limiter, AuditPath: auditPath, Logger: s.log, Reload: s.Reload,
 		Config:          func() *config.Config { return s.gw.State().Config },
 		PluginLoadTimes: func() map[string]time.Duration { return s.gw.State().Plugins.LoadTimes() },
 		LastReload: func() console.ReloadStatus {
@@ -323,5 +339,5 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 		mux.Handle("GET /debug/pprof/profile", authed(pprof.Profile))
 		mux.Handle("GET /debug/pprof/heap", authed(func(w http.ResponseWriter, r *http.Request) { pprof.Handler("heap").ServeHTTP(w, r) }))
 	}
-	return mux
+	return newHostGuard(cfg.Admin, mux)
 }

@@ -363,6 +363,9 @@ type Recorded struct {
 	// Path is the URL path, RawQuery the query string without '?'.
 	Path     string
 	RawQuery string
+	// RequestURI is the target exactly as sent on the request line
+	// (escaping kept), to check what moat relays.
+	RequestURI string
 	// Header is a copy of the request headers.
 	Header http.Header
 	// Body is the raw request body (cut at Options.MaxBodyBytes).
@@ -376,12 +379,13 @@ func (s *Server) record(r *http.Request, body []byte) {
 		return
 	}
 	rec := Recorded{
-		Method:   r.Method,
-		Path:     r.URL.Path,
-		RawQuery: r.URL.RawQuery,
-		Header:   r.Header.Clone(),
-		Body:     body,
-		Time:     time.Now(),
+		Method:     r.Method,
+		Path:       r.URL.Path,
+		RawQuery:   r.URL.RawQuery,
+		RequestURI: r.RequestURI,
+		Header:     r.Header.Clone(),
+		Body:       body,
+		Time:       time.Now(),
 	}
 	s.recMu.Lock()
 	defer s.recMu.Unlock()

@@ -102,6 +102,17 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var nAttack, nBenign int
+	for _, f := range files {
+		if f.attack {
+			nAttack += len(f.texts)
+		} else {
+			nBenign += len(f.texts)
+		}
+	}
+	if nAttack == 0 || nBenign == 0 {
+		return fmt.Errorf("training needs attack and benign texts, got %d and %d", nAttack, nBenign)
+	}
 	rng := rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15))
 	var train, held []example
 	var heldTexts struct {

@@ -43,6 +43,9 @@ type Deps struct {
 	// Anomaly is told of key uses, authentication failures and spend; nil
 	// (anomaly alerts off) ignores them.
 	Anomaly *anomaly.Detector
+	// KeyFingerprint names the upstream key in logs (keysource.Fingerprint
+	// of the current key); nil logs "unknown".
+	KeyFingerprint func() string
 }
 
 // Gateway serves the public API. Its per-config State is swapped
@@ -54,6 +57,8 @@ type Gateway struct {
 	trusted []netip.Prefix
 	// inflight counts requests being served, for graceful shutdown.
 	inflight refCount
+	// keys tracks whether the upstream accepts moat's key.
+	keys keyHealth
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -91,9 +96,9 @@ func (g *Gateway) Handler() http.Handler { return g.engine }
 func (g *Gateway) routes() *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = false
-	e.Use(g.recoverer)
+	e.Use(g.requestID, g.recoverer)
 	e.NoRoute(func(c *gin.Context) {
-		g.writeError(c, "", anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+		g.writeError(c, requestIDOf(c), anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", g.readyz)
@@ -112,7 +117,38 @@ func (g *Gateway) readyz(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "audit unavailable"})
 		return
 	}
+	if rejected, _ := g.UpstreamKeyRejected(); rejected {
+		g.probeKey(c.Request.Context())
+		if rejected, since := g.UpstreamKeyRejected(); rejected {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "upstream rejected the gateway's API key", "since": since.UTC().Format(time.RFC3339), "key": g.keyFingerprint()})
+			return
+		}
+	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// requestIDKey is the Gin context key of the call's moat request id.
+const requestIDKey = "moat.request_id"
+
+// requestID gives every response a request id before anything is written:
+// x-moat-request-id is always moat's own; request-id, which the SDKs report
+// as the error's RequestID, is moat's too until the upstream answers, when
+// the upstream's id replaces it.
+func (g *Gateway) requestID(c *gin.Context) {
+	id := newRequestID()
+	c.Set(requestIDKey, id)
+	h := c.Writer.Header()
+	h.Set("request-id", id)
+	h.Set("x-moat-request-id", id)
+	c.Next()
+}
+
+// requestIDOf returns the request id the requestID middleware gave c.
+func requestIDOf(c *gin.Context) string {
+	if id := c.GetString(requestIDKey); id != "" {
+		return id
+	}
+	return newRequestID()
 }
 
 // recoverer turns a panic into a 500 in Anthropic's shape, without the
@@ -125,7 +161,7 @@ func (g *Gateway) recoverer(c *gin.Context) {
 			}
 			g.deps.Logger.Error("panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
 			if !c.Writer.Written() {
-				g.writeError(c, "", anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
+				g.writeError(c, requestIDOf(c), anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
 			}
 			c.Abort()
 		}

@@ -202,7 +202,7 @@ loop:
 					bg = &blockGuard{}
 					blocks[se.Index] = bg
 				}
-				out, err := guard.feed(cl, bg, se.Delta.Text)
+				out, err := guard.feed(cl, bg, se.Delta.Text, er.Buffered() == 0)
 				if !release(se.Index, out, err) {
 					break loop
 				}
@@ -221,7 +221,7 @@ loop:
 					clientGone = true
 					break loop
 				}
-				out, err := guard.feed(cl, bg, se.ContentBlock.Text)
+				out, err := guard.feed(cl, bg, se.ContentBlock.Text, er.Buffered() == 0)
 				if !release(se.Index, out, err) {
 					break loop
 				}

@@ -269,6 +269,7 @@ func (og *outputGuard) flush(cl *call, bg *blockGuard) (string, error) {
 	bg.pending, bg.judged = "", 0
 	return out, err
 }
+
 // safeCut returns a cut point at or before limit: after the last
 // whitespace, or at a rune boundary when there is none.
 func safeCut(s string, limit int) int {

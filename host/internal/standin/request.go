@@ -112,8 +112,8 @@ func parseRequest(body []byte, needMaxTokens bool) (request, error) {
 		r.System = sys
 	}
 	for i, m := range msgs {
-		if m.Role != "user" && m.Role != "assistant" {
-			return request{}, badField("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		if m.Role != "user" && m.Role != "assistant" && m.Role != "system" {
+			return request{}, badField("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
 		}
 		if len(m.Content) == 0 || string(m.Content) == "null" {
 			return request{}, badField("messages.%d.content: Field required", i)
@@ -123,8 +123,13 @@ func parseRequest(body []byte, needMaxTokens bool) (request, error) {
 			return request{}, badField("messages.%d.content: %v", i, err)
 		}
 		r.TextBytes += n
-		if m.Role == "user" {
+		switch m.Role {
+		case "user":
 			r.LastUser = text
+		case "system":
+			// A system-role message (what Claude Code sends) adds to the
+			// instructions, as the API reads it.
+			r.System += text
 		}
 	}
 	return r, nil

@@ -10,7 +10,7 @@ REDIS_PORT ?= 6391
 REDIS_DIR := $(CURDIR)/.cache/redis
 export GOFLAGS ?=
 
-.PHONY: all build plugins as-sdk run demo test test-deps eval lint fuzz bench bench-peers soak redis-start redis-stop clean
+.PHONY: all build plugins as-sdk run demo test test-deps eval lint fuzz bench bench-peers soak redis-start redis-stop clean train-detector
 
 all: build
 
@@ -91,3 +91,14 @@ soak: build redis-start
 
 clean:
 	rm -rf bin .cache host/internal/builtin/wasm/*.wasm sdk/assemblyscript/build sdk/assemblyscript/example/build
+
+## train-detector: retrain the injection-classifier model (fixed seed; prints the files read, their SHA-256 and the held-out figures)
+TRAIN_DIR ?= ../shared/eval/train
+train-detector:
+	$(GO) run ./plugins/injclassifier/cmd/train-detector --train $(TRAIN_DIR) \
+	  --extra-attacks $(EVAL_DIR)/jailbreaks_inthewild.json \
+	  --extra-benign plugins/injclassifier/traindata/own_hardneg_benign.json \
+	  --out plugins/injclassifier/model.bin \
+	  --report-attacks plugins/injclassifier/testdata/handwritten_attacks.json \
+	  --report-benign plugins/injclassifier/testdata/handwritten_benign.json \
+	  --report-benign $(EVAL_DIR)/NotInject_one.json --report-benign $(EVAL_DIR)/NotInject_two.json --report-benign $(EVAL_DIR)/NotInject_three.json

@@ -5,7 +5,7 @@
 //	moat config check [FILE]           validate a config; non-zero exit on problems
 //	moat keys new --client NAME        create a client key; prints it once with its config hash
 //	moat plugin new|build|test|bench|verify|eval ...
-//	moat audit verify FILE...          check the audit hash chain
+//	moat audit verify [--config FILE]  check the keyed audit chain and its checkpoint
 //	moat doctor [--config FILE]        run the production checklist
 //	moat scan PATH...                  look for Anthropic keys in front-end bundles
 //	moat reload [--config FILE]        ask a running moat to reload its config
@@ -50,7 +50,7 @@ commands:
   config check [FILE]          validate a config file
   keys new --client NAME       create a client key (printed once) and its config snippet
   plugin SUBCOMMAND            new, build, test, bench, verify, eval (moat plugin help)
-  audit verify FILE...         verify the audit log's hash chain
+  audit verify [--config FILE] verify the keyed audit chain against its checkpoint
   doctor [--config FILE]       run the production checklist
   scan PATH...                 find Anthropic keys in files (front-end bundles, binaries)
   reload [--config FILE]       reload a running moat's config through its admin listener
@@ -193,24 +193,69 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+const auditUsage = `usage:
+  moat audit verify [--config FILE] [--from-seq N] [--checkpoint SEQ:HEAD]... [FILE...]
+      check the trail of the config's audit.path (or FILE..., in chain order)
+      with the chain key, and against the latest checkpoint; exit 1 on any
+      problem (edited, cut head or tail, forged, old unkeyed format only)
+  moat audit checkpoint [--config FILE] [--from-seq N]
+      after moat refused to start on a lost or mismatched checkpoint and you
+      know why: verify the chain and write a checkpoint for its current end
+`
+
 func cmdAudit(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: moat audit verify FILE...")
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "checkpoint") {
+		fmt.Fprint(stderr, auditUsage)
 		return 2
 	}
-	rep, err := audit.Verify(args[1:]...)
-	for _, n := range rep.Notes {
-		fmt.Fprintln(stdout, "note:", n)
+	fs := flag.NewFlagSet("audit "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	fromSeq := fs.Uint64("from-seq", 0, "accept a trail starting at this seq (older records removed on purpose)")
+	var expect []audit.SourcedCheckpoint
+	fs.Func("checkpoint", "also check SEQ:HEADPREFIX (from the metrics page's audit_checkpoint_seq and audit_checkpoint_head_prefix as dDECIMAL); repeatable", func(v string) error {
+		cp, err := audit.ParseExpect(v)
+		expect = append(expect, cp)
+		return err
+	})
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
 	}
-	if rep.Problem != nil {
-		fmt.Fprintf(stdout, "FAIL %s\n", rep.Problem.String())
-		return 1
-	}
+	cfg, err := config.Load(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "moat audit verify: %v\n", err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "ok: %d records in %d file(s), seq %d..%d, chain intact\n", rep.Records, len(rep.Files), rep.FirstSeq, rep.LastSeq)
+	o := audit.TrailOptions{Files: fs.Args(), FromSeq: *fromSeq, Expect: expect}
+	rs, err := audit.RedisStoreFor(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "moat audit %s: %v\n", args[0], err)
+		return 1
+	}
+	if rs != nil {
+		defer rs.Client.Close()
+		o.Stores = append(o.Stores, rs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if args[0] == "checkpoint" {
+		if len(o.Files) > 0 {
+			fmt.Fprintln(stderr, "moat audit checkpoint: takes no FILE arguments (it seals the trail at audit.path)")
+			return 2
+		}
+		cp, rep, err := audit.Reseal(ctx, cfg.Audit, o)
+		if err != nil {
+			audit.WriteReport(stdout, rep, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "checkpoint written: seq %d, head %s; records cut before now can no longer be detected\n", cp.Seq, cp.Head)
+		return 0
+	}
+	rep, err := audit.VerifyTrail(ctx, cfg.Audit, o)
+	audit.WriteReport(stdout, rep, err)
+	if err != nil || !rep.OK() {
+		return 1
+	}
 	return 0
 }
 

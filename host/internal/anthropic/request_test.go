@@ -33,6 +33,19 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"block no type", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"text":"x"}]}]}`, "messages.0.content.0.type"},
 		{"text block no text", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text"}]}]}`, "messages.0.content.0.text"},
 		{"system number", `{"model":"m","max_tokens":1,"system":5,"messages":[{"role":"user","content":"x"}]}`, "system"},
+		{"system role with image", `{"model":"m","max_tokens":1,"messages":[{"role":"system","content":[{"type":"image","source":{"type":"url","url":"u"}}]}]}`, "system prompt holds only text"},
+		{"unknown block", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"hologram","text":"x"}]}]}`, `block type "hologram"`},
+		{"unknown source", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"ftp","url":"x"}}]}]}`, `source type "ftp"`},
+		{"max_tokens absurd", `{"model":"m","max_tokens":700000000000000,"messages":[{"role":"user","content":"x"}]}`, "max_tokens: must be at most"},
+		{"max_tokens overflow", `{"model":"m","max_tokens":70000000000000000000000,"messages":[{"role":"user","content":"x"}]}`, "max_tokens: must be at most"},
+		{"duplicate key", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"attack","content":"benign"}]}`, "duplicate"},
+		{"escaped duplicate key", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"attack","c\u006fntent":"benign"}]}`, "duplicate"},
+		{"escaped case variant", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"attack","\u0043ontent":"ok"}]}`, "only in case"},
+		{"case variant top", `{"model":"m","max_tokens":1,"Model":"other","messages":[{"role":"user","content":"x"}]}`, "only in case"},
+		{"case variant block", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"a","TEXT":"b"}]}]}`, "only in case"},
+		{"kelvin sign", "{\"model\":\"m\",\"max_tokens\":1,\"max_to\u212aens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "only in case"},
+		{"lone surrogate", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"\ud800"}]}`, "JSON"},
+		{"too deep", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_use","id":"x","name":"n","input":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}]}]}`, "nesting"},
 		{"invalid utf8", "{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}", "UTF-8"},
 	}
 	for _, tc := range cases {
@@ -58,7 +71,7 @@ func TestEncodeUnchangedIsIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.EachUserText(func(s string) (string, error) { return s, nil }); err != nil {
+	if err := r.EachText(func(_ Segment, s string) (string, error) { return s, nil }); err != nil {
 		t.Fatal(err)
 	}
 	out, err := r.Encode()
@@ -70,10 +83,10 @@ func TestEncodeUnchangedIsIdentical(t *testing.T) {
 	}
 }
 
-func TestEachUserTextRewrites(t *testing.T) {
+func TestEachTextRewrites(t *testing.T) {
 	body := `{"model":"m","max_tokens":5,"unknown":{"keep":true},"messages":[
 	 {"role":"user","content":"one"},
-	 {"role":"assistant","content":"not user"},
+	 {"role":"assistant","content":"five"},
 	 {"role":"user","content":[{"type":"text","text":"two","cache_control":{"type":"ephemeral"}},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}},
 	   {"type":"tool_result","tool_use_id":"t1","content":"three"},
 	   {"type":"tool_result","tool_use_id":"t2","content":[{"type":"text","text":"four"}]}]}]}`
@@ -82,10 +95,10 @@ func TestEachUserTextRewrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen []string
-	if err := r.EachUserText(func(s string) (string, error) { seen = append(seen, s); return strings.ToUpper(s), nil }); err != nil {
+	if err := r.EachText(func(_ Segment, s string) (string, error) { seen = append(seen, s); return strings.ToUpper(s), nil }); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"one", "two", "three", "four"}; !reflect.DeepEqual(seen, want) {
+	if want := []string{"one", "five", "two", "three", "four"}; !reflect.DeepEqual(seen, want) {
 		t.Fatalf("visited %v, want %v", seen, want)
 	}
 	out, err := r.Encode()
@@ -96,7 +109,7 @@ func TestEachUserTextRewrites(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := strings.NewReplacer(`"one"`, `"ONE"`, `"two"`, `"TWO"`, `"three"`, `"THREE"`, `"four"`, `"FOUR"`).Replace(body)
+	want := strings.NewReplacer(`"one"`, `"ONE"`, `"five"`, `"FIVE"`, `"two"`, `"TWO"`, `"three"`, `"THREE"`, `"four"`, `"FOUR"`).Replace(body)
 	var wantV map[string]any
 	if err := json.Unmarshal([]byte(want), &wantV); err != nil {
 		t.Fatal(err)
@@ -150,7 +163,13 @@ func FuzzDecodeRequest(f *testing.F) {
 			return
 		}
 		var texts []string
-		if err := r.EachUserText(func(s string) (string, error) { texts = append(texts, s); return s + "!", nil }); err != nil {
+		if err := r.EachText(func(seg Segment, s string) (string, error) {
+			texts = append(texts, s)
+			if seg.Fixed {
+				return s, nil
+			}
+			return s + "!", nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		out, err := r.Encode()
@@ -165,12 +184,17 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("model or max_tokens changed")
 		}
 		var texts2 []string
-		_ = r2.EachUserText(func(s string) (string, error) { texts2 = append(texts2, s); return s, nil })
+		var fixed []bool
+		_ = r2.EachText(func(seg Segment, s string) (string, error) {
+			texts2 = append(texts2, s)
+			fixed = append(fixed, seg.Fixed)
+			return s, nil
+		})
 		if len(texts2) != len(texts) {
 			t.Fatalf("texts %d -> %d", len(texts), len(texts2))
 		}
 		for i := range texts {
-			if texts2[i] != texts[i]+"!" {
+			if !fixed[i] && texts2[i] != texts[i]+"!" {
 				t.Fatalf("text %d: %q -> %q", i, texts[i], texts2[i])
 			}
 		}

@@ -74,6 +74,23 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives operational messages (rotation, sync failures).
 	Logger *slog.Logger
+	// Checkpoints are stores for checkpoints besides the checkpoint file
+	// (audit.checkpoint_path), such as a RedisStore.
+	Checkpoints []CheckpointStore
+	// Observer, when set, is told about failed records and checkpoints
+	// (the metrics page).
+	Observer Observer
+}
+
+// Observer receives a Logger's events; it must be safe for concurrent use.
+type Observer interface {
+	// AuditWriteFailure is called once per record Write could not write.
+	AuditWriteFailure()
+	// AuditCheckpoint is called after each checkpoint is saved (in the
+	// checkpoint file; other stores may have failed).
+	AuditCheckpoint(seq uint64, head string, at time.Time)
+	// AuditCheckpointFailure is called when a store could not save one.
+	AuditCheckpointFailure()
 }
 
 // Logger appends records to the audit trail. Its zero value is not usable;
@@ -95,6 +112,19 @@ type Logger struct {
 	close   sync.Once
 	health  atomic.Pointer[error]
 
+	key        *ChainKey
+	logAbs     string
+	stores     []CheckpointStore
+	cpEvery    time.Duration
+	observer   Observer
+	durable    atomic.Pointer[head]       // last durable record, set by the writer
+	checkpoint atomic.Pointer[Checkpoint] // last checkpoint saved
+	cpStopped  chan struct{}
+	cpErr      error
+	stats      struct{ records, syncs, syncNanos atomic.Uint64 }
+	// syncHook replaces File.Sync in tests (slow or failing disks).
+	syncHook func(*os.File) error
+
 	// Owned by the writer goroutine.
 	f        *os.File
 	fileInfo os.FileInfo
@@ -105,6 +135,13 @@ type Logger struct {
 	buf      []byte
 	batch    []*writeReq
 	closed   error
+	sealer   *sealer
+}
+
+// head is the end of the chain: the last record's seq and hash.
+type head struct {
+	seq  uint64
+	hash string
 }
 
 // writeReq is one record waiting for the writer goroutine.
@@ -128,8 +165,12 @@ const maxBatch = 512
 
 // Open opens (creating if needed) the audit file of cfg and continues its
 // chain. It returns a nil *Logger and no error when cfg.Disabled is set.
-// It fails when content is "hmac" and no usable key is found, or when the
-// existing file does not end with a valid record.
+// It fails when content is "hmac" and no usable key is found, when no chain
+// key is found (a missing chain key file is created), when the existing
+// file does not end with a valid record sealed with this key, and when the
+// latest checkpoint does not match the trail (records cut while moat was
+// down; see ErrCheckpoint). It then writes a checkpoint of the head it
+// continues from.
 func Open(cfg config.Audit, opts Options) (*Logger, error) {
 	if cfg.Disabled {
 		return nil, nil
@@ -141,17 +182,32 @@ func Open(cfg config.Audit, opts Options) (*Logger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
+	key, created, err := LoadChainKey(cfg, true)
+	if err != nil {
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	abs, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
 	l := &Logger{
-		path:     cfg.Path,
-		maxBytes: int64(cfg.MaxSizeMB) << 20,
-		env:      opts.Environment,
-		now:      opts.Now,
-		log:      opts.Logger,
-		content:  content,
-		prev:     GenesisHash,
-		reqs:     make(chan *writeReq, maxBatch),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		key:       key,
+		logAbs:    abs,
+		stores:    append([]CheckpointStore{FileStore{Path: checkpointPath(cfg)}}, opts.Checkpoints...),
+		cpEvery:   cfg.CheckpointInterval.Duration,
+		observer:  opts.Observer,
+		cpStopped: make(chan struct{}),
+		sealer:    newSealer(key),
+		path:      cfg.Path,
+		maxBytes:  int64(cfg.MaxSizeMB) << 20,
+		env:       opts.Environment,
+		now:       opts.Now,
+		log:       opts.Logger,
+		content:   content,
+		prev:      GenesisHash,
+		reqs:      make(chan *writeReq, maxBatch),
+		quit:      make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 	if l.maxBytes <= 0 {
 		l.maxBytes = 100 << 20
@@ -161,6 +217,12 @@ func Open(cfg config.Audit, opts Options) (*Logger, error) {
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.cpEvery <= 0 {
+		l.cpEvery = time.Second
+	}
+	if created {
+		l.log.Warn("audit chain key created; keep it away from whoever can write the audit log, and give it to the verifier", "path", chainKeyFile(cfg))
 	}
 	switch cfg.FSync {
 	case "", "every":
@@ -178,12 +240,59 @@ func Open(cfg config.Audit, opts Options) (*Logger, error) {
 	if err := l.openFile(); err != nil {
 		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
-	if err := l.loadHead(); err != nil {
+	legacy, err := l.loadHead()
+	if err != nil {
 		l.f.Close()
 		return nil, fmt.Errorf("opening audit log: continuing the chain: %w", err)
 	}
+	if err := l.checkCheckpoints(legacy); err != nil {
+		l.f.Close()
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	h := &head{seq: l.seq, hash: l.prev}
+	l.durable.Store(h)
+	if err := l.saveCheckpoint(h); err != nil {
+		l.f.Close()
+		return nil, fmt.Errorf("opening audit log: writing the first checkpoint: %w", err)
+	}
+	if legacy {
+		l.log.Warn("audit log ends with a record in the old unkeyed format; continuing it with keyed records, which seal it from here on", "path", l.path, "seq", l.seq)
+	}
 	go l.run()
+	go l.checkpointer()
 	return l, nil
+}
+
+// checkCheckpoints compares the head loaded from the trail with the latest
+// stored checkpoint, so moat does not continue a chain over records cut
+// while it was down (the next checkpoint would hide the cut).
+func (l *Logger) checkCheckpoints(legacy bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cps, skipped, err := loadCheckpoints(ctx, l.stores, l.key)
+	for _, s := range skipped {
+		l.log.Warn("audit checkpoint store unreadable; not checked", "store", s)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w (run `moat audit verify`; `moat audit checkpoint` re-seals the trail once you know why)", ErrCheckpoint, err)
+	}
+	if len(cps) == 0 {
+		if l.seq > 0 && !legacy {
+			return fmt.Errorf("%w: the trail holds keyed records up to seq %d but no checkpoint was found in %s: it was deleted, or the trail was moved here (run `moat audit verify`; `moat audit checkpoint` re-seals the trail once you know why)", ErrCheckpoint, l.seq, l.stores[0].Name())
+		}
+		return nil
+	}
+	for _, cp := range cps {
+		switch {
+		case cp.Log != l.logAbs:
+			return fmt.Errorf("%w: the checkpoint in %s belongs to the audit log %s, not %s (give each trail its own audit.checkpoint_path)", ErrCheckpoint, cp.from, cp.Log, l.logAbs)
+		case cp.Seq > l.seq:
+			return fmt.Errorf("%w: the trail ends at seq %d but the checkpoint of %s in %s says seq %d: records were cut from its end (run `moat audit verify`)", ErrCheckpoint, l.seq, cp.Time.Format(time.RFC3339), cp.from, cp.Seq)
+		case cp.Seq == l.seq && cp.Head != l.prev:
+			return fmt.Errorf("%w: the last record (seq %d) is not the one the checkpoint of %s in %s names: the end of the trail was replaced (run `moat audit verify`)", ErrCheckpoint, l.seq, cp.Time.Format(time.RFC3339), cp.from)
+		}
+	}
+	return nil
 }
 
 // openFile opens l.path for appending and records its size.
@@ -230,23 +339,25 @@ func (l *Logger) reopenIfMoved() error {
 }
 
 // loadHead reads the last record of the current file, or of the newest
-// rotated file when the current one is empty.
-func (l *Logger) loadHead() error {
+// rotated file when the current one is empty. legacy reports a last record
+// in the old unkeyed format.
+func (l *Logger) loadHead() (legacy bool, err error) {
 	files, err := Files(l.path)
 	if err != nil {
-		return err
+		return false, err
 	}
+	p := newLineParser(l.key)
 	for i := len(files) - 1; i >= 0; i-- {
-		seq, hash, ok, err := chainHead(files[i])
+		li, ok, err := chainHead(files[i], p)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if ok {
-			l.seq, l.prev = seq, hash
-			return nil
+			l.seq, l.prev = li.seq, li.hash
+			return !li.keyed, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // Write appends rec to the trail. It sets rec's Time, Environment, content
@@ -259,6 +370,14 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 	if l == nil {
 		return nil
 	}
+	err := l.write(ctx, rec)
+	if err != nil && l.observer != nil && errors.Is(err, ErrWrite) {
+		l.observer.AuditWriteFailure()
+	}
+	return err
+}
+
+func (l *Logger) write(ctx context.Context, rec *Record) error {
 	if rec == nil {
 		return fmt.Errorf("%w: nil record", ErrWrite)
 	}
@@ -269,7 +388,7 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 	}
 	rec.Time = l.now().UTC()
 	rec.Environment = l.env
-	rec.Seq, rec.PrevHash, rec.Hash = 0, "", ""
+	rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = 0, "", "", ""
 	if math.IsNaN(rec.CostUSD) || math.IsInf(rec.CostUSD, 0) {
 		// JSON cannot hold it, and a bad estimate must not refuse the request.
 		l.log.Warn("audit: non-finite cost recorded as 0", "request_id", rec.RequestID)
@@ -294,7 +413,7 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 		if err != nil {
 			return err
 		}
-		rec.Seq, rec.PrevHash, rec.Hash = r.seq, r.prev, r.hash
+		rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
 		return nil
 	case <-l.stopped:
 		// The writer drains the queue before stopping; a result may still
@@ -302,7 +421,7 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 		select {
 		case err := <-r.done:
 			if err == nil {
-				rec.Seq, rec.PrevHash, rec.Hash = r.seq, r.prev, r.hash
+				rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
 			}
 			return err
 		default:
@@ -333,15 +452,82 @@ func (l *Logger) Healthy() error {
 	return nil
 }
 
-// Close writes the records already queued, syncs and closes the file.
-// Later Writes return ErrClosed. Close is idempotent.
+// Close writes the records already queued, syncs and closes the file,
+// and writes a last checkpoint. Later Writes return ErrClosed. Close is
+// idempotent.
 func (l *Logger) Close() error {
 	if l == nil {
 		return nil
 	}
 	l.close.Do(func() { close(l.quit) })
 	<-l.stopped
-	return l.closed
+	<-l.cpStopped
+	return errors.Join(l.closed, l.cpErr)
+}
+
+// LastCheckpoint returns the last checkpoint saved in the checkpoint file.
+func (l *Logger) LastCheckpoint() (Checkpoint, bool) {
+	if l == nil {
+		return Checkpoint{}, false
+	}
+	if cp := l.checkpoint.Load(); cp != nil {
+		return *cp, true
+	}
+	return Checkpoint{}, false
+}
+
+// checkpointer saves a checkpoint every cpEvery while the durable head
+// moves, and a last one after the writer stops.
+func (l *Logger) checkpointer() {
+	defer close(l.cpStopped)
+	t := time.NewTicker(l.cpEvery)
+	defer t.Stop()
+	last := l.durable.Load()
+	for {
+		select {
+		case <-t.C:
+		case <-l.stopped:
+			if h := l.durable.Load(); h != last {
+				l.cpErr = l.saveCheckpoint(h)
+			}
+			return
+		}
+		if h := l.durable.Load(); h != last && l.saveCheckpoint(h) == nil {
+			last = h
+		}
+	}
+}
+
+// saveCheckpoint writes a checkpoint of h to every store. Only a failure
+// of the checkpoint file is returned; other stores are logged.
+func (l *Logger) saveCheckpoint(h *head) error {
+	cp := Checkpoint{Seq: h.seq, Head: h.hash, Time: time.Now().UTC(), KeyID: l.key.ID(), Log: l.logAbs}
+	line := MarshalCheckpoint(cp, l.key)
+	var fileErr error
+	for i, st := range l.stores {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := st.Save(ctx, line)
+		cancel()
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("saving audit checkpoint to %s: %w", st.Name(), err)
+		l.log.Error("audit checkpoint not saved", "err", err)
+		if l.observer != nil {
+			l.observer.AuditCheckpointFailure()
+		}
+		if i == 0 {
+			fileErr = err
+		}
+	}
+	if fileErr != nil {
+		return fileErr
+	}
+	l.checkpoint.Store(&cp)
+	if l.observer != nil {
+		l.observer.AuditCheckpoint(cp.Seq, cp.Head, cp.Time)
+	}
+	return nil
 }
 
 // run is the writer goroutine.
@@ -375,6 +561,8 @@ func (l *Logger) run() {
 			if l.f != nil {
 				if err := l.f.Sync(); err != nil && l.dirty {
 					errs = append(errs, fmt.Errorf("syncing audit log: %w", err))
+				} else if err == nil {
+					l.publish()
 				}
 				if err := l.f.Close(); err != nil {
 					errs = append(errs, fmt.Errorf("closing audit log: %w", err))
@@ -395,13 +583,22 @@ func (l *Logger) setHealth(err error) {
 }
 
 func (l *Logger) sync() {
-	if err := l.f.Sync(); err != nil {
+	l.stats.syncs.Add(1)
+	if err := l.fsync(); err != nil {
 		err = fmt.Errorf("%w: syncing %s: %v", ErrWrite, l.path, err)
 		l.setHealth(err)
 		l.log.Error("audit sync failed", "err", err)
 		return
 	}
 	l.dirty = false
+	l.publish()
+}
+
+// publish makes the current head (synced) visible to the checkpointer.
+func (l *Logger) publish() {
+	if h := l.durable.Load(); h == nil || h.seq != l.seq {
+		l.durable.Store(&head{seq: l.seq, hash: l.prev})
+	}
 }
 
 // writeBatch writes first and every record waiting behind it.
@@ -435,7 +632,7 @@ func (l *Logger) writeBatch(first *writeReq) {
 	seq, prev := l.seq, l.prev
 	start := 0 // first record of live in buf
 	for i, r := range live {
-		line, h := seal(buf, r.body, seq+1, prev)
+		line, h := l.sealer.seal(buf, r.body, seq+1, prev)
 		lineLen := int64(len(line) - len(buf))
 		if l.size+int64(len(buf))+lineLen > l.maxBytes && l.size+int64(len(buf)) > 0 {
 			if len(buf) > 0 {
@@ -455,7 +652,7 @@ func (l *Logger) writeBatch(first *writeReq) {
 				l.buf = buf[:0]
 				return
 			}
-			line, h = seal(buf, r.body, seq+1, prev)
+			line, h = l.sealer.seal(buf, r.body, seq+1, prev)
 		}
 		buf = line
 		r.seq, r.prev, r.hash = seq+1, prev, h
@@ -485,25 +682,66 @@ func (l *Logger) flush(buf []byte, rs []*writeReq) error {
 		l.failAll(rs, err)
 		return err
 	}
-	l.size += int64(n)
-	last := rs[len(rs)-1]
-	l.seq, l.prev = last.seq, last.hash
-	l.dirty = true
 	if l.every {
-		if err := l.f.Sync(); err != nil {
+		l.stats.syncs.Add(1)
+		if err := l.fsync(); err != nil {
+			// The batch's requests are refused, so take its records out
+			// of the file and the chain: the next batch relinks to the
+			// last durable record. If even that fails, the lines stay
+			// (the chain is still exact) and Healthy reports the error.
+			if terr := l.f.Truncate(l.size); terr != nil {
+				l.size += int64(n)
+				l.seq, l.prev = rs[len(rs)-1].seq, rs[len(rs)-1].hash
+				l.dirty = true
+			}
 			err = fmt.Errorf("%w: syncing %s: %v", ErrWrite, l.path, err)
 			l.setHealth(err)
 			l.log.Error("audit sync failed", "err", err)
 			l.failAll(rs, err)
 			return err
 		}
-		l.dirty = false
 	}
+	l.size += int64(n)
+	last := rs[len(rs)-1]
+	l.seq, l.prev = last.seq, last.hash
+	l.dirty = !l.every
+	if l.every {
+		l.publish()
+	}
+	l.stats.records.Add(uint64(len(rs)))
 	l.setHealth(nil)
 	for _, r := range rs {
 		r.done <- nil
 	}
 	return nil
+}
+
+// fsync syncs the current file (through syncHook in tests).
+func (l *Logger) fsync() error {
+	t0 := time.Now()
+	defer func() { l.stats.syncNanos.Add(uint64(time.Since(t0))) }()
+	if l.syncHook != nil {
+		return l.syncHook(l.f)
+	}
+	return datasync(l.f)
+}
+
+// Stats counts what the writer did since Open.
+type Stats struct {
+	// Records is the number of records written (and synced, with fsync
+	// "every"); Syncs the number of fsyncs that covered them. With group
+	// commit, Records/Syncs is the mean batch size.
+	Records, Syncs uint64
+	// SyncTime is the time spent in those fsyncs.
+	SyncTime time.Duration
+}
+
+// Stats returns the writer's counters.
+func (l *Logger) Stats() Stats {
+	if l == nil {
+		return Stats{}
+	}
+	return Stats{Records: l.stats.records.Load(), Syncs: l.stats.syncs.Load(), SyncTime: time.Duration(l.stats.syncNanos.Load())}
 }
 
 func (l *Logger) failAll(rs []*writeReq, err error) {
@@ -518,6 +756,7 @@ func (l *Logger) rotate() error {
 		return fmt.Errorf("syncing before rotation: %w", err)
 	}
 	l.dirty = false
+	l.publish()
 	t := l.now().UTC()
 	var target string
 	for {

@@ -105,7 +105,7 @@ func TestEveryDecisionKindWritesOneLine(t *testing.T) {
 			}
 		})
 	}
-	if rep, err := Verify(cfg.Path); err != nil || rep.Records != len(cases) || rep.Anchored {
+	if rep, err := verifyFiles(t, cfg.Path); err != nil || rep.Records != len(cases) || rep.Anchored {
 		t.Fatalf("Verify: %+v %v", rep, err)
 	}
 }
@@ -168,70 +168,99 @@ func chainFile(t *testing.T, n int) (string, []string) {
 	return cfg.Path, readLines(t, cfg.Path)
 }
 
-// forge builds a self-consistent line (valid own hash) for seq and prev.
-func forge(t *testing.T, id string, seq uint64, prev string) string {
+// forge builds a self-consistent line (valid own MAC under the trail's
+// chain key) for seq and prev: what only a holder of the key can do.
+func forge(t *testing.T, path, id string, seq uint64, prev string) string {
 	t.Helper()
 	body, err := json.Marshal(rec(id))
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, _ := seal(nil, body, seq, prev)
+	line, _ := newSealer(keyFor(t, path)).seal(nil, body, seq, prev)
 	return strings.TrimSuffix(string(line), "\n")
 }
 
-func hashOf(t *testing.T, line string) string {
+func hashOf(t *testing.T, path, line string) string {
 	t.Helper()
-	li := parseLine([]byte(line))
+	li := newLineParser(keyFor(t, path)).parse([]byte(line))
 	if li.kind != "" {
 		t.Fatalf("bad line %s: %s", li.kind, li.detail)
 	}
 	return li.hash
 }
 
+// keyFor reads the chain key created next to path (testCfg puts the
+// config, hence the default key file, beside the audit file).
+func keyFor(t *testing.T, path string) *ChainKey {
+	t.Helper()
+	k, _, err := LoadChainKey(config.Audit{Path: path}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// rep0 returns the seq of the first line of file.
+func rep0(t *testing.T, file string) uint64 {
+	t.Helper()
+	li := newLineParser(keyFor(t, file)).parse([]byte(readLines(t, file)[0]))
+	if li.kind != "" {
+		t.Fatalf("%s: %s", li.kind, li.detail)
+	}
+	return li.seq
+}
+
+// verifyFiles checks the chain of files with the key beside them, without
+// checkpoints.
+func verifyFiles(t *testing.T, files ...string) (Report, error) {
+	t.Helper()
+	return Verify(VerifyOptions{Files: files, Key: keyFor(t, files[0])})
+}
+
 func TestVerifyDetectsTampering(t *testing.T) {
 	cases := []struct {
 		name     string
-		mutate   func(t *testing.T, lines []string) []string
+		mutate   func(t *testing.T, path string, lines []string) []string
 		wantKind string
 		wantLine int
 		wantSeq  uint64
 	}{
-		{"intact", func(t *testing.T, l []string) []string { return l }, "", 0, 0},
-		{"edited field", func(t *testing.T, l []string) []string {
+		{"intact", func(t *testing.T, path string, l []string) []string { return l }, "", 0, 0},
+		{"edited field", func(t *testing.T, path string, l []string) []string {
 			l[2] = strings.Replace(l[2], `"client":"app"`, `"client":"bob"`, 1)
 			return l
 		}, KindEdited, 3, 3},
-		{"edited and rehashed", func(t *testing.T, l []string) []string {
-			l[2] = forge(t, "evil", 3, hashOf(t, l[1]))
+		{"edited and rehashed", func(t *testing.T, path string, l []string) []string {
+			l[2] = forge(t, path, "evil", 3, hashOf(t, path, l[1]))
 			return l
 		}, KindEdited, 3, 3},
-		{"deleted", func(t *testing.T, l []string) []string { return append(l[:2:2], l[3:]...) }, KindDeleted, 3, 4},
-		{"deleted two", func(t *testing.T, l []string) []string { return append(l[:1:1], l[3:]...) }, KindDeleted, 2, 4},
-		{"swapped", func(t *testing.T, l []string) []string {
+		{"deleted", func(t *testing.T, path string, l []string) []string { return append(l[:2:2], l[3:]...) }, KindDeleted, 3, 4},
+		{"deleted two", func(t *testing.T, path string, l []string) []string { return append(l[:1:1], l[3:]...) }, KindDeleted, 2, 4},
+		{"swapped", func(t *testing.T, path string, l []string) []string {
 			l[2], l[3] = l[3], l[2]
 			return l
 		}, KindReordered, 3, 4},
-		{"duplicated", func(t *testing.T, l []string) []string {
+		{"duplicated", func(t *testing.T, path string, l []string) []string {
 			return append(append(l[:3:3], l[2]), l[3:]...)
 		}, KindInserted, 4, 3},
-		{"inserted forged record", func(t *testing.T, l []string) []string {
-			f := forge(t, "evil", 3, hashOf(t, l[1]))
+		{"inserted forged record", func(t *testing.T, path string, l []string) []string {
+			f := forge(t, path, "evil", 3, hashOf(t, path, l[1]))
 			return append(append(l[:2:2], f), l[2:]...)
 		}, KindInserted, 4, 3},
-		{"inserted garbage", func(t *testing.T, l []string) []string {
+		{"inserted garbage", func(t *testing.T, path string, l []string) []string {
 			return append(append(l[:2:2], `{"request_id":"evil"}`), l[2:]...)
 		}, KindMalformed, 3, 0},
-		{"first record deleted then seq 1 forged", func(t *testing.T, l []string) []string {
-			l[0] = forge(t, "evil", 1, strings.Repeat("a", 64))
+		{"first record deleted then seq 1 forged", func(t *testing.T, path string, l []string) []string {
+			l[0] = forge(t, path, "evil", 1, strings.Repeat("a", 64))
 			return l
 		}, KindEdited, 1, 1},
-		{"huge seq gap", func(t *testing.T, l []string) []string {
+		{"huge seq gap", func(t *testing.T, path string, l []string) []string {
 			// Regression (found by FuzzVerify): a gap of 2^63 must not be
 			// walked seq by seq.
-			l[3] = forge(t, "evil", 1<<63, strings.Repeat("b", 64))
+			l[3] = forge(t, path, "evil", 1<<63, strings.Repeat("b", 64))
 			return l
 		}, KindInserted, 4, 1 << 63},
-		{"hash field removed", func(t *testing.T, l []string) []string {
+		{"hash field removed", func(t *testing.T, path string, l []string) []string {
 			l[1] = l[1][:strings.LastIndex(l[1], `,"hash"`)] + "}"
 			return l
 		}, KindMalformed, 2, 0},
@@ -239,8 +268,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path, lines := chainFile(t, 6)
-			writeLines(t, path, c.mutate(t, lines))
-			rep, err := Verify(path)
+			writeLines(t, path, c.mutate(t, path, lines))
+			rep, err := verifyFiles(t, path)
 			if c.wantKind == "" {
 				if err != nil || !rep.OK() || rep.Records != 6 || rep.Anchored || rep.FirstSeq != 1 || rep.LastSeq != 6 {
 					t.Fatalf("intact file rejected: %+v %v", rep, err)
@@ -267,22 +296,26 @@ func TestVerifyTornLastLine(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(path)
+	rep, err := verifyFiles(t, path)
 	if !errors.Is(err, ErrChainBroken) || rep.Problem.Kind != KindMalformed || rep.Problem.Line != 4 {
 		t.Fatalf("torn line not reported: %+v %v", rep, err)
 	}
 }
 
 func TestVerifyErrors(t *testing.T) {
-	if _, err := Verify(); err == nil {
+	k := fuzzKey(t)
+	if _, err := Verify(VerifyOptions{Key: k}); err == nil {
 		t.Error("no files: no error")
 	}
-	if _, err := Verify(filepath.Join(t.TempDir(), "missing")); err == nil || errors.Is(err, ErrChainBroken) {
+	if _, err := Verify(VerifyOptions{Files: []string{filepath.Join(t.TempDir(), "missing")}, Key: k}); err == nil || errors.Is(err, ErrChainBroken) {
 		t.Errorf("missing file: %v", err)
 	}
 	empty := filepath.Join(t.TempDir(), "empty")
 	os.WriteFile(empty, nil, 0o600)
-	if rep, err := Verify(empty); err != nil || rep.Records != 0 || len(rep.Notes) != 1 {
+	if _, err := Verify(VerifyOptions{Files: []string{empty}}); err == nil {
+		t.Error("no key: no error")
+	}
+	if rep, err := Verify(VerifyOptions{Files: []string{empty}, Key: k}); err != nil || rep.Records != 0 || len(rep.Notes) != 1 {
 		t.Errorf("empty file: %+v %v", rep, err)
 	}
 }
@@ -334,25 +367,32 @@ func TestRotation(t *testing.T) {
 		t.Fatalf("%d records across files, want 10", total)
 	}
 	t.Run("whole set verifies", func(t *testing.T) {
-		rep, err := Verify(files...)
+		rep, err := verifyFiles(t, files...)
 		if err != nil || rep.Records != 10 || rep.Anchored || rep.LastSeq != 10 {
 			t.Fatalf("%+v %v", rep, err)
 		}
 	})
-	t.Run("one rotated file alone is anchored", func(t *testing.T) {
-		rep, err := Verify(files[1])
-		if err != nil || !rep.Anchored || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "mid-chain") {
+	t.Run("one rotated file alone is a cut head", func(t *testing.T) {
+		rep, err := verifyFiles(t, files[1])
+		if !errors.Is(err, ErrChainBroken) || rep.Problem.Kind != KindCutHead || rep.Problem.Line != 1 {
+			t.Fatalf("%+v %v", rep, err)
+		}
+	})
+	t.Run("one rotated file alone with from-seq is anchored", func(t *testing.T) {
+		first := rep0(t, files[1])
+		rep, err := Verify(VerifyOptions{Files: files[1:2], Key: keyFor(t, files[1]), FromSeq: first})
+		if err != nil || !rep.Anchored || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "from-seq") {
 			t.Fatalf("%+v %v", rep, err)
 		}
 	})
 	t.Run("files out of order", func(t *testing.T) {
-		_, err := Verify(files[1], files[0])
+		_, err := verifyFiles(t, files[1], files[0])
 		if !errors.Is(err, ErrChainBroken) {
 			t.Fatalf("wrong order accepted: %v", err)
 		}
 	})
 	t.Run("a rotated file missing", func(t *testing.T) {
-		rep, err := Verify(append(files[:1:1], files[2:]...)...)
+		rep, err := verifyFiles(t, append(files[:1:1], files[2:]...)...)
 		if !errors.Is(err, ErrChainBroken) || rep.Problem.Kind != KindDeleted || rep.Problem.File != files[2] || rep.Problem.Line != 1 {
 			t.Fatalf("%+v %v", rep, err)
 		}
@@ -402,7 +442,7 @@ func TestConcurrentWrites(t *testing.T) {
 				}
 				seen[r.RequestID] = true
 			}
-			if rep, err := Verify(cfg.Path); err != nil || rep.LastSeq != writers*each {
+			if rep, err := verifyFiles(t, cfg.Path); err != nil || rep.LastSeq != writers*each {
 				t.Fatalf("%+v %v", rep, err)
 			}
 		})
@@ -428,7 +468,7 @@ func TestRestartContinuesChain(t *testing.T) {
 		}
 		l.Close()
 	}
-	if rep, err := Verify(cfg.Path); err != nil || rep.Records != 6 {
+	if rep, err := verifyFiles(t, cfg.Path); err != nil || rep.Records != 6 {
 		t.Fatalf("%+v %v", rep, err)
 	}
 
@@ -447,7 +487,7 @@ func TestRestartContinuesChain(t *testing.T) {
 			t.Fatalf("seq %d after rotation, want 7", r.Seq)
 		}
 		files, _ := Files(cfg.Path)
-		if rep, err := Verify(files...); err != nil || rep.Records != 7 {
+		if rep, err := verifyFiles(t, files...); err != nil || rep.Records != 7 {
 			t.Fatalf("%v %+v %v", files, rep, err)
 		}
 	})
@@ -619,7 +659,7 @@ func TestCanceledContext(t *testing.T) {
 		}
 	}
 	l.Close()
-	if _, err := Verify(cfg.Path); err != nil {
+	if _, err := verifyFiles(t, cfg.Path); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -701,7 +741,7 @@ func TestFileMovedOrDeletedWhileOpen(t *testing.T) {
 		}
 		l.Close()
 		files, _ := Files(cfg.Path)
-		if rep, err := Verify(files...); err != nil || len(files) != 2 || rep.Records != 2 || rep.Anchored {
+		if rep, err := verifyFiles(t, files...); err != nil || len(files) != 2 || rep.Records != 2 || rep.Anchored {
 			t.Fatalf("%v %+v %v", files, rep, err)
 		}
 	})
@@ -715,8 +755,8 @@ func TestFileMovedOrDeletedWhileOpen(t *testing.T) {
 		}
 		l.Close()
 		// The new file exists and shows it does not start the chain.
-		rep, err := Verify(cfg.Path)
-		if err != nil || rep.Records != 1 || !rep.Anchored || rep.FirstSeq != 2 {
+		rep, err := verifyFiles(t, cfg.Path)
+		if !errors.Is(err, ErrChainBroken) || rep.Problem.Kind != KindCutHead || rep.FirstSeq != 2 {
 			t.Fatalf("%+v %v", rep, err)
 		}
 	})

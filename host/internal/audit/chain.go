@@ -2,11 +2,13 @@ package audit
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -26,22 +28,36 @@ const rotatedLayout = "20060102T150405.000000000Z"
 // hashSuffixLen is len(`,"hash":"` + 64 hex + `"}`).
 const hashSuffixLen = len(`,"hash":"`) + 64 + len(`"}`)
 
+// sealer seals records for the writer goroutine (not safe for concurrent
+// use: it reuses one HMAC state).
+type sealer struct {
+	mac   hash.Hash
+	keyID string
+	sum   [sha256.Size]byte
+}
+
+func newSealer(k *ChainKey) *sealer { return &sealer{mac: k.recordMAC(), keyID: k.ID()} }
+
 // seal appends the chain fields to body (a JSON object without them) and
-// returns the full line with its newline and the line's hash.
+// returns the full line with its newline and the line's MAC.
 //
-// The hashed bytes are body with `,"seq":N,"prev_hash":"P"` inserted before
-// its closing brace; the line is those bytes with `,"hash":"H"` inserted the
-// same way.
-func seal(dst, body []byte, seq uint64, prev string) ([]byte, string) {
+// The MAC'd bytes are body with `,"seq":N,"key_id":"K","prev_hash":"P"`
+// inserted before its closing brace; the line is those bytes with
+// `,"hash":"H"` inserted the same way, H being the hex HMAC-SHA-256 of the
+// MAC'd bytes under the chain key.
+func (s *sealer) seal(dst, body []byte, seq uint64, prev string) ([]byte, string) {
 	start := len(dst)
 	dst = append(dst, body[:len(body)-1]...)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
-	dst = append(dst, `,"prev_hash":"`...)
+	dst = append(dst, `,"key_id":"`...)
+	dst = append(dst, s.keyID...)
+	dst = append(dst, `","prev_hash":"`...)
 	dst = append(dst, prev...)
 	dst = append(dst, `"}`...)
-	sum := sha256.Sum256(dst[start:])
-	h := hex.EncodeToString(sum[:])
+	s.mac.Reset()
+	s.mac.Write(dst[start:])
+	h := hex.EncodeToString(s.mac.Sum(s.sum[:0]))
 	dst = dst[:len(dst)-1] // drop "}"
 	dst = append(dst, `,"hash":"`...)
 	dst = append(dst, h...)
@@ -52,21 +68,39 @@ func seal(dst, body []byte, seq uint64, prev string) ([]byte, string) {
 // chainFields are the parts of a line Verify needs.
 type chainFields struct {
 	Seq      *uint64 `json:"seq"`
+	KeyID    *string `json:"key_id"`
 	PrevHash *string `json:"prev_hash"`
 	Hash     *string `json:"hash"`
 }
 
 // lineInfo is a parsed line; kind is "" when the line is intact.
 type lineInfo struct {
-	seq    uint64
+	seq uint64
+	// keyed is true for a record sealed with the chain key (format 2),
+	// false for the old plain SHA-256 format (format 1).
+	keyed  bool
 	prev   string
 	hash   string
 	kind   string
 	detail string
 }
 
-// parseLine checks one line (without its newline).
-func parseLine(line []byte) lineInfo {
+// lineParser checks lines against one chain key (not safe for concurrent
+// use).
+type lineParser struct {
+	key    *ChainKey
+	mac    hash.Hash
+	sum    [sha256.Size]byte
+	hashed []byte
+}
+
+func newLineParser(k *ChainKey) *lineParser { return &lineParser{key: k, mac: k.recordMAC()} }
+
+// parse checks one line (without its newline). A keyed record must carry
+// this parser's key id and MAC; a record without key_id is checked as the
+// old plain SHA-256 format and reported with keyed false (Verify decides
+// whether it is acceptable where it stands).
+func (p *lineParser) parse(line []byte) lineInfo {
 	if len(line) < hashSuffixLen+2 {
 		return lineInfo{kind: KindMalformed, detail: "line too short to be a record"}
 	}
@@ -78,9 +112,11 @@ func parseLine(line []byte) lineInfo {
 	if !isHex64(stated) {
 		return lineInfo{kind: KindMalformed, detail: "hash is not 64 lowercase hex digits"}
 	}
-	hashed := make([]byte, 0, len(line)-hashSuffixLen+1)
-	hashed = append(hashed, line[:len(line)-hashSuffixLen]...)
+	hashed := append(p.hashed[:0], line[:len(line)-hashSuffixLen]...)
 	hashed = append(hashed, '}')
+	if cap(hashed) <= 1<<20 {
+		p.hashed = hashed
+	}
 	var cf chainFields
 	if err := json.Unmarshal(hashed, &cf); err != nil {
 		return lineInfo{kind: KindMalformed, detail: "not a JSON object: " + err.Error()}
@@ -94,12 +130,29 @@ func parseLine(line []byte) lineInfo {
 	if !isHex64(*cf.PrevHash) {
 		return lineInfo{kind: KindMalformed, seq: *cf.Seq, detail: "prev_hash is not 64 lowercase hex digits"}
 	}
-	sum := sha256.Sum256(hashed)
-	if got := hex.EncodeToString(sum[:]); got != stated {
-		return lineInfo{kind: KindEdited, seq: *cf.Seq, prev: *cf.PrevHash, hash: stated,
-			detail: "record content does not match its hash (the line was changed after it was written)"}
+	li := lineInfo{seq: *cf.Seq, prev: *cf.PrevHash, hash: stated, keyed: cf.KeyID != nil}
+	var got []byte
+	if li.keyed {
+		if *cf.KeyID != p.key.ID() {
+			li.kind, li.detail = KindWrongKey, fmt.Sprintf("sealed with chain key id %q, but the configured key's id is %q (wrong key, or a forged record)", *cf.KeyID, p.key.ID())
+			return li
+		}
+		p.mac.Reset()
+		p.mac.Write(hashed)
+		got = p.mac.Sum(p.sum[:0])
+	} else {
+		p.sum = sha256.Sum256(hashed)
+		got = p.sum[:]
 	}
-	return lineInfo{seq: *cf.Seq, prev: *cf.PrevHash, hash: stated}
+	var want [sha256.Size]byte
+	if _, err := hex.Decode(want[:], []byte(stated)); err != nil || !hmac.Equal(got, want[:]) {
+		li.kind = KindEdited
+		li.detail = "record content does not match its hash (the line was changed after it was written)"
+		if li.keyed {
+			li.detail = "record content does not match its keyed hash (the line was changed after it was written, by someone without the chain key)"
+		}
+	}
+	return li
 }
 
 func isHex64(s string) bool {
@@ -188,26 +241,29 @@ func lastLine(r io.ReaderAt, size int64) ([]byte, error) {
 }
 
 // chainHead reads the last record of an audit file.
-func chainHead(path string) (seq uint64, hash string, ok bool, err error) {
+func chainHead(path string, p *lineParser) (li lineInfo, ok bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, "", false, err
+		return li, false, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, "", false, err
+		return li, false, err
 	}
 	if !st.Mode().IsRegular() || st.Size() == 0 {
-		return 0, "", false, nil
+		return li, false, nil
 	}
 	line, err := lastLine(f, st.Size())
 	if err != nil {
-		return 0, "", false, fmt.Errorf("reading the end of %s: %w", path, err)
+		return li, false, fmt.Errorf("reading the end of %s: %w", path, err)
 	}
-	li := parseLine(line)
-	if li.kind != "" {
-		return 0, "", false, fmt.Errorf("%w: %s: %s (run `moat audit verify`)", ErrCorruptTail, path, li.detail)
+	li = p.parse(line)
+	switch li.kind {
+	case "":
+		return li, true, nil
+	case KindWrongKey:
+		return li, false, fmt.Errorf("%w: %s: the last record was %s; to start a new chain with this key, move the trail and its checkpoint file aside", ErrCorruptTail, path, li.detail)
 	}
-	return li.seq, li.hash, true, nil
+	return li, false, fmt.Errorf("%w: %s: %s (run `moat audit verify`)", ErrCorruptTail, path, li.detail)
 }

@@ -13,6 +13,15 @@ var (
 	ErrNoHMACKey = errors.New("audit hmac key missing")
 	// ErrChainBroken is returned by Verify when the chain does not hold.
 	ErrChainBroken = errors.New("audit chain broken")
+	// ErrNoChainKey means the key of the record chain is missing.
+	ErrNoChainKey = errors.New("audit chain key missing")
+	// ErrCheckpoint means the latest checkpoint does not match the trail
+	// (records were cut while moat was down, or a file was replaced), so
+	// Open refuses to continue the chain over the gap.
+	ErrCheckpoint = errors.New("audit checkpoint does not match the trail")
+	// ErrBadCheckpoint means a stored checkpoint is malformed, was MAC'd
+	// with another key, or was altered.
+	ErrBadCheckpoint = errors.New("audit checkpoint not valid")
 	// ErrCorruptTail means the existing audit file does not end with a
 	// valid record, so the chain cannot be continued safely.
 	ErrCorruptTail = errors.New("audit file does not end with a valid record")

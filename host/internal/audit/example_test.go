@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -31,11 +32,19 @@ func Example() {
 	}
 	l.Close()
 
-	files, _ := audit.Files(cfg.Path)
-	rep, err := audit.Verify(files...)
-	fmt.Println("records", rep.Records, "ok", rep.OK(), "err", err)
+	// Verify with the chain key (created beside the log on first Open)
+	// and against the latest checkpoint.
+	rep, err := audit.VerifyTrail(context.Background(), cfg, audit.TrailOptions{})
+	fmt.Println("records", rep.Records, "ok", rep.OK(), "checkpoint seq", rep.Checkpoint.Seq, "err", err)
+
+	// Cutting the last record is caught by the checkpoint.
+	b, _ := os.ReadFile(cfg.Path)
+	os.WriteFile(cfg.Path, b[:bytes.IndexByte(b, '\n')+1], 0o600)
+	rep, err = audit.VerifyTrail(context.Background(), cfg, audit.TrailOptions{})
+	fmt.Println("ok", rep.OK(), "kind", rep.Problem.Kind)
 	// Output:
 	// req-1 seq 1
 	// req-2 seq 2
-	// records 2 ok true err <nil>
+	// records 2 ok true checkpoint seq 2 err <nil>
+	// ok false kind cut_tail
 }

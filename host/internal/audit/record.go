@@ -82,10 +82,13 @@ type Record struct {
 	InputContent  string `json:"input_content,omitempty"`
 	OutputContent string `json:"output_content,omitempty"`
 
-	// Seq numbers records from 1 across rotated files; PrevHash is the Hash
-	// of the record before (64 zeros for the first); Hash is the hex SHA-256
-	// of this line without its hash field. They stay last in the line.
+	// Seq numbers records from 1 across rotated files; KeyID names the
+	// chain key (empty in the old unkeyed format); PrevHash is the Hash of
+	// the record before (64 zeros for the first); Hash is the hex
+	// HMAC-SHA-256, under the chain key, of this line without its hash
+	// field. They stay last in the line.
 	Seq      uint64 `json:"seq,omitempty"`
+	KeyID    string `json:"key_id,omitempty"`
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
 }

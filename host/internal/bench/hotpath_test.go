@@ -98,7 +98,12 @@ func decodeWrapEncode(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.EachUserText(func(s string) (string, error) { return wrapBlock(s), nil }); err != nil {
+	if err := r.EachText(func(seg anthropic.Segment, s string) (string, error) {
+		if !seg.Wrap {
+			return s, nil
+		}
+		return wrapBlock(s), nil
+	}); err != nil {
 		return nil, err
 	}
 	return r.Encode()

@@ -14,9 +14,11 @@ import (
 	"github.com/moat-gateway/moat/plugins/allowpatterns"
 	"github.com/moat-gateway/moat/plugins/denypatterns"
 	"github.com/moat-gateway/moat/plugins/htmlescape"
+	"github.com/moat-gateway/moat/plugins/injclassifier"
 	"github.com/moat-gateway/moat/plugins/injection"
 	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/plugins/lengthlimit"
+	"github.com/moat-gateway/moat/plugins/mdlinks"
 	"github.com/moat-gateway/moat/plugins/piiredact"
 	"github.com/moat-gateway/moat/plugins/promptleak"
 	"github.com/moat-gateway/moat/plugins/secretredact"
@@ -38,6 +40,7 @@ var registry = map[string]entry{
 	"strip-markers":        {input: stripmarkers.Input},
 	"unicode-clean":        {input: unicodeclean.Input},
 	"injection-heuristics": {input: injection.Input},
+	"injection-classifier": {input: injclassifier.Input},
 	"length-limit":         {input: lengthlimit.Input, output: lengthlimit.Output},
 	"pii-redact":           {input: piiredact.Input, output: piiredact.Output},
 	"secret-redact":        {input: secretredact.Input, output: secretredact.Output},
@@ -46,6 +49,7 @@ var registry = map[string]entry{
 	"html-escape":          {output: htmlescape.Output},
 	"prompt-leak":          {output: promptleak.Output},
 	"allow-patterns":       {output: allowpatterns.Output},
+	"markdown-links":       {output: mdlinks.Output},
 }
 
 //go:embed wasm

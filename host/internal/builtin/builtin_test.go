@@ -14,10 +14,10 @@ import (
 
 func TestNamesAndNative(t *testing.T) {
 	want := map[string][2]bool{ // input, output
-		"strip-markers": {true, false}, "unicode-clean": {true, false}, "injection-heuristics": {true, false},
+		"strip-markers": {true, false}, "unicode-clean": {true, false}, "injection-heuristics": {true, false}, "injection-classifier": {true, false},
 		"length-limit": {true, true}, "pii-redact": {true, true}, "secret-redact": {true, true},
 		"deny-patterns": {true, true}, "json-schema": {false, true}, "html-escape": {false, true},
-		"prompt-leak": {false, true}, "allow-patterns": {false, true},
+		"prompt-leak": {false, true}, "allow-patterns": {false, true}, "markdown-links": {false, true},
 	}
 	names := Names()
 	if !slices.IsSorted(names) || len(names) != len(want) {

@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // Audit configures the audit trail.
 type Audit struct {
 	// Path of the audit file; "" means audit.jsonl next to the config.
@@ -20,6 +22,22 @@ type Audit struct {
 	// FailOpen serves requests whose audit record could not be written;
 	// by default they are refused with 503.
 	FailOpen bool `toml:"fail_open"`
+	// ChainKeyEnv or ChainKeyFile (one of them) supplies the key of the
+	// record chain (HMAC-SHA-256) and of the checkpoints. It is separate
+	// from the content key: whoever holds it can re-forge the trail, so
+	// only moat and the verifier should read it. Default: the file
+	// .moat-audit-chain.key next to the config, created (32 random bytes,
+	// 0600) on first start when missing. At least 16 bytes.
+	ChainKeyEnv  string `toml:"chain_key_env"`
+	ChainKeyFile string `toml:"chain_key_file"`
+	// CheckpointPath is where moat keeps its latest keyed checkpoint
+	// (sequence number, head hash, time), away from the log; default
+	// .moat-audit-checkpoint next to the config.
+	CheckpointPath string `toml:"checkpoint_path"`
+	// CheckpointInterval is how often a new checkpoint is written while
+	// records arrive (default 1s): records cut from the end of the trail
+	// go unnoticed only if they were written after the last checkpoint.
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
 }
 
 func (a *Audit) applyDefaults(c *Config) {
@@ -40,6 +58,17 @@ func (a *Audit) applyDefaults(c *Config) {
 		a.HMACKeyEnv = "MOAT_AUDIT_HMAC_KEY"
 	}
 	a.HMACKeyFile = c.resolve(a.HMACKeyFile)
+	if a.ChainKeyEnv == "" && a.ChainKeyFile == "" {
+		a.ChainKeyFile = ".moat-audit-chain.key"
+	}
+	a.ChainKeyFile = c.resolve(a.ChainKeyFile)
+	if a.CheckpointPath == "" {
+		a.CheckpointPath = ".moat-audit-checkpoint"
+	}
+	a.CheckpointPath = c.resolve(a.CheckpointPath)
+	if a.CheckpointInterval.Duration == 0 {
+		a.CheckpointInterval.Duration = time.Second
+	}
 }
 
 func (c *Config) validateAudit(p *problems) {
@@ -60,5 +89,11 @@ func (c *Config) validateAudit(p *problems) {
 	}
 	if a.HMACKeyEnv != "" && a.HMACKeyFile != "" {
 		p.add("audit", "set hmac_key_env or hmac_key_file, not both")
+	}
+	if a.ChainKeyEnv != "" && a.ChainKeyFile != "" {
+		p.add("audit", "set chain_key_env or chain_key_file, not both")
+	}
+	if a.CheckpointPath != "" && a.CheckpointPath == a.Path {
+		p.add("audit.checkpoint_path", "must not be the audit file itself")
 	}
 }

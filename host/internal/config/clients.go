@@ -28,7 +28,13 @@ type Client struct {
 	// "pin" (replace with SystemPrompt) or "prepend".
 	System       string `toml:"system"`
 	SystemPrompt string `toml:"system_prompt"`
-	// WrapUserInput wraps each user text block in untrusted-data tags.
+	// Judge lists the parts of a request the input chain judges: "user",
+	// "assistant", "system", "tools". Empty (the default) judges all;
+	// only a trusted client may leave parts out, and never for its JWT
+	// callers (a JWT end user's request is judged whole).
+	Judge []string `toml:"judge"`
+	// WrapUserInput wraps user data (text, tool results, documents) in
+	// untrusted-data tags, with one instruction per message.
 	WrapUserInput bool   `toml:"wrap_user_input"`
 	Tag           string `toml:"tag"`
 	// Canary puts a random per-request canary in the system prompt and
@@ -80,6 +86,20 @@ func (cl *Client) ActiveKeyHashes(now time.Time) [][]byte {
 		}
 	}
 	return out
+}
+
+// Judges reports whether the input chain judges part for this client
+// (see Judge); callers apply it only to key-authenticated callers.
+func (cl *Client) Judges(part string) bool {
+	if len(cl.Judge) == 0 {
+		return true
+	}
+	for _, p := range cl.Judge {
+		if p == part {
+			return true
+		}
+	}
+	return false
 }
 
 // InputChain returns the client's input chain, or def.
@@ -185,6 +205,16 @@ func (c *Config) validateClients(p *problems) {
 		}
 		if !validTag(cl.Tag) {
 			p.add(key+".tag", "must be a tag name of letters, digits, '_' or '-', got %q", cl.Tag)
+		}
+		for j, part := range cl.Judge {
+			switch part {
+			case "user", "assistant", "system", "tools":
+			default:
+				p.add(fmt.Sprintf("%s.judge[%d]", key, j), "must be \"user\", \"assistant\", \"system\" or \"tools\", got %q", part)
+			}
+		}
+		if len(cl.Judge) > 0 && !cl.Trusted {
+			p.add(key+".judge", "only a trusted client may exempt parts of its requests from the input chain (set trusted = true, or remove judge to judge everything)")
 		}
 		if cl.UserHeader != "" && !cl.Trusted {
 			p.add(key+".user_header", "only trusted clients may name users (set trusted = true)")

@@ -62,6 +62,10 @@ type Server struct {
 	// naming it; "relay" forwards it anyway (the list then only documents).
 	// A beta is never dropped silently.
 	UnlistedBetas string `toml:"unlisted_betas"`
+	// RelayBlockTypes names request content block types outside moat's
+	// content model that are relayed rather than refused; every string in
+	// such a block is judged as text.
+	RelayBlockTypes []string `toml:"relay_block_types"`
 	// TrustedProxies lists CIDRs whose X-Forwarded-For is believed; empty
 	// trusts none.
 	TrustedProxies []string `toml:"trusted_proxies"`

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -444,7 +445,11 @@ func (c *Console) verify() chainStatus {
 	if len(files) == 0 {
 		return chainStatus{OK: true, Text: "no audit file yet"}
 	}
-	rep, err := audit.Verify(files...)
+	cfg := c.config()
+	if cfg == nil {
+		return chainStatus{Text: "no running config to read the chain key from"}
+	}
+	rep, err := audit.VerifyTrail(context.Background(), cfg.Audit, audit.TrailOptions{Files: files})
 	st := chainStatus{OK: err == nil && rep.OK(), Records: rep.Records, Files: len(files)}
 	switch {
 	case rep.Problem != nil:
@@ -452,10 +457,7 @@ func (c *Console) verify() chainStatus {
 	case err != nil:
 		st.Text = err.Error()
 	default:
-		st.Text = fmt.Sprintf("intact: %d records in %d file(s)", rep.Records, len(files))
-		if rep.Anchored {
-			st.Text += " (anchored mid-chain)"
-		}
+		st.Text = fmt.Sprintf("intact: %d records in %d file(s), keyed; checkpoint at seq %d", rep.Records, len(files), rep.Checkpoint.Seq)
 	}
 	return st
 }

@@ -5,6 +5,7 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/scan"
@@ -338,6 +340,61 @@ func (c *checker) outputValidators() {
 	}
 }
 
+// auditChain checks the chain key (present, long enough, not readable by
+// others) and that the stored checkpoint authenticates with it.
+func (c *checker) auditChain() {
+	a := c.cfg.Audit
+	var secret []byte
+	switch {
+	case a.ChainKeyEnv != "":
+		v := c.env(a.ChainKeyEnv)
+		if v == "" {
+			c.add("audit chain key", Fail, "set "+a.ChainKeyEnv+" (16 bytes or more, kept from whoever can write the audit log)", "audit.chain_key_env = %q but it is empty: moat will not start", a.ChainKeyEnv)
+			return
+		}
+		secret = []byte(v)
+	default:
+		fi, err := os.Stat(a.ChainKeyFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			c.pass("audit chain key", "%s does not exist yet; moat creates it (32 random bytes, 0600) on first start: give a copy to whoever runs moat audit verify", a.ChainKeyFile)
+			return
+		case err != nil:
+			c.add("audit chain key", Fail, "fix audit.chain_key_file", "cannot stat %s: %v", a.ChainKeyFile, err)
+			return
+		case fi.Mode().Perm()&0o077 != 0:
+			c.add("audit chain key", Fail, "chmod 600 "+a.ChainKeyFile, "%s is %04o: whoever reads it can re-forge the audit trail", a.ChainKeyFile, fi.Mode().Perm())
+			return
+		}
+		b, err := os.ReadFile(a.ChainKeyFile)
+		if err != nil {
+			c.add("audit chain key", Fail, "fix audit.chain_key_file", "cannot read %s: %v", a.ChainKeyFile, err)
+			return
+		}
+		secret = []byte(strings.TrimSpace(string(b)))
+	}
+	key, err := audit.NewChainKey(secret)
+	if err != nil {
+		c.add("audit chain key", Fail, "use a key of 16 bytes or more", "%v", err)
+		return
+	}
+	c.pass("audit chain key", "key id %s", key.ID())
+	line, err := audit.FileStore{Path: a.CheckpointPath}.Load(context.Background())
+	switch {
+	case err != nil:
+		c.add("audit checkpoint", Fail, "run moat audit verify, then moat audit checkpoint once you know why", "%v", err)
+	case line == nil:
+		c.pass("audit checkpoint", "%s does not exist yet; moat writes it on start", a.CheckpointPath)
+	default:
+		cp, err := audit.ParseCheckpoint(line, key)
+		if err != nil {
+			c.add("audit checkpoint", Fail, "run moat audit verify, then moat audit checkpoint once you know why", "%s: %v", a.CheckpointPath, err)
+			return
+		}
+		c.pass("audit checkpoint", "seq %d at %s", cp.Seq, cp.Time.Format("2006-01-02T15:04:05Z"))
+	}
+}
+
 func (c *checker) audit() {
 	a := c.cfg.Audit
 	if a.Disabled {
@@ -372,6 +429,9 @@ func (c *checker) audit() {
 		}
 	default:
 		c.pass("audit content", "content = %q", a.Content)
+	}
+	if !a.Disabled {
+		c.auditChain()
 	}
 	if c.cfg.Limits.FailOpen {
 		c.add("limits fail closed", Warn, "set limits.fail_open = false", "limits.fail_open = true: rate limits and budgets are skipped when the store is down")

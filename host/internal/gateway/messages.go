@@ -12,6 +12,8 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -81,7 +83,7 @@ func (cl *call) serveMessages() error {
 	if err != nil {
 		return err
 	}
-	req, err := anthropic.DecodeRequest(body, anthropic.Options{})
+	req, err := anthropic.DecodeRequest(body, anthropic.Options{RelayBlocks: cl.st.relayBlocks})
 	if err != nil {
 		return err
 	}
@@ -92,6 +94,9 @@ func (cl *call) serveMessages() error {
 	}
 	if client.MaxTokens > 0 && req.MaxTokens > int64(client.MaxTokens) {
 		return anthropic.InvalidRequest("max_tokens: %d exceeds this client's cap of %d", req.MaxTokens, client.MaxTokens)
+	}
+	if req.SystemMessages() > 0 && client.System == anthropic.SystemPin {
+		return anthropic.InvalidRequest("messages: system-role messages are refused: client %q's system prompt is set by the gateway (system = \"pin\")", cl.who.ClientID)
 	}
 	if cl.who.User == "" && client.Trusted {
 		cl.who.User = req.UserID()
@@ -104,21 +109,12 @@ func (cl *call) serveMessages() error {
 	}
 	cs := cl.st.client(cl.who.ClientID)
 	meta := abi.Context{Model: req.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
-	if err := req.EachUserText(func(text string) (string, error) {
-		out, err := cl.runChain(cs.input, abi.PhaseInput, text, meta)
-		cl.keepInput(out)
-		return out, err
-	}); err != nil {
+	if err := cl.judgeRequest(req, cs.input, meta); err != nil {
 		return err
 	}
 	var extra []string
 	if client.WrapUserInput {
-		var texts []string
-		_ = req.EachUserText(func(text string) (string, error) { texts = append(texts, text); return text, nil })
-		w := prompt.NewWrapper(client.Tag, "", texts...)
-		if err := req.EachUserText(func(text string) (string, error) { return w.Block(text), nil }); err != nil {
-			return err
-		}
+		wrapRequest(req, client.Tag)
 	}
 	canary := ""
 	if client.Canary {
@@ -139,6 +135,65 @@ func (cl *call) serveMessages() error {
 		return err
 	}
 	return cl.finishMessage(resp, guard)
+}
+
+// judgeRequest runs the input chain over every text the model reads (see
+// anthropic/content.go). A trusted client authenticated by its key may
+// exempt parts (config judge); a JWT caller's request is judged whole. A
+// plugin that changes text which cannot change (a signed thinking block, a
+// name in tool JSON) is refused in that plugin's name.
+func (cl *call) judgeRequest(req *anthropic.Request, chain pipeline.Chain, meta abi.Context) error {
+	client := cl.who.Client
+	exempt := cl.who.Via == auth.ViaKey && client.Trusted && len(client.Judge) > 0
+	return req.EachText(func(seg anthropic.Segment, text string) (string, error) {
+		if exempt && !client.Judges(seg.Part) {
+			return text, nil
+		}
+		m := meta
+		m.Kind, m.Role, m.Path = seg.Kind, seg.Role, seg.Path
+		out, err := cl.runChain(chain, abi.PhaseInput, text, m)
+		if err != nil {
+			return "", err
+		}
+		if seg.Fixed && out != text {
+			return "", &pipeline.RejectError{Phase: abi.PhaseInput, Plugin: lastModifier(cl.verdicts), Reason: seg.Path + ": a signed thinking block or a name in tool JSON cannot be changed; the plugin's change is refused"}
+		}
+		cl.keepInput(out)
+		return out, nil
+	})
+}
+
+// lastModifier names the plugin whose modify verdict is the latest.
+func lastModifier(recs []pipeline.Record) string {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Action == abi.Modify {
+			return recs[i].Plugin
+		}
+	}
+	return "input chain"
+}
+
+// wrapRequest encloses user data in tags it cannot close or forge, with
+// the instruction once per message: the body grows by a bounded amount per
+// block (two tags), not by a preamble per block.
+func wrapRequest(req *anthropic.Request, tag string) {
+	texts := make([]string, 0, req.Segments())
+	_ = req.EachText(func(_ anthropic.Segment, text string) (string, error) {
+		texts = append(texts, text)
+		return text, nil
+	})
+	w := prompt.NewWrapper(tag, "", texts...)
+	last := -1
+	_ = req.EachText(func(seg anthropic.Segment, text string) (string, error) {
+		if !seg.Wrap {
+			return text, nil
+		}
+		if seg.Message != last {
+			last = seg.Message
+			return w.Block(text), nil
+		}
+		return w.Wrap(text), nil
+	})
 }
 
 // upstreamResponse is a finished or open upstream response.
@@ -244,7 +299,7 @@ func (cl *call) serveCountTokens() error {
 	if err != nil {
 		return err
 	}
-	req, err := anthropic.DecodeRequest(body, anthropic.Options{CountTokens: true})
+	req, err := anthropic.DecodeRequest(body, anthropic.Options{CountTokens: true, RelayBlocks: cl.st.relayBlocks})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ type State struct {
 	input, output pipeline.Chain
 	clients       map[string]*clientState
 	routes        map[string]*routeState
+	// relayBlocks are the request block types relayed outside the content
+	// model (server.relay_block_types).
+	relayBlocks map[string]bool
 	// refs counts requests using this state, so Retire waits for them.
 	refs refCount
 }
@@ -59,6 +62,12 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	}
 	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
+	if len(cfg.Server.RelayBlockTypes) > 0 {
+		st.relayBlocks = make(map[string]bool, len(cfg.Server.RelayBlockTypes))
+		for _, t := range cfg.Server.RelayBlockTypes {
+			st.relayBlocks[t] = true
+		}
+	}
 	if st.input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
 		return fail(fmt.Errorf("pipeline.input: %w", err))
 	}

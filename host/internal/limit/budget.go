@@ -108,6 +108,10 @@ type Reservation struct {
 	specs    []bucketSpec
 	usd, tok int64 // held (0 when nothing was held)
 	held     bool  // the store holds it (false: no budget applies, or fail_open)
+	// tpmKey and tpmHeld are the token window and the tokens held in it
+	// for limits.user_tokens_per_minute ("" when none).
+	tpmKey  string
+	tpmHeld int64
 
 	mu      sync.Mutex
 	done    bool
@@ -132,11 +136,14 @@ func (l *Limiter) Reserve(ctx context.Context, id Identity, model string, estInp
 	now := l.now()
 	p := l.pol.Load()
 	r := &Reservation{l: l, pol: p, id: id, resID: newID(), specs: p.bucketsFor(id, now)}
+	tok := satAdd(estInputTokens, maxOutputTokens)
+	if err := l.reserveTokens(ctx, p, r, tok); err != nil {
+		return nil, err
+	}
 	if len(r.specs) == 0 {
 		return r, nil
 	}
 	usd := p.prices.lookup(model).worstCase(estInputTokens, maxOutputTokens)
-	tok := estInputTokens + maxOutputTokens
 	bs := make([]bucket, len(r.specs))
 	for i := range r.specs {
 		bs[i] = r.specs[i].bucket
@@ -144,11 +151,13 @@ func (l *Limiter) Reserve(ctx context.Context, id Identity, model string, estInp
 	refused, st, err := l.store.reserve(ctx, bs, r.resID, usd, tok, l.lease)
 	if err != nil {
 		if err := l.storeErr("reserving budget", id, err); err != nil {
+			r.releaseTokens(ctx)
 			return nil, err
 		}
 		return r, nil
 	}
 	if refused >= 0 {
+		r.releaseTokens(ctx)
 		spec := r.specs[refused]
 		if tooBig(spec, usd, tok) {
 			return nil, l.tooBigRefusal(spec, usd, tok)
@@ -236,7 +245,7 @@ func (r *Reservation) Settle(ctx context.Context, model string, u Usage) (float6
 	tok := u.Tokens()
 	r.costUSD = nanoToUSD(nano)
 	var errs []error
-	if err := l.recordTokens(ctx, r.id.User, tok); err != nil {
+	if err := r.settleTokens(ctx, tok); err != nil {
 		errs = append(errs, fmt.Errorf("recording token usage: %w", err))
 	}
 	if len(r.specs) > 0 {
@@ -280,6 +289,7 @@ func (r *Reservation) Release(ctx context.Context) {
 	}
 	r.done = true
 	r.l.liveRes.Delete(r)
+	r.releaseTokens(ctx)
 	if !r.held {
 		return
 	}
@@ -291,6 +301,17 @@ func (r *Reservation) Release(ctx context.Context) {
 		// In Redis the reservation's lease runs out on its own.
 		r.l.log.Warn("limit: releasing reservation failed", "client", r.id.Client, "user", r.id.User, "err", err)
 	}
+}
+
+// releaseTokens returns the tokens held in the per-minute window.
+func (r *Reservation) releaseTokens(ctx context.Context) {
+	if r.tpmKey == "" {
+		return
+	}
+	if _, err := r.l.store.addTokens(ctx, r.tpmKey, -r.tpmHeld, 2*time.Minute); err != nil {
+		r.l.log.Warn("limit: releasing reserved tokens failed", "user", r.id.User, "err", err)
+	}
+	r.tpmKey, r.tpmHeld = "", 0
 }
 
 // Alert is the JSON posted to a budget's webhook when spend crosses one of

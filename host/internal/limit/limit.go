@@ -562,7 +562,52 @@ func (l *Limiter) recordTokens(ctx context.Context, user string, n int64) error 
 		return nil
 	}
 	key, _ := tokenWindow(user, l.now())
-	return l.store.addTokens(ctx, key, n, 2*time.Minute)
+	_, err := l.store.addTokens(ctx, key, n, 2*time.Minute)
+	return err
+}
+
+// reserveTokens holds a call's worst-case tokens (estimated input plus
+// max_tokens) in the user's per-minute token window, so concurrent calls
+// cannot together overrun limits.user_tokens_per_minute: the add and the
+// check are one atomic step in the store, and a refused add is undone.
+func (l *Limiter) reserveTokens(ctx context.Context, p *policy, r *Reservation, tok int64) error {
+	tpm := p.cfg.Limits.UserTokensPerMinute
+	if r.id.User == "" || tpm <= 0 {
+		return nil
+	}
+	now := l.now()
+	key, end := tokenWindow(r.id.User, now)
+	if tok > tpm {
+		return refusal(fmt.Sprintf("token rate limit: this request may use %d input+output tokens (estimated input plus max_tokens), more than the %d user %q may use per minute; lower max_tokens or send less",
+			tok, tpm, r.id.User), time.Minute, nil)
+	}
+	total, err := l.store.addTokens(ctx, key, tok, 2*time.Minute)
+	if err != nil {
+		return l.storeErr("reserving tokens", r.id, err)
+	}
+	if total > tpm {
+		if _, err := l.store.addTokens(ctx, key, -tok, 2*time.Minute); err != nil {
+			l.log.Warn("limit: undoing a refused token reservation failed", "user", r.id.User, "err", err)
+		}
+		return refusal(fmt.Sprintf("token rate limit exceeded: user %q has %d of %d input+output tokens per minute in use or spent, and this request may use %d; retry after %s",
+			r.id.User, total-tok, tpm, tok, end.UTC().Format(time.RFC3339)), end.Sub(now), nil)
+	}
+	r.tpmKey, r.tpmHeld = key, tok
+	return nil
+}
+
+// settleTokens replaces a call's reserved tokens by its real ones.
+func (r *Reservation) settleTokens(ctx context.Context, used int64) error {
+	if r.tpmKey == "" {
+		return r.l.recordTokens(ctx, r.id.User, used)
+	}
+	key, held := r.tpmKey, r.tpmHeld
+	r.tpmKey, r.tpmHeld = "", 0
+	if d := used - held; d != 0 {
+		_, err := r.l.store.addTokens(ctx, key, d, 2*time.Minute)
+		return err
+	}
+	return nil
 }
 
 // CheckAuthFailures reports, as a 429 *Error, whether ip has used up

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -213,11 +214,37 @@ func TestTokensPerMinute(t *testing.T) {
 			}
 			use(600)
 			use(399) // 999 < 1000: still admitted
-			use(300) // admitted at 999, now 1299
-			_, err := l.Admit(ctx, bob)
+			// Admitted at 999, but the worst case (20 tokens) is reserved
+			// in the window, and does not fit.
+			tk, err := l.Admit(ctx, bob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.Reserve(ctx, bob, "claude-haiku-4-5", 10, 10)
+			tk.Done()
 			e := asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, `user "bob" used 1299 of 1000`) || e.RetryAfter != 50*time.Second {
+			if !strings.Contains(e.Message, `user "bob" has 999 of 1000`) || e.RetryAfter != 50*time.Second {
 				t.Fatalf("refusal %q retry %v", e.Message, e.RetryAfter)
+			}
+			// A call that used more than it reserved (the estimate was
+			// low) is still recorded in full: the window goes past the
+			// limit and Admit refuses outright.
+			tk, err = l.Admit(ctx, bob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := l.Reserve(ctx, bob, "claude-haiku-4-5", 0, 1)
+			tk.Done()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Settle(ctx, "claude-haiku-4-5", Usage{InputTokens: 150, OutputTokens: 150}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.Admit(ctx, bob)
+			e = asError(t, err, 429, TypeRateLimit)
+			if !strings.Contains(e.Message, `user "bob" used 1299 of 1000`) {
+				t.Fatalf("refusal %q", e.Message)
 			}
 			// Other users and user-less requests are not affected.
 			if tk, err := l.Admit(ctx, Identity{Client: "app", User: "eve"}); err != nil {
@@ -241,6 +268,82 @@ func TestTokensPerMinute(t *testing.T) {
 			clk.Set(clk.Now().Add(time.Minute))
 			use(10)
 		})
+	}
+}
+
+// TestTokensPerMinuteReservedUnderConcurrency: the per-minute token limit
+// holds when many calls reserve at once (the worst case is held before the
+// call, not checked after), and released or settled calls give back what
+// they did not use.
+func TestTokensPerMinuteReservedUnderConcurrency(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			clk := newClock(time.Now().UTC().Truncate(time.Minute).Add(5 * time.Second))
+			l := newLimiter(t, cfg, Options{Now: clk.Now})
+			ctx := context.Background()
+			bob := Identity{Client: "app", User: "bob"}
+			const callers = 32 // more than the cores
+			var ok atomic.Int64
+			var held sync.Mutex
+			var rs []*Reservation
+			var wg sync.WaitGroup
+			for i := 0; i < callers; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := l.Reserve(ctx, bob, "claude-haiku-4-5", 100, 100)
+					if err != nil {
+						asError(t, err, 429, TypeRateLimit)
+						return
+					}
+					ok.Add(1)
+					held.Lock()
+					rs = append(rs, r)
+					held.Unlock()
+				}()
+			}
+			wg.Wait()
+			if n := ok.Load(); n != 5 {
+				t.Fatalf("%d of %d calls of 200 tokens reserved under a limit of 1000, want 5", n, callers)
+			}
+			// One releases (failed before the call), one settles lower.
+			rs[0].Release(ctx)
+			if _, err := rs[1].Settle(ctx, "claude-haiku-4-5", Usage{InputTokens: 10, OutputTokens: 10}); err != nil {
+				t.Fatal(err)
+			}
+			// 3 x 200 held + 20 used = 620: one more fits, the next does not.
+			for i := 0; i < 1; i++ {
+				if _, err := l.Reserve(ctx, bob, "claude-haiku-4-5", 100, 100); err != nil {
+					t.Fatalf("reserve %d after release: %v", i, err)
+				}
+			}
+			if _, err := l.Reserve(ctx, bob, "claude-haiku-4-5", 100, 100); err == nil {
+				t.Fatal("a reservation past the limit was granted")
+			}
+			// A request bigger than the whole limit is refused outright.
+			_, err := l.Reserve(ctx, Identity{Client: "app", User: "eve"}, "claude-haiku-4-5", 10, 5000)
+			if e := asError(t, err, 429, TypeRateLimit); !strings.Contains(e.Message, "more than the 1000") {
+				t.Fatalf("refusal %q", e.Message)
+			}
+		})
+	}
+}
+
+// TestAbsurdCostsSaturate: a huge max_tokens or usage never wraps to a
+// negative cost (which would be a credit).
+func TestAbsurdCostsSaturate(t *testing.T) {
+	p := price{in: 3000, out: 15000, cacheWrite: 3750, cacheRead: 300}
+	for _, tc := range []struct{ in, out int64 }{{0, 700000000000000}, {1 << 62, 1 << 62}, {1 << 40, 0}} {
+		if c := p.worstCase(tc.in, tc.out); c <= 0 {
+			t.Fatalf("worstCase(%d, %d) = %d", tc.in, tc.out, c)
+		}
+		if c := p.nanoCost(Usage{InputTokens: tc.in, OutputTokens: tc.out}); c <= 0 {
+			t.Fatalf("nanoCost(%d, %d) = %d", tc.in, tc.out, c)
+		}
+	}
+	if satAdd(1<<62, 1<<62) != maxNano {
+		t.Fatal("satAdd wrapped")
 	}
 }
 

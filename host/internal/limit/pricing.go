@@ -116,14 +116,38 @@ func (t *priceTable) lookup(model string) price {
 func (p price) nanoCost(u Usage) int64 {
 	c := float64(clamp0(u.InputTokens))*p.in + float64(clamp0(u.OutputTokens))*p.out +
 		float64(clamp0(u.CacheCreationInputTokens))*p.cacheWrite + float64(clamp0(u.CacheReadInputTokens))*p.cacheRead
-	return int64(math.Round(c))
+	return satInt64(math.Round(c))
 }
 
 // worstCase is the most a call with this many input tokens and this
 // max_tokens can cost: every input token priced at the dearer of input and
 // cache write, every output token produced.
 func (p price) worstCase(in, maxOut int64) int64 {
-	return int64(math.Ceil(float64(in)*math.Max(p.in, p.cacheWrite) + float64(maxOut)*p.out))
+	return satInt64(math.Ceil(float64(in)*math.Max(p.in, p.cacheWrite) + float64(maxOut)*p.out))
+}
+
+// maxNano bounds costs: a float beyond int64's range converts to an
+// undefined (in practice negative) integer, which would turn an absurd
+// worst case into a credit. 2^62 nano-USD is about 4.6 billion USD.
+const maxNano = int64(1) << 62
+
+// satInt64 converts a non-negative cost to int64, saturating at maxNano.
+func satInt64(f float64) int64 {
+	if f != f || f >= float64(maxNano) {
+		return maxNano
+	}
+	if f < 0 {
+		return 0
+	}
+	return int64(f)
+}
+
+// satAdd adds two non-negative token counts, saturating at maxNano.
+func satAdd(a, b int64) int64 {
+	if a > maxNano-b {
+		return maxNano
+	}
+	return a + b
 }
 
 func nanoToUSD(n int64) float64 { return float64(n) / 1e9 }

@@ -39,11 +39,13 @@ type ClientReport struct {
 // UserReport is one (client, user) seen in the last 24 hours.
 // TokensPerMinute 0 means no token limit.
 type UserReport struct {
-	Client           string      `json:"client"`
-	User             string      `json:"user"`
-	Rate             *RateReport `json:"rate,omitempty"`
-	TokensThisMinute int64       `json:"tokens_this_minute"`
-	TokensPerMinute  int64       `json:"tokens_per_minute"`
+	Client string      `json:"client"`
+	User   string      `json:"user"`
+	Rate   *RateReport `json:"rate,omitempty"`
+	// TokensThisMinute counts tokens spent in the current minute plus those
+	// held by calls in flight (their worst case, until they settle).
+	TokensThisMinute int64 `json:"tokens_this_minute"`
+	TokensPerMinute  int64 `json:"tokens_per_minute"`
 }
 
 // BudgetReport is one budget for one subject in the current period. Limits

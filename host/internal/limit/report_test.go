@@ -84,7 +84,8 @@ usd = 1
 			for _, u := range rep.Users {
 				switch u.User {
 				case "bob":
-					if u.Client != "app" || u.Rate.Limit != 10 || u.Rate.Remaining != 8 || u.TokensThisMinute != 3000 || u.TokensPerMinute != 5000 {
+					// 3,000 spent and 1,000 held by the pending call.
+					if u.Client != "app" || u.Rate.Limit != 10 || u.Rate.Remaining != 8 || u.TokensThisMinute != 4000 || u.TokensPerMinute != 5000 {
 						t.Fatalf("bob %+v rate %+v", u, u.Rate)
 					}
 				case "a:b%":

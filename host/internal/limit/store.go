@@ -33,9 +33,10 @@ type backend interface {
 	acquireSlot(ctx context.Context, key, id string, max int64, lease time.Duration) (ok bool, inUse int64, err error)
 	releaseSlot(ctx context.Context, key, id string) error
 	slotsInUse(ctx context.Context, key string) (int64, error)
-	// tokens returns the count under a token-window key; addTokens adds to it.
+	// tokens returns the count under a token-window key; addTokens adds to it
+	// (n may be negative) and returns the new count, atomically.
 	tokens(ctx context.Context, key string) (int64, error)
-	addTokens(ctx context.Context, key string, n int64, ttl time.Duration) error
+	addTokens(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error)
 	// reserve holds usd and tok in every bucket, or in none: refused is the
 	// index of the first bucket they do not fit in (with its state), or -1.
 	reserve(ctx context.Context, bs []bucket, id string, usd, tok int64, lease time.Duration) (refused int, st bucketState, err error)

@@ -291,7 +291,7 @@ func (m *memoryStore) tokens(_ context.Context, key string) (int64, error) {
 	return m.toks[key].n, nil
 }
 
-func (m *memoryStore) addTokens(_ context.Context, key string, n int64, ttl time.Duration) error {
+func (m *memoryStore) addTokens(_ context.Context, key string, n int64, ttl time.Duration) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.toks[key]
@@ -300,7 +300,7 @@ func (m *memoryStore) addTokens(_ context.Context, key string, n int64, ttl time
 	// and is measured on the wall clock like the prune that reads it.
 	e.exp = time.Now().Add(ttl)
 	m.toks[key] = e
-	return nil
+	return e.n, nil
 }
 
 func (m *memoryStore) bucketLocked(b bucket) *memBucket {

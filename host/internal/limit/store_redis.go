@@ -238,12 +238,14 @@ func (r *redisStore) tokens(ctx context.Context, key string) (int64, error) {
 	return n, err
 }
 
-func (r *redisStore) addTokens(ctx context.Context, key string, n int64, ttl time.Duration) error {
+func (r *redisStore) addTokens(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error) {
 	p := r.c.TxPipeline()
-	p.IncrBy(ctx, r.prefix+key, n)
+	total := p.IncrBy(ctx, r.prefix+key, n)
 	p.PExpire(ctx, r.prefix+key, ttl)
-	_, err := p.Exec(ctx)
-	return err
+	if _, err := p.Exec(ctx); err != nil {
+		return 0, err
+	}
+	return total.Val(), nil
 }
 
 func (r *redisStore) bucketKeys(bs []bucket) []string {

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
-	"github.com/moat-gateway/moat/plugins/injection"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -20,16 +20,6 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// loadTexts reads an evaluation set (see injection.LoadTexts), naming the
-// file in errors.
-func loadTexts(path string) ([]string, error) {
-	texts, err := injection.LoadTexts(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return texts, nil
-}
-
 // tally counts verdicts over a set of texts.
 type tally struct {
 	total, rejected, modified, errors int
@@ -40,6 +30,13 @@ func (t tally) share(n int) float64 {
 		return 0
 	}
 	return 100 * float64(n) / float64(t.total)
+}
+
+func (t *tally) add(o tally) {
+	t.total += o.total
+	t.rejected += o.rejected
+	t.modified += o.modified
+	t.errors += o.errors
 }
 
 // run judges every text. A plugin error counts as a rejection, as the
@@ -61,7 +58,8 @@ func (t *tally) run(ctx context.Context, judge judgeFunc, phase abi.Phase, cfg [
 }
 
 func (t tally) line(w io.Writer, label string) {
-	fmt.Fprintf(w, "%s: rejected %d/%d (%.1f%%), modified %d (%.1f%%)", label, t.rejected, t.total, t.share(t.rejected), t.modified, t.share(t.modified))
+	lo, hi := wilson(t.rejected, t.total)
+	fmt.Fprintf(w, "%s: rejected %d/%d (%.1f%%, 95%% CI %.1f-%.1f%%), modified %d (%.1f%%)", label, t.rejected, t.total, t.share(t.rejected), 100*lo, 100*hi, t.modified, t.share(t.modified))
 	if t.errors > 0 {
 		fmt.Fprintf(w, ", %d plugin errors counted as rejected", t.errors)
 	}
@@ -70,9 +68,12 @@ func (t tally) line(w io.Writer, label string) {
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", stderr)
-	attacks := fs.String("attacks", "", "JSON array of attack texts")
-	var benign stringList
-	fs.Var(&benign, "benign", "JSON array of benign texts or {\"prompt\":...} objects (repeatable)")
+	var attacks, benign, labelledFiles stringList
+	fs.Var(&attacks, "attacks", "attack texts: a JSON array (strings or objects), JSON lines (.jsonl) or CSV (.csv) (repeatable)")
+	fs.Var(&benign, "benign", "benign texts, in the same formats as --attacks (repeatable)")
+	fs.Var(&labelledFiles, "labelled", "a CSV file whose --label-column says which rows are attacks (repeatable)")
+	textField := fs.String("text-field", "", "the text's field in JSON objects and JSON lines, or its column in CSV (default \"prompt\" or \"text\")")
+	labelColumn := fs.String("label-column", "label", "the label column of --labelled CSV files: 1/true/attack/injection or 0/false/benign")
 	phaseFlag := fs.String("phase", "input", "phase: input or output")
 	cfgFlag := fs.String("config", "", "the plugin's config as a JSON object")
 	runtime := fs.String("runtime", "native", "for a built-in: native (in-process, the default) or wasm (its embedded module)")
@@ -85,8 +86,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// Words after the plugin are more benign files: --benign a.json b.json.
 	benign = append(benign, pos[1:]...)
-	if *attacks == "" && len(benign) == 0 {
-		return fmt.Errorf("%w: eval needs --attacks FILE and/or --benign FILE", errUsage)
+	if len(attacks)+len(benign)+len(labelledFiles) == 0 {
+		return fmt.Errorf("%w: eval needs --attacks FILE, --benign FILE or --labelled FILE", errUsage)
+	}
+	if *labelColumn == "" {
+		return fmt.Errorf("%w: --label-column must not be empty", errUsage)
 	}
 	phase, err := parsePhase(*phaseFlag)
 	if err != nil {
@@ -102,31 +106,48 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer closeFn()
 	fmt.Fprintf(stdout, "%s (%s), %s phase\n", pos[0], how, phase)
-	if *attacks != "" {
-		texts, err := loadTexts(*attacks)
-		if err != nil {
-			return err
-		}
+	format := setFormat{textField: *textField}
+	var allAttacks, allBenign tally
+	nAttacks, nBenign := 0, 0
+	judgeSet := func(label, path string, texts []string, sum *tally, n *int) {
 		var t tally
 		t.run(ctx, judge, phase, cfg, texts)
-		t.line(stdout, "attacks "+*attacks)
+		t.line(stdout, label+" "+path)
+		sum.add(t)
+		*n++
 	}
-	var all tally
+	for _, f := range attacks {
+		set, err := readSet(f, true, format)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		judgeSet("attacks", f, set.attacks, &allAttacks, &nAttacks)
+	}
 	for _, f := range benign {
-		texts, err := loadTexts(f)
+		set, err := readSet(f, false, format)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", f, err)
 		}
-		var t tally
-		t.run(ctx, judge, phase, cfg, texts)
-		t.line(stdout, "benign "+f)
-		all.total += t.total
-		all.rejected += t.rejected
-		all.modified += t.modified
-		all.errors += t.errors
+		judgeSet("benign", f, set.benign, &allBenign, &nBenign)
 	}
-	if len(benign) > 1 {
-		all.line(stdout, "benign, all files")
+	for _, f := range labelledFiles {
+		lf := format
+		lf.labelColumn = *labelColumn
+		if !strings.EqualFold(filepath.Ext(f), ".csv") {
+			return fmt.Errorf("%w: --labelled takes a .csv file, got %s", errUsage, f)
+		}
+		set, err := readSet(f, false, lf)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		judgeSet("attacks", f, set.attacks, &allAttacks, &nAttacks)
+		judgeSet("benign", f, set.benign, &allBenign, &nBenign)
+	}
+	if nAttacks > 1 {
+		allAttacks.line(stdout, "attacks, all files")
+	}
+	if nBenign > 1 {
+		allBenign.line(stdout, "benign, all files")
 	}
 	return nil
 }

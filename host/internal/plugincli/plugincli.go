@@ -27,10 +27,13 @@ commands:
   bench FILE.wasm [--size 4096] [--n 2000] [--phase input|output]
                        per-call latency percentiles against a no-op baseline
   verify FILE.wasm     check ABI v1 conformance, one line per check
-  eval PLUGIN --attacks FILE --benign FILE [--benign FILE...]
+  eval PLUGIN [--attacks FILE...] [--benign FILE...] [--labelled FILE.csv...]
+       [--text-field NAME] [--label-column NAME]
        [--phase input|output] [--config JSON] [--runtime native|wasm]
-                       share of attacks and of benign texts rejected; PLUGIN
-                       is a built-in name or a .wasm file
+                       share of attacks and of benign texts rejected, with
+                       95% Wilson intervals, per file; PLUGIN is a built-in
+                       name or a .wasm file; a FILE is a JSON array (strings
+                       or objects), JSON lines (.jsonl) or CSV (.csv)
 `
 
 // errUsage marks a command-line mistake: Main prints the usage and returns 2.

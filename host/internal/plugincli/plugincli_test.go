@@ -164,7 +164,7 @@ func TestGoPluginLifecycle(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
-		for _, want := range []string{"attacks.json: rejected 2/3 (66.7%), modified 0 (0.0%)", "benign.json: rejected 1/4 (25.0%)"} {
+		for _, want := range []string{"attacks.json: rejected 2/3 (66.7%, 95% CI 20.8-93.9%), modified 0 (0.0%)", "benign.json: rejected 1/4 (25.0%, 95% CI 4.6-69.9%)"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("no %q in:\n%s", want, out)
 			}
@@ -182,14 +182,14 @@ func TestEvalBuiltin(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"deny-patterns (built-in, native), input phase", "attacks.json: rejected 2/3 (66.7%)", "b1.json: rejected 0/2 (0.0%)", "b2.json: rejected 1/2 (50.0%)", "benign, all files: rejected 1/4 (25.0%)"} {
+	for _, want := range []string{"deny-patterns (built-in, native), input phase", "attacks.json: rejected 2/3 (66.7%, 95% CI", "b1.json: rejected 0/2 (0.0%, 95% CI 0.0-65.8%)", "b2.json: rejected 1/2 (50.0%, 95% CI", "benign, all files: rejected 1/4 (25.0%, 95% CI"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
 	}
 	// Without config deny-patterns fails closed: everything is rejected.
 	_, out, _ = run(t, "eval", "deny-patterns", "--attacks", attacks)
-	if !strings.Contains(out, "rejected 3/3 (100.0%)") {
+	if !strings.Contains(out, "rejected 3/3 (100.0%, 95% CI 43.9-100.0%)") {
 		t.Errorf("unconfigured deny-patterns: %s", out)
 	}
 	if code, _, errs := run(t, "eval", "json-schema", "--attacks", attacks); code != 1 || !strings.Contains(errs, "has no input hook") {
@@ -232,6 +232,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"verify", "--frob", "x.wasm"}, 2, "flag provided but not defined"},
 		{"bench bad n", []string{"bench", "x.wasm", "--n", "0"}, 2, "--n positive"},
 		{"eval without files", []string{"eval", "x.wasm"}, 2, "eval needs --attacks"},
+		{"eval labelled not csv", []string{"eval", "deny-patterns", "--labelled", "x.json"}, 2, "--labelled takes a .csv file"},
+		{"eval empty label column", []string{"eval", "deny-patterns", "--labelled", "x.csv", "--label-column", ""}, 2, "--label-column must not be empty"},
 		{"eval unknown builtin", []string{"eval", "no-such-plugin", "--attacks", "a.json"}, 1, "unknown plugin"},
 		{"build nothing", []string{"build", "testdata"}, 1, "neither a Go plugin"},
 	}
@@ -325,7 +327,8 @@ func TestLoadTexts(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := writeFile(t, filepath.Join(dir, string(rune('a'+i))+".json"), tc.content)
-			got, err := loadTexts(f)
+			set, err := readSet(f, false, setFormat{})
+			got := set.benign
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)

@@ -59,6 +59,7 @@ type Server struct {
 	limiter *limit.Limiter
 	anomaly *anomaly.Detector
 	audit   *audit.Logger
+	cpRedis *audit.RedisStore
 	metrics *metrics.Metrics
 	gw      *gateway.Gateway
 	local   []config.Client
@@ -112,7 +113,14 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	}
 	s.metrics = metrics.New(metrics.Options{Environment: cfg.Environment})
 	secrets := s.keys.Secrets
-	if s.audit, err = audit.Open(cfg.Audit, audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log}); err != nil {
+	aopts := audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log, Observer: s.metrics}
+	if s.cpRedis, err = audit.RedisStoreFor(cfg); err != nil {
+		return err
+	}
+	if s.cpRedis != nil {
+		aopts.Checkpoints = append(aopts.Checkpoints, s.cpRedis)
+	}
+	if s.audit, err = audit.Open(cfg.Audit, aopts); err != nil {
 		return fmt.Errorf("opening audit log: %w", err)
 	}
 	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {
@@ -151,6 +159,9 @@ func (s *Server) close() {
 	s.anomaly.Close()
 	if s.audit != nil {
 		_ = s.audit.Close()
+	}
+	if s.cpRedis != nil {
+		_ = s.cpRedis.Client.Close()
 	}
 	if s.keys != nil {
 		_ = s.keys.Close()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/standin"
 )
 
@@ -331,13 +332,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := m.stop(); err != nil {
 		rep.problem("stopping moat: %v", err)
 	}
-	checkAudit(rep, s.auditPath, ids)
+	checkAudit(rep, s.cfgPath, s.auditPath, ids)
 	return rep, nil
 }
 
 // checkAudit checks one valid line per request, the hash chain, and that
 // the audited cost is the settled spend.
-func checkAudit(rep *Report, path string, ids map[string]int) {
+func checkAudit(rep *Report, cfgPath, path string, ids map[string]int) {
 	files, err := audit.Files(path)
 	if err != nil || len(files) == 0 {
 		rep.problem("listing the audit files: %v", err)
@@ -391,7 +392,12 @@ func checkAudit(rep *Report, path string, ids map[string]int) {
 	if math.Abs(rep.AuditUSD-rep.SettledUSD) > 1e-6 {
 		rep.problem("audited cost $%.9f != settled spend $%.9f", rep.AuditUSD, rep.SettledUSD)
 	}
-	v, err := audit.Verify(files...)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		rep.problem("audit verify: %v", err)
+		return
+	}
+	v, err := audit.VerifyTrail(context.Background(), cfg.Audit, audit.TrailOptions{})
 	switch {
 	case err != nil:
 		rep.AuditVerify = "FAILED: " + err.Error()

@@ -1,0 +1,202 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/metrics"
+)
+
+// writeConcurrently has n goroutines write each records and returns the
+// errors.
+func writeConcurrently(l *Logger, n, each int) []error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := l.Write(context.Background(), rec(fmt.Sprintf("w%d-%d", w, i))); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// TestGroupCommitSharesFsync: with fsync "every", concurrent records share
+// fsyncs, each Write returns only after the fsync covering its record, and
+// the chain stays exact.
+func TestGroupCommitSharesFsync(t *testing.T) {
+	cfg := testCfg(t, t.TempDir(), `fsync = "every"`)
+	l := mustOpen(t, cfg, Options{})
+	var synced atomic.Int64 // records durable, as seen by the sync hook
+	var inFile atomic.Int64
+	l.syncHook = func(f *os.File) error {
+		time.Sleep(2 * time.Millisecond) // a slow disk, so writers queue
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		inFile.Store(st.Size())
+		synced.Store(int64(len(readLinesNoT(f.Name()))))
+		return f.Sync()
+	}
+	const writers, each = 32, 8
+	var early atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				r := rec(fmt.Sprintf("w%d-%d", w, i))
+				if err := l.Write(context.Background(), r); err != nil {
+					t.Error(err)
+					return
+				}
+				// The record was in the file when the last fsync began.
+				if int64(r.Seq) > synced.Load() {
+					early.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := l.Stats()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if early.Load() > 0 {
+		t.Fatalf("%d Writes returned before an fsync covered their record", early.Load())
+	}
+	if st.Records != writers*each || st.Syncs == 0 || st.Syncs > st.Records/4 {
+		t.Fatalf("stats %+v: want %d records sharing at most a quarter as many fsyncs", st, writers*each)
+	}
+	rep, err := verifyFiles(t, cfg.Path)
+	if err != nil || rep.LastSeq != writers*each {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	t.Logf("%d records, %d fsyncs (%.1f records per fsync)", st.Records, st.Syncs, float64(st.Records)/float64(st.Syncs))
+}
+
+func readLinesNoT(path string) []string {
+	b, _ := os.ReadFile(path)
+	n := 0
+	for _, c := range b {
+		if c == '\n' {
+			n++
+		}
+	}
+	return make([]string, n)
+}
+
+// TestGroupCommitFailsClosed: a failed fsync refuses every request of its
+// batch (each gets ErrWrite and is counted on the metrics page), takes
+// their records out of the file, and later batches continue the chain.
+func TestGroupCommitFailsClosed(t *testing.T) {
+	cfg := testCfg(t, t.TempDir(), `fsync = "every"`)
+	m := metrics.New(metrics.Options{})
+	l := mustOpen(t, cfg, Options{Observer: m})
+	var fail atomic.Bool
+	fail.Store(true)
+	l.syncHook = func(f *os.File) error {
+		time.Sleep(time.Millisecond)
+		if fail.Load() {
+			return errors.New("injected EIO")
+		}
+		return f.Sync()
+	}
+	errs := writeConcurrently(l, 16, 4)
+	if len(errs) != 64 {
+		t.Fatalf("%d of 64 writes failed during a failing fsync", len(errs))
+	}
+	for _, err := range errs {
+		if !errors.Is(err, ErrWrite) {
+			t.Fatalf("error does not wrap ErrWrite: %v", err)
+		}
+	}
+	if !errors.Is(l.Healthy(), ErrWrite) {
+		t.Fatalf("Healthy: %v", l.Healthy())
+	}
+	if got := scrape(t, m, "moat_audit_write_failures_total"); got != "64" {
+		t.Fatalf("moat_audit_write_failures_total = %q, want 64", got)
+	}
+	if n := len(readLinesNoT(cfg.Path)); n != 0 {
+		t.Fatalf("%d refused records left in the file", n)
+	}
+	fail.Store(false)
+	if errs := writeConcurrently(l, 16, 4); len(errs) != 0 {
+		t.Fatalf("after recovery: %v", errs[0])
+	}
+	if l.Healthy() != nil {
+		t.Fatalf("Healthy after recovery: %v", l.Healthy())
+	}
+	l.Close()
+	rep, err := VerifyTrail(context.Background(), cfg, TrailOptions{})
+	if err != nil || rep.Records != 64 || rep.FirstSeq != 1 || rep.Checkpoint.Seq != 64 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if got := scrape(t, m, "moat_audit_checkpoint_seq"); got != "64" {
+		t.Fatalf("moat_audit_checkpoint_seq = %q, want 64", got)
+	}
+}
+
+// TestWriteFailureMetric: a record that cannot be written (full disk)
+// moves moat_audit_write_failures_total; a written one does not.
+func TestWriteFailureMetric(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	for _, fsync := range []string{"every", "1s"} {
+		t.Run(fsync, func(t *testing.T) {
+			cfg := testCfg(t, t.TempDir(), fmt.Sprintf("fsync = %q", fsync))
+			m := metrics.New(metrics.Options{})
+			ok := mustOpen(t, cfg, Options{Observer: m})
+			if err := ok.Write(context.Background(), rec("fine")); err != nil {
+				t.Fatal(err)
+			}
+			ok.Close()
+			if got := scrape(t, m, "moat_audit_write_failures_total"); got != "0" {
+				t.Fatalf("after a good write: %q", got)
+			}
+			full := testCfg(t, t.TempDir(), fmt.Sprintf("fsync = %q", fsync))
+			if err := os.Symlink("/dev/full", full.Path); err != nil {
+				t.Fatal(err)
+			}
+			l := mustOpen(t, full, Options{Observer: m})
+			if errs := writeConcurrently(l, 8, 2); len(errs) != 16 {
+				t.Fatalf("%d of 16 writes failed on a full disk", len(errs))
+			}
+			if got := scrape(t, m, "moat_audit_write_failures_total"); got != "16" {
+				t.Fatalf("moat_audit_write_failures_total = %q, want 16", got)
+			}
+		})
+	}
+}
+
+// scrape returns the value of an unlabelled metric on m's page.
+func scrape(t *testing.T, m *metrics.Metrics, name string) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	v := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(w.Body.String())
+	if v == nil {
+		t.Fatalf("%s not on the metrics page", name)
+	}
+	return v[1]
+}

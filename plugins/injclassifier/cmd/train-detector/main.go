@@ -1,0 +1,373 @@
+// Command train-detector trains the injection-classifier built-in's model:
+// logistic regression over hashed character and word n-grams
+// (injclassifier.AppendFeatures), fitted with AdaGrad from a fixed seed, and
+// writes the quantized weights to plugins/injclassifier/model.bin.
+//
+// It reads every *_injection.json and *_benign.json in --train (JSON arrays
+// of strings) and each --extra-attacks file, printing each file's SHA-256,
+// keeps a seeded share of every file out of training (--holdout) and
+// reports the trained model's detection and false-positive rates on it, per
+// file and in total. The same flags, data and seed give the same bytes.
+//
+//	go run ./plugins/injclassifier/cmd/train-detector --train ../shared/eval/train \
+//	    --extra-attacks ../shared/eval/injection/jailbreaks_inthewild.json
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/moat-gateway/moat/plugins/injclassifier"
+	"github.com/moat-gateway/moat/plugins/injection"
+)
+
+type example struct {
+	weight float64   // the example's share of its file's weight
+	feats  []uint32  // every feature occurrence, for the quantized report
+	uniq   []uint32  // distinct buckets
+	vals   []float64 // their length-normalized counts
+	label  float32   // 1 injection, 0 benign
+	file   int
+}
+
+// newExample extracts the features of text.
+func newExample(text string, file int, attack bool) example {
+	e := example{feats: injclassifier.AppendFeatures(nil, text), file: file}
+	if attack {
+		e.label = 1
+	}
+	if len(e.feats) == 0 {
+		return e
+	}
+	sorted := slices.Clone(e.feats)
+	slices.Sort(sorted)
+	x := 1 / math.Sqrt(float64(len(sorted)))
+	for i, b := range sorted {
+		if i > 0 && b == sorted[i-1] {
+			e.vals[len(e.vals)-1] += x
+			continue
+		}
+		e.uniq = append(e.uniq, b)
+		e.vals = append(e.vals, x)
+	}
+	return e
+}
+
+type dataFile struct {
+	path   string
+	attack bool
+	texts  []string
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "train-detector:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("train-detector", flag.ContinueOnError)
+	trainDir := fs.String("train", "../shared/eval/train", "directory of *_injection.json and *_benign.json files")
+	var extra []string
+	fs.Func("extra-attacks", "another JSON array of attack texts (repeatable)", func(s string) error { extra = append(extra, s); return nil })
+	var extraBenign []string
+	fs.Func("extra-benign", "another JSON array of benign texts (repeatable)", func(s string) error { extraBenign = append(extraBenign, s); return nil })
+	outPath := fs.String("out", "plugins/injclassifier/model.bin", "where to write the model")
+	seed := fs.Uint64("seed", 20261204, "random seed (split and example order)")
+	holdout := fs.Float64("holdout", 0.2, "share of each file kept out of training for the report")
+	epochs := fs.Int("epochs", 8, "passes over the training examples")
+	lr := fs.Float64("lr", 0.2, "AdaGrad learning rate")
+	l2 := fs.Float64("l2", 1e-6, "L2 penalty per example")
+	var unseenAttacks, unseenBenign []string
+	fs.Func("report-attacks", "a JSON array of attack texts never trained on, reported after training (repeatable)", func(s string) error { unseenAttacks = append(unseenAttacks, s); return nil })
+	fs.Func("report-benign", "a JSON array (or NotInject objects) of benign texts never trained on, reported after training (repeatable)", func(s string) error { unseenBenign = append(unseenBenign, s); return nil })
+	holdoutOut := fs.String("write-holdout", "", "write the held-out texts to this file as {\"attacks\": [...], \"benign\": [...]}")
+	threshold := fs.Float64("threshold", injclassifier.DefaultThreshold, "probability threshold for the held-out report")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	files, err := readFiles(*trainDir, extra, extraBenign, out)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15))
+	var train, held []example
+	var heldTexts struct {
+		Attacks []string `json:"attacks"`
+		Benign  []string `json:"benign"`
+	}
+	for fi, f := range files {
+		idx := rng.Perm(len(f.texts))
+		nHeld := int(math.Round(*holdout * float64(len(f.texts))))
+		for k, i := range idx {
+			ex := newExample(f.texts[i], fi, f.attack)
+			if k < nHeld {
+				held = append(held, ex)
+				if f.attack {
+					heldTexts.Attacks = append(heldTexts.Attacks, f.texts[i])
+				} else {
+					heldTexts.Benign = append(heldTexts.Benign, f.texts[i])
+				}
+			} else {
+				train = append(train, ex)
+			}
+		}
+	}
+	fmt.Fprintf(out, "examples: %d training, %d held out (seed %d, holdout %.2f)\n", len(train), len(held), *seed, *holdout)
+
+	if *holdoutOut != "" {
+		b, err := json.Marshal(heldTexts)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*holdoutOut, b, 0o644); err != nil {
+			return fmt.Errorf("writing held-out texts: %w", err)
+		}
+	}
+	m := fit(train, rng, *epochs, *lr, *l2)
+	enc := m.Encode()
+	if err := os.WriteFile(*outPath, enc, 0o644); err != nil {
+		return fmt.Errorf("writing model: %w", err)
+	}
+	sum := sha256.Sum256(enc)
+	fmt.Fprintf(out, "model: %s, %d bytes, sha256 %s, bias %.3f, scale %.5f\n", *outPath, len(enc), hex.EncodeToString(sum[:]), m.Bias, m.Scale)
+	report(out, m, files, held, *threshold)
+	return reportUnseen(out, m, unseenAttacks, unseenBenign, *threshold)
+}
+
+// readFiles reads the data files in a fixed order and prints their hashes.
+func readFiles(dir string, extra, extraBenign []string, out io.Writer) ([]dataFile, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	var files []dataFile
+	add := func(path string, attack bool) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		var texts []string
+		if err := json.Unmarshal(b, &texts); err != nil {
+			return fmt.Errorf("parsing %s: want a JSON array of strings: %w", path, err)
+		}
+		sum := sha256.Sum256(b)
+		label := "benign"
+		if attack {
+			label = "injection"
+		}
+		fmt.Fprintf(out, "read %s  %s  %d %s\n", hex.EncodeToString(sum[:]), path, len(texts), label)
+		files = append(files, dataFile{path: path, attack: attack, texts: texts})
+		return nil
+	}
+	for _, p := range names {
+		base := strings.TrimSuffix(filepath.Base(p), ".json")
+		switch {
+		case strings.HasSuffix(base, "_injection"):
+			if err := add(p, true); err != nil {
+				return nil, err
+			}
+		case strings.HasSuffix(base, "_benign"):
+			if err := add(p, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, p := range extra {
+		if err := add(p, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range extraBenign {
+		if err := add(p, false); err != nil {
+			return nil, err
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no *_injection.json or *_benign.json files in %s", dir)
+	}
+	return files, nil
+}
+
+// fit trains logistic regression with AdaGrad; the classes are weighted to
+// count equally. The weights are then quantized to signed bytes.
+func fit(train []example, rng *rand.Rand, epochs int, lr, l2 float64) *injclassifier.Model {
+	const n = 1 << injclassifier.Bits
+	w := make([]float64, n)
+	g2 := make([]float64, n)
+	var bias, bg2 float64
+	// Each file weighs as the square root of its size, so large files do
+	// not drown small sources; then both classes weigh the same in total.
+	perFile := map[int]int{}
+	for _, e := range train {
+		perFile[e.file]++
+	}
+	var pos, neg float64
+	for i := range train {
+		e := &train[i]
+		e.weight = 1 / math.Sqrt(float64(perFile[e.file]))
+		if e.label == 1 {
+			pos += e.weight
+		} else {
+			neg += e.weight
+		}
+	}
+	total := pos + neg
+	wPos := float64(len(train)) / total * total / (2 * pos)
+	wNeg := float64(len(train)) / total * total / (2 * neg)
+	order := make([]int, len(train))
+	for i := range order {
+		order[i] = i
+	}
+	for range epochs {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, i := range order {
+			e := &train[i]
+			if len(e.uniq) == 0 {
+				continue
+			}
+			z := bias
+			for k, b := range e.uniq {
+				z += w[b] * e.vals[k]
+			}
+			p := 1 / (1 + math.Exp(-z))
+			cw := wNeg * e.weight
+			if e.label == 1 {
+				cw = wPos * e.weight
+			}
+			g := cw * (p - float64(e.label))
+			for k, b := range e.uniq {
+				gi := g*e.vals[k] + l2*w[b]
+				g2[b] += gi * gi
+				w[b] -= lr * gi / (math.Sqrt(g2[b]) + 1e-8)
+			}
+			bg2 += g * g
+			bias -= lr * g / (math.Sqrt(bg2) + 1e-8)
+		}
+	}
+	var maxAbs float64
+	for _, v := range w {
+		maxAbs = max(maxAbs, math.Abs(v))
+	}
+	scale := maxAbs / 127
+	if scale == 0 {
+		scale = 1
+	}
+	m := &injclassifier.Model{Bias: float32(bias), Scale: float32(scale), Weights: make([]int8, n)}
+	for i, v := range w {
+		m.Weights[i] = int8(math.Round(v / scale))
+	}
+	return m
+}
+
+// report prints the quantized model's flagged share of each file's held-out
+// texts, and of all held-out attacks and benign texts.
+func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []example, threshold float64) {
+	type tally struct{ n, flagged int }
+	per := make([]tally, len(files))
+	var att, ben tally
+	rawThreshold := math.Log(threshold / (1 - threshold))
+	for _, e := range held {
+		flagged := m.RawFeatures(e.feats) >= rawThreshold
+		t := &per[e.file]
+		t.n++
+		tt := &ben
+		if e.label == 1 {
+			tt = &att
+		}
+		tt.n++
+		if flagged {
+			t.flagged++
+			tt.flagged++
+		}
+	}
+	fmt.Fprintf(out, "held-out report at threshold %.2f (flagged / held out):\n", threshold)
+	for i, f := range files {
+		kind := "benign, false positives"
+		if f.attack {
+			kind = "injection, detected"
+		}
+		t := per[i]
+		fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (%s)\n", filepath.Base(f.path), t.flagged, t.n, pct(t.flagged, t.n), kind)
+	}
+	fmt.Fprintf(out, "  all injection: detected %d/%d (%.1f%%)\n", att.flagged, att.n, pct(att.flagged, att.n))
+	fmt.Fprintf(out, "  all benign: false positives %d/%d (%.1f%%)\n", ben.flagged, ben.n, pct(ben.flagged, ben.n))
+	fmt.Fprintf(out, "held-out threshold sweep (detected / false positives):")
+	for _, t := range sweep {
+		raw := math.Log(t / (1 - t))
+		var a, b int
+		for _, e := range held {
+			if m.RawFeatures(e.feats) >= raw {
+				if e.label == 1 {
+					a++
+				} else {
+					b++
+				}
+			}
+		}
+		fmt.Fprintf(out, "  %.2f: %.1f%%/%.1f%%", t, pct(a, att.n), pct(b, ben.n))
+	}
+	fmt.Fprintln(out)
+}
+
+// sweep lists the thresholds of the held-out sweep.
+var sweep = []float64{0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+// reportUnseen prints the flagged share of each file the model never saw.
+func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []string, threshold float64) error {
+	if len(attacks)+len(benign) == 0 {
+		return nil
+	}
+	fmt.Fprintf(out, "never trained on, at threshold %.2f:\n", threshold)
+	for _, set := range []struct {
+		files []string
+		kind  string
+	}{{attacks, "injection, detected"}, {benign, "benign, false positives"}} {
+		for _, p := range set.files {
+			texts, err := injection.LoadTexts(p)
+			if err != nil {
+				return err
+			}
+			raws := make([]float64, len(texts))
+			for i, t := range texts {
+				raws[i] = m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+			}
+			above := func(t float64) int {
+				k := 0
+				for _, r := range raws {
+					if r >= math.Log(t/(1-t)) {
+						k++
+					}
+				}
+				return k
+			}
+			n := above(threshold)
+			fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (%s); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)), set.kind)
+			for _, t := range sweep {
+				fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(above(t), len(texts)))
+			}
+			fmt.Fprintln(out)
+		}
+	}
+	return nil
+}

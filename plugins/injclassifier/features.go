@@ -1,0 +1,118 @@
+package injclassifier
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// Features: the text is lower-cased and its whitespace runs collapsed to one
+// space; then every character 3-, 4- and 5-gram (over UTF-8 bytes) and every
+// word unigram and bigram (words are runs of letters and digits) is hashed
+// into one of 1<<Bits buckets. The model is linear: its score is the bias
+// plus the sum of the bucket weights of all feature occurrences divided by
+// the square root of their number.
+
+// Bits is log2 of the number of hashed feature buckets.
+const Bits = 18
+
+const (
+	fnvOffset = 2166136261
+	fnvPrime  = 16777619
+	// salts keep the n-gram orders and word features in separate hash
+	// spaces.
+	saltWord   = 0x5bd1e995
+	saltBigram = 0x27d4eb2f
+)
+
+var orderSalt = [6]uint32{0, 0, 0, 0x9e3779b1, 0x85ebca6b, 0xc2b2ae35}
+
+// bucket maps a 32-bit hash to a bucket index.
+func bucket(h uint32) uint32 { return (h * 0x9e3779b1) >> (32 - Bits) }
+
+// normalize lower-cases text and collapses whitespace runs into one space,
+// appending to dst. Invalid UTF-8 bytes are kept as they are.
+func normalize(dst []byte, text string) []byte {
+	space := true // drop leading whitespace
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
+				if !space {
+					dst = append(dst, ' ')
+					space = true
+				}
+				continue
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+			space = false
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, c)
+			i++
+			space = false
+			continue
+		}
+		i += size
+		if unicode.IsSpace(r) {
+			if !space {
+				dst = append(dst, ' ')
+				space = true
+			}
+			continue
+		}
+		dst = utf8.AppendRune(dst, unicode.ToLower(r))
+		space = false
+	}
+	return dst
+}
+
+// isWordByte reports whether b belongs to a word: ASCII letters and digits,
+// and every byte of a multi-byte UTF-8 sequence.
+func isWordByte(b byte) bool {
+	return b >= 0x80 || ('a' <= b && b <= 'z') || ('0' <= b && b <= '9')
+}
+
+// eachFeature calls f with the bucket of every feature occurrence of the
+// normalized text s.
+func eachFeature(s []byte, f func(b uint32)) {
+	for i := range s {
+		h := uint32(fnvOffset)
+		for k := 0; k < 5 && i+k < len(s); k++ {
+			h = (h ^ uint32(s[i+k])) * fnvPrime
+			if k >= 2 {
+				f(bucket(h ^ orderSalt[k+1]))
+			}
+		}
+	}
+	var prev uint32
+	havePrev := false
+	for i := 0; i < len(s); {
+		if !isWordByte(s[i]) {
+			i++
+			continue
+		}
+		h := uint32(fnvOffset)
+		for ; i < len(s) && isWordByte(s[i]); i++ {
+			h = (h ^ uint32(s[i])) * fnvPrime
+		}
+		f(bucket(h ^ saltWord))
+		if havePrev {
+			f(bucket((prev*31 + h) ^ saltBigram))
+		}
+		prev, havePrev = h, true
+	}
+}
+
+// AppendFeatures appends the bucket of every feature occurrence of text to
+// dst: the features the model scores, for training.
+func AppendFeatures(dst []uint32, text string) []uint32 {
+	s := normalize(nil, text)
+	eachFeature(s, func(b uint32) { dst = append(dst, b) })
+	return dst
+}

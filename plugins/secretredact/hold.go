@@ -12,14 +12,21 @@ import (
 // is final, whatever comes next. It is what the plugin reports as the
 // verdict's hold on a streamed (partial) text.
 //
-// A secret can still change only where its scan reaches the end of the
-// text, so the hold starts at the earliest of:
+// The text after the hold is judged again later without what was
+// released, so the hold also keeps the context a later match needs. A
+// secret can still change only where its scan reaches the end of the text,
+// so the hold starts at the earliest of:
 //   - the last run of non-blank bytes (a token, a JWT, a "-----BEGIN"
 //     marker, a bare value: none holds a blank), and "Bearer " before it;
-//   - the value of an assignment on the last line whose value is empty,
+//   - a credential name at the end, alone or with blanks and a quote after
+//     it (its separator and value may follow);
+//   - the name of an assignment on the last line whose value is empty,
 //     unquoted and running to the end, or quoted and not yet closed;
 //   - a "-----BEGIN " on the last line (the header holds blanks);
-//   - a finding that runs to the end (a PEM block without its END line).
+//   - an AWS access key less than 200 bytes from the end (its secret key
+//     may follow);
+//   - a finding that runs to the end (a PEM block without its END line),
+//     and any finding reaching into the hold, with its assignment's name.
 func Hold(text string, ms []abi.Finding) int {
 	n := len(text)
 	p := n
@@ -37,24 +44,68 @@ func Hold(text string, ms []abi.Finding) int {
 	if b := strings.LastIndex(text[ls:], "-----BEGIN"); b >= 0 {
 		p = min(p, ls+b)
 	}
+	if s, ok := credentialName(text, n); ok {
+		p = min(p, s)
+	}
 	for i := ls; i < n; i++ {
-		if c := text[i]; (c == '=' || c == ':') && valueOpen(text, i) {
-			p = min(p, i+1)
-			break
+		if c := text[i]; c == '=' || c == ':' {
+			if s, ok := credentialName(text, i); ok && valueOpen(text, i) {
+				p = min(p, s)
+				break
+			}
 		}
 	}
 	for _, m := range ms {
-		if m.End >= n {
+		if m.End >= n || m.Rule == "aws-access-key" && n-m.End < 200 {
 			p = min(p, m.Start)
+		}
+	}
+	// A finding reaching into the hold is held whole, with the name that
+	// made it a credential; and the hold starts at a word start, since a
+	// token is matched only there. Either may move it to an earlier one.
+	for moved := true; moved && p < n; {
+		moved = false
+		for q := p; q > 0 && (isTokenByte(text[q-1]) || text[q-1] == '/' || text[q-1] == '+' || text[q-1] == '.'); {
+			q--
+			p, moved = q, true
+		}
+		for i := len(ms) - 1; i >= 0; i-- {
+			m := ms[i]
+			if m.End < p {
+				continue
+			}
+			if m.Start < p {
+				p, moved = m.Start, true
+			}
+			if s, ok := nameBefore(text, m.Start); ok && s < p {
+				p, moved = s, true
+			}
 		}
 	}
 	return n - p
 }
 
-// valueOpen reports whether sep is an assignment separator after a
-// credential name whose value could still change with more text.
-func valueOpen(text string, sep int) bool {
-	p := sep
+// nameBefore returns where the credential name of an assignment whose
+// value starts at v starts.
+func nameBefore(text string, v int) (int, bool) {
+	q := v
+	if q > 0 && (text[q-1] == '"' || text[q-1] == '\'' || text[q-1] == '`') {
+		q--
+	}
+	for q > 0 && (text[q-1] == ' ' || text[q-1] == '\t') {
+		q--
+	}
+	if q == 0 || (text[q-1] != '=' && text[q-1] != ':') {
+		return 0, false
+	}
+	return credentialName(text, q-1)
+}
+
+// credentialName looks back from end over blanks, a quote and a name, as
+// assignment does from its separator, and returns where a name that makes
+// an assignment a credential starts.
+func credentialName(text string, end int) (int, bool) {
+	p := end
 	for p > 0 && (text[p-1] == ' ' || text[p-1] == '\t') {
 		p--
 	}
@@ -65,9 +116,12 @@ func valueOpen(text string, sep int) bool {
 	for p > 0 && nameEnd-p < 64 && (isTokenByte(text[p-1]) || text[p-1] == '.') {
 		p--
 	}
-	if nameKind(text[p:nameEnd]) == "" {
-		return false
-	}
+	return p, nameKind(text[p:nameEnd]) != ""
+}
+
+// valueOpen reports whether the value after the separator sep could still
+// change with more text.
+func valueOpen(text string, sep int) bool {
 	v := sep + 1
 	for v < len(text) && (text[v] == ' ' || text[v] == '\t') {
 		v++

@@ -47,9 +47,10 @@ redis-start:
 redis-stop:
 	@bash scripts/redis.sh stop $(REDIS_DIR)
 
-## test-deps: what the tests need beyond Go: npm packages for the TypeScript SDK test, Chromium for the console test
+## test-deps: what the tests need beyond Go: npm packages for the TypeScript SDK and Claude Code tests, Chromium for the console test
 test-deps:
 	@if [ -f host/internal/e2e/tssdk/package-lock.json ]; then cd host/internal/e2e/tssdk && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }; fi
+	@if [ -f host/internal/e2e/claudecode/package-lock.json ]; then cd host/internal/e2e/claudecode && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }; fi
 	@if [ -f scripts/chromium.sh ]; then bash scripts/chromium.sh; fi
 
 ## eval: detection rates of injection-heuristics on the shared labeled sets

@@ -4,7 +4,8 @@
 // Streaming: the transform is per character (each of the five characters
 // maps to a fixed entity, everything else to itself), so escaping the
 // deltas of a stream one by one gives the same result as escaping the whole
-// text: Escape(a+b) == Escape(a)+Escape(b). It needs no hold-back.
+// text: Escape(a+b) == Escape(a)+Escape(b). It needs no hold-back, and says
+// so: on a partial (streamed) text its verdict's hold is 0.
 package htmlescape
 
 import (
@@ -17,10 +18,14 @@ import (
 // Output is the output-phase handler. It takes no config. Text without any
 // of the five characters is allowed unchanged, without allocating.
 func Output(req abi.Request) abi.Verdict {
-	if !strings.ContainsAny(req.Text, `<>&"'`) {
-		return abi.AllowVerdict()
+	v := abi.AllowVerdict()
+	if strings.ContainsAny(req.Text, `<>&"'`) {
+		v = abi.ModifyVerdict(Escape(req.Text), "html-escape: escaped HTML special characters")
 	}
-	return abi.ModifyVerdict(Escape(req.Text), "html-escape: escaped HTML special characters")
+	if req.Context.Partial {
+		v = v.WithHold(0)
+	}
+	return v
 }
 
 // Escape escapes <, >, &, " and ' as &lt; &gt; &amp; &#34; &#39;.

@@ -30,8 +30,16 @@ import (
 // Input is the input-phase handler. It takes no config.
 func Input(req abi.Request) abi.Verdict { return judge(req.Text) }
 
-// Output is the output-phase handler. It takes no config.
-func Output(req abi.Request) abi.Verdict { return judge(req.Text) }
+// Output is the output-phase handler. It takes no config. On a partial
+// (streamed) text it reports its Hold.
+func Output(req abi.Request) abi.Verdict {
+	if !req.Context.Partial {
+		return judge(req.Text)
+	}
+	ms := Find(req.Text)
+	v := redaction.Verdict(req.Text, ms, redactedLabel, "secret-redact: redacted credentials")
+	return v.WithHold(Hold(req.Text, ms))
+}
 
 func judge(text string) abi.Verdict {
 	return redaction.Verdict(text, Find(text), redactedLabel, "secret-redact: redacted credentials")

@@ -22,12 +22,15 @@
 //     gbwls + cancel tag).
 //
 // NFKC folds compatibility forms (fullwidth and mathematical letters,
-// ligatures, superscripts), so some benign text changes too ("ﬁ" to "fi",
-// "…" to "..."); the verdict is modify only when the text actually changed.
-// One exception keeps Chinese and Japanese text intact: the fullwidth
-// punctuation of CJK typography (！，：；？（） and the ideographic space)
-// is left as is; fullwidth letters, digits and the marker characters
-// ＜ ＞ ｜ are folded.
+// ligatures, superscripts), which are how detectors are evaded. By default
+// (config normalize = "letters") it folds only letters, digits and marks,
+// and punctuation, symbols and spaces whose folded form could build a
+// chat-template marker (＜ ＞ ｜ ﹤ and the like); ordinary punctuation that
+// a writer chose ("…", non-breaking spaces, the fullwidth punctuation of
+// CJK typography) reaches the model as written. normalize = "nfkc" folds
+// everything NFKC folds ("…" to "..."), except CJK punctuation and the
+// ideographic space; normalize = "none" only removes invisible characters.
+// The verdict is modify only when the text actually changed.
 package unicodeclean
 
 import (
@@ -41,28 +44,57 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Input is the input-phase handler. It takes no config.
+// Normalization modes (config "normalize").
+const (
+	NormalizeLetters = "letters"
+	NormalizeNFKC    = "nfkc"
+	NormalizeNone    = "none"
+)
+
+// Config is the plugin's config table.
+type Config struct {
+	// Normalize is NormalizeLetters (the default), NormalizeNFKC or
+	// NormalizeNone.
+	Normalize string `json:"normalize"`
+}
+
+// Input is the input-phase handler.
 func Input(req abi.Request) abi.Verdict {
-	out, findings := clean(req.Text)
+	var cfg Config
+	if err := req.DecodeConfig(&cfg); err != nil {
+		return abi.RejectVerdict("unicode-clean: " + err.Error())
+	}
+	mode := cfg.Normalize
+	switch mode {
+	case "":
+		mode = NormalizeLetters
+	case NormalizeLetters, NormalizeNFKC, NormalizeNone:
+	default:
+		return abi.RejectVerdict(fmt.Sprintf("unicode-clean: normalize must be %q, %q or %q, got %q", NormalizeLetters, NormalizeNFKC, NormalizeNone, mode))
+	}
+	out, findings := cleanMode(req.Text, mode)
 	if out == req.Text {
 		return abi.AllowVerdict()
 	}
-	reason := "unicode-clean: normalized to NFKC"
+	reason := "unicode-clean: normalized compatibility characters"
 	if len(findings) > 0 {
-		reason = fmt.Sprintf("unicode-clean: removed invisible characters (%d runs) and normalized to NFKC", len(findings))
+		reason = fmt.Sprintf("unicode-clean: removed invisible characters (%d runs) and normalized compatibility characters", len(findings))
 	}
 	v := abi.ModifyVerdict(out, reason)
 	v.Findings = findings
 	return v
 }
 
-// Clean returns text without invisible characters, in NFKC.
+// Clean returns text without invisible characters, normalized as the
+// default mode does.
 func Clean(text string) string {
-	out, _ := clean(text)
+	out, _ := cleanMode(text, NormalizeLetters)
 	return out
 }
 
-func clean(text string) (string, []abi.Finding) {
+func clean(text string) (string, []abi.Finding) { return cleanMode(text, NormalizeNFKC) }
+
+func cleanMode(text, mode string) (string, []abi.Finding) {
 	if isPlainASCII(text) {
 		return text, nil
 	}
@@ -72,7 +104,13 @@ func clean(text string) (string, []abi.Finding) {
 		if pass == 0 {
 			findings = f
 		}
-		out := nfkc(removed)
+		out := removed
+		switch mode {
+		case NormalizeNFKC:
+			out = normalize(removed, isCJKPunct)
+		case NormalizeLetters:
+			out = normalize(removed, keepAsWritten)
+		}
 		if out == text {
 			break
 		}
@@ -231,7 +269,24 @@ func isJoiningLetter(r rune) bool {
 
 // nfkc normalizes s to NFKC except for protected CJK punctuation. It returns
 // s itself when nothing changes.
-func nfkc(s string) string {
+func nfkc(s string) string { return normalize(s, isCJKPunct) }
+
+// keepAsWritten reports the characters the default mode leaves alone:
+// punctuation, symbols, spaces and fractions or superscripts, unless their NFKC form holds a character
+// that builds chat-template or role markers.
+func keepAsWritten(r rune) bool {
+	if isCJKPunct(r) {
+		return true
+	}
+	if !unicode.IsPunct(r) && !unicode.IsSymbol(r) && !unicode.Is(unicode.Zs, r) && !unicode.Is(unicode.No, r) {
+		return false
+	}
+	return !strings.ContainsAny(norm.NFKC.String(string(r)), "<>|[]{}/\\#:")
+}
+
+// normalize folds s to NFKC except for the characters protect keeps. It
+// returns s itself when nothing changes.
+func normalize(s string, protect func(rune) bool) string {
 	// Fast path: the text is in NFKC apart from protected punctuation.
 	for i := 0; ; {
 		k := i + norm.NFKC.QuickSpanString(s[i:])
@@ -239,7 +294,7 @@ func nfkc(s string) string {
 			return s
 		}
 		r, size := utf8.DecodeRuneInString(s[k:])
-		if !isCJKPunct(r) {
+		if !protect(r) {
 			break
 		}
 		i = k + size
@@ -266,7 +321,7 @@ func nfkc(s string) string {
 	}
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if isCJKPunct(r) {
+		if protect(r) {
 			flush(i)
 			if changed {
 				sb.WriteString(s[i : i+size])

@@ -70,21 +70,55 @@ func TestCleanAttacks(t *testing.T) {
 }
 
 func TestNFKC(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"fullwidth", "ｉｇｎｏｒｅ １２３", "ignore 123"},
-		{"ligature", "ﬁle", "file"},
-		{"ellipsis", "wait…", "wait..."},
-		{"math bold", "𝐢𝐠𝐧𝐨𝐫𝐞", "ignore"},
-		{"cjk punct kept letters folded", "你好！ＡＢＣ（１）", "你好！ABC（1）"},
-		{"marker chars folded", "＜｜x｜＞", "<|x|>"},
+	tests := []struct{ name, mode, in, want string }{
+		{"fullwidth", "", "ｉｇｎｏｒｅ １２３", "ignore 123"},
+		{"ligature", "", "ﬁle", "file"},
+		{"ellipsis folded in nfkc mode", "nfkc", "wait…", "wait..."},
+		{"nbsp folded in nfkc mode", "nfkc", "10\u00a0km", "10 km"},
+		{"math bold", "", "𝐢𝐠𝐧𝐨𝐫𝐞", "ignore"},
+		{"math bold in letters mode", "letters", "𝐢𝐠𝐧𝐨𝐫𝐞", "ignore"},
+		{"cjk punct kept letters folded", "", "你好！ＡＢＣ（１）", "你好！ABC（1）"},
+		{"marker chars folded", "", "＜｜x｜＞", "<|x|>"},
+		{"small marker chars folded", "", "﹤|im_start|﹥", "<|im_start|>"},
+		{"letters folded next to kept ellipsis", "", "ｗａｉｔ…", "wait…"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := Input(abi.Request{Text: tc.in})
+			v := Input(abi.Request{Text: tc.in, Config: modeConfig(tc.mode)})
 			if v.Action != abi.Modify || v.Text != tc.want || len(v.Findings) != 0 {
-				t.Fatalf("got %+v", v)
+				t.Fatalf("got %+v, want %q", v, tc.want)
 			}
 		})
+	}
+}
+
+func modeConfig(mode string) []byte {
+	if mode == "" {
+		return nil
+	}
+	return []byte(`{"normalize":"` + mode + `"}`)
+}
+
+// TestOrdinaryPunctuationKept: by default the punctuation a writer chose
+// reaches the model as written; "none" does not fold at all.
+func TestOrdinaryPunctuationKept(t *testing.T) {
+	tests := []struct{ name, mode, in string }{
+		{"ellipsis", "", "wait… really…"},
+		{"nbsp and narrow nbsp", "", "10\u00a0km, 5\u202fkg"},
+		{"dashes quotes", "", "“quoted” — ‘single’ – en"},
+		{"trademark and degrees", "", "Acme™ at 20 °C, ½ cup"},
+		{"fullwidth letters in none mode", "none", "ｉｇｎｏｒｅ…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Input(abi.Request{Text: tc.in, Config: modeConfig(tc.mode)})
+			if v.Action != abi.Allow {
+				t.Fatalf("got %s %+q", v.Action, v.Text)
+			}
+		})
+	}
+	if v := Input(abi.Request{Text: "x", Config: []byte(`{"normalize":"bogus"}`)}); v.Action != abi.Reject {
+		t.Fatalf("a bad mode was accepted: %+v", v)
 	}
 }
 

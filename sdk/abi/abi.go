@@ -134,6 +134,10 @@ type Context struct {
 	// Path locates the text in the request or response, in the API's
 	// error-path form (for example "messages.2.content.0.source.data").
 	Path string `json:"path,omitempty"`
+	// Partial is true when the text is the unreleased tail of a streamed
+	// block and more text may follow: an output plugin that can tell how
+	// much of the text's end could still change sets Verdict.Hold.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Kinds of content, for Context.Kind. The set is closed per ABI version; a
@@ -184,6 +188,21 @@ type Verdict struct {
 	Text     string    `json:"text"`
 	Reason   string    `json:"reason,omitempty"`
 	Findings []Finding `json:"findings,omitempty"`
+	// Hold, on a Partial text, is how many trailing bytes of the text the
+	// plugin judged could still be judged differently once more text
+	// follows (a secret that may be starting, an entity not yet closed):
+	// the host releases everything before them and keeps them back. Nil
+	// means the plugin does not say, and the host keeps the plugin's
+	// configured hold_back. 0 means nothing can change. The host ignores
+	// Hold on whole texts and clamps it to the text's length.
+	Hold *int `json:"hold,omitempty"`
+}
+
+// WithHold returns v with Hold set to n (negative counts as 0).
+func (v Verdict) WithHold(n int) Verdict {
+	n = max(n, 0)
+	v.Hold = &n
+	return v
 }
 
 // AllowVerdict returns a verdict that passes the text unchanged.
@@ -210,6 +229,7 @@ type wireVerdict struct {
 	Text     *string   `json:"text"`
 	Reason   string    `json:"reason"`
 	Findings []Finding `json:"findings"`
+	Hold     *int      `json:"hold"`
 }
 
 // DecodeVerdict parses and checks a verdict: valid JSON, a known action, and
@@ -222,7 +242,10 @@ func DecodeVerdict(b []byte) (Verdict, error) {
 	if w.Action == nil {
 		return Verdict{}, fmt.Errorf("%w: missing \"action\"", ErrBadVerdict)
 	}
-	v := Verdict{Action: *w.Action, Reason: w.Reason, Findings: w.Findings}
+	v := Verdict{Action: *w.Action, Reason: w.Reason, Findings: w.Findings, Hold: w.Hold}
+	if v.Hold != nil && *v.Hold < 0 {
+		return Verdict{}, fmt.Errorf("%w: \"hold\" must not be negative", ErrBadVerdict)
+	}
 	switch v.Action {
 	case Allow, Reject:
 	case Modify:

@@ -58,6 +58,11 @@ type Server struct {
 	// AllowedBetas lists the anthropic-beta values forwarded upstream; empty
 	// forwards all.
 	AllowedBetas []string `toml:"allowed_betas"`
+	// UnlistedBetas says what happens to an anthropic-beta value missing
+	// from a non-empty AllowedBetas: "refuse" (the default) answers 400
+	// naming it; "relay" forwards it anyway (the list then only documents).
+	// A beta is never dropped silently.
+	UnlistedBetas string `toml:"unlisted_betas"`
 	// TrustedProxies lists CIDRs whose X-Forwarded-For is believed; empty
 	// trusts none.
 	TrustedProxies []string `toml:"trusted_proxies"`
@@ -257,6 +262,12 @@ const (
 	DefaultEnvironment  = "development"
 )
 
+// Values of server.unlisted_betas.
+const (
+	BetasRefuse = "refuse"
+	BetasRelay  = "relay"
+)
+
 func (c *Config) applyDefaults() {
 	if c.Environment == "" {
 		c.Environment = DefaultEnvironment
@@ -272,6 +283,9 @@ func (c *Config) applyDefaults() {
 	setDur(&s.ReadTimeout, 60*time.Second)
 	setDur(&s.IdleTimeout, 120*time.Second)
 	setDur(&s.ShutdownGrace, 30*time.Second)
+	if s.UnlistedBetas == "" {
+		s.UnlistedBetas = BetasRefuse
+	}
 	u := &c.Upstream
 	if u.BaseURL == "" {
 		u.BaseURL = DefaultBaseURL
@@ -335,6 +349,9 @@ func (c *Config) validate(p *problems) {
 	}
 	if c.Upstream.APIKeyEnv != "" && c.Upstream.APIKeyFile != "" {
 		p.add("upstream", "set api_key_env or api_key_file, not both")
+	}
+	if b := c.Server.UnlistedBetas; b != BetasRefuse && b != BetasRelay {
+		p.add("server.unlisted_betas", "must be %q or %q, got %q", BetasRefuse, BetasRelay, b)
 	}
 	if c.Retry.Attempts < 1 {
 		p.add("retry.attempts", "must be at least 1")

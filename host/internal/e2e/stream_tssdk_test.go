@@ -107,7 +107,10 @@ func TestTypeScriptSDKStreaming(t *testing.T) {
 	e := start(t, envOpts{
 		client: `output = ["html-escape", "secret-redact"]`,
 		extra:  validatorPlugins + denyBlock + plainBlock,
-		si:     standin.Options{DeltaSize: 3},
+		// Paced like a model: the guard judges what has arrived whenever
+		// the upstream has nothing more buffered, so text is released
+		// before the match arrives.
+		si: standin.Options{DeltaSize: 3, DeltaDelay: 2 * time.Millisecond},
 	})
 	secret := "sk-" + "ant-" + "api03-" + strings.Repeat("Tz8", 14) + "-qqAA"
 	xss := `look: <script>alert("x")</script><img src=x onerror=alert(1)> & done`

@@ -63,8 +63,7 @@ func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
 		// pointer already holds the next state.
 		st = g.state.Load()
 	}
-	cl := &call{g: g, st: st, c: c, start: time.Now(), id: newRequestID(), ip: g.clientIP(c.Request), endpoint: endpoint}
-	c.Header("x-moat-request-id", cl.id)
+	cl := &call{g: g, st: st, c: c, start: time.Now(), id: requestIDOf(c), ip: g.clientIP(c.Request), endpoint: endpoint}
 	return cl
 }
 

@@ -44,6 +44,9 @@ type Deps struct {
 	// Anomaly is told of key uses, authentication failures and spend; nil
 	// (anomaly alerts off) ignores them.
 	Anomaly *anomaly.Detector
+	// KeyFingerprint names the upstream key in logs (keysource.Fingerprint
+	// of the current key); nil logs "unknown".
+	KeyFingerprint func() string
 }
 
 // Gateway serves the public API. Its per-config State is swapped
@@ -57,6 +60,8 @@ type Gateway struct {
 	inflight refCount
 	// unauth samples the audit lines of unauthenticated requests.
 	unauth unauthSampler
+	// keys tracks whether the upstream accepts moat's key.
+	keys keyHealth
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -99,7 +104,7 @@ func (g *Gateway) routes() *gin.Engine {
 	// upstream by modelsPath) instead of splitting the path.
 	e.UseRawPath = true
 	e.UnescapePathValues = true
-	e.Use(g.recoverer)
+	e.Use(g.requestID, g.recoverer)
 	e.NoRoute(g.handle(EndpointUnrouted, func(cl *call) error {
 		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "no route for %s %s", clip(cl.c.Request.Method, 16), clip(cl.c.Request.URL.Path, 200))
 	}))
@@ -135,7 +140,38 @@ func (g *Gateway) readyz(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "audit unavailable"})
 		return
 	}
+	if rejected, _ := g.UpstreamKeyRejected(); rejected {
+		g.probeKey(c.Request.Context())
+		if rejected, since := g.UpstreamKeyRejected(); rejected {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "upstream rejected the gateway's API key", "since": since.UTC().Format(time.RFC3339), "key": g.keyFingerprint()})
+			return
+		}
+	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// requestIDKey is the Gin context key of the call's moat request id.
+const requestIDKey = "moat.request_id"
+
+// requestID gives every response a request id before anything is written:
+// x-moat-request-id is always moat's own; request-id, which the SDKs report
+// as the error's RequestID, is moat's too until the upstream answers, when
+// the upstream's id replaces it.
+func (g *Gateway) requestID(c *gin.Context) {
+	id := newRequestID()
+	c.Set(requestIDKey, id)
+	h := c.Writer.Header()
+	h.Set("request-id", id)
+	h.Set("x-moat-request-id", id)
+	c.Next()
+}
+
+// requestIDOf returns the request id the requestID middleware gave c.
+func requestIDOf(c *gin.Context) string {
+	if id := c.GetString(requestIDKey); id != "" {
+		return id
+	}
+	return newRequestID()
 }
 
 // recoverer turns a panic into a 500 in Anthropic's shape, without the
@@ -148,7 +184,7 @@ func (g *Gateway) recoverer(c *gin.Context) {
 			}
 			g.deps.Logger.Error("panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
 			if !c.Writer.Written() {
-				g.writeError(c, "", anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
+				g.writeError(c, requestIDOf(c), anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
 			}
 			c.Abort()
 		}

@@ -46,8 +46,14 @@ func (g *Gateway) handle(endpoint string, serve func(*call) error) gin.HandlerFu
 	}
 }
 
-// identify authenticates the caller; see authenticate for the lockout.
-func (cl *call) identify() error { return cl.authenticate() }
+// identify authenticates the caller (see authenticate for the lockout)
+// and checks the betas it asks for.
+func (cl *call) identify() error {
+	if err := cl.authenticate(); err != nil {
+		return err
+	}
+	return cl.checkBetas()
+}
 
 // checkModel refuses a model the client may not use.
 func (cl *call) checkModel(model string) error {
@@ -195,46 +201,6 @@ func wrapRequest(req *anthropic.Request, tag string) {
 	})
 }
 
-// forwardHeaders picks the request headers the upstream may see: the API
-// version and allowed betas. Client credentials and hop-by-hop headers are
-// never forwarded.
-func (cl *call) forwardHeaders() http.Header {
-	in := cl.c.Request.Header
-	h := make(http.Header, 4)
-	h.Set("content-type", "application/json")
-	if v := in.Get("anthropic-version"); v != "" {
-		h.Set("anthropic-version", v)
-	} else {
-		h.Set("anthropic-version", "2023-06-01")
-	}
-	allowed := cl.st.Config.Server.AllowedBetas
-	var betas []string
-	for _, line := range in.Values("anthropic-beta") {
-		for _, b := range strings.Split(line, ",") {
-			b = strings.TrimSpace(b)
-			if b == "" {
-				continue
-			}
-			if len(allowed) == 0 || contains(allowed, b) {
-				betas = append(betas, b)
-			}
-		}
-	}
-	if len(betas) > 0 {
-		h.Set("anthropic-beta", strings.Join(betas, ","))
-	}
-	return h
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // upstreamResponse is a finished or open upstream response.
 type upstreamResponse struct {
 	*http.Response
@@ -252,7 +218,7 @@ func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error
 		ctx, cancel = context.WithTimeout(ctx, cl.st.Config.Upstream.Timeout.Duration)
 	}
 	t0 := time.Now()
-	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodPost, path, body, cl.forwardHeaders())
+	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodPost, path+cl.forwardQuery(), body, cl.forwardHeaders())
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		cancel()
@@ -260,22 +226,9 @@ func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error
 		return nil, err
 	}
 	cl.upstreamID = resp.Header.Get("request-id")
+	cl.g.noteUpstream(resp.StatusCode)
 	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
 	return &upstreamResponse{Response: resp, cancel: cancel}, nil
-}
-
-// copyResponseHeaders passes the upstream's request id, rate-limit and
-// retry headers to the client.
-func copyResponseHeaders(dst, src http.Header) {
-	for k, vs := range src {
-		lk := strings.ToLower(k)
-		if lk == "request-id" || lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") || lk == "anthropic-organization-id" {
-			if lk == "anthropic-organization-id" {
-				continue
-			}
-			dst[k] = vs
-		}
-	}
 }
 
 // readUpstream reads a non-streaming body within the configured cap.
@@ -300,20 +253,6 @@ func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream response exceeds the %d-byte limit", max)
 	}
 	return b, nil
-}
-
-// upstreamFailure turns a non-200 upstream answer into the client's error,
-// passing the upstream's error through when it is in Anthropic's shape.
-func upstreamFailure(status int, body []byte) *anthropic.Error {
-	if d, ok := anthropic.ParseErrorBody(body); ok {
-		e := anthropic.Errorf(status, d.Type, "%s", d.Message)
-		e.Upstream = true // judged and scrubbed before the client sees it
-		return e
-	}
-	if status < 500 {
-		status = http.StatusBadGateway
-	}
-	return anthropic.Errorf(status, anthropic.TypeForStatus(status), "upstream returned status %d", status)
 }
 
 // finishMessage validates and sends a non-streaming response.
@@ -418,25 +357,12 @@ func (cl *call) serveModels() error {
 	if id := cl.c.Param("id"); id != "" && !cl.who.Client.AllowsModel(id) {
 		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
 	}
-	ctx, cancel := context.WithTimeout(cl.c.Request.Context(), cl.st.Config.Upstream.Timeout.Duration)
-	defer cancel()
-	t0 := time.Now()
-	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodGet, path, nil, cl.forwardHeaders())
-	cl.upstreamTime += time.Since(t0)
-	if err != nil {
-		return err
-	}
-	cl.upstreamID = resp.Header.Get("request-id")
-	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
-	b, err := cl.readUpstream(&upstreamResponse{Response: resp, cancel: cancel})
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return upstreamFailure(resp.StatusCode, b)
-	}
 	if cl.c.Param("id") == "" && len(cl.who.Client.Models) > 0 {
-		b = filterModels(b, cl.who.Client.AllowsModel)
+		return cl.serveFilteredModels()
+	}
+	b, err := cl.getUpstream(path)
+	if err != nil {
+		return err
 	}
 	if b, err = cl.scrubBody(b); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -19,36 +18,6 @@ func (g *Gateway) preflight(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
-}
-
-// filterModels keeps the models a client may use in a /v1/models list.
-func filterModels(body []byte, allowed func(string) bool) []byte {
-	var list map[string]json.RawMessage
-	if err := json.Unmarshal(body, &list); err != nil {
-		return body
-	}
-	var data []map[string]json.RawMessage
-	if err := json.Unmarshal(list["data"], &data); err != nil {
-		return body
-	}
-	kept := data[:0]
-	for _, m := range data {
-		var id string
-		_ = json.Unmarshal(m["id"], &id)
-		if allowed(id) {
-			kept = append(kept, m)
-		}
-	}
-	b, err := json.Marshal(kept)
-	if err != nil {
-		return body
-	}
-	list["data"] = b
-	out, err := json.Marshal(list)
-	if err != nil {
-		return body
-	}
-	return out
 }
 
 // observe feeds a finished call to the metrics.

@@ -74,6 +74,9 @@ type outputJudge struct {
 	guard  *outputGuard
 	sc     *scrub.Scrubber
 	blocks map[int]*judgedText
+	// now says the upstream has nothing more buffered: the guard judges
+	// the text it holds rather than waiting for more (see outputGuard.feed).
+	now bool
 }
 
 // judgedText is one streamed text or thinking block being judged.
@@ -142,7 +145,7 @@ func (j *outputJudge) Feed(index int, f anthropic.Field) (string, error) {
 	if j.guard != nil {
 		j.as(f)
 		var err error
-		if out, err = j.guard.feed(j.cl, &jt.bg, f.Text); err != nil {
+		if out, err = j.guard.feed(j.cl, &jt.bg, f.Text, j.now); err != nil {
 			return "", err
 		}
 	}
@@ -235,7 +238,7 @@ func (cl *call) cleanError(ae *anthropic.Error) *anthropic.Error {
 		g := cl.guard
 		if g == nil && cl.who.ClientID != "" {
 			cs := cl.st.client(cl.who.ClientID)
-			g = newOutputGuard(cs.output, "", cl.outputMeta())
+			g = newOutputGuard(cs.output, nil, "", cl.outputMeta())
 		}
 		if g != nil {
 			g.meta.Kind, g.meta.Path, g.meta.Role = abi.KindError, "error.message", ""

@@ -114,7 +114,7 @@ func (cl *call) serveRoute() error {
 		}
 		return err
 	}
-	guard := newOutputGuard(rs.output, rendered.Canary, meta)
+	guard := newOutputGuard(rs.output, rs.schema, rendered.Canary, meta)
 	messages := []map[string]any{{"role": "user", "content": rendered.User}}
 	upstreamBody := func() ([]byte, error) {
 		req := map[string]any{"model": r.Model, "max_tokens": r.MaxTokens, "messages": messages}

@@ -37,12 +37,16 @@ type State struct {
 
 type clientState struct {
 	input, output pipeline.Chain
+	// schema is the json-schema validator of a format = "json" client.
+	schema pipeline.Chain
 }
 
 type routeState struct {
 	cfg           *config.Route
 	input, output pipeline.Chain
-	clients       map[string]bool
+	// schema is the json-schema validator of a format = "json" route.
+	schema  pipeline.Chain
+	clients map[string]bool
 }
 
 // BuildState loads plugins and builds chains for cfg. local are clients
@@ -84,7 +88,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 			return fail(fmt.Errorf("clients[%q].output: %w", cl.ID, err))
 		}
 		if cl.Format == "json" {
-			if cs.output, err = withSchema(cs.output, cl.Schema); err != nil {
+			if cs.schema, err = schemaChain(cl.Schema); err != nil {
 				return fail(fmt.Errorf("clients[%q].schema: %w", cl.ID, err))
 			}
 		}
@@ -107,7 +111,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 			return fail(fmt.Errorf("routes[%q].output: %w", r.Name, err))
 		}
 		if r.Format == "json" {
-			if rs.output, err = withSchema(rs.output, r.Schema); err != nil {
+			if rs.schema, err = schemaChain(r.Schema); err != nil {
 				return fail(fmt.Errorf("routes[%q].schema: %w", r.Name, err))
 			}
 		}
@@ -124,10 +128,11 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	return st, nil
 }
 
-// withSchema appends the built-in json-schema validator, run natively with
-// the given schema, to an output chain. A nil schema checks only that the
-// output parses as JSON.
-func withSchema(chain pipeline.Chain, schema map[string]any) (pipeline.Chain, error) {
+// schemaChain is the built-in json-schema validator, run natively with the
+// given schema. A nil schema checks only that the output parses as JSON.
+// The output guard runs it on the model's raw text, before the output
+// chain, which then sees each string value of the parsed JSON.
+func schemaChain(schema map[string]any) (pipeline.Chain, error) {
 	in, out, ok := builtin.Native("json-schema")
 	if !ok {
 		return nil, fmt.Errorf("the json-schema built-in is missing from this build")
@@ -145,7 +150,7 @@ func withSchema(chain pipeline.Chain, schema map[string]any) (pipeline.Chain, er
 	}
 	st := &pipeline.NativeStage{PluginName: "json-schema", Input: in, Output: out}
 	p := &pipeline.Plugin{Stage: st, Name: "json-schema", OnError: "reject", Config: cfgJSON, Streaming: "buffer"}
-	return append(append(pipeline.Chain(nil), chain...), p), nil
+	return pipeline.Chain{p}, nil
 }
 
 // client returns the chains for a client id.
@@ -158,7 +163,7 @@ func (st *State) client(id string) *clientState {
 
 // outputGuard builds the output guard for a call.
 func (st *State) outputGuard(cs *clientState, canary string, meta abi.Context) *outputGuard {
-	return newOutputGuard(cs.output, canary, meta)
+	return newOutputGuard(cs.output, cs.schema, canary, meta)
 }
 
 // Retire waits for the requests using st (up to grace) and closes its

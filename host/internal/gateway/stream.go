@@ -95,7 +95,8 @@ func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink
 	// Every event goes through the output model (anthropic/outstream.go):
 	// the output chain and the canary when the client has them, the key
 	// scrubber always, and unknown types refused.
-	judge := anthropic.NewOutputStream(cl.outputJudge(guard), cl.relay())
+	oj := cl.outputJudge(guard)
+	judge := anthropic.NewOutputStream(oj, cl.relay())
 	judge.MaxBuffered = int(min(cl.st.Config.Upstream.MaxResponseBytes, 1<<30))
 	status := http.StatusOK
 	var failure error
@@ -156,6 +157,9 @@ loop:
 		if se.Type == anthropic.EventMessageStop {
 			break loop
 		}
+		// With nothing more buffered the next read waits for the
+		// network: the guard judges now, so paced text is released live.
+		oj.now = er.Buffered() == 0
 		out, err := judge.Event(ev, &se)
 		if err != nil {
 			err = outputFailure(err)

@@ -110,6 +110,9 @@ type Record struct {
 	Error    string
 	Cause    pluginerr.Cause
 	Findings int
+	// Hold is the plugin's Verdict.Hold, or -1 when it gave none (or
+	// failed).
+	Hold int
 }
 
 // RejectError is a reject verdict.
@@ -153,7 +156,7 @@ func (c Chain) Run(ctx context.Context, phase abi.Phase, text string, meta abi.C
 		req := &abi.Request{Phase: phase, Text: text, Config: p.Config, Context: meta}
 		start := time.Now()
 		v, err := p.Stage.Call(ctx, req)
-		rec := Record{Plugin: p.Name, Phase: phase, Duration: time.Since(start)}
+		rec := Record{Plugin: p.Name, Phase: phase, Duration: time.Since(start), Hold: -1}
 		if err != nil {
 			rec.Error = err.Error()
 			if rec.Cause = pluginerr.CauseOf(err); rec.Cause == "" {
@@ -169,6 +172,9 @@ func (c Chain) Run(ctx context.Context, phase abi.Phase, text string, meta abi.C
 			return text, records, &PluginError{Plugin: p.Name, Phase: phase, Err: err}
 		}
 		rec.Action, rec.Reason, rec.Findings = v.Action, v.Reason, len(v.Findings)
+		if v.Hold != nil {
+			rec.Hold = *v.Hold
+		}
 		records = append(records, rec)
 		switch v.Action {
 		case abi.Reject:

@@ -140,7 +140,7 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	up := upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
-	s.gw = gateway.New(gateway.Deps{Upstream: up, Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly}, st)
+	s.gw = gateway.New(gateway.Deps{Upstream: up, Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly, KeyFingerprint: func() string { return keysource.Fingerprint(s.keys.Key()) }}, st)
 	return nil
 }
 

@@ -123,8 +123,13 @@ func parseRequest(body []byte, needMaxTokens bool) (request, error) {
 			return request{}, badField("messages.%d.content: %v", i, err)
 		}
 		r.TextBytes += n
-		if m.Role == "user" {
+		switch m.Role {
+		case "user":
 			r.LastUser = text
+		case "system":
+			// A system-role message (what Claude Code sends) adds to the
+			// instructions, as the API reads it.
+			r.System += text
 		}
 	}
 	return r, nil

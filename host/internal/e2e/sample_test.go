@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/server"
+	"github.com/moat-gateway/moat/host/internal/standin"
+)
+
+// sampleConfig is the repository's sample config, which must work as is.
+const sampleConfig = "../../../config.toml"
+
+// startSample runs moat on the sample config.toml with only what a local
+// test must change: loopback listeners, the stand-in as upstream (its key
+// in a file), the audit file in a temp dir, and one client added with
+// clientTOML inside its block. Pipelines, plugins, routes, limits, budgets
+// and pricing are the sample's.
+func startSample(t *testing.T, clientTOML string, si standin.Options) *env {
+	t.Helper()
+	var cfg map[string]any
+	if _, err := toml.DecodeFile(sampleConfig, &cfg); err != nil {
+		t.Fatalf("decoding the sample config: %v", err)
+	}
+	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, stdout: &syncBuffer{}, seen: &syncBuffer{}, done: make(chan error, 1)}
+	e.upKey = fakeUpstreamKey("sample")
+	si.APIKey = e.upKey
+	e.si = standin.New(si)
+	if err := e.si.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("starting stand-in: %v", err)
+	}
+	t.Cleanup(func() { e.si.Close() })
+	keyFile := filepath.Join(e.dir, "anthropic.key")
+	if err := os.WriteFile(keyFile, []byte(e.upKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, hash, err := auth.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.key = key
+	e.adminTok = "admin-token-" + hash[:16]
+	table := func(name string) map[string]any {
+		m, _ := cfg[name].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			cfg[name] = m
+		}
+		return m
+	}
+	table("server")["listen"] = "127.0.0.1:0"
+	up := table("upstream")
+	up["base_url"] = e.si.URL()
+	delete(up, "api_key_env")
+	up["api_key_file"] = keyFile
+	table("admin")["listen"] = "127.0.0.1:0"
+	table("admin")["token_env"] = "MOAT_E2E_ADMIN_TOKEN"
+	table("audit")["path"] = filepath.Join(e.dir, "audit", "audit.jsonl")
+	var body bytes.Buffer
+	if err := toml.NewEncoder(&body).Encode(cfg); err != nil {
+		t.Fatalf("encoding the config: %v", err)
+	}
+	fmt.Fprintf(&body, "\n[[clients]]\nid = \"app\"\nkey_sha256 = %q\n%s\n", hash, clientTOML)
+	e.cfgPath = filepath.Join(e.dir, "config.toml")
+	if err := os.WriteFile(e.cfgPath, body.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan [2]string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() {
+		e.done <- server.Run(ctx, server.Options{
+			ConfigPath: e.cfgPath,
+			Stdout:     e.stdout,
+			Logger:     logger,
+			Ready:      func(p, a string) { ready <- [2]string{p, a} },
+			Getenv: func(k string) string {
+				if k == "MOAT_E2E_ADMIN_TOKEN" {
+					return e.adminTok
+				}
+				return os.Getenv(k)
+			},
+		})
+	}()
+	select {
+	case addrs := <-ready:
+		e.url, e.admin = "http://"+addrs[0], addrs[1]
+	case err := <-e.done:
+		cancel()
+		t.Fatalf("moat did not start on the sample config: %v\nlogs:\n%s\nconfig:\n%s", err, e.logs.String(), body.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("moat did not start in 30s\nlogs:\n%s", e.logs.String())
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// TestSampleClassifyRoute: the sample's classify route (format = "json",
+// output = ["html-escape"]) answers parsed JSON; html-escape runs on the
+// string values, not on the JSON around them.
+func TestSampleClassifyRoute(t *testing.T) {
+	e := startSample(t, `routes = ["classify"]`, standin.Options{})
+	cases := []struct {
+		name, reply string
+		status      int
+		want        string
+	}{
+		{"plain", `{"category": "billing", "urgent": true}`, 200, `{"category":"billing","urgent":true}`},
+		{"fenced", "```json\n{\"category\": \"bug\", \"urgent\": false}\n```", 200, `{"category":"bug","urgent":false}`},
+		{"schema violation", `{"category": "<b>x</b>", "urgent": true}`, 502, ""},
+		{"not json", `the category is billing`, 502, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.si.SetReply(tc.reply)
+			status, _, b := e.raw("POST", "/v1/routes/classify", []byte(`{"input":"I was charged twice & I'm <angry>"}`), e.auth())
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %s", status, tc.status, b)
+			}
+			if status != 200 {
+				return
+			}
+			var resp struct {
+				Output any `json:"output"`
+			}
+			if err := json.Unmarshal(b, &resp); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(resp.Output)
+			if string(got) != tc.want {
+				t.Fatalf("output %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/config"
+)
+
+// defaultAPIVersion is sent when the client names none.
+const defaultAPIVersion = "2023-06-01"
+
+// relayedHeaders are request headers passed to the upstream untouched,
+// besides anthropic-version and anthropic-beta: what the SDKs and Claude
+// Code send to describe themselves. Credentials (x-api-key, authorization,
+// cookies), anthropic-dangerous-direct-browser-access (moat calls the API
+// from a server), hop-by-hop and forwarding headers are never relayed.
+var relayedHeaders = []string{"user-agent", "x-app", "x-claude-code-session-id"}
+
+// relayedHeaderPrefixes are prefixes of relayed request headers: the
+// Stainless SDKs' x-stainless-* (language, version, retry count, timeout).
+var relayedHeaderPrefixes = []string{"x-stainless-"}
+
+// relayedQuery are the query parameters relayed on POST endpoints:
+// beta=true, which the SDKs' beta namespace adds.
+var relayedQuery = []string{"beta"}
+
+// betas returns the anthropic-beta values the client sent, in order.
+func (cl *call) betas() []string {
+	var out []string
+	for _, line := range cl.c.Request.Header.Values("anthropic-beta") {
+		for _, b := range strings.Split(line, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+// checkBetas refuses, with server.unlisted_betas = "refuse", a request
+// carrying an anthropic-beta value that server.allowed_betas does not list,
+// naming it: a beta changes what the API does, so it is never dropped
+// silently.
+func (cl *call) checkBetas() error {
+	srv := cl.st.Config.Server
+	if len(srv.AllowedBetas) == 0 || srv.UnlistedBetas == config.BetasRelay {
+		return nil
+	}
+	for _, b := range cl.betas() {
+		if !slices.Contains(srv.AllowedBetas, b) {
+			return anthropic.InvalidRequest("anthropic-beta: %q is not allowed by this gateway (server.allowed_betas)", b)
+		}
+	}
+	return nil
+}
+
+// forwardHeaders picks the request headers the upstream may see: the API
+// version, the betas (checked by checkBetas) and the client's
+// self-description (relayedHeaders).
+func (cl *call) forwardHeaders() http.Header {
+	in := cl.c.Request.Header
+	h := make(http.Header, 8)
+	h.Set("content-type", "application/json")
+	if v := in.Get("anthropic-version"); v != "" {
+		h.Set("anthropic-version", v)
+	} else {
+		h.Set("anthropic-version", defaultAPIVersion)
+	}
+	if betas := cl.betas(); len(betas) > 0 {
+		h.Set("anthropic-beta", strings.Join(betas, ","))
+	}
+	for k, vs := range in {
+		lk := strings.ToLower(k)
+		if slices.Contains(relayedHeaders, lk) || hasAnyPrefix(lk, relayedHeaderPrefixes) {
+			h[k] = slices.Clone(vs)
+		}
+	}
+	return h
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardQuery returns the relayed query parameters ("?beta=true"), or "".
+func (cl *call) forwardQuery() string {
+	in := cl.c.Request.URL.Query()
+	out := url.Values{}
+	for _, k := range relayedQuery {
+		if vs, ok := in[k]; ok {
+			out[k] = vs
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "?" + out.Encode()
+}
+
+// copyResponseHeaders passes the upstream's request id, rate-limit and
+// retry headers to the client; the organization id stays with moat.
+func copyResponseHeaders(dst, src http.Header) {
+	for k, vs := range src {
+		lk := strings.ToLower(k)
+		if lk == "request-id" || lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") {
+			dst[k] = vs
+		}
+	}
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

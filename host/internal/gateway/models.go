@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+)
+
+// Bounds of the models list, as the API has them.
+const (
+	modelsDefaultLimit = 20
+	modelsMaxLimit     = 1000
+	// modelsMaxPages bounds how many upstream pages a filtered list reads.
+	modelsMaxPages = 20
+)
+
+// modelsPage is a /v1/models list page.
+type modelsPage struct {
+	Data    []json.RawMessage `json:"data"`
+	HasMore bool              `json:"has_more"`
+	FirstID *string           `json:"first_id"`
+	LastID  *string           `json:"last_id"`
+}
+
+// serveFilteredModels serves GET /v1/models to a client restricted to some
+// models. Filtering an upstream page would break pagination (limit=1 could
+// give an empty page with has_more, and first_id/last_id would name models
+// the client cannot see), so moat reads the whole upstream list, keeps the
+// allowed models in the upstream's order, and pages that list itself with
+// the client's limit, after_id and before_id.
+func (cl *call) serveFilteredModels() error {
+	q := cl.c.Request.URL.Query()
+	limit := modelsDefaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > modelsMaxLimit {
+			return anthropic.InvalidRequest("limit: must be an integer between 1 and %d", modelsMaxLimit)
+		}
+		limit = n
+	}
+	afterID, beforeID := q.Get("after_id"), q.Get("before_id")
+	if afterID != "" && beforeID != "" {
+		return anthropic.InvalidRequest("after_id and before_id cannot both be set")
+	}
+	all, err := cl.allModels()
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(all))
+	kept := make([]json.RawMessage, 0, len(all))
+	for _, m := range all {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(m, &head) != nil || !cl.who.Client.AllowsModel(head.ID) {
+			continue
+		}
+		ids = append(ids, head.ID)
+		kept = append(kept, m)
+	}
+	from, to := 0, len(kept)
+	hasMore := false
+	switch {
+	case afterID != "":
+		i := indexOf(ids, afterID)
+		if i < 0 {
+			return anthropic.InvalidRequest("after_id: unknown model id %s", afterID)
+		}
+		from = i + 1
+		if to-from > limit {
+			to, hasMore = from+limit, true
+		}
+	case beforeID != "":
+		i := indexOf(ids, beforeID)
+		if i < 0 {
+			return anthropic.InvalidRequest("before_id: unknown model id %s", beforeID)
+		}
+		to = i
+		from = max(0, to-limit)
+		hasMore = from > 0
+	default:
+		if to-from > limit {
+			to, hasMore = from+limit, true
+		}
+	}
+	page := modelsPage{Data: kept[from:to], HasMore: hasMore}
+	if from < to {
+		page.FirstID, page.LastID = &ids[from], &ids[to-1]
+	}
+	if page.Data == nil {
+		page.Data = []json.RawMessage{}
+	}
+	b, err := json.Marshal(page)
+	if err != nil {
+		return err
+	}
+	if b, err = cl.scrubBody(b); err != nil {
+		return err
+	}
+	return cl.respond(b)
+}
+
+// allModels reads every page of the upstream's models list.
+func (cl *call) allModels() ([]json.RawMessage, error) {
+	var all []json.RawMessage
+	after := ""
+	for range modelsMaxPages {
+		q := url.Values{"limit": {strconv.Itoa(modelsMaxLimit)}}
+		if after != "" {
+			q.Set("after_id", after)
+		}
+		b, err := cl.getUpstream("/v1/models?" + q.Encode())
+		if err != nil {
+			return nil, err
+		}
+		var p modelsPage
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed models list")
+		}
+		all = append(all, p.Data...)
+		if !p.HasMore || p.LastID == nil || *p.LastID == "" {
+			return all, nil
+		}
+		after = *p.LastID
+	}
+	return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream models list has more than %d pages", modelsMaxPages)
+}
+
+// getUpstream sends a GET and returns the body of a 200.
+func (cl *call) getUpstream(pathQuery string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(cl.c.Request.Context(), cl.st.Config.Upstream.Timeout.Duration)
+	t0 := time.Now()
+	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodGet, pathQuery, nil, cl.forwardHeaders())
+	cl.upstreamTime += time.Since(t0)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	cl.upstreamID = resp.Header.Get("request-id")
+	cl.g.noteUpstream(resp.StatusCode)
+	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
+	b, err := cl.readUpstream(&upstreamResponse{Response: resp, cancel: cancel})
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, upstreamFailure(resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}

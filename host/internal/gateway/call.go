@@ -44,6 +44,10 @@ type call struct {
 	upstreamID   string
 	upstreamTime time.Duration
 	finished     bool
+
+	// detached is the request's context without its cancellation, made
+	// once: settling, releasing and auditing finish when the client leaves.
+	detached context.Context
 }
 
 func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
@@ -55,14 +59,27 @@ func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
 		st = g.state.Load()
 	}
 	cl := &call{g: g, st: st, c: c, start: time.Now(), id: newRequestID(), ip: g.clientIP(c.Request), endpoint: endpoint}
-	c.Header("x-moat-request-id", cl.id)
+	// The canonical key set directly: Header.Set would canonicalize it per call.
+	c.Writer.Header()[hdrRequestID] = []string{cl.id}
 	return cl
+}
+
+// hdrRequestID is the response header naming moat's request id, in
+// canonical form.
+const hdrRequestID = "X-Moat-Request-Id"
+
+// background returns the request's context without its cancellation.
+func (cl *call) background() context.Context {
+	if cl.detached == nil {
+		cl.detached = context.WithoutCancel(cl.c.Request.Context())
+	}
+	return cl.detached
 }
 
 // end releases what the call holds. It runs deferred in every handler.
 func (cl *call) end() {
 	if cl.res != nil {
-		cl.res.Release(context.WithoutCancel(cl.c.Request.Context()))
+		cl.res.Release(cl.background())
 	}
 	if cl.ticket != nil {
 		cl.ticket.Done()
@@ -155,7 +172,7 @@ func (cl *call) settle() {
 		CacheCreationInputTokens: cl.usage.CacheCreationInputTokens,
 		CacheReadInputTokens:     cl.usage.CacheReadInputTokens,
 	}
-	cost, err := cl.res.Settle(context.WithoutCancel(cl.c.Request.Context()), cl.model, u)
+	cost, err := cl.res.Settle(cl.background(), cl.model, u)
 	if err != nil {
 		cl.g.deps.Logger.Error("settling budget", "request_id", cl.id, "err", err)
 	}
@@ -235,11 +252,14 @@ func (cl *call) record(status int, err error, by string) error {
 	if err != nil {
 		rec.Error = asAPIError(err).Message
 	}
+	if len(cl.verdicts) > 0 {
+		rec.Plugins = make([]audit.PluginVerdict, 0, len(cl.verdicts))
+	}
 	for _, v := range cl.verdicts {
 		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Duration: v.Duration})
 	}
 	cl.g.observe(cl, rec)
-	werr := cl.g.deps.Audit.Write(context.WithoutCancel(cl.c.Request.Context()), rec)
+	werr := cl.g.deps.Audit.Write(cl.background(), rec)
 	if werr != nil {
 		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)
 		if !cl.st.Config.Audit.FailOpen {

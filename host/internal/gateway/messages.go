@@ -20,7 +20,7 @@ import (
 func (cl *call) readBody() ([]byte, error) {
 	max := cl.st.Config.Server.MaxBodyBytes
 	r := http.MaxBytesReader(cl.c.Writer, cl.c.Request.Body, max)
-	b, err := io.ReadAll(r)
+	b, err := readAll(r, cl.c.Request.ContentLength, max)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -142,17 +142,19 @@ func (cl *call) serveMessages() error {
 // version and allowed betas. Client credentials and hop-by-hop headers are
 // never forwarded.
 func (cl *call) forwardHeaders() http.Header {
+	// The server hands over canonical keys, and the keys set here are
+	// canonical: direct map access saves a canonicalization per header.
 	in := cl.c.Request.Header
 	h := make(http.Header, 4)
-	h.Set("content-type", "application/json")
-	if v := in.Get("anthropic-version"); v != "" {
-		h.Set("anthropic-version", v)
+	h["Content-Type"] = contentTypeJSON
+	if v := in["Anthropic-Version"]; len(v) > 0 && v[0] != "" {
+		h["Anthropic-Version"] = []string{v[0]}
 	} else {
-		h.Set("anthropic-version", "2023-06-01")
+		h["Anthropic-Version"] = defaultVersion
 	}
 	allowed := cl.st.Config.Server.AllowedBetas
 	var betas []string
-	for _, line := range in.Values("anthropic-beta") {
+	for _, line := range in["Anthropic-Beta"] {
 		for _, b := range strings.Split(line, ",") {
 			b = strings.TrimSpace(b)
 			if b == "" {
@@ -164,10 +166,17 @@ func (cl *call) forwardHeaders() http.Header {
 		}
 	}
 	if len(betas) > 0 {
-		h.Set("anthropic-beta", strings.Join(betas, ","))
+		h["Anthropic-Beta"] = []string{strings.Join(betas, ",")}
 	}
 	return h
 }
+
+// Header values shared by every upstream request; the upstream client
+// only reads them.
+var (
+	contentTypeJSON = []string{"application/json"}
+	defaultVersion  = []string{"2023-06-01"}
+)
 
 func contains(list []string, s string) bool {
 	for _, v := range list {
@@ -202,7 +211,7 @@ func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error
 		cl.g.upstreamError(err)
 		return nil, err
 	}
-	cl.upstreamID = resp.Header.Get("request-id")
+	cl.upstreamID = firstValue(resp.Header, "Request-Id")
 	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
 	return &upstreamResponse{Response: resp, cancel: cancel}, nil
 }
@@ -211,14 +220,36 @@ func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error
 // retry headers to the client.
 func copyResponseHeaders(dst, src http.Header) {
 	for k, vs := range src {
-		lk := strings.ToLower(k)
-		if lk == "request-id" || lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") || lk == "anthropic-organization-id" {
-			if lk == "anthropic-organization-id" {
-				continue
-			}
+		if passedResponseHeader(k) {
 			dst[k] = vs
 		}
 	}
+}
+
+// passedResponseHeader reports, without allocating, whether the upstream
+// response header k reaches the client: request-id, retry-after and the
+// anthropic-ratelimit-* family, in any case.
+func passedResponseHeader(k string) bool {
+	const rl = "anthropic-ratelimit-"
+	for i := 0; i < len(k); i++ {
+		if k[i] >= 0x80 {
+			// Not an HTTP token (the client refuses such names); lower-case
+			// it as before, where Unicode case mapping applies.
+			lk := strings.ToLower(k)
+			return lk == "request-id" || lk == "retry-after" || strings.HasPrefix(lk, rl)
+		}
+	}
+	return strings.EqualFold(k, "request-id") || strings.EqualFold(k, "retry-after") ||
+		len(k) >= len(rl) && strings.EqualFold(k[:len(rl)], rl)
+}
+
+// firstValue is h.Get(key) for a key already in canonical form (as the
+// HTTP client stores response headers), without canonicalizing it again.
+func firstValue(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // readUpstream reads a non-streaming body within the configured cap.
@@ -227,7 +258,7 @@ func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 	defer resp.Body.Close()
 	max := cl.st.Config.Upstream.MaxResponseBytes
 	t0 := time.Now()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	b, err := readAll(io.LimitReader(resp.Body, max+1), resp.ContentLength, max+1)
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -353,7 +384,7 @@ func (cl *call) serveModels() error {
 	if err != nil {
 		return err
 	}
-	cl.upstreamID = resp.Header.Get("request-id")
+	cl.upstreamID = firstValue(resp.Header, "Request-Id")
 	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
 	b, err := cl.readUpstream(&upstreamResponse{Response: resp, cancel: cancel})
 	if err != nil {

@@ -144,10 +144,7 @@ func (cl *call) admit() error {
 		return err
 	}
 	cl.ticket = t
-	h := cl.c.Writer.Header()
-	for k, vs := range t.Headers() {
-		h[k] = vs
-	}
+	t.CopyHeaders(cl.c.Writer.Header())
 	return nil
 }
 

@@ -33,7 +33,6 @@ func (r *slowReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-
 func sse(events ...[2]string) []string {
 	var out []string
 	for _, e := range events {

@@ -126,4 +126,3 @@ func refFind(text string) []abi.Finding {
 	}
 	return ms
 }
-

@@ -73,4 +73,3 @@ func refQuickClean(text string) bool {
 	}
 	return true
 }
-

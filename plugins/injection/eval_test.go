@@ -6,7 +6,14 @@ import (
 	"testing"
 )
 
-const evalDir = "../../../shared/eval/injection"
+// evalDir holds the shared labeled sets; MOAT_EVAL_DIR overrides it (a
+// worktree outside the usual layout).
+var evalDir = func() string {
+	if d := os.Getenv("MOAT_EVAL_DIR"); d != "" {
+		return d
+	}
+	return "../../../shared/eval/injection"
+}()
 
 func loadEval(t testing.TB) (attacks, benign []string) {
 	t.Helper()

@@ -143,8 +143,9 @@ func Score(text string) Result {
 			}
 		}
 	}
+	wide := tz.wide
 	tokPool.Put(tz)
-	if hasWideScript(text) {
+	if wide {
 		for i := range compiled.pairs {
 			p := &compiled.pairs[i]
 			if s, e, ok := p.find(text); ok {
@@ -191,23 +192,20 @@ func Score(text string) Result {
 	return res
 }
 
-// hasWideScript reports whether text has characters of scripts written
-// without spaces (the pair rules only apply then).
-func hasWideScript(text string) bool {
-	for i := 0; i < len(text); i++ {
-		if text[i] >= 0xE3 && text[i] <= 0xE9 { // lead bytes of U+3000-U+9FFF
-			return true
-		}
-	}
-	return false
-}
-
 // ruleSet is the compiled rule table.
 type ruleSet struct {
 	words     []*wordRule
 	first     map[string][]*wordRule // by exact first word
 	firstMisc []*wordRule            // first slot has prefixes or exact-case forms
 	pairs     []pairRule
+
+	// firstLens has, in the slot firstSlot gives a word in first, bit n
+	// set when such a word has n bytes (bit 63: 63 or more), so that most
+	// tokens skip the map lookup.
+	firstLens [firstSlots]uint64
+	// miscByByte holds the rules of firstMisc (in firstMisc order) whose
+	// first slot can match a token starting with that byte.
+	miscByByte [256][]*wordRule
 }
 
 var compiled = compile()
@@ -231,18 +229,80 @@ func compile() *ruleSet {
 			rs.firstMisc = append(rs.firstMisc, r)
 		}
 	}
+	for w := range rs.first {
+		rs.firstLens[firstSlot(w)] |= lenBit(len(w))
+	}
+	for _, r := range rs.firstMisc {
+		for _, b := range firstBytes(&r.slots[0]) {
+			rs.miscByByte[b] = append(rs.miscByByte[b], r)
+		}
+	}
 	for i, p := range pairRules {
 		rs.pairs = append(rs.pairs, pairRule{id: i, cat: p.cat, weight: p.weight, first: p.first, second: p.second, window: 60})
 	}
 	return rs
 }
 
-// byFirst returns the rules whose first slot matches t. The common case (no
-// prefix rule applies) returns a slice of the table without allocating.
+func lenBit(n int) uint64 { return 1 << min(n, 63) }
+
+// firstSlots is the size of the first-word filter.
+const firstSlots = 4096
+
+// firstSlot mixes the first and last bytes of a non-empty word.
+func firstSlot(w string) int { return (int(w[0])*61 + int(w[len(w)-1])) & (firstSlots - 1) }
+
+// firstBytes lists the first bytes a token's folded word can have when s
+// matches it: the first byte of each word and prefix, and of the folded
+// form of each case-sensitive word. An empty prefix, or a case-sensitive
+// word that does not fold to one token, can match anything: every byte.
+func firstBytes(s *slot) []byte {
+	var bs []byte
+	all := func() []byte {
+		out := make([]byte, 256)
+		for i := range out {
+			out[i] = byte(i)
+		}
+		return out
+	}
+	for _, w := range s.words {
+		if w == "" {
+			return all()
+		}
+		bs = append(bs, w[0])
+	}
+	for _, p := range s.prefixes {
+		if p == "" {
+			return all()
+		}
+		bs = append(bs, p[0])
+	}
+	for _, e := range s.exact {
+		var tz tokenizer
+		tz.tokenize(e)
+		if len(tz.toks) != 1 || tz.toks[0].start != 0 || tz.toks[0].end != len(e) || tz.toks[0].word == "" {
+			return all()
+		}
+		bs = append(bs, tz.toks[0].word[0])
+	}
+	slices.Sort(bs)
+	return slices.Compact(bs)
+}
+
+// byFirst returns the rules whose first slot matches t: those whose first
+// word is t's, then those with prefixes or case-sensitive forms that match,
+// in table order. The common case (no prefix rule applies) returns a slice
+// of the table without allocating.
 func (rs *ruleSet) byFirst(t token, text string) []*wordRule {
-	exact := rs.first[t.word]
+	if t.word == "" {
+		return nil // a token holds at least one byte; kept for safety
+	}
+	b := t.word[0]
+	var exact []*wordRule
+	if rs.firstLens[firstSlot(t.word)]&lenBit(len(t.word)) != 0 {
+		exact = rs.first[t.word]
+	}
 	var misc []*wordRule
-	for _, r := range rs.firstMisc {
+	for _, r := range rs.miscByByte[b] {
 		if r.slots[0].match(t, text) && !slices.Contains(exact, r) {
 			misc = append(misc, r)
 		}

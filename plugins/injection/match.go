@@ -18,6 +18,9 @@ type token struct {
 type tokenizer struct {
 	buf  []byte
 	toks []token
+	// wide is set when the text has a lead byte of U+3000-U+9FFF (scripts
+	// written without spaces, which the pair rules match).
+	wide bool
 }
 
 var tokPool = sync.Pool{New: func() any { return &tokenizer{buf: make([]byte, 0, 4096), toks: make([]token, 0, 1024)} }}
@@ -28,6 +31,7 @@ var tokPool = sync.Pool{New: func() any { return &tokenizer{buf: make([]byte, 0,
 func (tz *tokenizer) tokenize(text string) {
 	tz.buf = tz.buf[:0]
 	tz.toks = tz.toks[:0]
+	tz.wide = false
 	// Reserve capacity so the strings taken from buf stay valid: the folded
 	// text is never longer than twice the original.
 	if cap(tz.buf) < 2*len(text) {
@@ -44,11 +48,7 @@ func (tz *tokenizer) tokenize(text string) {
 	for i := 0; i < len(text); {
 		c := text[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-			case 'A' <= c && c <= 'Z':
-				c += 'a' - 'A'
-			default:
+			if c = asciiFold[c]; c == 0 {
 				flush(i)
 				i++
 				continue
@@ -59,6 +59,11 @@ func (tz *tokenizer) tokenize(text string) {
 			tz.buf = append(tz.buf, c)
 			i++
 			continue
+		}
+		if c >= 0xE3 && c <= 0xE9 {
+			// Every byte >= 0x80 not inside a valid sequence is read here,
+			// and continuation bytes are below 0xC0: no lead byte is missed.
+			tz.wide = true
 		}
 		r, size := utf8.DecodeRuneInString(text[i:])
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
@@ -80,6 +85,19 @@ func (tz *tokenizer) tokenize(text string) {
 	}
 	flush(len(text))
 }
+
+// asciiFold maps an ASCII letter or digit to its lower-case form and every
+// other ASCII byte to 0 (a separator).
+var asciiFold = func() (t [utf8.RuneSelf]byte) {
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c
+	}
+	for c := byte('a'); c <= 'z'; c++ {
+		t[c] = c
+		t[c-'a'+'A'] = c
+	}
+	return t
+}()
 
 func isHan(r rune) bool {
 	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)

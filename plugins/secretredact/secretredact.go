@@ -57,6 +57,14 @@ func Find(text string) []abi.Finding {
 	var ms []abi.Finding
 	awsKeyEnd := -1 // end of the last AWS access key, to pair a secret key
 	for i := 0; i < len(text); {
+		// A byte after a token byte, '/' or '+' starts nothing: skip such
+		// bytes, up to one that may start an assignment or a PEM block.
+		for i > 0 && i < len(text) && classOf[text[i-1]]&clsNoStart != 0 && classOf[text[i]]&clsSpecial == 0 {
+			i++
+		}
+		if i >= len(text) {
+			break
+		}
 		c := text[i]
 		if c == '=' || c == ':' {
 			if s, e, kind := assignment(text, i); kind != "" {
@@ -74,7 +82,7 @@ func Find(text string) []abi.Finding {
 				continue
 			}
 		}
-		if i > 0 && (isTokenByte(text[i-1]) || text[i-1] == '/' || text[i-1] == '+') {
+		if i > 0 && classOf[text[i-1]]&clsNoStart != 0 {
 			i++
 			continue
 		}
@@ -106,6 +114,30 @@ func Find(text string) []abi.Finding {
 	return ms
 }
 
+// Byte classes of the scanner.
+const (
+	clsToken   = 1 << iota // letter, digit, '_' or '-': part of a token
+	clsNoStart             // a token byte, '/' or '+': no token starts after it
+	clsSpecial             // '=', ':' (assignments) or '-' (PEM blocks)
+)
+
+// classOf maps a byte to its classes.
+var classOf = func() (t [256]uint8) {
+	for i := range t {
+		c := byte(i)
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' {
+			t[i] |= clsToken | clsNoStart
+		}
+		switch c {
+		case '/', '+':
+			t[i] |= clsNoStart
+		case '=', ':', '-':
+			t[i] |= clsSpecial
+		}
+	}
+	return t
+}()
+
 // mayStartToken is a cheap filter on the first two bytes of the token
 // shapes, so most words are skipped without trying every prefix.
 func mayStartToken(text string, i int) bool {
@@ -129,9 +161,7 @@ func mayStartToken(text string, i int) bool {
 	return false
 }
 
-func isTokenByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-'
-}
+func isTokenByte(c byte) bool { return classOf[c]&clsToken != 0 }
 
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'

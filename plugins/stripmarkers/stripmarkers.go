@@ -81,6 +81,9 @@ func quickClean(text string) bool {
 	lineStart := true
 	for i := 0; i < len(text); i++ {
 		c := text[i]
+		if !lineStart && !quickMark[c] {
+			continue // a plain byte inside a line: nothing below applies
+		}
 		if c >= utf8.RuneSelf || c == '|' {
 			return false
 		}
@@ -118,6 +121,16 @@ func quickClean(text string) bool {
 	}
 	return true
 }
+
+// quickMark marks the bytes quickClean must look at inside a line: non-ASCII,
+// '|', controls, '<', '[' and line ends.
+var quickMark = func() (t [256]bool) {
+	for i := range t {
+		c := byte(i)
+		t[i] = c >= utf8.RuneSelf || c == '|' || c < 0x20 || c == '<' || c == '['
+	}
+	return t
+}()
 
 func lower(c byte) byte {
 	if 'A' <= c && c <= 'Z' {

@@ -60,13 +60,25 @@ type Options struct {
 	Targets []string
 	// SkipLoop skips the looping-plugin experiment.
 	SkipLoop bool
-	// LoopRate is the looping-plugin requests per second (default 2),
+	// LoopWorkers is how many workers call the looping plugin at once
+	// (default twice the cores plus one: more callers than cores), LoopRate
+	// their total requests per second (0, the default: back to back),
 	// LoopTimeout the plugin's deadline (default 100ms) and LoopLoad the
 	// normal load during the experiment as a fraction of moat's measured
 	// throughput (default 0.15).
+	LoopWorkers int
 	LoopRate    float64
 	LoopTimeout time.Duration
 	LoopLoad    float64
+	// SkipPaced skips the paced-upstream experiment. PacedDelay is the
+	// paced stand-in's pause between text deltas (default 50ms) and
+	// PacedConcurrency the streams in flight per target (default 8).
+	SkipPaced        bool
+	PacedDelay       time.Duration
+	PacedConcurrency int
+	// PacedDuration is each paced target's measured time (default the
+	// larger of Duration and 10s: a stream takes seconds).
+	PacedDuration time.Duration
 	// AuditFSync is moat's [audit] fsync (default "every", as shipped).
 	AuditFSync string
 	// Profile enables moat's pprof and saves a CPU profile of each moat
@@ -109,8 +121,20 @@ func (o *Options) withDefaults() (Options, error) {
 			return c, fmt.Errorf("bench: concurrency %d out of range 1..4096", n)
 		}
 	}
-	if c.LoopRate <= 0 {
-		c.LoopRate = 2
+	if c.LoopWorkers <= 0 {
+		c.LoopWorkers = 2*runtime.NumCPU() + 1
+	}
+	if c.LoopRate < 0 {
+		c.LoopRate = 0
+	}
+	if c.PacedDelay <= 0 {
+		c.PacedDelay = 50 * time.Millisecond
+	}
+	if c.PacedConcurrency <= 0 {
+		c.PacedConcurrency = 8
+	}
+	if c.PacedDuration <= 0 {
+		c.PacedDuration = max(c.Duration, 10*time.Second)
 	}
 	if c.LoopTimeout <= 0 {
 		c.LoopTimeout = 100 * time.Millisecond
@@ -180,9 +204,14 @@ type LoopResult struct {
 	// requests running; Hostile is the looping requests themselves.
 	Without, With, Hostile *LoadResult
 	// Control is the normal requests while a separate process burns the
-	// same CPU as the looping requests (LoopRate bursts of LoopTimeout per
-	// second): what the stolen CPU alone costs on this machine.
+	// CPU the looping requests cost moat (its CPU with them minus without,
+	// measured in the same run): what the stolen CPU alone costs on this
+	// machine.
 	Control *LoadResult
+	// Workers is how many workers called the looping plugin; Cores the
+	// machine's; ExtraCores the CPU the looping requests cost, in cores.
+	Workers, Cores int
+	ExtraCores     float64
 }
 
 // Report is a whole run.
@@ -191,6 +220,7 @@ type Report struct {
 	Cells   []Cell
 	Targets []*TargetResult
 	Loop    *LoopResult
+	Paced   *PacedResult
 	// Notes are lines printed under the table (unavailable plugins, ...).
 	Notes []string
 	// Started and Took time the run.
@@ -266,6 +296,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if !opts.SkipPaced {
+		rep.Paced = e.pacedExperiment(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	if !opts.SkipLoop && opts.wants(KeyMoatLoop) {
 		rep.Loop = e.loopExperiment(ctx, rep)
 		if err := ctx.Err(); err != nil {
@@ -302,7 +338,7 @@ func (e *env) prepare(ctx context.Context) error {
 		return fmt.Errorf("making work dir: %w", err)
 	}
 	// Old per-target state (audit logs, budgets) would skew a new run.
-	for _, k := range []string{KeyMoatNone, KeyMoatDefault, KeyMoatUser, KeyMoatLoop} {
+	for _, k := range []string{KeyMoatNone, KeyMoatDefault, KeyMoatUser, KeyMoatLoop, KeyPacedNone, KeyPacedDefault, KeyPacedSample, KeyPacedRoute} {
 		if err := os.RemoveAll(filepath.Join(e.work, k)); err != nil {
 			return fmt.Errorf("cleaning %s: %w", k, err)
 		}
@@ -536,16 +572,21 @@ func (e *env) loopExperiment(ctx context.Context, rep *Report) *LoopResult {
 		lr.NA = fmt.Sprintf("check failed: %v%v", err, failed[false])
 		return lr
 	}
-	normal := LoadSpec{URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(false), Concurrency: lr.Concurrency, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: lr.Rate}
+	lr.Workers, lr.Cores = e.opts.LoopWorkers, runtime.NumCPU()
+	// moat's CPU over each normal load, to size the control.
+	var cpu0, cpu1 time.Duration
+	normal := LoadSpec{URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(false), Concurrency: lr.Concurrency, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: lr.Rate,
+		OnStart: func() { cpu0, _ = CPUTime(t.proc.PID()) }, OnEnd: func() { cpu1, _ = CPUTime(t.proc.PID()) }}
 	if lr.Without, err = Load(ctx, normal); err != nil {
 		lr.NA = err.Error()
 		return lr
 	}
+	cpuAlone := cpu1 - cpu0
 	hh := t.header.Clone()
 	hh.Set("X-Api-Key", e.hostileKey)
 	// More looping callers than cores (issue 15): the bulkheads, not the
 	// callers' pace, must keep the normal requests' share.
-	hostile := LoadSpec{URL: t.url + "/v1/messages", Header: hh, Body: RequestBody(false), Concurrency: runtime.NumCPU() + 3, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: e.opts.LoopRate}
+	hostile := LoadSpec{URL: t.url + "/v1/messages", Header: hh, Body: RequestBody(false), Concurrency: lr.Workers, Warmup: e.opts.Warmup, Duration: e.opts.Duration, Rate: e.opts.LoopRate}
 	hctx, cancel := context.WithCancel(ctx)
 	hres := make(chan *LoadResult, 1)
 	go func() {
@@ -559,19 +600,106 @@ func (e *env) loopExperiment(ctx context.Context, rep *Report) *LoopResult {
 		lr.NA = err.Error()
 		return lr
 	}
-	burner, _, err := e.startRole(ctx, "burner", RoleBurner, "--burn", e.opts.LoopTimeout.String(), "--every", time.Duration(float64(time.Second)/e.opts.LoopRate).String())
-	if err == nil {
-		lr.Control, err = Load(ctx, normal)
-		burner.Stop(2 * time.Second)
-		if err != nil {
-			lr.NA = err.Error()
-			return lr
+	lr.ExtraCores = (cpu1 - cpu0 - cpuAlone).Seconds() / e.opts.Duration.Seconds()
+	if lr.ExtraCores > 0.01 {
+		// The control burns the same CPU in bursts of at most one core per
+		// worker, every 100 ms.
+		workers := int(lr.ExtraCores) + 1
+		every := 100 * time.Millisecond
+		burn := time.Duration(lr.ExtraCores / float64(workers) * float64(every))
+		burner, _, err := e.startRole(ctx, "burner", RoleBurner, "--burn", burn.String(), "--every", every.String(), "--workers", fmt.Sprint(workers))
+		if err == nil {
+			lr.Control, err = Load(ctx, normal)
+			burner.Stop(2 * time.Second)
+			if err != nil {
+				lr.NA = err.Error()
+				return lr
+			}
+		} else {
+			log("looping plugin: control burner: %v", err)
 		}
-	} else {
-		log("looping plugin: control burner: %v", err)
 	}
-	log("looping plugin: normal p99 %.2f ms alone, %.2f ms with %d looping requests (%v)", ms(Quantile(lr.Without.Latency, .99)), ms(Quantile(lr.With.Latency, .99)), statusTotal(lr.Hostile), statusSummary(lr.Hostile))
+	log("looping plugin: normal p99 %.2f ms alone, %.2f ms with %d looping requests from %d workers (%v), costing %.2f cores", ms(Quantile(lr.Without.Latency, .99)), ms(Quantile(lr.With.Latency, .99)), statusTotal(lr.Hostile), lr.Workers, statusSummary(lr.Hostile), lr.ExtraCores)
 	return lr
+}
+
+// pacedExperiment streams the reply of a paced stand-in through each
+// target (see PacedResult).
+func (e *env) pacedExperiment(ctx context.Context) *PacedResult {
+	o := e.opts
+	pr := &PacedResult{Delay: o.PacedDelay, Concurrency: o.PacedConcurrency}
+	log := func(format string, args ...any) { fmt.Fprintf(o.Progress, format+"\n", args...) }
+	si, su, err := e.startRole(ctx, KeyPacedDirect, RoleStandin, "--delta-delay", o.PacedDelay.String())
+	if err != nil {
+		pr.NA = "starting the paced stand-in: " + oneLine(err.Error())
+		return pr
+	}
+	defer si.Stop(5 * time.Second)
+	mainURL := e.standinURL
+	e.standinURL = su
+	defer func() { e.standinURL = mainURL }()
+	log("paced stand-in at %s (deltas %s apart)", su, o.PacedDelay)
+	for _, key := range []string{KeyPacedDirect, KeyPacedNone, KeyPacedDefault, KeyPacedSample, KeyPacedRoute} {
+		if ctx.Err() != nil {
+			return pr
+		}
+		row := PacedRow{Key: key, Name: pacedNames[key]}
+		t, path, err := e.startPaced(ctx, key, si)
+		if err != nil {
+			row.NA = oneLine(err.Error())
+			pr.Rows = append(pr.Rows, row)
+			log("paced %s: n/a: %v", row.Name, err)
+			continue
+		}
+		body := RequestBody(true)
+		if key == KeyPacedRoute {
+			body = routeBody()
+		}
+		res, err := Load(ctx, LoadSpec{URL: t.url + path, Header: t.header, Body: body, Stream: true, TextTimeline: true,
+			Concurrency: o.PacedConcurrency, Warmup: o.Warmup, Duration: o.PacedDuration})
+		t.stop()
+		if err != nil {
+			row.NA = oneLine(err.Error())
+		} else {
+			row.Result = res
+			log("paced %-40s %3d streams  first text p50 %7.2f ms  mean text %8.2f ms  errors %d", row.Name, res.OK, ms(Quantile(res.FirstText, .5)), ms(meanDuration(res.MeanText)), res.Errors)
+		}
+		pr.Rows = append(pr.Rows, row)
+	}
+	return pr
+}
+
+// startPaced starts the paced experiment's target key against the paced
+// stand-in si (e.standinURL) and returns it with the path to call.
+func (e *env) startPaced(ctx context.Context, key string, si *Proc) (*target, string, error) {
+	switch key {
+	case KeyPacedDirect:
+		h := http.Header{}
+		h.Set("X-Api-Key", e.upKey)
+		h.Set("Anthropic-Version", "2023-06-01")
+		h.Set("Content-Type", "application/json")
+		return &target{key: key, url: e.standinURL, header: h, proc: si, stop: func() {}}, "/v1/messages", nil
+	case KeyPacedNone, KeyPacedDefault:
+		base := map[string]string{KeyPacedNone: KeyMoatNone, KeyPacedDefault: KeyMoatDefault}[key]
+		cfg, err := e.moatConfigAs(base, key)
+		if err != nil {
+			return nil, "", err
+		}
+		t, err := e.startMoatConfig(ctx, key, cfg)
+		return t, "/v1/messages", err
+	case KeyPacedSample, KeyPacedRoute:
+		cfg, err := e.sampleConfig(key)
+		if err != nil {
+			return nil, "", err
+		}
+		t, err := e.startMoatConfig(ctx, key, cfg)
+		path := "/v1/messages"
+		if key == KeyPacedRoute {
+			path = "/v1/routes/summarize"
+		}
+		return t, path, err
+	}
+	return nil, "", fmt.Errorf("unknown paced target %q", key)
 }
 
 func statusTotal(r *LoadResult) int {

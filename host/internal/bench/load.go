@@ -37,6 +37,10 @@ type LoadSpec struct {
 	// Client is the HTTP client; nil means a fresh keep-alive client sized
 	// for Concurrency.
 	Client *http.Client
+	// TextTimeline parses each stream's SSE events: FirstText is then the
+	// first text_delta event (not the first chunk naming a delta) and
+	// MeanText is filled.
+	TextTimeline bool
 }
 
 // LoadResult is what a load measured.
@@ -53,6 +57,9 @@ type LoadResult struct {
 	// end of the body); TTFB the sorted times to the first body byte and
 	// FirstText the sorted times to the first text delta (streams only).
 	Latency, TTFB, FirstText []time.Duration
+	// MeanText holds, per successful stream with TextTimeline, the
+	// byte-weighted mean arrival time of its text, unsorted.
+	MeanText []time.Duration
 }
 
 // RPS is successful requests per second over the window.
@@ -90,6 +97,7 @@ type sample struct {
 	start, end time.Time
 	ttfb       time.Duration
 	firstText  time.Duration
+	meanText   time.Duration
 	status     int
 	err        error
 }
@@ -133,7 +141,11 @@ func Load(ctx context.Context, spec LoadSpec) (*LoadResult, error) {
 				if lctx.Err() != nil || time.Now().After(t1) {
 					return
 				}
-				s := doRequest(lctx, client, &spec)
+				do := doRequest
+				if spec.TextTimeline {
+					do = pacedTextRequest
+				}
+				s := do(lctx, client, &spec)
 				if lctx.Err() != nil {
 					return
 				}
@@ -185,6 +197,9 @@ func Load(ctx context.Context, spec LoadSpec) (*LoadResult, error) {
 			if spec.Stream {
 				res.TTFB = append(res.TTFB, s.ttfb)
 				res.FirstText = append(res.FirstText, s.firstText)
+				if spec.TextTimeline {
+					res.MeanText = append(res.MeanText, s.meanText)
+				}
 			}
 		}
 	}

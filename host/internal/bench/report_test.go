@@ -47,17 +47,17 @@ func TestVerdicts(t *testing.T) {
 	}{
 		{
 			name: "all within",
-			cpu:  map[string]time.Duration{KeyDirect: ms / 10, KeyBare: ms, KeyMoatNone: ms * 14 / 10, KeyMoatDefault: ms * 24 / 10, KeyPortkey: 5 * ms},
+			cpu:  map[string]time.Duration{KeyDirect: ms / 10, KeyBare: ms, KeyMoatNone: ms * 14 / 10, KeyMoatDefault: ms * 24 / 10, KeyPortkey: 12 * ms},
 			rps:  map[string]int{KeyMoatDefault: 1000, KeyPortkey: 100},
 			rss:  100 << 20,
-			want: map[string]string{"moat without": Pass, "moat, default chain: CPU": Pass, "moat, default chain, at": Pass, "peak RSS": Pass, "streaming": Pass, "a looping": NA},
+			want: map[string]string{"moat without": Pass, "moat, default chain: CPU/request <=": Pass, "moat, default chain: CPU/request >= 5x": Pass, "peak RSS": Pass, "streaming": Pass, "a looping": NA},
 		},
 		{
 			name: "all over",
-			cpu:  map[string]time.Duration{KeyBare: ms, KeyMoatNone: 2 * ms, KeyMoatDefault: 3 * ms},
+			cpu:  map[string]time.Duration{KeyBare: ms, KeyMoatNone: 2 * ms, KeyMoatDefault: 3 * ms, KeyPortkey: 12 * ms},
 			rps:  map[string]int{KeyMoatDefault: 500, KeyPortkey: 100},
 			rss:  130 << 20,
-			want: map[string]string{"moat without": Miss, "moat, default chain: CPU": Miss, "moat, default chain, at": Miss, "peak RSS": Miss},
+			want: map[string]string{"moat without": Miss, "moat, default chain: CPU/request <=": Miss, "moat, default chain: CPU/request >= 5x": Miss, "peak RSS": Miss},
 		},
 	}
 	for _, tt := range tests {

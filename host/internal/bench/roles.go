@@ -37,9 +37,9 @@ const readyPrefix = "bench role listening on "
 // --listen, default a free one), prints "bench role listening on URL" to
 // stdout and serves. args are the role's flags:
 //
-//	standin:    --listen ADDR --key-file FILE
+//	standin:    --listen ADDR --key-file FILE [--delta-delay DURATION]
 //	bare-proxy: --listen ADDR --key-file FILE --upstream URL
-//	burner:     --burn DURATION --every DURATION (prints "bench role listening on burner")
+//	burner:     --burn DURATION --every DURATION [--workers N] (prints "bench role listening on burner")
 func RunRole(ctx context.Context, role string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -48,17 +48,28 @@ func RunRole(ctx context.Context, role string, args []string, stdout io.Writer) 
 	upstream := fs.String("upstream", "", "upstream base URL (bare-proxy)")
 	burn := fs.Duration("burn", 100*time.Millisecond, "CPU time per burst (burner)")
 	every := fs.Duration("every", 500*time.Millisecond, "time between bursts (burner)")
+	workers := fs.Int("workers", 1, "goroutines each burning --burn every --every (burner)")
+	deltaDelay := fs.Duration("delta-delay", 0, "pause between streamed text deltas (standin)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("role %s: %w", role, err)
 	}
 	if role == RoleBurner {
-		if *burn <= 0 || *every <= 0 {
-			return errors.New("role burner: --burn and --every must be positive")
+		if *burn <= 0 || *every <= 0 || *workers < 1 || *workers > 256 {
+			return errors.New("role burner: --burn and --every must be positive, --workers 1 to 256")
 		}
 		if _, err := fmt.Fprintln(stdout, readyPrefix+"http://burner"); err != nil {
 			return fmt.Errorf("role burner: %w", err)
 		}
-		burnLoop(ctx, *burn, *every)
+		done := make(chan struct{})
+		for range *workers {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				burnLoop(ctx, *burn, *every)
+			}()
+		}
+		for range *workers {
+			<-done
+		}
 		return nil
 	}
 	if *keyFile == "" {
@@ -74,7 +85,10 @@ func RunRole(ctx context.Context, role string, args []string, stdout io.Writer) 
 	}
 	switch role {
 	case RoleStandin:
-		si := standin.New(standin.Options{APIKey: key, MaxRecorded: -1})
+		if *deltaDelay < 0 {
+			return errors.New("role standin: --delta-delay must not be negative")
+		}
+		si := standin.New(standin.Options{APIKey: key, MaxRecorded: -1, DeltaDelay: *deltaDelay})
 		si.SetReply(ReplyText)
 		if err := si.Start(*listen); err != nil {
 			return fmt.Errorf("role standin: %w", err)

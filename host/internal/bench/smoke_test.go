@@ -41,6 +41,7 @@ func TestRunSmoke(t *testing.T) {
 		Root: root, Self: []string{self}, MoatBin: moatBin, Work: t.TempDir(),
 		Duration: time.Second, Warmup: 500 * time.Millisecond, Concurrency: []int{1, 4},
 		Targets: targets, SkipLoop: true,
+		PacedDelay: 2 * time.Millisecond, PacedDuration: 1500 * time.Millisecond, PacedConcurrency: 2,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +66,22 @@ func TestRunSmoke(t *testing.T) {
 			if c.Stream && len(m.Result.TTFB) != m.Result.OK {
 				t.Errorf("%s %s: %d first-byte times for %d requests", tr.Name, c, len(m.Result.TTFB), m.Result.OK)
 			}
+		}
+	}
+	if rep.Paced == nil || rep.Paced.NA != "" {
+		t.Fatalf("paced experiment: %+v", rep.Paced)
+	}
+	for _, row := range rep.Paced.Rows {
+		if row.Key != KeyPacedDirect && len(targets) < 3 {
+			continue // moat not built: its rows are n/a
+		}
+		res := row.Result
+		if row.NA != "" || res == nil || res.OK == 0 || res.Errors != 0 {
+			t.Errorf("paced %s: %s %+v", row.Name, row.NA, res)
+			continue
+		}
+		if len(res.MeanText) != res.OK || res.FirstText[0] <= 0 || meanDuration(res.MeanText) < res.FirstText[0] {
+			t.Errorf("paced %s: first text %v, mean text %v over %d streams", row.Name, res.FirstText, meanDuration(res.MeanText), res.OK)
 		}
 	}
 	if kids := descendants(os.Getpid()); len(kids) != 0 {
@@ -95,7 +112,7 @@ func TestRunCancelStopsProcesses(t *testing.T) {
 	start := time.Now()
 	_, err = Run(ctx, Options{
 		Root: repoRoot(t), Self: []string{self}, Work: t.TempDir(),
-		Duration: time.Minute, Concurrency: []int{2}, Targets: []string{KeyBare}, SkipLoop: true,
+		Duration: time.Minute, Concurrency: []int{2}, Targets: []string{KeyBare}, SkipLoop: true, SkipPaced: true,
 	})
 	if err == nil {
 		t.Fatal("cancelled run returned no error")

@@ -130,7 +130,11 @@ func goTool() string {
 }
 
 // moatConfig writes the config of a moat target and returns its path.
-func (e *env) moatConfig(key string) (string, error) {
+func (e *env) moatConfig(key string) (string, error) { return e.moatConfigAs(key, key) }
+
+// moatConfigAs writes the config of the moat target key under the name
+// name (its config file and state directory in the work directory).
+func (e *env) moatConfigAs(key, name string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "environment = \"bench\"\n\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n\n")
 	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\n\n", e.standinURL, e.upKeyFile)
@@ -139,8 +143,8 @@ func (e *env) moatConfig(key string) (string, error) {
 	} else {
 		fmt.Fprintf(&b, "[admin]\nlisten = \"\"\n\n")
 	}
-	fmt.Fprintf(&b, "[audit]\npath = %q\nfsync = %q\n\n", filepath.Join(e.work, key, "audit.jsonl"), e.opts.AuditFSync)
-	fmt.Fprintf(&b, "[limits]\nstore = \"memory\"\nstate_path = %q\n\n", filepath.Join(e.work, key, "state.db"))
+	fmt.Fprintf(&b, "[audit]\npath = %q\nfsync = %q\n\n", filepath.Join(e.work, name, "audit.jsonl"), e.opts.AuditFSync)
+	fmt.Fprintf(&b, "[limits]\nstore = \"memory\"\nstate_path = %q\n\n", filepath.Join(e.work, name, "state.db"))
 	fmt.Fprintf(&b, "[pricing.%q]\ninput = 3.0\noutput = 15.0\n\n", Model)
 	var input, output []string
 	var plugins []string
@@ -182,12 +186,12 @@ func (e *env) moatConfig(key string) (string, error) {
 		fmt.Fprintf(&b, "[[plugins]]\nname = \"loop\"\npath = %q\nsha256 = %q\ntimeout_ms = %d\non_error = \"reject\"\npool_size = 2\n\n", e.loopPlugin.path, e.loopPlugin.sha256, e.opts.LoopTimeout.Milliseconds())
 		fmt.Fprintf(&b, "[[clients]]\nid = \"hostile\"\nkey_sha256 = %q\ninput = [\"loop\"]\noutput = []\n\n", e.hostHash)
 	}
-	path := filepath.Join(e.work, key+".toml")
-	if err := os.MkdirAll(filepath.Join(e.work, key), 0o755); err != nil {
-		return "", fmt.Errorf("writing config for %s: %w", key, err)
+	path := filepath.Join(e.work, name+".toml")
+	if err := os.MkdirAll(filepath.Join(e.work, name), 0o755); err != nil {
+		return "", fmt.Errorf("writing config for %s: %w", name, err)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		return "", fmt.Errorf("writing config for %s: %w", key, err)
+		return "", fmt.Errorf("writing config for %s: %w", name, err)
 	}
 	return path, nil
 }
@@ -211,6 +215,11 @@ func (e *env) startMoat(ctx context.Context, key string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.startMoatConfig(ctx, key, cfg)
+}
+
+// startMoatConfig starts bin/moat on the config file cfg, as target key.
+func (e *env) startMoatConfig(ctx context.Context, key, cfg string) (*target, error) {
 	p, err := StartProc(key, []string{e.opts.MoatBin, "serve", "--config", cfg}, []string{"MOAT_BENCH_ADMIN_TOKEN=" + e.opts.adminToken}, e.work, filepath.Join(e.work, key, "moat.log"))
 	if err != nil {
 		return nil, err

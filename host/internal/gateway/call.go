@@ -53,6 +53,9 @@ type call struct {
 	// in what the client receives (see output.go).
 	guard *outputGuard
 	scrub *scrub.Scrubber
+	// detached is the request's context without its cancellation, made
+	// once: settling, releasing and auditing finish when the client leaves.
+	detached context.Context
 }
 
 func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
@@ -67,10 +70,22 @@ func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
 	return cl
 }
 
+// hdrRequestID is the response header naming moat's request id, in
+// canonical form.
+const hdrRequestID = "X-Moat-Request-Id"
+
+// background returns the request's context without its cancellation.
+func (cl *call) background() context.Context {
+	if cl.detached == nil {
+		cl.detached = context.WithoutCancel(cl.c.Request.Context())
+	}
+	return cl.detached
+}
+
 // end releases what the call holds. It runs deferred in every handler.
 func (cl *call) end() {
 	if cl.res != nil {
-		cl.res.Release(context.WithoutCancel(cl.c.Request.Context()))
+		cl.res.Release(cl.background())
 	}
 	if cl.ticket != nil {
 		cl.ticket.Done()
@@ -152,10 +167,7 @@ func (cl *call) admit() error {
 		return err
 	}
 	cl.ticket = t
-	h := cl.c.Writer.Header()
-	for k, vs := range t.Headers() {
-		h[k] = vs
-	}
+	t.CopyHeaders(cl.c.Writer.Header())
 	return nil
 }
 
@@ -180,7 +192,7 @@ func (cl *call) settle() {
 		CacheCreationInputTokens: cl.usage.CacheCreationInputTokens,
 		CacheReadInputTokens:     cl.usage.CacheReadInputTokens,
 	}
-	cost, err := cl.res.Settle(context.WithoutCancel(cl.c.Request.Context()), cl.model, u)
+	cost, err := cl.res.Settle(cl.background(), cl.model, u)
 	if err != nil {
 		cl.g.deps.Logger.Error("settling budget", "request_id", cl.id, "err", err)
 	}
@@ -260,6 +272,9 @@ func (cl *call) record(status int, err error, by string) error {
 	if err != nil {
 		rec.Error = asAPIError(err).Message
 	}
+	if len(cl.verdicts) > 0 {
+		rec.Plugins = make([]audit.PluginVerdict, 0, len(cl.verdicts))
+	}
 	for _, v := range cl.verdicts {
 		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Cause: string(v.Cause), Duration: v.Duration})
 	}
@@ -272,7 +287,7 @@ func (cl *call) record(status int, err error, by string) error {
 		}
 		rec.SampledOut = n
 	}
-	werr := cl.g.deps.Audit.Write(context.WithoutCancel(cl.c.Request.Context()), rec)
+	werr := cl.g.deps.Audit.Write(cl.background(), rec)
 	if werr != nil {
 		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)
 		if !cl.st.Config.Audit.FailOpen {

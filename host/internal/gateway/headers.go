@@ -110,11 +110,36 @@ func (cl *call) forwardQuery() string {
 // retry headers to the client; the organization id stays with moat.
 func copyResponseHeaders(dst, src http.Header) {
 	for k, vs := range src {
-		lk := strings.ToLower(k)
-		if lk == "request-id" || lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") {
+		if passedResponseHeader(k) {
 			dst[k] = vs
 		}
 	}
+}
+
+// passedResponseHeader reports, without allocating, whether the upstream
+// response header k reaches the client: request-id, retry-after and the
+// anthropic-ratelimit-* family, in any case.
+func passedResponseHeader(k string) bool {
+	const rl = "anthropic-ratelimit-"
+	for i := 0; i < len(k); i++ {
+		if k[i] >= 0x80 {
+			// Not an HTTP token (the client refuses such names); lower-case
+			// it, where Unicode case mapping applies.
+			lk := strings.ToLower(k)
+			return lk == "request-id" || lk == "retry-after" || strings.HasPrefix(lk, rl)
+		}
+	}
+	return strings.EqualFold(k, "request-id") || strings.EqualFold(k, "retry-after") ||
+		len(k) >= len(rl) && strings.EqualFold(k[:len(rl)], rl)
+}
+
+// firstValue is h.Get(key) for a key already in canonical form (as the
+// HTTP client stores response headers), without canonicalizing it again.
+func firstValue(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }

@@ -23,7 +23,7 @@ import (
 func (cl *call) readBody() ([]byte, error) {
 	max := cl.st.Config.Server.MaxBodyBytes
 	r := http.MaxBytesReader(cl.c.Writer, cl.c.Request.Body, max)
-	b, err := io.ReadAll(r)
+	b, err := readAll(r, cl.c.Request.ContentLength, max)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -225,7 +225,7 @@ func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error
 		cl.g.upstreamError(err)
 		return nil, err
 	}
-	cl.upstreamID = resp.Header.Get("request-id")
+	cl.upstreamID = firstValue(resp.Header, "Request-Id")
 	cl.g.noteUpstream(resp.StatusCode)
 	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
 	return &upstreamResponse{Response: resp, cancel: cancel}, nil
@@ -237,7 +237,7 @@ func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 	defer resp.Body.Close()
 	max := cl.st.Config.Upstream.MaxResponseBytes
 	t0 := time.Now()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	b, err := readAll(io.LimitReader(resp.Body, max+1), resp.ContentLength, max+1)
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -54,4 +55,29 @@ func (g *Gateway) upstreamError(err error) {
 		kind = "timeout"
 	}
 	m.UpstreamError(kind)
+}
+
+// readAll is io.ReadAll starting from a buffer of the announced size
+// (Content-Length; -1 when unknown) plus one byte, so that a body of the
+// announced size is read without growing the buffer. hint is trusted only
+// up to limit, the most the caller will accept.
+func readAll(r io.Reader, hint, limit int64) ([]byte, error) {
+	if hint <= 0 || hint > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, hint+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			// More than announced: let append pick the next size.
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }

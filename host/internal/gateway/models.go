@@ -141,7 +141,7 @@ func (cl *call) getUpstream(pathQuery string) ([]byte, error) {
 		cancel()
 		return nil, err
 	}
-	cl.upstreamID = resp.Header.Get("request-id")
+	cl.upstreamID = firstValue(resp.Header, "Request-Id")
 	cl.g.noteUpstream(resp.StatusCode)
 	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
 	b, err := cl.readUpstream(&upstreamResponse{Response: resp, cancel: cancel})

@@ -410,6 +410,15 @@ type Ticket struct {
 // header when none did. The caller may modify the result.
 func (t *Ticket) Headers() http.Header { return t.headers.Clone() }
 
+// CopyHeaders sets the headers of Headers in dst without cloning them: the
+// ticket never changes its values, and dst must not change them in place
+// either (Set and Add replace or grow a value slice; they are fine).
+func (t *Ticket) CopyHeaders(dst http.Header) {
+	for k, vs := range t.headers {
+		dst[k] = vs
+	}
+}
+
 // Done releases the in-flight slot. It is idempotent and safe on nil.
 func (t *Ticket) Done() {
 	if t == nil {
@@ -430,9 +439,8 @@ func (t *Ticket) Done() {
 }
 
 type rateHit struct {
-	c     limiter.Context
-	rate  limiter.Rate
-	label string
+	c    limiter.Context
+	rate limiter.Rate
 }
 
 // Admit checks, in order, the client's request rate, the user's request
@@ -447,7 +455,9 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 	p := l.pol.Load()
 	t := &Ticket{l: l, headers: http.Header{}}
 	var hits []rateHit
-	check := func(lim *limiter.Limiter, key, label string) error {
+	// who names the counted party in a refusal ("client" or "user" and
+	// the id): formatted only when refusing.
+	check := func(lim *limiter.Limiter, key, who, name string) error {
 		if lim == nil {
 			return nil
 		}
@@ -455,27 +465,26 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 		if err != nil {
 			return l.storeErr("counting requests", id, err)
 		}
-		hits = append(hits, rateHit{c, lim.Rate, label})
+		hits = append(hits, rateHit{c, lim.Rate})
 		if c.Reached {
 			h := rateHeaders(hits)
 			retry := time.Until(time.Unix(c.Reset, 0))
-			return refusal(fmt.Sprintf("rate limit exceeded: %s allows %s; retry after %s",
-				label, describeRate(lim.Rate), time.Unix(c.Reset, 0).UTC().Format(time.RFC3339)), retry, h)
+			return refusal(fmt.Sprintf("rate limit exceeded: %s %q allows %s; retry after %s",
+				who, name, describeRate(lim.Rate), time.Unix(c.Reset, 0).UTC().Format(time.RFC3339)), retry, h)
 		}
 		return nil
 	}
-	if err := check(pick(p.clientRate, id.Client), "c:"+esc(id.Client), fmt.Sprintf("client %q", id.Client)); err != nil {
-		return nil, err
-	}
-	if id.User != "" {
-		if err := check(pick(p.userRate, id.Client), "u:"+esc(id.Client)+":"+esc(id.User), fmt.Sprintf("user %q", id.User)); err != nil {
+	if lim := pick(p.clientRate, id.Client); lim != nil {
+		if err := check(lim, "c:"+esc(id.Client), "client", id.Client); err != nil {
 			return nil, err
 		}
 	}
-	t.headers = http.Header{}
-	for k, v := range rateHeaders(hits) {
-		t.headers.Set(k, v)
+	if lim := pick(p.userRate, id.Client); lim != nil && id.User != "" {
+		if err := check(lim, "u:"+esc(id.Client)+":"+esc(id.User), "user", id.User); err != nil {
+			return nil, err
+		}
 	}
+	t.headers = ticketHeaders(hits)
 	now := l.now()
 	if id.User != "" {
 		if err := l.store.seen(ctx, esc(id.Client)+":"+esc(id.User), now); err != nil {
@@ -523,16 +532,36 @@ func (t *Ticket) headerMap() map[string]string {
 	return m
 }
 
-func rateHeaders(hits []rateHit) map[string]string {
-	if len(hits) == 0 {
-		return map[string]string{}
-	}
+// tightest is the hit whose limit is closest to refusing.
+func tightest(hits []rateHit) rateHit {
 	best := hits[0]
 	for _, h := range hits[1:] {
 		if h.c.Reached && !best.c.Reached || h.c.Remaining < best.c.Remaining {
 			best = h
 		}
 	}
+	return best
+}
+
+// ticketHeaders is rateHeaders as an http.Header, built with canonical
+// keys (what Header.Set would store) without canonicalizing them per call.
+func ticketHeaders(hits []rateHit) http.Header {
+	if len(hits) == 0 {
+		return http.Header{}
+	}
+	best := tightest(hits)
+	return http.Header{
+		"X-Ratelimit-Limit":     {strconv.FormatInt(best.c.Limit, 10)},
+		"X-Ratelimit-Remaining": {strconv.FormatInt(best.c.Remaining, 10)},
+		"X-Ratelimit-Reset":     {strconv.FormatInt(best.c.Reset, 10)},
+	}
+}
+
+func rateHeaders(hits []rateHit) map[string]string {
+	if len(hits) == 0 {
+		return map[string]string{}
+	}
+	best := tightest(hits)
 	return map[string]string{
 		"X-RateLimit-Limit":     strconv.FormatInt(best.c.Limit, 10),
 		"X-RateLimit-Remaining": strconv.FormatInt(best.c.Remaining, 10),

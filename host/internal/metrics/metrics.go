@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -83,6 +84,59 @@ type Metrics struct {
 
 	statusMu sync.RWMutex
 	statuses map[int]string
+
+	// Series already resolved, by raw label values: one map lookup per
+	// call instead of a label check and a hash of every label value.
+	reqSeries    seriesCache[reqKey, *reqObservers]
+	tokenSeries  seriesCache[usageKey, prometheus.Counter]
+	pluginSeries seriesCache[pluginKey, *pluginObservers]
+}
+
+type reqKey struct {
+	endpoint, route, client string
+	status                  int
+}
+
+type reqObservers struct {
+	requests         prometheus.Counter
+	latency, gateway prometheus.Observer
+}
+
+// usageKey names a tokens_total series (kind "input", ...) or, with kind
+// "", a spend_usd_total series.
+type usageKey struct{ client, model, kind string }
+
+type pluginKey struct{ plugin, phase, verdict string }
+
+type pluginObservers struct {
+	calls   prometheus.Counter
+	latency prometheus.Observer
+}
+
+// maxCachedSeries bounds each series cache; past it, calls resolve their
+// series each time (label values stay bounded by the label sets anyway).
+const maxCachedSeries = 4096
+
+// seriesCache maps raw label values to their resolved series. A label
+// set's answer for a value never changes (a value kept stays kept, and one
+// refused because the set is full stays refused), so caching by the raw
+// values gives the same series as resolving them again.
+type seriesCache[K comparable, V any] struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+func (c *seriesCache[K, V]) get(k K, resolve func() V) V {
+	if v, ok := c.m.Load(k); ok {
+		return v.(V)
+	}
+	v := resolve()
+	if c.n.Load() < maxCachedSeries {
+		if _, loaded := c.m.LoadOrStore(k, v); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return v
 }
 
 // New builds the metrics on a fresh registry, with the Go runtime and
@@ -233,10 +287,17 @@ func (m *Metrics) Request(endpoint, route, client string, status int, total, gat
 	if m == nil {
 		return
 	}
-	ep := m.endpoints.get(endpoint)
-	m.requests.WithLabelValues(ep, m.routes.get(route), m.clients.get(client), m.status(status)).Inc()
-	m.latency.WithLabelValues(ep).Observe(total.Seconds())
-	m.gatewayLatency.WithLabelValues(ep).Observe(gateway.Seconds())
+	o := m.reqSeries.get(reqKey{endpoint, route, client, status}, func() *reqObservers {
+		ep := m.endpoints.get(endpoint)
+		return &reqObservers{
+			requests: m.requests.WithLabelValues(ep, m.routes.get(route), m.clients.get(client), m.status(status)),
+			latency:  m.latency.WithLabelValues(ep),
+			gateway:  m.gatewayLatency.WithLabelValues(ep),
+		}
+	})
+	o.requests.Inc()
+	o.latency.Observe(total.Seconds())
+	o.gateway.Observe(gateway.Seconds())
 }
 
 // Usage records the tokens and estimated cost of one upstream call.
@@ -244,18 +305,29 @@ func (m *Metrics) Usage(client, model string, input, output, cacheRead, cacheWri
 	if m == nil {
 		return
 	}
-	c, md := m.clients.get(client), m.models.get(model)
 	for _, t := range [...]struct {
 		kind string
 		n    int64
 	}{{"input", input}, {"output", output}, {"cache_read", cacheRead}, {"cache_write", cacheWrite}} {
 		if t.n > 0 {
-			m.tokens.WithLabelValues(c, md, t.kind).Add(float64(t.n))
+			m.usageCounter(client, model, t.kind).Add(float64(t.n))
 		}
 	}
 	if costUSD > 0 {
-		m.spend.WithLabelValues(c, md).Add(costUSD)
+		m.usageCounter(client, model, "").Add(costUSD)
 	}
+}
+
+// usageCounter returns the tokens_total series of kind, or with kind ""
+// the spend_usd_total series, of client and model.
+func (m *Metrics) usageCounter(client, model, kind string) prometheus.Counter {
+	return m.tokenSeries.get(usageKey{client, model, kind}, func() prometheus.Counter {
+		c, md := m.clients.get(client), m.models.get(model)
+		if kind == "" {
+			return m.spend.WithLabelValues(c, md)
+		}
+		return m.tokens.WithLabelValues(c, md, kind)
+	})
 }
 
 // PluginCall records one plugin invocation; phase is "input" or "output",
@@ -264,9 +336,15 @@ func (m *Metrics) PluginCall(plugin, phase, verdict string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	p, ph := m.plugins.get(plugin), m.phases.get(phase)
-	m.pluginCalls.WithLabelValues(p, ph, m.verdicts.get(verdict)).Inc()
-	m.pluginLatency.WithLabelValues(p, ph).Observe(d.Seconds())
+	o := m.pluginSeries.get(pluginKey{plugin, phase, verdict}, func() *pluginObservers {
+		p, ph := m.plugins.get(plugin), m.phases.get(phase)
+		return &pluginObservers{
+			calls:   m.pluginCalls.WithLabelValues(p, ph, m.verdicts.get(verdict)),
+			latency: m.pluginLatency.WithLabelValues(p, ph),
+		}
+	})
+	o.calls.Inc()
+	o.latency.Observe(d.Seconds())
 }
 
 // PluginError records a failed plugin call with its cause (a name from

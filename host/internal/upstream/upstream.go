@@ -113,10 +113,12 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, hdr
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}
-	req.Header.Del("Authorization")
-	req.Header.Set("x-api-key", c.key())
-	if len(body) > 0 && req.Header.Get("content-type") == "" {
-		req.Header.Set("content-type", "application/json")
+	// Canonical keys, set directly: Set and Get would canonicalize
+	// "x-api-key" and "content-type" on every request.
+	delete(req.Header, "Authorization")
+	req.Header["X-Api-Key"] = []string{c.key()}
+	if ct := req.Header["Content-Type"]; len(body) > 0 && (len(ct) == 0 || ct[0] == "") {
+		req.Header["Content-Type"] = jsonContentType
 	}
 	return c.hc.Do(req)
 }
@@ -136,6 +138,10 @@ func (c *Client) retryableResp(resp *http.Response) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// jsonContentType is the Content-Type of a request body sent without one;
+// it is only read.
+var jsonContentType = []string{"application/json"}
 
 func retryAfter(h http.Header) time.Duration {
 	v := h.Get("retry-after")

@@ -53,7 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	conc := fs.String("concurrency", envString("BENCH_CONCURRENCY", "1,32"), "comma-separated worker counts (env BENCH_CONCURRENCY)")
 	targets := fs.String("targets", "", "comma-separated subset of: direct,bare,moat-none,moat-default,moat-user,portkey,moat-loop")
 	noLoop := fs.Bool("no-loop", false, "skip the looping-plugin experiment")
-	loopRate := fs.Float64("loop-rate", 2, "looping-plugin requests per second")
+	loopRate := fs.Float64("loop-rate", 0, "looping-plugin requests per second in all (0: back to back)")
+	loopWorkers := fs.Int("loop-workers", 0, "workers calling the looping plugin (default twice the cores plus one)")
+	noPaced := fs.Bool("no-paced", false, "skip the paced-upstream experiment")
+	pacedDelay := fs.Duration("paced-delay", 50*time.Millisecond, "the paced stand-in's pause between text deltas")
 	loopTimeout := fs.Duration("loop-timeout", 100*time.Millisecond, "the looping plugin's deadline (timeout_ms)")
 	loopLoad := fs.Float64("loop-load", 0.15, "normal load during the looping experiment, as a fraction of moat's measured req/s")
 	fsync := fs.String("audit-fsync", "every", "moat's [audit] fsync")
@@ -81,7 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	opts := bench.Options{
 		Root: root, Self: []string{self}, MoatBin: *moatBin, Peers: *peers,
 		Duration: *duration, Warmup: *warmup, Concurrency: concs,
-		SkipLoop: *noLoop, LoopRate: *loopRate, LoopTimeout: *loopTimeout, LoopLoad: *loopLoad,
+		SkipLoop: *noLoop, LoopRate: *loopRate, LoopWorkers: *loopWorkers, LoopTimeout: *loopTimeout, LoopLoad: *loopLoad,
+		SkipPaced: *noPaced, PacedDelay: *pacedDelay,
 		AuditFSync: *fsync, Profile: *profile, Progress: stderr,
 	}
 	if *quiet {

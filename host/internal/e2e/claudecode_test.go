@@ -10,12 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/builtin"
 	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/sdk/abi"
 )
 
 // claudeCodeDir is the npm project pinning Claude Code (installed by
@@ -241,6 +245,64 @@ func TestClaudeCode(t *testing.T) {
 		}
 	}
 	t.Logf("Claude Code made %d calls through moat", len(lines))
+	measureAgentTraffic(t, e.si.Requests())
+}
+
+// measureAgentTraffic runs the injection detectors in reject mode (as the
+// sample's routes run them) over every text Claude Code sent, as the
+// upstream received it, and logs how many each would have refused: the
+// false positives on real agent traffic that made the sample flag, not
+// reject, on /v1/messages.
+func measureAgentTraffic(t *testing.T, reqs []standin.Recorded) {
+	t.Helper()
+	detectors := []struct {
+		name, config string
+	}{
+		{"injection-heuristics", `{}`},
+		{"injection-classifier", `{"threshold": 0.953, "heuristics": 1.0}`},
+	}
+	texts, calls := 0, 0
+	rejected := make([]int, len(detectors))
+	models := map[string]bool{}
+	for _, r := range reqs {
+		if r.Path != "/v1/messages" {
+			continue
+		}
+		req, err := anthropic.DecodeRequest(r.Body, anthropic.Options{})
+		if err != nil {
+			t.Fatalf("decoding Claude Code's request: %v", err)
+		}
+		calls++
+		models[req.Model] = true
+		_ = req.EachText(func(seg anthropic.Segment, text string) (string, error) {
+			texts++
+			for i, d := range detectors {
+				in, _, _ := builtin.Native(d.name)
+				v := in(abi.Request{Phase: abi.PhaseInput, Text: text, Config: json.RawMessage(d.config),
+					Context: abi.Context{Kind: seg.Kind, Role: seg.Role, Path: seg.Path}})
+				if v.Action == abi.Reject {
+					rejected[i]++
+					t.Logf("%s would reject %s (%d bytes): %s", d.name, seg.Path, len(text), v.Reason)
+				}
+			}
+			return text, nil
+		})
+	}
+	if calls == 0 {
+		t.Fatal("the stand-in saw no /v1/messages call")
+	}
+	for i, d := range detectors {
+		t.Logf("agent traffic: %s in reject mode would refuse %d of %d texts in %d calls (models %v)", d.name, rejected[i], texts, calls, sortedKeys(models))
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func tail(s string, n int) string {

@@ -6,7 +6,7 @@
 //	moat keys new --client NAME        create a client key; prints it once with its config hash
 //	moat plugin new|build|test|bench|verify|eval ...
 //	moat audit verify [--config FILE]  check the keyed audit chain and its checkpoint
-//	moat doctor [--config FILE]        run the production checklist
+//	moat doctor [--config FILE] [--probe]  run the production checklist
 //	moat scan PATH...                  look for Anthropic keys in front-end bundles
 //	moat reload [--config FILE]        ask a running moat to reload its config
 //	moat standin [--listen ADDR]       run only the Claude API stand-in
@@ -51,7 +51,7 @@ commands:
   keys new --client NAME       create a client key (printed once) and its config snippet
   plugin SUBCOMMAND            new, build, test, bench, verify, eval (moat plugin help)
   audit verify [--config FILE] verify the keyed audit chain against its checkpoint
-  doctor [--config FILE]       run the production checklist
+  doctor [--config FILE] [--probe]  run the production checklist (--probe: ask the upstream whether it accepts the key)
   scan PATH...                 find Anthropic keys in files (front-end bundles, binaries)
   reload [--config FILE]       reload a running moat's config through its admin listener
   standin [--listen ADDR]      run only the Claude API stand-in
@@ -265,11 +265,23 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) int {
-	cfg, code := loadConfigFlag("doctor", args, stderr)
-	if cfg == nil {
-		return code
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	probe := fs.Bool("probe", false, "also ask the upstream whether it accepts the key (one GET /v1/models?limit=1)")
+	if err := fs.Parse(args); err != nil {
+		return 2
 	}
-	if failed := doctor.Print(stdout, doctor.Run(cfg, os.Getenv)); failed {
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	results := doctor.Run(cfg, os.Getenv)
+	if *probe {
+		results = append(results, doctor.Probe(context.Background(), cfg, os.Getenv, nil))
+	}
+	if failed := doctor.Print(stdout, results); failed {
 		return 1
 	}
 	return 0

@@ -326,8 +326,8 @@ func (o *Options) wants(key string) bool {
 
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
+	if len(s) > 2000 {
+		s = s[:2000] + "..."
 	}
 	return s
 }

@@ -235,7 +235,7 @@ func (e *env) sampleConfig(name string) (string, error) {
 	fmt.Fprintf(&b, "\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n\n")
 	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\n\n", e.standinURL, e.upKeyFile)
 	fmt.Fprintf(&b, "[admin]\nlisten = \"\"\n\n")
-	fmt.Fprintf(&b, "[audit]\npath = %q\nfsync = %q\n\n", filepath.Join(dir, "audit.jsonl"), e.opts.AuditFSync)
+	fmt.Fprintf(&b, "[audit]\npath = %q\ncheckpoint_path = %q\nfsync = %q\n\n", filepath.Join(dir, "audit.jsonl"), filepath.Join(dir, "audit.checkpoint"), e.opts.AuditFSync)
 	fmt.Fprintf(&b, "[[clients]]\nid = \"bench\"\nkey_sha256 = %q\nroutes = %s\n", e.clientHash, tomlList(routes))
 	path := filepath.Join(e.work, name+".toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

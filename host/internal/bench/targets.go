@@ -143,7 +143,7 @@ func (e *env) moatConfigAs(key, name string) (string, error) {
 	} else {
 		fmt.Fprintf(&b, "[admin]\nlisten = \"\"\n\n")
 	}
-	fmt.Fprintf(&b, "[audit]\npath = %q\nfsync = %q\n\n", filepath.Join(e.work, name, "audit.jsonl"), e.opts.AuditFSync)
+	fmt.Fprintf(&b, "[audit]\npath = %q\ncheckpoint_path = %q\nfsync = %q\n\n", filepath.Join(e.work, name, "audit.jsonl"), filepath.Join(e.work, name, "audit.checkpoint"), e.opts.AuditFSync)
 	fmt.Fprintf(&b, "[limits]\nstore = \"memory\"\nstate_path = %q\n\n", filepath.Join(e.work, name, "state.db"))
 	fmt.Fprintf(&b, "[pricing.%q]\ninput = 3.0\noutput = 15.0\n\n", Model)
 	var input, output []string

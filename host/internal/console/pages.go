@@ -494,6 +494,8 @@ func (c *Console) verify() chainStatus {
 		st.Text = "broken: " + rep.Problem.String()
 	case err != nil:
 		st.Text = err.Error()
+	case rep.Checkpoint == nil:
+		st.Text = fmt.Sprintf("intact: %d records in %d file(s), keyed; no checkpoint yet", rep.Records, len(files))
 	default:
 		st.Text = fmt.Sprintf("intact: %d records in %d file(s), keyed; checkpoint at seq %d", rep.Records, len(files), rep.Checkpoint.Seq)
 	}

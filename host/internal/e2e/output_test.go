@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 
@@ -457,3 +458,4 @@ func TestDroppedStreamCharged(t *testing.T) {
 		})
 	}
 }
+

@@ -85,8 +85,6 @@ type outputGuard struct {
 	meta   abi.Context
 	// buffered is set when a plugin needs the whole text.
 	buffered bool
-	// canaryHold is the number of trailing bytes kept back for the canary.
-	canaryHold int
 }
 
 func newOutputGuard(chain, schema pipeline.Chain, canary string, meta abi.Context) *outputGuard {
@@ -102,11 +100,6 @@ func newOutputGuard(chain, schema pipeline.Chain, canary string, meta abi.Contex
 		if p.Streaming != "incremental" {
 			og.buffered = true
 		}
-	}
-	if canary != "" {
-		// Tolerant matching sees through inserted spaces and zero-width
-		// characters: keep several canary lengths back.
-		og.canaryHold = 4 * len(canary)
 	}
 	return og
 }
@@ -186,7 +179,9 @@ func (og *outputGuard) run(cl *call, text string, partial bool) (out string, hol
 		return "", 0, false, err
 	}
 	if partial {
-		hold = min(max(hold, og.canaryHold), len(text))
+		// Keep back only what could still be the start of the canary
+		// (prompt.CanaryHold sees through what ContainsCanary does).
+		hold = min(max(hold, prompt.CanaryHold(text, og.canary)), len(text))
 	}
 	return cur, hold, legacy, nil
 }

@@ -3,6 +3,7 @@ package prompt
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestNewCanary(t *testing.T) {
@@ -56,4 +57,55 @@ func TestContainsCanary(t *testing.T) {
 	if ContainsCanary("anything", "") || ContainsCanary("moat-canary-", CanaryPrefix) {
 		t.Fatal("an empty canary matched")
 	}
+}
+
+func TestCanaryHold(t *testing.T) {
+	canary := CanaryPrefix + "0123456789abcdef"
+	tests := []struct {
+		name, text string
+		want       int
+	}{
+		{"nothing like it", "hello world.", 0},
+		{"empty", "", 0},
+		{"one char of it", "the answer is 0", 1},
+		{"a longer start", "the marker is 01234", 5},
+		{"start spread by spaces", "the marker is 0 1 2", 5},
+		{"start in fullwidth digits", "marker \uff10\uff11", 6},
+		{"trailing punctuation after a start", "is 012, ", 5},
+		{"a prefix that does not continue", "0129", 0},
+		{"whole canary is not a proper prefix", "0123456789abcdef", 0},
+		{"upper case", "see 0123456789AB", 12},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CanaryHold(tc.text, canary); got != tc.want {
+				t.Fatalf("CanaryHold(%q) = %d, want %d", tc.text, got, tc.want)
+			}
+		})
+	}
+	if CanaryHold("0123", "") != 0 {
+		t.Fatal("an empty canary holds text")
+	}
+}
+
+// FuzzCanaryHold: releasing text up to the hold never lets a canary that
+// spans the cut escape a check of the held rest plus what follows.
+func FuzzCanaryHold(f *testing.F) {
+	f.Add("the marker is 01234", "56789abcdef")
+	f.Add("0 1 2", "3456789abcdef and more")
+	f.Add("x\uff10\uff11", "23456789abcdef")
+	f.Fuzz(func(t *testing.T, text, more string) {
+		canary := CanaryPrefix + "0123456789abcdef"
+		h := CanaryHold(text, canary)
+		if h < 0 || h > len(text) {
+			t.Fatalf("hold %d of %d bytes", h, len(text))
+		}
+		released, rest := text[:len(text)-h], text[len(text)-h:]+more
+		if !utf8.ValidString(text) || !utf8.ValidString(more) {
+			return
+		}
+		if ContainsCanary(released+rest, canary) && !ContainsCanary(released, canary) && !ContainsCanary(rest, canary) {
+			t.Fatalf("canary escaped: released %q, held+more %q", released, rest)
+		}
+	})
 }

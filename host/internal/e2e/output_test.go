@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 
@@ -458,4 +457,3 @@ func TestDroppedStreamCharged(t *testing.T) {
 		})
 	}
 }
-

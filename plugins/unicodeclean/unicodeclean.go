@@ -92,8 +92,6 @@ func Clean(text string) string {
 	return out
 }
 
-func clean(text string) (string, []abi.Finding) { return cleanMode(text, NormalizeNFKC) }
-
 func cleanMode(text, mode string) (string, []abi.Finding) {
 	if isPlainASCII(text) {
 		return text, nil
@@ -266,10 +264,6 @@ func isJoiningLetter(r rune) bool {
 	}
 	return false
 }
-
-// nfkc normalizes s to NFKC except for protected CJK punctuation. It returns
-// s itself when nothing changes.
-func nfkc(s string) string { return normalize(s, isCJKPunct) }
 
 // keepAsWritten reports the characters the default mode leaves alone:
 // punctuation, symbols, spaces and fractions or superscripts, unless their NFKC form holds a character

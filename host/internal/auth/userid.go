@@ -12,9 +12,6 @@ import (
 // MaxUserIDLen bounds an end-user id, in bytes, whatever its source.
 const MaxUserIDLen = 256
 
-// maxUserIDLen is kept for the JWT and header checks.
-const maxUserIDLen = MaxUserIDLen
-
 // CheckUserID is the one validation of an end-user id, for every source
 // that names one: a trusted client's user header, metadata.user_id, a JWT's
 // sub. source names the field in the refusal. An id is 1 to MaxUserIDLen

@@ -160,9 +160,11 @@ const requestIDKey = "moat.request_id"
 func (g *Gateway) requestID(c *gin.Context) {
 	id := newRequestID()
 	c.Set(requestIDKey, id)
+	// Canonical keys set directly: Header.Set would canonicalize per call.
 	h := c.Writer.Header()
-	h.Set("request-id", id)
-	h.Set("x-moat-request-id", id)
+	v := []string{id}
+	h["Request-Id"] = v
+	h[hdrRequestID] = v
 	c.Next()
 }
 

@@ -66,7 +66,7 @@ func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
 		// pointer already holds the next state.
 		st = g.state.Load()
 	}
-	cl := &call{g: g, st: st, c: c, start: time.Now(), id: requestIDOf(c), ip: g.clientIP(c.Request), endpoint: endpoint}
+	cl := &call{g: g, st: st, c: c, start: time.Now(), id: requestIDOf(c), ip: clientIP(c.Request, st.trusted), endpoint: endpoint}
 	return cl
 }
 

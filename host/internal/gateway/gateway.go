@@ -52,10 +52,9 @@ type Deps struct {
 // Gateway serves the public API. Its per-config State is swapped
 // atomically on reload; a request keeps the State it started with.
 type Gateway struct {
-	deps    Deps
-	state   atomic.Pointer[State]
-	engine  *gin.Engine
-	trusted []netip.Prefix
+	deps   Deps
+	state  atomic.Pointer[State]
+	engine *gin.Engine
 	// inflight counts requests being served, for graceful shutdown.
 	inflight refCount
 	// unauth samples the audit lines of unauthenticated requests.
@@ -76,11 +75,6 @@ func New(deps Deps, st *State) *Gateway {
 	}
 	g := &Gateway{deps: deps}
 	g.state.Store(st)
-	for _, s := range st.Config.Server.TrustedProxies {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			g.trusted = append(g.trusted, p)
-		}
-	}
 	g.engine = g.routes()
 	return g
 }
@@ -203,7 +197,7 @@ func newRequestID() string {
 
 // clientIP returns the caller's address, believing X-Forwarded-For only
 // from trusted proxies.
-func (g *Gateway) clientIP(r *http.Request) netip.Addr {
+func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -213,16 +207,13 @@ func (g *Gateway) clientIP(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	ip = ip.Unmap()
-	if len(g.trusted) == 0 {
-		return ip
-	}
-	trusted := false
-	for _, p := range g.trusted {
+	fromProxy := false
+	for _, p := range trusted {
 		if p.Contains(ip) {
-			trusted = true
+			fromProxy = true
 		}
 	}
-	if !trusted {
+	if !fromProxy {
 		return ip
 	}
 	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {

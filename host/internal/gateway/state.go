@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/builtin"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -31,6 +33,9 @@ type State struct {
 	// relayBlocks are the request block types relayed outside the content
 	// model (upstream.relay_unknown_types).
 	relayBlocks map[string]bool
+	// trusted are the proxies whose X-Forwarded-For is believed
+	// (server.trusted_proxies).
+	trusted []netip.Prefix
 	// refs counts requests using this state, so Retire waits for them.
 	refs refCount
 }
@@ -55,6 +60,13 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err := checkRelay(cfg); err != nil {
 		return nil, err
 	}
+	trusted, err := trustedProxies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRoutes(cfg); err != nil {
+		return nil, err
+	}
 	a, err := auth.New(cfg, local)
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)
@@ -63,7 +75,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
 		st.relayBlocks = make(map[string]bool, len(cfg.Upstream.RelayUnknownTypes))
@@ -126,6 +138,32 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		st.routes[r.Name] = rs
 	}
 	return st, nil
+}
+
+// trustedProxies parses server.trusted_proxies.
+func trustedProxies(cfg *config.Config) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range cfg.Server.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// checkRoutes checks every route's templates as a call would render them
+// (prompt.ValidateRoute: the tag, the variables, and each {{var.NAME}} of
+// the task declared when variables is set), so a route that could only
+// fail at call time is refused by config check, serve and reload instead.
+func checkRoutes(cfg *config.Config) error {
+	for i := range cfg.Routes {
+		if err := prompt.ValidateRoute(&cfg.Routes[i]); err != nil {
+			return fmt.Errorf("checking routes: %w", err)
+		}
+	}
+	return nil
 }
 
 // schemaChain is the built-in json-schema validator, run natively with the

@@ -160,11 +160,26 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	return rt, nil
 }
 
-// CheckPlugins loads cfg's plugins and builds its chains exactly as serve
-// does at start (the same code: sha256 pin, exports, imports, compilation,
-// pre-warm, chain phases), then closes them, so `moat config check`
-// refuses what serve would refuse, with the same message. It needs no
+// CheckFile is `moat config check`: config.Load (the strict decoding and
+// every static problem: keys, values, CIDR lists) and then CheckPlugins,
+// the two steps serve and reload run before they use a config. It needs no
 // upstream key and writes no local client keys.
+func CheckFile(ctx context.Context, path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPlugins(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// CheckPlugins builds cfg's state exactly as serve does at start (the same
+// code, gateway.BuildState: route templates, trusted proxies, sha256 pin,
+// exports, imports, compilation, pre-warm, chain phases), then closes it,
+// so `moat config check` refuses what serve would refuse, with the same
+// message.
 func CheckPlugins(ctx context.Context, cfg *config.Config) error {
 	rt, err := newRuntime(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {

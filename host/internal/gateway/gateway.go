@@ -27,17 +27,16 @@ import (
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
-	"github.com/moat-gateway/moat/host/internal/upstream"
 )
 
-// Deps are the long-lived components the gateway calls. Upstream, Limiter
-// and Logger are required; a nil Audit or Metrics disables that component.
+// Deps are the long-lived components the gateway calls (the upstream
+// client is per config: State.Upstream). Limiter and Logger are required;
+// a nil Audit or Metrics disables that component.
 type Deps struct {
-	Upstream *upstream.Client
-	Limiter  *limit.Limiter
-	Audit    *audit.Logger
-	Metrics  *metrics.Metrics
-	Logger   *slog.Logger
+	Limiter *limit.Limiter
+	Audit   *audit.Logger
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 	// Secrets returns the values that must never be echoed (the upstream
 	// keys, current and previous).
 	Secrets func() []string

@@ -218,7 +218,7 @@ func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error
 		ctx, cancel = context.WithTimeout(ctx, cl.st.Config.Upstream.Timeout.Duration)
 	}
 	t0 := time.Now()
-	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodPost, path+cl.forwardQuery(), body, cl.forwardHeaders())
+	resp, _, err := cl.st.Upstream.Do(ctx, http.MethodPost, path+cl.forwardQuery(), body, cl.forwardHeaders())
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		cancel()

@@ -135,7 +135,7 @@ func (cl *call) allModels() ([]json.RawMessage, error) {
 func (cl *call) getUpstream(pathQuery string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(cl.c.Request.Context(), cl.st.Config.Upstream.Timeout.Duration)
 	t0 := time.Now()
-	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodGet, pathQuery, nil, cl.forwardHeaders())
+	resp, _, err := cl.st.Upstream.Do(ctx, http.MethodGet, pathQuery, nil, cl.forwardHeaders())
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		cancel()

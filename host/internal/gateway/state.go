@@ -13,19 +13,25 @@ import (
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
 // State is everything built from one config: the config itself, who may
-// call, the loaded plugins and the chains. It is immutable once built; a
-// reload builds a new State and swaps it in.
+// call, the loaded plugins, the chains and the upstream client. It is
+// immutable once served; a reload builds a new State and swaps it in.
 type State struct {
 	Config  *config.Config
 	Auth    *auth.Authenticator
 	CORS    *auth.CORSPolicy
 	Plugins *pipeline.Registry
+	// Upstream calls the API at Config.Upstream.BaseURL with its timeouts
+	// and [retry]. The builder sets it before the state is served (it
+	// needs the key source, which outlives states); a state that is only
+	// checked has none.
+	Upstream *upstream.Client
 
 	input, output pipeline.Chain
 	clients       map[string]*clientState
@@ -212,6 +218,9 @@ func (st *State) Retire(grace time.Duration) {
 	case <-time.After(grace):
 	}
 	_ = st.Plugins.Close(context.Background())
+	if st.Upstream != nil {
+		st.Upstream.CloseIdle()
+	}
 }
 
 // refCount counts users of something that is retired once: after retire,

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -270,7 +271,11 @@ func (cl *call) record(status int, err error, by string) error {
 		rec.SourceIP = cl.ip.String()
 	}
 	if err != nil {
-		rec.Error = asAPIError(err).Message
+		told := asAPIError(err)
+		rec.Error = told.Message
+		if status >= 500 {
+			rec.Cause = causeOf(err, told)
+		}
 	}
 	if len(cl.verdicts) > 0 {
 		rec.Plugins = make([]audit.PluginVerdict, 0, len(cl.verdicts))
@@ -279,6 +284,9 @@ func (cl *call) record(status int, err error, by string) error {
 		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Cause: string(v.Cause), Duration: v.Duration})
 	}
 	cl.g.observe(cl, rec)
+	if status >= 500 {
+		cl.logFailure(rec)
+	}
 	if !cl.authed {
 		ok, n := cl.g.unauth.admit(cl.st.Config.Audit.UnauthenticatedRate, time.Now())
 		if !ok {
@@ -295,6 +303,37 @@ func (cl *call) record(status int, err error, by string) error {
 		}
 	}
 	return nil
+}
+
+// causeOf is what err says beyond told, the error the client gets: ""
+// when err is that error itself (its message is the whole story), else
+// err's full text, which names each step it went through.
+func causeOf(err error, told *anthropic.Error) string {
+	if ae, ok := err.(*anthropic.Error); ok && ae == told {
+		return ""
+	}
+	if msg := err.Error(); msg != told.Message {
+		return msg
+	}
+	return ""
+}
+
+// logFailure logs a 5xx once, when its record is made (record runs once
+// per call): what the client was told, and the cause behind it, with the
+// request id the client saw. Failures the upstream decided are warnings;
+// moat's own are errors.
+func (cl *call) logFailure(rec *audit.Record) {
+	level := slog.LevelError
+	if rec.DecidedBy == audit.ByUpstream {
+		level = slog.LevelWarn
+	}
+	cause := rec.Cause
+	if cause == "" {
+		cause = rec.Error
+	}
+	cl.g.deps.Logger.Log(cl.background(), level, "request failed",
+		"request_id", cl.id, "status", rec.Status, "endpoint", rec.Endpoint, "route", rec.Route,
+		"client", rec.Client, "decided_by", rec.DecidedBy, "error", rec.Error, "cause", cl.scrubber().String(cause))
 }
 
 // fail records and sends an error response.

@@ -175,7 +175,7 @@ func (g *Gateway) recoverer(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			g.deps.Logger.Error("panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			g.deps.Logger.Error("panic serving request", "request_id", requestIDOf(c), "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
 			if !c.Writer.Written() {
 				g.writeError(c, requestIDOf(c), anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
 			}

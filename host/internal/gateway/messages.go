@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -40,10 +42,27 @@ func (g *Gateway) handle(endpoint string, serve func(*call) error) gin.HandlerFu
 	return func(c *gin.Context) {
 		cl := g.begin(c, endpoint)
 		defer cl.end()
+		defer cl.recoverPanic()
 		if err := serve(cl); err != nil {
 			cl.fail(err)
 		}
 	}
+}
+
+// recoverPanic, deferred in every handler, turns a panic into the call's
+// failure: a 500 "internal error" to the client (unless a response was
+// already under way), the panic in the audit record and the log, and its
+// stack in the log.
+func (cl *call) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	cl.g.deps.Logger.Error("panic serving request", "request_id", cl.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	cl.fail(fmt.Errorf("serving %s: panic: %v", cl.endpoint, v))
 }
 
 // identify authenticates the caller (see authenticate for the lockout)

@@ -57,6 +57,8 @@ type call struct {
 	// detached is the request's context without its cancellation, made
 	// once: settling, releasing and auditing finish when the client leaves.
 	detached context.Context
+	// stopped ends the call's count in moat_requests_in_flight.
+	stopped func()
 }
 
 func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
@@ -67,7 +69,7 @@ func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
 		// pointer already holds the next state.
 		st = g.state.Load()
 	}
-	cl := &call{g: g, st: st, c: c, start: time.Now(), id: requestIDOf(c), ip: clientIP(c.Request, st.trusted), endpoint: endpoint}
+	cl := &call{g: g, st: st, c: c, start: time.Now(), id: requestIDOf(c), ip: clientIP(c.Request, st.trusted), endpoint: endpoint, stopped: g.deps.Metrics.Start()}
 	return cl
 }
 
@@ -93,6 +95,7 @@ func (cl *call) end() {
 	}
 	cl.st.refs.release()
 	cl.g.inflight.release()
+	cl.stopped()
 }
 
 // keepContent reports whether the audit trail stores content, so the call

@@ -243,6 +243,33 @@ func (cl *call) record(status int, err error, by string) error {
 		return nil
 	}
 	cl.finished = true
+	rec := cl.auditRecord(status, err, by)
+	cl.g.observe(cl, rec)
+	if status >= 500 {
+		cl.logFailure(rec)
+	}
+	if !cl.authed {
+		ok, n := cl.g.unauth.admit(cl.st.Config.Audit.UnauthenticatedRate, time.Now())
+		if !ok {
+			cl.g.deps.Metrics.AuditSampledOut()
+			return nil
+		}
+		rec.SampledOut = n
+	}
+	werr := cl.g.deps.Audit.Write(cl.background(), rec)
+	if werr != nil {
+		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)
+		if !cl.st.Config.Audit.FailOpen {
+			return werr
+		}
+	}
+	return nil
+}
+
+// auditRecord is the call's audit record: who, what, the outcome (by,
+// when set, overrides who decided), usage, timings, the error the client
+// got with the cause behind a 5xx, and the plugins' verdicts.
+func (cl *call) auditRecord(status int, err error, by string) *audit.Record {
 	dec, who := decision(err)
 	if by != "" {
 		who = by
@@ -286,26 +313,7 @@ func (cl *call) record(status int, err error, by string) error {
 	for _, v := range cl.verdicts {
 		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Cause: string(v.Cause), Duration: v.Duration})
 	}
-	cl.g.observe(cl, rec)
-	if status >= 500 {
-		cl.logFailure(rec)
-	}
-	if !cl.authed {
-		ok, n := cl.g.unauth.admit(cl.st.Config.Audit.UnauthenticatedRate, time.Now())
-		if !ok {
-			cl.g.deps.Metrics.AuditSampledOut()
-			return nil
-		}
-		rec.SampledOut = n
-	}
-	werr := cl.g.deps.Audit.Write(cl.background(), rec)
-	if werr != nil {
-		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)
-		if !cl.st.Config.Audit.FailOpen {
-			return werr
-		}
-	}
-	return nil
+	return rec
 }
 
 // causeOf is what err says beyond told, the error the client gets: ""

@@ -96,22 +96,44 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		return fail(fmt.Errorf("pipeline.output: %w", err))
 	}
 	all := append(append([]config.Client(nil), cfg.Clients...), local...)
+	if err := st.buildClients(all); err != nil {
+		return fail(err)
+	}
+	if err := st.buildRoutes(all); err != nil {
+		return fail(err)
+	}
+	return st, nil
+}
+
+// buildClients builds each client's chains and, for format = "json", its
+// schema validator.
+func (st *State) buildClients(all []config.Client) error {
+	cfg, reg := st.Config, st.Plugins
+	var err error
 	for i := range all {
 		cl := &all[i]
 		cs := &clientState{}
 		if cs.input, err = reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input)); err != nil {
-			return fail(fmt.Errorf("clients[%q].input: %w", cl.ID, err))
+			return fmt.Errorf("clients[%q].input: %w", cl.ID, err)
 		}
 		if cs.output, err = reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output)); err != nil {
-			return fail(fmt.Errorf("clients[%q].output: %w", cl.ID, err))
+			return fmt.Errorf("clients[%q].output: %w", cl.ID, err)
 		}
 		if cl.Format == "json" {
 			if cs.schema, err = schemaChain(cl.Schema); err != nil {
-				return fail(fmt.Errorf("clients[%q].schema: %w", cl.ID, err))
+				return fmt.Errorf("clients[%q].schema: %w", cl.ID, err)
 			}
 		}
 		st.clients[cl.ID] = cs
 	}
+	return nil
+}
+
+// buildRoutes builds each route's chains, schema validator and the set of
+// clients (of all) that may call it.
+func (st *State) buildRoutes(all []config.Client) error {
+	cfg, reg := st.Config, st.Plugins
+	var err error
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		rs := &routeState{cfg: r, clients: map[string]bool{}}
@@ -123,14 +145,14 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 			out = *r.Output
 		}
 		if rs.input, err = reg.PhaseChain(abi.PhaseInput, in); err != nil {
-			return fail(fmt.Errorf("routes[%q].input: %w", r.Name, err))
+			return fmt.Errorf("routes[%q].input: %w", r.Name, err)
 		}
 		if rs.output, err = reg.PhaseChain(abi.PhaseOutput, out); err != nil {
-			return fail(fmt.Errorf("routes[%q].output: %w", r.Name, err))
+			return fmt.Errorf("routes[%q].output: %w", r.Name, err)
 		}
 		if r.Format == "json" {
 			if rs.schema, err = schemaChain(r.Schema); err != nil {
-				return fail(fmt.Errorf("routes[%q].schema: %w", r.Name, err))
+				return fmt.Errorf("routes[%q].schema: %w", r.Name, err)
 			}
 		}
 		for _, id := range r.Clients {
@@ -143,7 +165,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		}
 		st.routes[r.Name] = rs
 	}
-	return st, nil
+	return nil
 }
 
 // trustedProxies parses server.trusted_proxies.

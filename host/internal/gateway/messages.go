@@ -92,19 +92,10 @@ func (cl *call) respond(body []byte) error {
 	return nil
 }
 
-func (cl *call) serveMessages() error {
-	if err := cl.identify(); err != nil {
-		return err
-	}
-	body, err := cl.readBody()
-	if err != nil {
-		return err
-	}
-	req, err := anthropic.DecodeRequest(body, anthropic.Options{RelayBlocks: cl.st.relayBlocks})
-	if err != nil {
-		return err
-	}
-	cl.model, cl.stream = req.Model, req.Stream
+// checkMessagesRequest applies the client's rules to a /v1/messages
+// request: its models, its max_tokens cap, a pinned system prompt, and
+// metadata.user_id (which names a trusted client's end user).
+func (cl *call) checkMessagesRequest(req *anthropic.Request) error {
 	client := cl.who.Client
 	if err := cl.checkModel(req.Model); err != nil {
 		return err
@@ -124,6 +115,26 @@ func (cl *call) serveMessages() error {
 		if cl.who.User == "" && client.Trusted {
 			cl.who.User = u
 		}
+	}
+	return nil
+}
+
+func (cl *call) serveMessages() error {
+	if err := cl.identify(); err != nil {
+		return err
+	}
+	body, err := cl.readBody()
+	if err != nil {
+		return err
+	}
+	req, err := anthropic.DecodeRequest(body, anthropic.Options{RelayBlocks: cl.st.relayBlocks})
+	if err != nil {
+		return err
+	}
+	cl.model, cl.stream = req.Model, req.Stream
+	client := cl.who.Client
+	if err := cl.checkMessagesRequest(req); err != nil {
+		return err
 	}
 	if err := cl.admit(); err != nil {
 		return err

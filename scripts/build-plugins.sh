@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
 # Builds every built-in plugin (plugins/*/wasm) to a sandbox module at
 # host/internal/builtin/wasm/<name>.wasm, where <name> is the config name
-# given by the "moat:builtin <name>" line of the package's main.go. A module
-# newer than every Go file of the module tree it depends on (plugins/, sdk/,
-# go.mod, go.sum) is not rebuilt. Two builds run at a time.
+# given by the "moat:builtin <name>" line of the package's main.go.
 #
-# Usage: scripts/build-plugins.sh [-f]   (-f rebuilds everything)
+# The modules are committed, so that `go install ./host/cmd/moat` embeds
+# them as `make build` does. The build is reproducible (-trimpath, no VCS
+# stamp, the same Go toolchain gives the same bytes): every module is
+# rebuilt (Go's build cache makes that cheap) and replaced only when its
+# bytes changed, so after a change to plugins/ or sdk/ `git status` shows
+# the modules to commit. TestModulesReproducible (host/internal/builtin)
+# runs this script into a temporary directory and fails when a committed
+# module differs from its rebuild. Two builds run at a time.
+#
+# Usage: scripts/build-plugins.sh [OUTDIR]   (default host/internal/builtin/wasm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-force=0
-if [[ "${1:-}" == "-f" ]]; then force=1; fi
-
-out=host/internal/builtin/wasm
+out=${1:-host/internal/builtin/wasm}
+if [[ "$out" == "-f" ]]; then out=host/internal/builtin/wasm; fi # the old "rebuild all" flag: every run rebuilds
 mkdir -p "$out"
-
-# The newest input of any plugin: a change in plugins/ or sdk/ (the shared
-# packages) or in the module files rebuilds what is older than it.
-newest=$(find plugins sdk go.mod go.sum -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) \
-	-not -name '*_test.go' -printf '%T@\n' | sort -n | tail -1)
 
 jobs=()
 for main in plugins/*/wasm/main.go; do
@@ -28,31 +28,22 @@ for main in plugins/*/wasm/main.go; do
 		echo "build-plugins: $main has no \"// moat:builtin <name>\" line" >&2
 		exit 1
 	fi
-	target="$out/$name.wasm"
-	if [[ $force == 0 && -f "$target" ]]; then
-		built=$(stat -c %Y "$target")
-		if awk -v b="$built" -v n="$newest" 'BEGIN { exit !(b >= n) }'; then
-			continue
-		fi
-	fi
-	jobs+=("$name ./$dir $target")
+	jobs+=("$name ./$dir $out/$name.wasm")
 done
-
-if [[ ${#jobs[@]} -eq 0 ]]; then
-	echo "build-plugins: all modules up to date"
-	exit 0
-fi
 
 build() {
 	local name=$1 pkg=$2 target=$3
 	local tmp="$target.tmp.$$"
-	if GOOS=wasip1 GOARCH=wasm go build -trimpath -ldflags=-s -buildmode=c-shared -o "$tmp" "$pkg"; then
-		mv -f "$tmp" "$target"
-		echo "build-plugins: built $target"
-	else
+	if ! GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -ldflags=-s -buildmode=c-shared -o "$tmp" "$pkg"; then
 		rm -f "$tmp"
 		echo "build-plugins: building $name failed" >&2
 		return 1
+	fi
+	if [[ -f "$target" ]] && cmp -s "$tmp" "$target"; then
+		rm -f "$tmp"
+	else
+		mv -f "$tmp" "$target"
+		echo "build-plugins: built $target"
 	fi
 }
 export -f build

@@ -161,12 +161,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 1 {
 		path = args[1]
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if err := server.CheckPlugins(context.Background(), cfg); err != nil {
+	if _, err := server.CheckFile(context.Background(), path); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

@@ -180,6 +180,7 @@ func (p *contentPolicy) scrub(rec *Record) {
 	sc(&rec.DecidedBy)
 	sc(&rec.UpstreamRequestID)
 	sc(&rec.Error)
+	sc(&rec.Cause)
 	sc(&rec.ContentMode)
 	sc(&rec.InputHMAC)
 	sc(&rec.OutputHMAC)

@@ -67,6 +67,9 @@ type Record struct {
 	GatewayLatency    time.Duration `json:"gateway_latency_ns"`
 	UpstreamRequestID string        `json:"upstream_request_id,omitempty"`
 	Error             string        `json:"error,omitempty"`
+	// Cause, on a 5xx, is the internal error behind Error when Error (what
+	// the client was told, such as "internal error") does not carry it.
+	Cause string `json:"cause,omitempty"`
 	// SampledOut, on the line of a request that never authenticated, is
 	// how many such lines were left out (audit.unauthenticated_rate) since
 	// the last one written.

@@ -150,7 +150,7 @@ func newAuthenticator(cfg *config.Config, local []config.Client, getenv func(str
 			}
 		}
 		for _, s := range cl.AllowIPs {
-			p, err := parsePrefix(s)
+			p, err := config.ParsePrefix(s)
 			if err != nil {
 				return nil, fmt.Errorf("client %q allow_ips: %w", cl.ID, err)
 			}
@@ -203,18 +203,6 @@ func (a *Authenticator) addKey(cl *config.Client, h string, expires time.Time, r
 	}
 	a.keys[k] = keyEntry{hash: k, client: cl, expires: expires, revoked: revoked}
 	return nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	addr, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("not a CIDR or address: %q", s)
-	}
-	addr = addr.Unmap()
-	return netip.PrefixFrom(addr, addr.BitLen()), nil
 }
 
 // Authenticate finds who sent r. remoteIP is the caller's address as the

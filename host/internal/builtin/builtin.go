@@ -2,9 +2,10 @@
 // names, their native handlers (the same SDK source compiled into moat) and
 // their embedded sandbox modules.
 //
-// The modules are built by scripts/build-plugins.sh into wasm/<name>.wasm and
-// embedded at compile time; a binary built without them still runs every
-// built-in natively, and Module reports the module missing.
+// The modules are built by scripts/build-plugins.sh into wasm/<name>.wasm,
+// committed, and embedded at compile time, so `go install` and `make build`
+// give the same binary; TestModulesReproducible checks that rebuilding them
+// from the current source gives the committed bytes.
 package builtin
 
 import (
@@ -74,8 +75,8 @@ func Native(name string) (input, output Handler, ok bool) {
 }
 
 // Module returns the embedded sandbox module of the built-in called name.
-// ok is false for an unknown name or when the binary was built without the
-// modules (run scripts/build-plugins.sh before go build).
+// ok is false for an unknown name (or a module deleted from the tree
+// before the build).
 func Module(name string) ([]byte, bool) {
 	if _, known := registry[name]; !known {
 		return nil, false

@@ -3,7 +3,6 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 )
@@ -223,10 +222,8 @@ func (c *Config) validateClients(p *problems) {
 			p.add(key+".max_in_flight", "must not be negative")
 		}
 		for j, s := range cl.AllowIPs {
-			if _, err := netip.ParsePrefix(s); err != nil {
-				if _, err2 := netip.ParseAddr(s); err2 != nil {
-					p.add(fmt.Sprintf("%s.allow_ips[%d]", key, j), "not a CIDR or address: %q", s)
-				}
+			if _, err := ParsePrefix(s); err != nil {
+				p.add(fmt.Sprintf("%s.allow_ips[%d]", key, j), "%v", err)
 			}
 		}
 		for _, name := range cl.InputChain(nil) {

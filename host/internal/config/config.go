@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -356,6 +357,11 @@ func (c *Config) validate(p *problems) {
 	if c.Retry.Attempts < 1 {
 		p.add("retry.attempts", "must be at least 1")
 	}
+	for i, s := range c.Server.TrustedProxies {
+		if _, err := ParsePrefix(s); err != nil {
+			p.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
 	c.validateRelay(p)
 	c.validateClients(p)
 	c.validatePlugins(p)
@@ -388,6 +394,22 @@ func (c *Config) validateRelay(p *problems) {
 		}
 		seen[n] = true
 	}
+}
+
+// ParsePrefix parses an entry of a CIDR list (server.trusted_proxies,
+// clients.allow_ips): a CIDR, masked, or a single address as a full-length
+// prefix. Validation and the components that use the lists share it, so a
+// list that passes config check is the list that is applied.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not a CIDR or address: %q", s)
+	}
+	addr = addr.Unmap()
+	return netip.PrefixFrom(addr, addr.BitLen()), nil
 }
 
 // Client finds a client by id.

@@ -57,6 +57,9 @@ type ReloadStatus struct {
 	Time  time.Time `json:"time"`
 	OK    bool      `json:"ok"`
 	Error string    `json:"error,omitempty"`
+	// RestartRequired names the restart-only settings the reload left at
+	// their running values.
+	RestartRequired []string `json:"restart_required,omitempty"`
 }
 
 // Options configure New. Every field but Token may be nil or empty: the

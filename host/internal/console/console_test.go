@@ -646,7 +646,7 @@ func TestReloadResultShown(t *testing.T) {
 	var last ReloadStatus
 	f := newFixture(t, func(o *Options) {
 		o.Reload = func(context.Context) error {
-			last = ReloadStatus{Time: time.Now(), OK: !failing.Load()}
+			last = ReloadStatus{Time: time.Now(), OK: !failing.Load(), RestartRequired: []string{"server.listen", "admin"}}
 			if failing.Load() {
 				last.Error = "invalid config: <b>bad</b>"
 				return errors.New(last.Error)
@@ -662,12 +662,14 @@ func TestReloadResultShown(t *testing.T) {
 		resp, _ := f.post(t, c, Prefix+"reload", f.srv.URL, url.Values{"csrf": {tok}})
 		loc := resp.Header.Get("Location")
 		_, body := f.get(t, c, loc)
-		want := "Reloaded."
+		want := []string{"Reloaded.", "ok; these settings changed and apply after a restart: server.listen, admin"}
 		if fail {
-			want = "failed: invalid config: &lt;b&gt;bad&lt;/b&gt;"
+			want = []string{"failed: invalid config: &lt;b&gt;bad&lt;/b&gt;"}
 		}
-		if !strings.Contains(body, want) {
-			t.Fatalf("fail=%v: page lacks %q:\n%s", fail, want, body)
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Fatalf("fail=%v: page lacks %q:\n%s", fail, w, body)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -56,6 +57,8 @@ type call struct {
 	// detached is the request's context without its cancellation, made
 	// once: settling, releasing and auditing finish when the client leaves.
 	detached context.Context
+	// stopped ends the call's count in moat_requests_in_flight.
+	stopped func()
 }
 
 func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
@@ -66,7 +69,7 @@ func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
 		// pointer already holds the next state.
 		st = g.state.Load()
 	}
-	cl := &call{g: g, st: st, c: c, start: time.Now(), id: requestIDOf(c), ip: g.clientIP(c.Request), endpoint: endpoint}
+	cl := &call{g: g, st: st, c: c, start: time.Now(), id: requestIDOf(c), ip: clientIP(c.Request, st.trusted), endpoint: endpoint, stopped: g.deps.Metrics.Start()}
 	return cl
 }
 
@@ -92,6 +95,7 @@ func (cl *call) end() {
 	}
 	cl.st.refs.release()
 	cl.g.inflight.release()
+	cl.stopped()
 }
 
 // keepContent reports whether the audit trail stores content, so the call
@@ -239,6 +243,33 @@ func (cl *call) record(status int, err error, by string) error {
 		return nil
 	}
 	cl.finished = true
+	rec := cl.auditRecord(status, err, by)
+	cl.g.observe(cl, rec)
+	if status >= 500 {
+		cl.logFailure(rec)
+	}
+	if !cl.authed {
+		ok, n := cl.g.unauth.admit(cl.st.Config.Audit.UnauthenticatedRate, time.Now())
+		if !ok {
+			cl.g.deps.Metrics.AuditSampledOut()
+			return nil
+		}
+		rec.SampledOut = n
+	}
+	werr := cl.g.deps.Audit.Write(cl.background(), rec)
+	if werr != nil {
+		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)
+		if !cl.st.Config.Audit.FailOpen {
+			return werr
+		}
+	}
+	return nil
+}
+
+// auditRecord is the call's audit record: who, what, the outcome (by,
+// when set, overrides who decided), usage, timings, the error the client
+// got with the cause behind a 5xx, and the plugins' verdicts.
+func (cl *call) auditRecord(status int, err error, by string) *audit.Record {
 	dec, who := decision(err)
 	if by != "" {
 		who = by
@@ -270,7 +301,11 @@ func (cl *call) record(status int, err error, by string) error {
 		rec.SourceIP = cl.ip.String()
 	}
 	if err != nil {
-		rec.Error = asAPIError(err).Message
+		told := asAPIError(err)
+		rec.Error = told.Message
+		if status >= 500 {
+			rec.Cause = causeOf(err, told)
+		}
 	}
 	if len(cl.verdicts) > 0 {
 		rec.Plugins = make([]audit.PluginVerdict, 0, len(cl.verdicts))
@@ -278,23 +313,38 @@ func (cl *call) record(status int, err error, by string) error {
 	for _, v := range cl.verdicts {
 		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Cause: string(v.Cause), Duration: v.Duration})
 	}
-	cl.g.observe(cl, rec)
-	if !cl.authed {
-		ok, n := cl.g.unauth.admit(cl.st.Config.Audit.UnauthenticatedRate, time.Now())
-		if !ok {
-			cl.g.deps.Metrics.AuditSampledOut()
-			return nil
-		}
-		rec.SampledOut = n
+	return rec
+}
+
+// causeOf is what err says beyond told, the error the client gets: ""
+// when err is that error itself (its message is the whole story), else
+// err's full text, which names each step it went through.
+func causeOf(err error, told *anthropic.Error) string {
+	if ae, ok := err.(*anthropic.Error); ok && ae == told {
+		return ""
 	}
-	werr := cl.g.deps.Audit.Write(cl.background(), rec)
-	if werr != nil {
-		cl.g.deps.Logger.Error("writing audit record", "request_id", cl.id, "err", werr)
-		if !cl.st.Config.Audit.FailOpen {
-			return werr
-		}
+	if msg := err.Error(); msg != told.Message {
+		return msg
 	}
-	return nil
+	return ""
+}
+
+// logFailure logs a 5xx once, when its record is made (record runs once
+// per call): what the client was told, and the cause behind it, with the
+// request id the client saw. Failures the upstream decided are warnings;
+// moat's own are errors.
+func (cl *call) logFailure(rec *audit.Record) {
+	level := slog.LevelError
+	if rec.DecidedBy == audit.ByUpstream {
+		level = slog.LevelWarn
+	}
+	cause := rec.Cause
+	if cause == "" {
+		cause = rec.Error
+	}
+	cl.g.deps.Logger.Log(cl.background(), level, "request failed",
+		"request_id", cl.id, "status", rec.Status, "endpoint", rec.Endpoint, "route", rec.Route,
+		"client", rec.Client, "decided_by", rec.DecidedBy, "error", rec.Error, "cause", cl.scrubber().String(cause))
 }
 
 // fail records and sends an error response.

@@ -27,17 +27,16 @@ import (
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
-	"github.com/moat-gateway/moat/host/internal/upstream"
 )
 
-// Deps are the long-lived components the gateway calls. Upstream, Limiter
-// and Logger are required; a nil Audit or Metrics disables that component.
+// Deps are the long-lived components the gateway calls (the upstream
+// client is per config: State.Upstream). Limiter and Logger are required;
+// a nil Audit or Metrics disables that component.
 type Deps struct {
-	Upstream *upstream.Client
-	Limiter  *limit.Limiter
-	Audit    *audit.Logger
-	Metrics  *metrics.Metrics
-	Logger   *slog.Logger
+	Limiter *limit.Limiter
+	Audit   *audit.Logger
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 	// Secrets returns the values that must never be echoed (the upstream
 	// keys, current and previous).
 	Secrets func() []string
@@ -52,10 +51,9 @@ type Deps struct {
 // Gateway serves the public API. Its per-config State is swapped
 // atomically on reload; a request keeps the State it started with.
 type Gateway struct {
-	deps    Deps
-	state   atomic.Pointer[State]
-	engine  *gin.Engine
-	trusted []netip.Prefix
+	deps   Deps
+	state  atomic.Pointer[State]
+	engine *gin.Engine
 	// inflight counts requests being served, for graceful shutdown.
 	inflight refCount
 	// unauth samples the audit lines of unauthenticated requests.
@@ -76,11 +74,6 @@ func New(deps Deps, st *State) *Gateway {
 	}
 	g := &Gateway{deps: deps}
 	g.state.Store(st)
-	for _, s := range st.Config.Server.TrustedProxies {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			g.trusted = append(g.trusted, p)
-		}
-	}
 	g.engine = g.routes()
 	return g
 }
@@ -184,7 +177,7 @@ func (g *Gateway) recoverer(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			g.deps.Logger.Error("panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			g.deps.Logger.Error("panic serving request", "request_id", requestIDOf(c), "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
 			if !c.Writer.Written() {
 				g.writeError(c, requestIDOf(c), anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
 			}
@@ -205,7 +198,7 @@ func newRequestID() string {
 
 // clientIP returns the caller's address, believing X-Forwarded-For only
 // from trusted proxies.
-func (g *Gateway) clientIP(r *http.Request) netip.Addr {
+func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -215,16 +208,13 @@ func (g *Gateway) clientIP(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	ip = ip.Unmap()
-	if len(g.trusted) == 0 {
-		return ip
-	}
-	trusted := false
-	for _, p := range g.trusted {
+	fromProxy := false
+	for _, p := range trusted {
 		if p.Contains(ip) {
-			trusted = true
+			fromProxy = true
 		}
 	}
-	if !trusted {
+	if !fromProxy {
 		return ip
 	}
 	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {

@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -40,10 +42,27 @@ func (g *Gateway) handle(endpoint string, serve func(*call) error) gin.HandlerFu
 	return func(c *gin.Context) {
 		cl := g.begin(c, endpoint)
 		defer cl.end()
+		defer cl.recoverPanic()
 		if err := serve(cl); err != nil {
 			cl.fail(err)
 		}
 	}
+}
+
+// recoverPanic, deferred in every handler, turns a panic into the call's
+// failure: a 500 "internal error" to the client (unless a response was
+// already under way), the panic in the audit record and the log, and its
+// stack in the log.
+func (cl *call) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	cl.g.deps.Logger.Error("panic serving request", "request_id", cl.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	cl.fail(fmt.Errorf("serving %s: panic: %v", cl.endpoint, v))
 }
 
 // identify authenticates the caller (see authenticate for the lockout)
@@ -73,19 +92,10 @@ func (cl *call) respond(body []byte) error {
 	return nil
 }
 
-func (cl *call) serveMessages() error {
-	if err := cl.identify(); err != nil {
-		return err
-	}
-	body, err := cl.readBody()
-	if err != nil {
-		return err
-	}
-	req, err := anthropic.DecodeRequest(body, anthropic.Options{RelayBlocks: cl.st.relayBlocks})
-	if err != nil {
-		return err
-	}
-	cl.model, cl.stream = req.Model, req.Stream
+// checkMessagesRequest applies the client's rules to a /v1/messages
+// request: its models, its max_tokens cap, a pinned system prompt, and
+// metadata.user_id (which names a trusted client's end user).
+func (cl *call) checkMessagesRequest(req *anthropic.Request) error {
 	client := cl.who.Client
 	if err := cl.checkModel(req.Model); err != nil {
 		return err
@@ -105,6 +115,26 @@ func (cl *call) serveMessages() error {
 		if cl.who.User == "" && client.Trusted {
 			cl.who.User = u
 		}
+	}
+	return nil
+}
+
+func (cl *call) serveMessages() error {
+	if err := cl.identify(); err != nil {
+		return err
+	}
+	body, err := cl.readBody()
+	if err != nil {
+		return err
+	}
+	req, err := anthropic.DecodeRequest(body, anthropic.Options{RelayBlocks: cl.st.relayBlocks})
+	if err != nil {
+		return err
+	}
+	cl.model, cl.stream = req.Model, req.Stream
+	client := cl.who.Client
+	if err := cl.checkMessagesRequest(req); err != nil {
+		return err
 	}
 	if err := cl.admit(); err != nil {
 		return err
@@ -218,7 +248,7 @@ func (cl *call) callUpstream(path string, body []byte) (*upstreamResponse, error
 		ctx, cancel = context.WithTimeout(ctx, cl.st.Config.Upstream.Timeout.Duration)
 	}
 	t0 := time.Now()
-	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodPost, path+cl.forwardQuery(), body, cl.forwardHeaders())
+	resp, _, err := cl.st.Upstream.Do(ctx, http.MethodPost, path+cl.forwardQuery(), body, cl.forwardHeaders())
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		cancel()

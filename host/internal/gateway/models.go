@@ -33,6 +33,37 @@ type modelsPage struct {
 // the client cannot see), so moat reads the whole upstream list, keeps the
 // allowed models in the upstream's order, and pages that list itself with
 // the client's limit, after_id and before_id.
+// pageBounds picks the page of ids after afterID or before beforeID (at
+// most one is set), at most limit long: ids[from:to], and whether more
+// lie beyond it in the direction of paging.
+func pageBounds(ids []string, afterID, beforeID string, limit int) (from, to int, hasMore bool, err error) {
+	from, to = 0, len(ids)
+	switch {
+	case afterID != "":
+		i := indexOf(ids, afterID)
+		if i < 0 {
+			return 0, 0, false, anthropic.InvalidRequest("after_id: unknown model id %s", afterID)
+		}
+		from = i + 1
+		if to-from > limit {
+			to, hasMore = from+limit, true
+		}
+	case beforeID != "":
+		i := indexOf(ids, beforeID)
+		if i < 0 {
+			return 0, 0, false, anthropic.InvalidRequest("before_id: unknown model id %s", beforeID)
+		}
+		to = i
+		from = max(0, to-limit)
+		hasMore = from > 0
+	default:
+		if to-from > limit {
+			to, hasMore = from+limit, true
+		}
+	}
+	return from, to, hasMore, nil
+}
+
 func (cl *call) serveFilteredModels() error {
 	q := cl.c.Request.URL.Query()
 	limit := modelsDefaultLimit
@@ -63,30 +94,9 @@ func (cl *call) serveFilteredModels() error {
 		ids = append(ids, head.ID)
 		kept = append(kept, m)
 	}
-	from, to := 0, len(kept)
-	hasMore := false
-	switch {
-	case afterID != "":
-		i := indexOf(ids, afterID)
-		if i < 0 {
-			return anthropic.InvalidRequest("after_id: unknown model id %s", afterID)
-		}
-		from = i + 1
-		if to-from > limit {
-			to, hasMore = from+limit, true
-		}
-	case beforeID != "":
-		i := indexOf(ids, beforeID)
-		if i < 0 {
-			return anthropic.InvalidRequest("before_id: unknown model id %s", beforeID)
-		}
-		to = i
-		from = max(0, to-limit)
-		hasMore = from > 0
-	default:
-		if to-from > limit {
-			to, hasMore = from+limit, true
-		}
+	from, to, hasMore, err := pageBounds(ids, afterID, beforeID, limit)
+	if err != nil {
+		return err
 	}
 	page := modelsPage{Data: kept[from:to], HasMore: hasMore}
 	if from < to {
@@ -135,7 +145,7 @@ func (cl *call) allModels() ([]json.RawMessage, error) {
 func (cl *call) getUpstream(pathQuery string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(cl.c.Request.Context(), cl.st.Config.Upstream.Timeout.Duration)
 	t0 := time.Now()
-	resp, _, err := cl.g.deps.Upstream.Do(ctx, http.MethodGet, pathQuery, nil, cl.forwardHeaders())
+	resp, _, err := cl.st.Upstream.Do(ctx, http.MethodGet, pathQuery, nil, cl.forwardHeaders())
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		cancel()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -54,57 +55,19 @@ func decodeRouteRequest(body []byte) (*routeRequest, error) {
 	return &rr, nil
 }
 
-// serveRoute serves POST /v1/routes/{name}.
+// serveRoute serves POST /v1/routes/{name}: accept the call, run the
+// input chain on its data, render the route's prompt, call the upstream
+// (streaming, or with repair rounds for JSON) and answer.
 func (cl *call) serveRoute() error {
 	cl.route = cl.c.Param("name")
-	if err := cl.identify(); err != nil {
+	rs, rr, err := cl.acceptRoute()
+	if err != nil {
 		return err
-	}
-	rs, ok := cl.st.routes[cl.route]
-	if !ok {
-		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "route %q does not exist", cl.route)
-	}
-	if !rs.clients[cl.who.ClientID] {
-		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "client %q may not call route %q", cl.who.ClientID, cl.route)
 	}
 	r := rs.cfg
-	cl.model = r.Model
-	body, err := cl.readBody()
+	in, meta, err := cl.routeData(rs, rr)
 	if err != nil {
 		return err
-	}
-	rr, err := decodeRouteRequest(body)
-	if err != nil {
-		return err
-	}
-	if rr.Stream && !r.Stream {
-		return anthropic.InvalidRequest("stream: route %q does not allow streaming", r.Name)
-	}
-	cl.stream = rr.Stream
-	in := prompt.RouteInput{Variables: map[string]string{}}
-	if rr.Input != nil {
-		in.Input = *rr.Input
-	}
-	est := int64(len(in.Input)+len(r.SystemText)+len(r.Task))/3 + 16
-	for k, v := range rr.Variables {
-		in.Variables[k] = v
-		est += int64(len(v)) / 3
-	}
-	if err := cl.admit(); err != nil {
-		return err
-	}
-	if err := cl.reserve(r.Model, est, int64(r.MaxTokens)*int64(1+r.RepairRetries)); err != nil {
-		return err
-	}
-	meta := abi.Context{Route: r.Name, Model: r.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
-	if in.Input, err = cl.runChain(rs.input, abi.PhaseInput, in.Input, meta); err != nil {
-		return err
-	}
-	cl.keepInput(in.Input)
-	for k, v := range in.Variables {
-		if in.Variables[k], err = cl.runChain(rs.input, abi.PhaseInput, v, meta); err != nil {
-			return err
-		}
 	}
 	rendered, err := prompt.Render(r, in)
 	if err != nil {
@@ -116,64 +79,141 @@ func (cl *call) serveRoute() error {
 	}
 	guard := newOutputGuard(rs.output, rs.schema, rendered.Canary, meta)
 	messages := []map[string]any{{"role": "user", "content": rendered.User}}
-	upstreamBody := func() ([]byte, error) {
-		req := map[string]any{"model": r.Model, "max_tokens": r.MaxTokens, "messages": messages}
-		if rendered.System != "" {
-			req["system"] = rendered.System
-		}
-		if r.Temperature != nil {
-			req["temperature"] = *r.Temperature
-		}
-		if rr.Stream {
-			req["stream"] = true
-		}
-		return json.Marshal(req)
-	}
-	b, err := upstreamBody()
-	if err != nil {
-		return err
-	}
 	if rr.Stream {
 		// Routes stream Anthropic's own events, validated like /v1/messages.
+		b, err := routeBody(r, rendered.System, messages, true)
+		if err != nil {
+			return err
+		}
 		return cl.relayStream(b, guard)
 	}
+	return cl.routeWithRepair(r, rendered.System, messages, guard)
+}
+
+// acceptRoute authenticates the caller, finds the route it may call and
+// reads its request.
+func (cl *call) acceptRoute() (*routeState, *routeRequest, error) {
+	if err := cl.identify(); err != nil {
+		return nil, nil, err
+	}
+	rs, ok := cl.st.routes[cl.route]
+	if !ok {
+		return nil, nil, anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "route %q does not exist", cl.route)
+	}
+	if !rs.clients[cl.who.ClientID] {
+		return nil, nil, anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "client %q may not call route %q", cl.who.ClientID, cl.route)
+	}
+	r := rs.cfg
+	cl.model = r.Model
+	body, err := cl.readBody()
+	if err != nil {
+		return nil, nil, err
+	}
+	rr, err := decodeRouteRequest(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rr.Stream && !r.Stream {
+		return nil, nil, anthropic.InvalidRequest("stream: route %q does not allow streaming", r.Name)
+	}
+	cl.stream = rr.Stream
+	return rs, rr, nil
+}
+
+// routeData admits the call, reserves its worst-case cost and runs the
+// route's input chain on the input and each variable.
+func (cl *call) routeData(rs *routeState, rr *routeRequest) (prompt.RouteInput, abi.Context, error) {
+	r := rs.cfg
+	in := prompt.RouteInput{Variables: map[string]string{}}
+	if rr.Input != nil {
+		in.Input = *rr.Input
+	}
+	est := int64(len(in.Input)+len(r.SystemText)+len(r.Task))/3 + 16
+	for k, v := range rr.Variables {
+		in.Variables[k] = v
+		est += int64(len(v)) / 3
+	}
+	meta := abi.Context{Route: r.Name, Model: r.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
+	if err := cl.admit(); err != nil {
+		return in, meta, err
+	}
+	if err := cl.reserve(r.Model, est, int64(r.MaxTokens)*int64(1+r.RepairRetries)); err != nil {
+		return in, meta, err
+	}
+	var err error
+	if in.Input, err = cl.runChain(rs.input, abi.PhaseInput, in.Input, meta); err != nil {
+		return in, meta, err
+	}
+	cl.keepInput(in.Input)
+	for k, v := range in.Variables {
+		if in.Variables[k], err = cl.runChain(rs.input, abi.PhaseInput, v, meta); err != nil {
+			return in, meta, err
+		}
+	}
+	return in, meta, nil
+}
+
+// routeBody is the upstream request of a route call.
+func routeBody(r *config.Route, system string, messages []map[string]any, stream bool) ([]byte, error) {
+	req := map[string]any{"model": r.Model, "max_tokens": r.MaxTokens, "messages": messages}
+	if system != "" {
+		req["system"] = system
+	}
+	if r.Temperature != nil {
+		req["temperature"] = *r.Temperature
+	}
+	if stream {
+		req["stream"] = true
+	}
+	return json.Marshal(req)
+}
+
+// routeWithRepair calls the upstream until the output passes the guard:
+// a JSON route's output that fails its schema is sent back with the
+// reason, up to repair_retries times.
+func (cl *call) routeWithRepair(r *config.Route, system string, messages []map[string]any, guard *outputGuard) error {
 	for attempt := 0; ; attempt++ {
+		b, err := routeBody(r, system, messages, false)
+		if err != nil {
+			return err
+		}
 		text, stop, verr, err := cl.routeOnce(b, guard)
 		if err != nil {
 			return err
 		}
-		if verr != nil {
-			if attempt >= r.RepairRetries {
-				return verr
-			}
-			var rej *pipeline.RejectError
-			reason := "invalid output"
-			if errors.As(verr, &rej) {
-				reason = rej.Reason
-			}
-			messages = append(messages,
-				map[string]any{"role": "assistant", "content": text},
-				map[string]any{"role": "user", "content": fmt.Sprintf("Your previous answer failed validation: %s. Reply again with only the corrected JSON.", reason)})
-			if b, err = upstreamBody(); err != nil {
-				return err
-			}
-			continue
+		if verr == nil {
+			return cl.routeAnswer(r, text, stop)
 		}
-		resp := routeResponse{Output: text, Usage: cl.usage, RequestID: cl.id, Model: r.Model, StopReason: stop}
-		if r.Format == "json" {
-			var v any
-			if err := json.Unmarshal([]byte(stripFence(text)), &v); err != nil {
-				return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "route output is not valid JSON")
-			}
-			resp.Output = v
+		if attempt >= r.RepairRetries {
+			return verr
 		}
-		out, err := json.Marshal(resp)
-		if err != nil {
-			return err
+		var rej *pipeline.RejectError
+		reason := "invalid output"
+		if errors.As(verr, &rej) {
+			reason = rej.Reason
 		}
-		cl.settle()
-		return cl.respond(out)
+		messages = append(messages,
+			map[string]any{"role": "assistant", "content": text},
+			map[string]any{"role": "user", "content": fmt.Sprintf("Your previous answer failed validation: %s. Reply again with only the corrected JSON.", reason)})
 	}
+}
+
+// routeAnswer settles the call and answers with its validated output.
+func (cl *call) routeAnswer(r *config.Route, text, stop string) error {
+	resp := routeResponse{Output: text, Usage: cl.usage, RequestID: cl.id, Model: r.Model, StopReason: stop}
+	if r.Format == "json" {
+		var v any
+		if err := json.Unmarshal([]byte(stripFence(text)), &v); err != nil {
+			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "route output is not valid JSON")
+		}
+		resp.Output = v
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	cl.settle()
+	return cl.respond(out)
 }
 
 // routeOnce makes one upstream call for a route and validates the text.

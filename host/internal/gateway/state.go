@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -11,19 +12,26 @@ import (
 	"github.com/moat-gateway/moat/host/internal/builtin"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
 // State is everything built from one config: the config itself, who may
-// call, the loaded plugins and the chains. It is immutable once built; a
-// reload builds a new State and swaps it in.
+// call, the loaded plugins, the chains and the upstream client. It is
+// immutable once served; a reload builds a new State and swaps it in.
 type State struct {
 	Config  *config.Config
 	Auth    *auth.Authenticator
 	CORS    *auth.CORSPolicy
 	Plugins *pipeline.Registry
+	// Upstream calls the API at Config.Upstream.BaseURL with its timeouts
+	// and [retry]. The builder sets it before the state is served (it
+	// needs the key source, which outlives states); a state that is only
+	// checked has none.
+	Upstream *upstream.Client
 
 	input, output pipeline.Chain
 	clients       map[string]*clientState
@@ -31,6 +39,9 @@ type State struct {
 	// relayBlocks are the request block types relayed outside the content
 	// model (upstream.relay_unknown_types).
 	relayBlocks map[string]bool
+	// trusted are the proxies whose X-Forwarded-For is believed
+	// (server.trusted_proxies).
+	trusted []netip.Prefix
 	// refs counts requests using this state, so Retire waits for them.
 	refs refCount
 }
@@ -55,6 +66,13 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err := checkRelay(cfg); err != nil {
 		return nil, err
 	}
+	trusted, err := trustedProxies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRoutes(cfg); err != nil {
+		return nil, err
+	}
 	a, err := auth.New(cfg, local)
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)
@@ -63,7 +81,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
 		st.relayBlocks = make(map[string]bool, len(cfg.Upstream.RelayUnknownTypes))
@@ -78,22 +96,44 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		return fail(fmt.Errorf("pipeline.output: %w", err))
 	}
 	all := append(append([]config.Client(nil), cfg.Clients...), local...)
+	if err := st.buildClients(all); err != nil {
+		return fail(err)
+	}
+	if err := st.buildRoutes(all); err != nil {
+		return fail(err)
+	}
+	return st, nil
+}
+
+// buildClients builds each client's chains and, for format = "json", its
+// schema validator.
+func (st *State) buildClients(all []config.Client) error {
+	cfg, reg := st.Config, st.Plugins
+	var err error
 	for i := range all {
 		cl := &all[i]
 		cs := &clientState{}
 		if cs.input, err = reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input)); err != nil {
-			return fail(fmt.Errorf("clients[%q].input: %w", cl.ID, err))
+			return fmt.Errorf("clients[%q].input: %w", cl.ID, err)
 		}
 		if cs.output, err = reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output)); err != nil {
-			return fail(fmt.Errorf("clients[%q].output: %w", cl.ID, err))
+			return fmt.Errorf("clients[%q].output: %w", cl.ID, err)
 		}
 		if cl.Format == "json" {
 			if cs.schema, err = schemaChain(cl.Schema); err != nil {
-				return fail(fmt.Errorf("clients[%q].schema: %w", cl.ID, err))
+				return fmt.Errorf("clients[%q].schema: %w", cl.ID, err)
 			}
 		}
 		st.clients[cl.ID] = cs
 	}
+	return nil
+}
+
+// buildRoutes builds each route's chains, schema validator and the set of
+// clients (of all) that may call it.
+func (st *State) buildRoutes(all []config.Client) error {
+	cfg, reg := st.Config, st.Plugins
+	var err error
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		rs := &routeState{cfg: r, clients: map[string]bool{}}
@@ -105,14 +145,14 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 			out = *r.Output
 		}
 		if rs.input, err = reg.PhaseChain(abi.PhaseInput, in); err != nil {
-			return fail(fmt.Errorf("routes[%q].input: %w", r.Name, err))
+			return fmt.Errorf("routes[%q].input: %w", r.Name, err)
 		}
 		if rs.output, err = reg.PhaseChain(abi.PhaseOutput, out); err != nil {
-			return fail(fmt.Errorf("routes[%q].output: %w", r.Name, err))
+			return fmt.Errorf("routes[%q].output: %w", r.Name, err)
 		}
 		if r.Format == "json" {
 			if rs.schema, err = schemaChain(r.Schema); err != nil {
-				return fail(fmt.Errorf("routes[%q].schema: %w", r.Name, err))
+				return fmt.Errorf("routes[%q].schema: %w", r.Name, err)
 			}
 		}
 		for _, id := range r.Clients {
@@ -125,7 +165,33 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		}
 		st.routes[r.Name] = rs
 	}
-	return st, nil
+	return nil
+}
+
+// trustedProxies parses server.trusted_proxies.
+func trustedProxies(cfg *config.Config) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range cfg.Server.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// checkRoutes checks every route's templates as a call would render them
+// (prompt.ValidateRoute: the tag, the variables, and each {{var.NAME}} of
+// the task declared when variables is set), so a route that could only
+// fail at call time is refused by config check, serve and reload instead.
+func checkRoutes(cfg *config.Config) error {
+	for i := range cfg.Routes {
+		if err := prompt.ValidateRoute(&cfg.Routes[i]); err != nil {
+			return fmt.Errorf("checking routes: %w", err)
+		}
+	}
+	return nil
 }
 
 // schemaChain is the built-in json-schema validator, run natively with the
@@ -174,6 +240,9 @@ func (st *State) Retire(grace time.Duration) {
 	case <-time.After(grace):
 	}
 	_ = st.Plugins.Close(context.Background())
+	if st.Upstream != nil {
+		st.Upstream.CloseIdle()
+	}
 }
 
 // refCount counts users of something that is retired once: after retire,

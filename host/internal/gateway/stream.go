@@ -76,129 +76,192 @@ func (cl *call) openStream(path string, body []byte) (*upstreamResponse, error) 
 func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink) {
 	defer resp.cancel()
 	defer resp.Body.Close()
-	idle := cl.st.Config.Upstream.StreamIdleTimeout.Duration
-	var timedOut bool
-	var mu sync.Mutex
-	timer := time.AfterFunc(idle, func() { mu.Lock(); timedOut = true; mu.Unlock(); resp.cancel() })
-	defer timer.Stop()
-	// maxDur caps the whole stream: an upstream that never stops sending
-	// never trips the idle timer.
-	var tooLong bool
-	maxDur := cl.st.Config.Upstream.MaxStreamDuration.Duration
-	if maxDur > 0 {
-		capTimer := time.AfterFunc(maxDur, func() { mu.Lock(); tooLong = true; mu.Unlock(); resp.cancel() })
-		defer capTimer.Stop()
-	}
-
-	er := anthropic.NewEventReader(resp.Body)
-	var su anthropic.StreamUsage
+	up := cl.st.Config.Upstream
+	lim := startStreamLimits(up.StreamIdleTimeout.Duration, up.MaxStreamDuration.Duration, resp.cancel)
+	defer lim.stop()
 	// Every event goes through the output model (anthropic/outstream.go):
 	// the output chain and the canary when the client has them, the key
 	// scrubber always, and unknown types refused.
 	oj := cl.outputJudge(guard)
-	judge := anthropic.NewOutputStream(oj, cl.relay())
-	judge.MaxBuffered = int(min(cl.st.Config.Upstream.MaxResponseBytes, 1<<30))
-	status := http.StatusOK
-	var failure error
-	clientGone := false
+	p := &pumpState{cl: cl, sink: sink, lim: lim, er: anthropic.NewEventReader(resp.Body), oj: oj,
+		judge: anthropic.NewOutputStream(oj, cl.relay()), status: http.StatusOK}
+	p.judge.MaxBuffered = int(min(up.MaxResponseBytes, 1<<30))
 	t0 := time.Now()
-
-	endWith := func(err error, st int) {
-		failure, status = err, st
-	}
-loop:
-	for {
-		if er.Buffered() == 0 {
-			// The next read waits for the network: send what is written.
-			if err := sink.flush(); err != nil {
-				clientGone = true
-				break loop
-			}
-		}
-		ev, err := er.Next()
-		timer.Reset(idle)
-		if err != nil {
-			mu.Lock()
-			to, long := timedOut, tooLong
-			mu.Unlock()
-			switch {
-			case cl.c.Request.Context().Err() != nil:
-				clientGone = true
-				endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
-			case long:
-				endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream exceeded max_stream_duration (%s)", maxDur), http.StatusGatewayTimeout)
-			case to:
-				endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream stalled"), http.StatusGatewayTimeout)
-			case errors.Is(err, io.EOF) && su.Stopped:
-			default:
-				endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream stream ended unexpectedly"), http.StatusBadGateway)
-			}
-			break loop
-		}
-		se, err := anthropic.ParseStreamEvent(ev.Data)
-		if err != nil {
-			endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
-			break loop
-		}
-		su.Observe(&se)
-		if se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta" {
-			cl.keepOutput(se.Delta.Text)
-		}
-		if se.Type == anthropic.EventError {
-			d := se.Error
-			if d == nil {
-				d = &anthropic.ErrorDetail{Type: anthropic.TypeAPI, Message: "upstream error"}
-			}
-			e := anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message)
-			e.Upstream = true // judged and scrubbed before the client sees it
-			endWith(e, http.StatusBadGateway)
-			break loop
-		}
-		if se.Type == anthropic.EventMessageStop {
-			break loop
-		}
-		// With nothing more buffered the next read waits for the
-		// network: the guard judges now, so paced text is released live.
-		oj.now = er.Buffered() == 0
-		out, err := judge.Event(ev, &se)
-		if err != nil {
-			err = outputFailure(err)
-			endWith(err, asAPIError(err).Status)
-			break loop
-		}
-		for _, o := range out {
-			if err := sink.event(o); err != nil {
-				clientGone = true
-				break loop
-			}
-		}
+	for p.step() {
 	}
 	cl.upstreamTime += time.Since(t0)
 	resp.cancel()
-	if clientGone && failure == nil {
-		failure, status = anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499
+	cl.finishStream(p)
+}
+
+// pumpState is one stream on its way from the upstream to the sink.
+type pumpState struct {
+	cl    *call
+	sink  streamSink
+	lim   *streamLimits
+	er    *anthropic.EventReader
+	su    anthropic.StreamUsage
+	oj    *outputJudge
+	judge *anthropic.OutputStream
+	// status and failure are the stream's outcome (failure nil: success);
+	// clientGone is set when the client stopped reading.
+	status     int
+	failure    error
+	clientGone bool
+}
+
+// endWith sets the stream's outcome.
+func (p *pumpState) endWith(err error, status int) { p.failure, p.status = err, status }
+
+// step relays one upstream event through the output model to the sink. It
+// returns false when the stream ends: message_stop, an error event, a
+// failure, or a client that went away.
+func (p *pumpState) step() bool {
+	if p.er.Buffered() == 0 {
+		// The next read waits for the network: send what is written.
+		if err := p.sink.flush(); err != nil {
+			p.clientGone = true
+			return false
+		}
+	}
+	ev, err := p.er.Next()
+	p.lim.touch()
+	if err != nil {
+		p.readFailed(err)
+		return false
+	}
+	se, err := anthropic.ParseStreamEvent(ev.Data)
+	if err != nil {
+		p.endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
+		return false
+	}
+	p.su.Observe(&se)
+	if se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta" {
+		p.cl.keepOutput(se.Delta.Text)
+	}
+	switch se.Type {
+	case anthropic.EventError:
+		p.upstreamErrorEvent(se.Error)
+		return false
+	case anthropic.EventMessageStop:
+		return false
+	}
+	// With nothing more buffered the next read waits for the network: the
+	// guard judges now, so paced text is released live.
+	p.oj.now = p.er.Buffered() == 0
+	out, err := p.judge.Event(ev, &se)
+	if err != nil {
+		err = outputFailure(err)
+		p.endWith(err, asAPIError(err).Status)
+		return false
+	}
+	for _, o := range out {
+		if err := p.sink.event(o); err != nil {
+			p.clientGone = true
+			return false
+		}
+	}
+	return true
+}
+
+// readFailed sets the outcome of a stream whose read failed: the client
+// left, a stream limit fired, or the upstream ended the stream (a success
+// only when the stream had reported its stop).
+func (p *pumpState) readFailed(err error) {
+	timedOut, tooLong := p.lim.tripped()
+	switch {
+	case p.cl.c.Request.Context().Err() != nil:
+		p.clientGone = true
+		p.endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
+	case tooLong:
+		p.endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream exceeded max_stream_duration (%s)", p.lim.maxDur), http.StatusGatewayTimeout)
+	case timedOut:
+		p.endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream stalled"), http.StatusGatewayTimeout)
+	case errors.Is(err, io.EOF) && p.su.Stopped:
+	default:
+		p.endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream stream ended unexpectedly"), http.StatusBadGateway)
+	}
+}
+
+// upstreamErrorEvent ends the stream with the upstream's error event; its
+// message is judged and scrubbed before the client sees it.
+func (p *pumpState) upstreamErrorEvent(d *anthropic.ErrorDetail) {
+	if d == nil {
+		d = &anthropic.ErrorDetail{Type: anthropic.TypeAPI, Message: "upstream error"}
+	}
+	e := anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message)
+	e.Upstream = true
+	p.endWith(e, http.StatusBadGateway)
+}
+
+// finishStream charges and records the stream, then ends it for the
+// client: message_stop, or an error event, or nothing when it left.
+func (cl *call) finishStream(p *pumpState) {
+	if p.clientGone && p.failure == nil {
+		p.endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
 	}
 	// Usage: what the stream reported, and at least the content generated
 	// (text, thinking, tool input, cited text), so an interrupted stream
 	// is still charged for what was generated.
-	cl.usage = cl.usage.Add(su.Usage)
-	if est := judge.Generated / 4; cl.usage.OutputTokens < est {
+	cl.usage = cl.usage.Add(p.su.Usage)
+	if est := p.judge.Generated / 4; cl.usage.OutputTokens < est {
 		cl.usage.OutputTokens = est
 	}
 	cl.settle()
-	if werr := cl.record(status, failure, ""); werr != nil {
-		if !clientGone {
-			sink.fail(auditUnavailable())
+	if werr := cl.record(p.status, p.failure, ""); werr != nil {
+		if !p.clientGone {
+			p.sink.fail(auditUnavailable())
 		}
 		return
 	}
-	if clientGone {
+	if p.clientGone {
 		return
 	}
-	if failure != nil {
-		sink.fail(cl.cleanError(asAPIError(failure)))
+	if p.failure != nil {
+		p.sink.fail(cl.cleanError(asAPIError(p.failure)))
 		return
 	}
-	_ = sink.event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})
-	_ = sink.flush()
+	_ = p.sink.event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})
+	_ = p.sink.flush()
+}
+
+// streamLimits are a stream's two timers: idle (reset by every read) and
+// maxDur, the cap on the whole stream (0: none; an upstream that never
+// stops sending never trips the idle timer). Either cancels the upstream
+// call, which fails the pending read; tripped tells which fired.
+type streamLimits struct {
+	idle, maxDur time.Duration
+	idleTimer    *time.Timer
+	capTimer     *time.Timer
+
+	mu                sync.Mutex
+	timedOut, tooLong bool
+}
+
+// startStreamLimits starts the timers; cancel ends the upstream call.
+func startStreamLimits(idle, maxDur time.Duration, cancel func()) *streamLimits {
+	l := &streamLimits{idle: idle, maxDur: maxDur}
+	l.idleTimer = time.AfterFunc(idle, func() { l.mu.Lock(); l.timedOut = true; l.mu.Unlock(); cancel() })
+	if maxDur > 0 {
+		l.capTimer = time.AfterFunc(maxDur, func() { l.mu.Lock(); l.tooLong = true; l.mu.Unlock(); cancel() })
+	}
+	return l
+}
+
+// touch restarts the idle timer after a read.
+func (l *streamLimits) touch() { l.idleTimer.Reset(l.idle) }
+
+// tripped reports which limit fired.
+func (l *streamLimits) tripped() (timedOut, tooLong bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.timedOut, l.tooLong
+}
+
+// stop stops both timers.
+func (l *streamLimits) stop() {
+	l.idleTimer.Stop()
+	if l.capTimer != nil {
+		l.capTimer.Stop()
+	}
 }

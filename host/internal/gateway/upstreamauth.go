@@ -76,7 +76,7 @@ func (g *Gateway) probeKey(ctx context.Context) {
 	defer cancel()
 	h := http.Header{}
 	h.Set("anthropic-version", "2023-06-01")
-	resp, _, err := g.deps.Upstream.Do(ctx, http.MethodGet, "/v1/models?limit=1", nil, h)
+	resp, _, err := g.State().Upstream.Do(ctx, http.MethodGet, "/v1/models?limit=1", nil, h)
 	if err != nil {
 		return
 	}

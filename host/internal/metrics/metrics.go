@@ -10,8 +10,10 @@ package metrics
 
 import (
 	"net/http"
+	"regexp"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +61,8 @@ type Options struct {
 // ignores every call (so tests and tools can run without metrics).
 type Metrics struct {
 	reg *prometheus.Registry
+	// own are moat's collectors (moat_*), for Names.
+	own []prometheus.Collector
 
 	requests       *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
@@ -244,11 +248,12 @@ func New(opts Options) *Metrics {
 	}, []string{"version", "go_version", "environment"})
 	info.WithLabelValues(clean(version(opts.Version)), runtime.Version(), clean(opts.Environment)).Set(1)
 
-	m.reg.MustRegister(m.requests, m.latency, m.gatewayLatency, m.pluginCalls, m.pluginLatency,
+	m.own = []prometheus.Collector{m.requests, m.latency, m.gatewayLatency, m.pluginCalls, m.pluginLatency,
 		m.pluginErrors, m.breakerState, m.breakerChanges,
 		m.refusals, m.spend, m.tokens, m.upstreamErrors, m.inFlight, m.auditFailures, info,
-		m.cpSeq, m.cpTime, m.cpHead, m.cpFailures, m.auditSampled,
-		collectors.NewGoCollector(),
+		m.cpSeq, m.cpTime, m.cpHead, m.cpFailures, m.auditSampled}
+	m.reg.MustRegister(m.own...)
+	m.reg.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -261,6 +266,29 @@ func version(v string) string {
 		return bi.Main.Version
 	}
 	return "unknown"
+}
+
+// fqName finds a family's name in a Desc's description.
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Names returns the names of moat's own metric families (moat_*, not the
+// Go and process collectors), sorted: what a test must see move.
+func (m *Metrics) Names() []string {
+	ch := make(chan *prometheus.Desc, len(m.own))
+	go func() {
+		for _, c := range m.own {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var names []string
+	for d := range ch {
+		if sm := fqName.FindStringSubmatch(d.String()); sm != nil {
+			names = append(names, sm[1])
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Handler serves the registry in the Prometheus exposition format.

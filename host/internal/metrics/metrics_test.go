@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +197,25 @@ func BenchmarkRequest(b *testing.B) {
 	m := New(Options{Clients: []string{"app"}})
 	for b.Loop() {
 		m.Request("/v1/messages", "summarize", "app", 200, time.Millisecond, time.Microsecond)
+	}
+}
+
+// TestNames: Names lists moat's own families, each on the page once it has
+// a sample, and none of the Go or process collectors'.
+func TestNames(t *testing.T) {
+	m := New(Options{})
+	names := m.Names()
+	if len(names) != 20 || !slices.IsSorted(names) {
+		t.Fatalf("Names() = %v, want 20 sorted names", names)
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "moat_") {
+			t.Errorf("%s is not moat's", n)
+		}
+	}
+	for _, want := range []string{"moat_requests_in_flight", "moat_audit_write_failures_total", "moat_build_info"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("Names() lacks %s", want)
+		}
 	}
 }

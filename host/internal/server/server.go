@@ -73,6 +73,9 @@ type ReloadResult struct {
 	Time  time.Time `json:"time"`
 	OK    bool      `json:"ok"`
 	Error string    `json:"error,omitempty"`
+	// RestartRequired names the restart-only settings the file changed;
+	// they keep their running values until moat restarts.
+	RestartRequired []string `json:"restart_required,omitempty"`
 }
 
 // Run loads the config, starts moat and serves until ctx ends or SIGTERM /
@@ -139,8 +142,8 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	up := upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
-	s.gw = gateway.New(gateway.Deps{Upstream: up, Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly, KeyFingerprint: func() string { return keysource.Fingerprint(s.keys.Key()) }}, st)
+	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
+	s.gw = gateway.New(gateway.Deps{Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly, KeyFingerprint: func() string { return keysource.Fingerprint(s.keys.Key()) }}, st)
 	return nil
 }
 
@@ -160,11 +163,26 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, m *me
 	return rt, nil
 }
 
-// CheckPlugins loads cfg's plugins and builds its chains exactly as serve
-// does at start (the same code: sha256 pin, exports, imports, compilation,
-// pre-warm, chain phases), then closes them, so `moat config check`
-// refuses what serve would refuse, with the same message. It needs no
+// CheckFile is `moat config check`: config.Load (the strict decoding and
+// every static problem: keys, values, CIDR lists) and then CheckPlugins,
+// the two steps serve and reload run before they use a config. It needs no
 // upstream key and writes no local client keys.
+func CheckFile(ctx context.Context, path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPlugins(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// CheckPlugins builds cfg's state exactly as serve does at start (the same
+// code, gateway.BuildState: route templates, trusted proxies, sha256 pin,
+// exports, imports, compilation, pre-warm, chain phases), then closes it,
+// so `moat config check` refuses what serve would refuse, with the same
+// message.
 func CheckPlugins(ctx context.Context, cfg *config.Config) error {
 	rt, err := newRuntime(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
@@ -281,12 +299,14 @@ func (s *Server) serve(ctx context.Context, cfg *config.Config) error {
 	}
 }
 
-// Reload re-reads the config file and swaps in the new clients, routes,
-// chains and limits; on any problem the running config stays.
+// Reload re-reads the config file and swaps in the new state: clients,
+// routes, chains, the upstream client and limits. Settings built once at
+// start (restartOnly) keep their running value; the result and the log
+// name those the file changed. On any problem the running config stays.
 func (s *Server) Reload(ctx context.Context) error {
-	err := s.reload(ctx)
+	restart, err := s.reload(ctx)
 	s.mu.Lock()
-	s.lastReload = ReloadResult{Time: time.Now().UTC(), OK: err == nil}
+	s.lastReload = ReloadResult{Time: time.Now().UTC(), OK: err == nil, RestartRequired: restart}
 	if err != nil {
 		s.lastReload.Error = err.Error()
 	}
@@ -294,34 +314,36 @@ func (s *Server) Reload(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) reload(ctx context.Context) error {
+func (s *Server) reload(ctx context.Context) ([]string, error) {
 	old := s.gw.State()
 	cfg, err := config.Load(old.Config.Path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.opts.Override != nil {
 		s.opts.Override(cfg)
 	}
+	restart := pinRestartOnly(old.Config, cfg)
 	local, err := LocalClients(cfg, s.opts.Stdout)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := gateway.BuildState(ctx, cfg, local, s.rt)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.limiter.Reconfigure(cfg); err != nil {
 		st.Close(ctx)
-		return fmt.Errorf("applying limits: %w", err)
+		return nil, fmt.Errorf("applying limits: %w", err)
 	}
-	if cfg.Anomaly != old.Config.Anomaly {
-		s.log.Warn("reload: [anomaly] changed; the new settings apply after a restart")
+	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
+	if len(restart) > 0 {
+		s.log.Warn("reload: changed settings that apply only after a restart; they keep their running values", "restart_required", restart)
 	}
 	prev := s.gw.Swap(st)
 	go prev.Retire(old.Config.Server.ShutdownGrace.Duration)
-	s.log.Info("config reloaded", "clients", len(cfg.Clients)+len(local), "routes", len(cfg.Routes), "plugins", len(cfg.Plugins))
-	return nil
+	s.log.Info("config reloaded", "clients", len(cfg.Clients)+len(local), "routes", len(cfg.Routes), "plugins", len(cfg.Plugins), "upstream", cfg.Upstream.BaseURL)
+	return restart, nil
 }
 
 // adminHandler serves the admin listener: metrics, usage, reload, pprof.

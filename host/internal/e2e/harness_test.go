@@ -119,8 +119,16 @@ func start(t *testing.T, o envOpts) *env {
 		fmt.Fprintf(&b, "[[clients]]\nid = \"app\"\nkey_sha256 = %q\n%s\n", hash, o.client)
 	}
 	b.WriteString(o.extra)
+	e.serve(t, []byte(b.String()))
+	return e
+}
+
+// serve writes cfg as the env's config.toml and runs moat on it until the
+// test ends; the test fails if moat does not come up within 30 s.
+func (e *env) serve(t *testing.T, cfg []byte) {
+	t.Helper()
 	e.cfgPath = filepath.Join(e.dir, "config.toml")
-	if err := os.WriteFile(e.cfgPath, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(e.cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ready := make(chan [2]string, 1)
@@ -146,13 +154,12 @@ func start(t *testing.T, o envOpts) *env {
 		e.url, e.admin = "http://"+addrs[0], addrs[1]
 	case err := <-e.done:
 		cancel()
-		t.Fatalf("moat did not start: %v\nlogs:\n%s", err, e.logs.String())
+		t.Fatalf("moat did not start: %v\nlogs:\n%s\nconfig:\n%s", err, e.logs.String(), cfg)
 	case <-time.After(30 * time.Second):
 		cancel()
 		t.Fatalf("moat did not start in 30s\nlogs:\n%s", e.logs.String())
 	}
 	t.Cleanup(e.stop)
-	return e
 }
 
 func (e *env) stop() {

@@ -2,19 +2,15 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/moat-gateway/moat/host/internal/auth"
-	"github.com/moat-gateway/moat/host/internal/server"
 	"github.com/moat-gateway/moat/host/internal/standin"
 )
 
@@ -71,39 +67,7 @@ func startSample(t *testing.T, clientTOML string, si standin.Options) *env {
 		t.Fatalf("encoding the config: %v", err)
 	}
 	fmt.Fprintf(&body, "\n[[clients]]\nid = \"app\"\nkey_sha256 = %q\n%s\n", hash, clientTOML)
-	e.cfgPath = filepath.Join(e.dir, "config.toml")
-	if err := os.WriteFile(e.cfgPath, body.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan [2]string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() {
-		e.done <- server.Run(ctx, server.Options{
-			ConfigPath: e.cfgPath,
-			Stdout:     e.stdout,
-			Logger:     logger,
-			Ready:      func(p, a string) { ready <- [2]string{p, a} },
-			Getenv: func(k string) string {
-				if k == "MOAT_E2E_ADMIN_TOKEN" {
-					return e.adminTok
-				}
-				return os.Getenv(k)
-			},
-		})
-	}()
-	select {
-	case addrs := <-ready:
-		e.url, e.admin = "http://"+addrs[0], addrs[1]
-	case err := <-e.done:
-		cancel()
-		t.Fatalf("moat did not start on the sample config: %v\nlogs:\n%s\nconfig:\n%s", err, e.logs.String(), body.String())
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("moat did not start in 30s\nlogs:\n%s", e.logs.String())
-	}
-	t.Cleanup(e.stop)
+	e.serve(t, body.Bytes())
 	return e
 }
 

@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/logbuf"
 	"github.com/moat-gateway/moat/host/internal/server"
 	"github.com/moat-gateway/moat/host/internal/standin"
 )
@@ -24,22 +24,8 @@ import (
 // Claude stand-in, like host/internal/e2e's, which test files of another
 // package cannot import.
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// lockedBuffer is a log sink safe for concurrent writers.
+type lockedBuffer = logbuf.Buffer
 
 // moat is one running gateway.
 type moat struct {

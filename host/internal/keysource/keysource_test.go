@@ -1,7 +1,6 @@
 package keysource
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/logbuf"
 )
 
 // Test-only fake keys: not Anthropic-shaped on purpose.
@@ -26,23 +26,8 @@ const (
 	keyE = "test-upstream-key-EEEEEEEEEEEEEEEE"
 )
 
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuf is a log sink safe for concurrent writers.
+type syncBuf = logbuf.Buffer
 
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()

@@ -2,7 +2,6 @@ package anthropic
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -54,7 +53,7 @@ type UnknownTypeError struct {
 
 func (e *UnknownTypeError) Error() string {
 	name := "an unknown type (not an API type name)"
-	if typeName.MatchString(e.Name) {
+	if typeName.match(e.Name) {
 		name = fmt.Sprintf("unknown type %q", e.Name)
 	}
 	article := "a"
@@ -64,14 +63,9 @@ func (e *UnknownTypeError) Error() string {
 	return fmt.Sprintf("upstream sent %s %s of %s; moat refuses output it cannot judge (upstream.relay_unknown_types relays named types)", article, e.What, name)
 }
 
-// typeName is the shape of the API's type names. Error messages quote
-// upstream names only when they have it, so they never carry markup or a
-// key.
-var typeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-
 // safeName quotes a name from the upstream for an error message.
 func safeName(s string) string {
-	if typeName.MatchString(s) {
+	if typeName.match(s) {
 		return strconv.Quote(s)
 	}
 	return "(not an API type name)"
@@ -155,12 +149,6 @@ var opaqueKeys = map[string]bool{
 	"signature": true, "encrypted_content": true, "encrypted_index": true, "encrypted_stdout": true,
 }
 
-var (
-	identShape  = regexp.MustCompile(`^[A-Za-z0-9_.:/+@\-]{0,256}$`)
-	opaqueShape = regexp.MustCompile(`^[A-Za-z0-9+/=_\-.]*$`)
-	keyShape    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
-)
-
 // walkCtx is what the walker knows about the strings below a node.
 type walkCtx struct {
 	block string
@@ -240,7 +228,7 @@ func (w *walker) object(v *node, path string, c walkCtx) error {
 				v.keys[i], k = nk, nk
 				v.touch()
 			}
-		} else if !keyShape.MatchString(k) {
+		} else if !keyShape.match(k) {
 			return malformed(path, "an object key is not a field name")
 		}
 		seen[k] = true
@@ -269,10 +257,10 @@ func (w *walker) object(v *node, path string, c walkCtx) error {
 func (w *walker) str(v *node, path, key string, c walkCtx) error {
 	switch {
 	case c.input:
-	case c.envelope && key != "explanation" && identShape.MatchString(v.str):
+	case c.envelope && key != "explanation" && identShape.match(v.str):
 		return w.j.Check(Field{Kind: c.kind, Path: path, Text: v.str})
 	case identKeys[key]:
-		if !identShape.MatchString(v.str) {
+		if !identShape.match(v.str) {
 			return malformed(path, "identifier has an unexpected shape")
 		}
 		return w.j.Check(Field{Kind: c.kind, Path: path, Text: v.str})
@@ -297,7 +285,7 @@ func (w *walker) opaque(v *node, path string) error {
 	if v.kind != '"' {
 		return malformed(path, "opaque data is not a string")
 	}
-	if !opaqueShape.MatchString(v.str) {
+	if !opaqueShape.match(v.str) {
 		return malformed(path, "opaque data holds characters outside base64")
 	}
 	return w.j.Check(Field{Kind: "opaque", Path: path, Text: v.str})
@@ -355,7 +343,7 @@ func judgeEnvelope(j OutputJudge, m *node, path string) error {
 		if k == "content" {
 			continue
 		}
-		if !keyShape.MatchString(k) {
+		if !keyShape.match(k) {
 			return malformed(path, "an object key is not a field name")
 		}
 		if err := w.node(m.vals[i], join(path, k), k, c); err != nil {

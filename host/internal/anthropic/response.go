@@ -22,29 +22,50 @@ type Response struct {
 	judged *node
 }
 
-// DecodeResponse parses a Messages response body.
+// DecodeResponse parses a Messages response body: its id and usage now,
+// its content only when EachText, Text or Encode needs it (Judge reads the
+// body with the strict decoder instead).
 func DecodeResponse(body []byte) (*Response, error) {
-	var fields object
-	if err := decodeJSON(body, &fields); err != nil || fields == nil {
+	var head struct {
+		ID    json.RawMessage `json:"id"`
+		Usage json.RawMessage `json:"usage"`
+	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' || decodeJSON(body, &head) != nil {
 		return nil, fmt.Errorf("decoding upstream response: not a JSON object")
 	}
-	r := &Response{raw: body, fields: fields}
-	if u, ok := fields["usage"]; ok {
-		if err := json.Unmarshal(u, &r.Usage); err != nil {
+	r := &Response{raw: body}
+	if len(head.Usage) > 0 {
+		if err := json.Unmarshal(head.Usage, &r.Usage); err != nil {
 			return nil, fmt.Errorf("decoding upstream response usage: %w", err)
 		}
 	}
-	_ = json.Unmarshal(fields["id"], &r.ID)
+	_ = json.Unmarshal(head.ID, &r.ID)
+	return r, nil
+}
+
+// load decodes the fields and content blocks, once.
+func (r *Response) load() error {
+	if r.fields != nil {
+		return nil
+	}
+	var fields object
+	if err := decodeJSON(r.raw, &fields); err != nil || fields == nil {
+		return fmt.Errorf("decoding upstream response: not a JSON object")
+	}
 	if c, ok := fields["content"]; ok {
 		if err := decodeJSON(c, &r.blocks); err != nil {
-			return nil, fmt.Errorf("decoding upstream response content: %w", err)
+			return fmt.Errorf("decoding upstream response content: %w", err)
 		}
 	}
-	return r, nil
+	r.fields = fields
+	return nil
 }
 
 // EachText calls fn on each text block and writes back changes.
 func (r *Response) EachText(fn TextFunc) error {
+	if err := r.load(); err != nil {
+		return err
+	}
 	for _, b := range r.blocks {
 		if b == nil {
 			continue
@@ -63,6 +84,7 @@ func (r *Response) EachText(fn TextFunc) error {
 // Text returns the concatenated text of all text blocks.
 func (r *Response) Text() string {
 	var s string
+	_ = r.load()
 	for _, b := range r.blocks {
 		var t struct {
 			Type string `json:"type"`
@@ -118,6 +140,9 @@ func (r *Response) Encode() ([]byte, error) {
 	}
 	if r.judged != nil {
 		return encodeNode(r.judged)
+	}
+	if err := r.load(); err != nil {
+		return nil, err
 	}
 	blocks, err := encodeJSON(r.blocks)
 	if err != nil {

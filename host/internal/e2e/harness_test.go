@@ -148,6 +148,11 @@ func (e *env) serve(t *testing.T, cfg []byte) {
 }
 
 func (e *env) stop() {
+	// The SDK and e.raw use http.DefaultTransport, which may hold a
+	// connection it dialed but never sent a request on; net/http's
+	// Shutdown waits 5 s for such a connection before it counts as idle,
+	// as long as the harness's shutdown_grace. Close them first.
+	http.DefaultClient.CloseIdleConnections()
 	e.cancel()
 	select {
 	case err := <-e.done:

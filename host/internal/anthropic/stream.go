@@ -83,7 +83,7 @@ func TextDelta(index int, text string) Event {
 	b = append(b, `{"type":"content_block_delta","index":`...)
 	b = strconv.AppendInt(b, int64(index), 10)
 	b = append(b, `,"delta":{"type":"text_delta","text":`...)
-	b = append(b, mustMarshal(text)...)
+	b = appendJSONString(b, text)
 	b = append(b, `}}`...)
 	return Event{Name: EventContentBlockDelta, Data: b}
 }

@@ -35,6 +35,23 @@ let rules: Rules = new Rules();
  */
 function fold(s: string, caseSensitive: bool): string {
   if (caseSensitive) return s;
+  // ASCII text (the common case) folds byte for byte, and for it that is
+  // exactly Unicode lower-casing: skip the general case mapping.
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    const units = new Uint16Array(s.length);
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      units[i] = <u16>(c >= 0x41 && c <= 0x5a ? c + 32 : c);
+    }
+    return String.UTF16.decode(units.buffer);
+  }
   const lower = s.toLowerCase();
   if (lower.length == s.length) return lower;
   const units = new Uint16Array(s.length);

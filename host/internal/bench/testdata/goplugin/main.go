@@ -1,7 +1,9 @@
-// Command goplugin is the benchmark's user-supplied Go plugin, built with
-// moat's Go SDK: an input sanitizer that rejects text naming a configured
-// topic (case-insensitive) and trims runs of blank lines, the kind of small
-// policy check a team writes for itself.
+// Command goplugin is the benchmark's user-supplied Go plugin, written as
+// `moat plugin new --lang go` scaffolds one: an input sanitizer that
+// rejects text naming a configured topic (ASCII case ignored) and trims
+// runs of blank lines, the kind of small policy check a team writes for
+// itself. Its config is decoded once per distinct config (sdk.Config), and
+// the topics are found without lowering a copy of the text (sdk.Phrases).
 package main
 
 import (
@@ -12,19 +14,23 @@ import (
 
 type config struct {
 	Deny []string `json:"deny"`
+
+	phrases *sdk.Phrases
 }
+
+var cfgCache = sdk.Config[config]{Prepare: func(c *config) error {
+	c.phrases = sdk.NewPhrases(c.Deny...)
+	return nil
+}}
 
 func init() {
 	sdk.HandleInput(func(r sdk.Request) sdk.Verdict {
-		var cfg config
-		if err := r.DecodeConfig(&cfg); err != nil {
+		cfg, err := cfgCache.Get(r)
+		if err != nil {
 			return sdk.Reject("topic-guard: " + err.Error())
 		}
-		lower := strings.ToLower(r.Text)
-		for _, d := range cfg.Deny {
-			if d != "" && strings.Contains(lower, strings.ToLower(d)) {
-				return sdk.Reject("topic-guard: the text mentions " + d)
-			}
+		if which, _ := cfg.phrases.Find(r.Text); which >= 0 {
+			return sdk.Reject("topic-guard: the text mentions " + cfg.Deny[which])
 		}
 		if strings.Contains(r.Text, "\n\n\n") {
 			t := r.Text

@@ -1,8 +1,10 @@
 package anthropic
 
 import (
-	"encoding/json"
 	"strconv"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Stream event names of the Messages API.
@@ -32,25 +34,21 @@ type StreamEvent struct {
 		Text string `json:"text"`
 	} `json:"content_block"`
 	Message *struct {
-		ID      string            `json:"id"`
-		Usage   *Usage            `json:"usage"`
-		Content []json.RawMessage `json:"content"`
+		ID      string           `json:"id"`
+		Usage   *Usage           `json:"usage"`
+		Content []jsontext.Value `json:"content"`
 	} `json:"message"`
 	Usage *Usage       `json:"usage"`
 	Error *ErrorDetail `json:"error"`
 }
 
-// ParseStreamEvent decodes an event's data.
+// ParseStreamEvent decodes an event's data with the strict decoder
+// (go-json-experiment: duplicate member names and invalid UTF-8 are
+// errors), so it reads an event as the output model's parse does.
 func ParseStreamEvent(data []byte) (StreamEvent, error) {
 	var se StreamEvent
-	// goccy/go-json (made panic-safe): these small events are parsed once
-	// per delta. Anything it refuses gets encoding/json's verdict.
-	if err := fastUnmarshal(data, &se); err != nil {
-		se = StreamEvent{}
-		err = json.Unmarshal(data, &se)
-		return se, err
-	}
-	return se, nil
+	err := jsonv2.Unmarshal(data, &se)
+	return se, err
 }
 
 // StreamUsage accumulates usage across a stream's events.

@@ -92,3 +92,16 @@ func TestReadAll(t *testing.T) {
 		})
 	}
 }
+
+func TestRelayedHeader(t *testing.T) {
+	for k, want := range map[string]bool{
+		"User-Agent": true, "user-agent": true, "X-App": true, "X-Claude-Code-Session-Id": true,
+		"X-Stainless-Lang": true, "x-stainless-retry-count": true, "X-Stainless": false,
+		"X-Api-Key": false, "Authorization": false, "Cookie": false, "Anthropic-Dangerous-Direct-Browser-Access": false,
+		"X-Forwarded-For": false, "": false, "User-Agent2": false,
+	} {
+		if got := relayedHeader(k); got != want {
+			t.Errorf("relayedHeader(%q) = %v, want %v", k, got, want)
+		}
+	}
+}

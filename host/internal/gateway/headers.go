@@ -74,17 +74,24 @@ func (cl *call) forwardHeaders() http.Header {
 		h.Set("anthropic-beta", strings.Join(betas, ","))
 	}
 	for k, vs := range in {
-		lk := strings.ToLower(k)
-		if slices.Contains(relayedHeaders, lk) || hasAnyPrefix(lk, relayedHeaderPrefixes) {
+		if relayedHeader(k) {
 			h[k] = slices.Clone(vs)
 		}
 	}
 	return h
 }
 
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
+// relayedHeader reports, without allocating, whether the request header k
+// (in any case) is in relayedHeaders or starts with one of
+// relayedHeaderPrefixes.
+func relayedHeader(k string) bool {
+	for _, r := range relayedHeaders {
+		if strings.EqualFold(k, r) {
+			return true
+		}
+	}
+	for _, p := range relayedHeaderPrefixes {
+		if len(k) >= len(p) && strings.EqualFold(k[:len(p)], p) {
 			return true
 		}
 	}

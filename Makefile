@@ -14,7 +14,7 @@ export GOFLAGS ?=
 
 all: build
 
-## plugins: rebuild the built-in plugins' wasm modules (committed; embedded in the binary)
+## plugins: build the built-in plugins to wasm (build outputs, embedded in the binary by make build)
 plugins:
 	@bash scripts/build-plugins.sh
 
@@ -93,7 +93,7 @@ soak: build redis-start
 	bash scripts/redis.sh stop $(REDIS_DIR); exit $$status
 
 clean:
-	rm -rf bin .cache sdk/assemblyscript/build sdk/assemblyscript/example/build
+	rm -rf bin .cache host/internal/builtin/wasm/*.wasm sdk/assemblyscript/build sdk/assemblyscript/example/build
 
 ## train-detector: retrain the injection-classifier model (fixed seed; prints the files read, their SHA-256 and the held-out figures)
 TRAIN_DIR ?= ../shared/eval/train

@@ -2,10 +2,11 @@
 // names, their native handlers (the same SDK source compiled into moat) and
 // their embedded sandbox modules.
 //
-// The modules are built by scripts/build-plugins.sh into wasm/<name>.wasm,
-// committed, and embedded at compile time, so `go install` and `make build`
-// give the same binary; TestModulesReproducible checks that rebuilding them
-// from the current source gives the committed bytes.
+// The modules are built by scripts/build-plugins.sh (make plugins, which
+// make build runs first) into wasm/<name>.wasm and embedded at compile time.
+// They are build outputs, not committed: a binary built without them (go
+// install) runs every built-in natively, the default, and refuses
+// runtime = "wasm" for a built-in, saying why; Module reports them missing.
 package builtin
 
 import (

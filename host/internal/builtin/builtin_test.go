@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -156,52 +151,5 @@ func wasmHook(t *testing.T, name string, phase abi.Phase) func(abi.Request) abi.
 			}
 		}
 		return got
-	}
-}
-
-// TestModulesReproducible: the committed modules are, byte for byte, what
-// scripts/build-plugins.sh builds from the current source, so the binary
-// of `go install ./host/cmd/moat` embeds the modules `make build` does. It
-// runs the script into a temporary directory (seconds with a warm build
-// cache, a few minutes cold; -short skips it). Only the Go release that
-// built the committed modules can reproduce their bytes: with another one
-// the test skips, saying so.
-func TestModulesReproducible(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds every module; skipped with -short")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command to rebuild the modules with")
-	}
-	if b, _ := Module("html-escape"); !bytes.Contains(b, []byte(runtime.Version())) {
-		t.Skipf("the committed modules were built by another Go release than %s; rebuild them with make plugins to check", runtime.Version())
-	}
-	out := t.TempDir()
-	cmd := exec.Command("bash", filepath.Join("..", "..", "..", "scripts", "build-plugins.sh"), out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the modules: %v\n%s", err, b)
-	}
-	built, err := filepath.Glob(filepath.Join(out, "*.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(built) != len(Names()) {
-		t.Fatalf("the script built %d modules, there are %d built-ins", len(built), len(Names()))
-	}
-	for _, path := range built {
-		name := strings.TrimSuffix(filepath.Base(path), ".wasm")
-		t.Run(name, func(t *testing.T) {
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, ok := Module(name)
-			if !ok {
-				t.Fatalf("no committed module for %s (run make plugins and commit host/internal/builtin/wasm)", name)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("the committed module (%d bytes) differs from its rebuild (%d bytes): run make plugins and commit host/internal/builtin/wasm", len(got), len(want))
-			}
-		})
 	}
 }

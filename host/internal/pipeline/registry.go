@@ -122,7 +122,7 @@ func load(ctx context.Context, cfg *config.Config, pl *config.Plugin, rt *wasm.R
 		}
 		b, ok := modules(pl.Builtin)
 		if !ok {
-			return nil, fmt.Errorf("unknown built-in %q (no embedded module)", pl.Builtin)
+			return nil, fmt.Errorf("built-in %q has no embedded module in this binary (built without `make plugins`, as `go install` builds it): use runtime = \"native\" or build moat with `make build`", pl.Builtin)
 		}
 		code = b
 	}

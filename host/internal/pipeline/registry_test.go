@@ -151,7 +151,7 @@ func TestRegistryRefuses(t *testing.T) {
 		{
 			name: "builtin as wasm without module",
 			toml: "[[plugins]]\nname = \"u\"\nbuiltin = \"upper\"\nruntime = \"wasm\"\n",
-			want: "unknown built-in",
+			want: "has no embedded module in this binary",
 		},
 	}
 	for _, tt := range tests {

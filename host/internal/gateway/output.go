@@ -33,18 +33,9 @@ func checkRelay(cfg *config.Config) error {
 	return nil
 }
 
-// relay returns the configured set of unknown types relayed unjudged.
-func (cl *call) relay() anthropic.Relay {
-	names := cl.st.Config.Upstream.RelayUnknownTypes
-	if len(names) == 0 {
-		return nil
-	}
-	r := make(anthropic.Relay, len(names))
-	for _, n := range names {
-		r[n] = true
-	}
-	return r
-}
+// relay returns the unknown types relayed (upstream.relay_unknown_types),
+// the set the state built once.
+func (cl *call) relay() anthropic.Relay { return cl.st.relayBlocks }
 
 // scrubber masks the upstream keys (current and previous), the key the
 // caller presented, and anything key-shaped.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/builtin"
 	"github.com/moat-gateway/moat/host/internal/config"
@@ -38,7 +39,7 @@ type State struct {
 	routes        map[string]*routeState
 	// relayBlocks are the request block types relayed outside the content
 	// model (upstream.relay_unknown_types).
-	relayBlocks map[string]bool
+	relayBlocks anthropic.Relay
 	// trusted are the proxies whose X-Forwarded-For is believed
 	// (server.trusted_proxies).
 	trusted []netip.Prefix
@@ -84,7 +85,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
-		st.relayBlocks = make(map[string]bool, len(cfg.Upstream.RelayUnknownTypes))
+		st.relayBlocks = make(anthropic.Relay, len(cfg.Upstream.RelayUnknownTypes))
 		for _, t := range cfg.Upstream.RelayUnknownTypes {
 			st.relayBlocks[t] = true
 		}

@@ -58,20 +58,27 @@ func shapeBody(fields, word string) []byte {
 
 // TestEveryRequestShapeIsJudged: the word the input chain refuses, placed
 // in each field the model reads, is refused before the upstream is
-// called, for many hostile callers at once; the same bodies without it
-// reach the upstream.
+// called, on /v1/messages and on count_tokens (which sends the same text
+// to Anthropic), for many hostile callers at once; the same bodies without
+// it reach the upstream.
 func TestEveryRequestShapeIsJudged(t *testing.T) {
 	e := start(t, envOpts{extra: denyInput})
 	workers := 4 * runtime.GOMAXPROCS(0)
 	type job struct {
-		name string
-		body []byte
-		want int
+		name, path string
+		body       []byte
+		want       int
 	}
 	var jobs []job
 	for _, s := range requestShapes {
-		jobs = append(jobs, job{s.name + "/hostile", shapeBody(s.fields, "FORBIDDEN-7"), http.StatusBadRequest})
-		jobs = append(jobs, job{s.name + "/benign", shapeBody(s.fields, "harmless"), http.StatusOK})
+		jobs = append(jobs, job{s.name + "/hostile", "/v1/messages", shapeBody(s.fields, "FORBIDDEN-7"), http.StatusBadRequest})
+		jobs = append(jobs, job{s.name + "/benign", "/v1/messages", shapeBody(s.fields, "harmless"), http.StatusOK})
+		// count_tokens takes the same body without max_tokens.
+		count := func(word string) []byte {
+			return []byte(fmt.Sprintf(`{"model":%q,%s}`, model, strings.ReplaceAll(s.fields, "W", word)))
+		}
+		jobs = append(jobs, job{s.name + "/count/hostile", "/v1/messages/count_tokens", count("FORBIDDEN-7"), http.StatusBadRequest})
+		jobs = append(jobs, job{s.name + "/count/benign", "/v1/messages/count_tokens", count("harmless"), http.StatusOK})
 	}
 	before := e.si.RequestCount()
 	ch := make(chan job)
@@ -83,7 +90,7 @@ func TestEveryRequestShapeIsJudged(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := range ch {
-				code, _, body := e.raw("POST", "/v1/messages", j.body, e.auth())
+				code, _, body := e.raw("POST", j.path, j.body, e.auth())
 				if code != j.want || (j.want == 400 && !strings.Contains(string(body), "deny")) {
 					mu.Lock()
 					failures = append(failures, fmt.Sprintf("%s: %d %s", j.name, code, body))
@@ -102,7 +109,7 @@ func TestEveryRequestShapeIsJudged(t *testing.T) {
 	for _, f := range failures {
 		t.Error(f)
 	}
-	if got, want := e.si.RequestCount()-before, int64(3*len(requestShapes)); got != want {
+	if got, want := e.si.RequestCount()-before, int64(3*2*len(requestShapes)); got != want {
 		t.Errorf("upstream saw %d requests, want %d (only the benign ones)", got, want)
 	}
 	for _, l := range e.auditLines() {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -144,20 +143,11 @@ func (cl *call) serveMessages() error {
 	}
 	cs := cl.st.client(cl.who.ClientID)
 	meta := abi.Context{Model: req.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
-	if err := cl.judgeRequest(req, cs.input, meta); err != nil {
-		return err
-	}
-	var extra []string
-	if client.WrapUserInput {
-		wrapRequest(req, client.Tag)
-	}
 	canary := ""
 	if client.Canary {
 		canary = prompt.NewCanary()
-		extra = append(extra, prompt.CanaryInstruction(canary))
 	}
-	req.ApplySystem(client.System, client.SystemPrompt, strings.Join(extra, "\n\n"))
-	out, err := req.Encode()
+	out, err := cl.prepareRequest(req, cs.input, meta, canary)
 	if err != nil {
 		return err
 	}
@@ -170,6 +160,27 @@ func (cl *call) serveMessages() error {
 		return err
 	}
 	return cl.finishMessage(resp, guard)
+}
+
+// prepareRequest makes req what the upstream reads: the input chain over
+// every text, the client's wrapping and system policy, and the canary's
+// instruction when canary is set. /v1/messages and count_tokens both send
+// it, so a count is of what the model would read, and no text reaches
+// Anthropic without the chain (redactors included).
+func (cl *call) prepareRequest(req *anthropic.Request, chain pipeline.Chain, meta abi.Context, canary string) ([]byte, error) {
+	client := cl.who.Client
+	if err := cl.judgeRequest(req, chain, meta); err != nil {
+		return nil, err
+	}
+	if client.WrapUserInput {
+		wrapRequest(req, client.Tag)
+	}
+	extra := ""
+	if canary != "" {
+		extra = prompt.CanaryInstruction(canary)
+	}
+	req.ApplySystem(client.System, client.SystemPrompt, extra)
+	return req.Encode()
 }
 
 // judgeRequest runs the input chain over every text the model reads (see
@@ -313,8 +324,10 @@ func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error 
 	return cl.respond(out)
 }
 
-// serveCountTokens serves POST /v1/messages/count_tokens: authenticated
-// and relayed; the input chain does not run (nothing reaches the model).
+// serveCountTokens serves POST /v1/messages/count_tokens: the request is
+// checked and prepared as /v1/messages prepares it (input chain, wrapping,
+// system policy), so the count is of what the model would read and no
+// unjudged text reaches Anthropic.
 func (cl *call) serveCountTokens() error {
 	if err := cl.identify(); err != nil {
 		return err
@@ -328,13 +341,18 @@ func (cl *call) serveCountTokens() error {
 		return err
 	}
 	cl.model = req.Model
-	if err := cl.checkModel(req.Model); err != nil {
+	if err := cl.checkMessagesRequest(req); err != nil {
 		return err
 	}
 	if err := cl.admit(); err != nil {
 		return err
 	}
-	resp, err := cl.callUpstream("/v1/messages/count_tokens", body)
+	meta := abi.Context{Model: req.Model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
+	out, err := cl.prepareRequest(req, cl.st.client(cl.who.ClientID).input, meta, "")
+	if err != nil {
+		return err
+	}
+	resp, err := cl.callUpstream("/v1/messages/count_tokens", out)
 	if err != nil {
 		return err
 	}

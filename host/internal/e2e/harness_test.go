@@ -70,18 +70,20 @@ type envOpts struct {
 	si          standin.Options
 }
 
-// start runs moat on a fresh config in a temp dir.
-func start(t *testing.T, o envOpts) *env {
+// newEnv makes an env in a temp dir with a running stand-in that accepts
+// only a fake upstream key (written to keyFile) and a new client key
+// (hash is its SHA-256); moat is not started yet (see serve).
+func newEnv(t *testing.T, keyName string, si standin.Options) (e *env, keyFile, hash string) {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, stdout: &syncBuffer{}, seen: &syncBuffer{}, done: make(chan error, 1)}
-	e.upKey = fakeUpstreamKey(strings.ReplaceAll(t.Name(), "/", "_"))
-	o.si.APIKey = e.upKey
-	e.si = standin.New(o.si)
+	e = &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, stdout: &syncBuffer{}, seen: &syncBuffer{}, done: make(chan error, 1)}
+	e.upKey = fakeUpstreamKey(keyName)
+	si.APIKey = e.upKey
+	e.si = standin.New(si)
 	if err := e.si.Start("127.0.0.1:0"); err != nil {
 		t.Fatalf("starting stand-in: %v", err)
 	}
 	t.Cleanup(func() { e.si.Close() })
-	keyFile := filepath.Join(e.dir, "anthropic.key")
+	keyFile = filepath.Join(e.dir, "anthropic.key")
 	if err := os.WriteFile(keyFile, []byte(e.upKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +93,13 @@ func start(t *testing.T, o envOpts) *env {
 	}
 	e.key = key
 	e.adminTok = "admin-token-" + hash[:16]
+	return e, keyFile, hash
+}
+
+// start runs moat on a fresh config in a temp dir.
+func start(t *testing.T, o envOpts) *env {
+	t.Helper()
+	e, keyFile, hash := newEnv(t, strings.ReplaceAll(t.Name(), "/", "_"), o.si)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\nenvironment = \"test\"\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n%s\n", o.top, o.server)
 	upURL := e.si.URL()

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/standin"
 )
 
@@ -28,24 +26,7 @@ func startSample(t *testing.T, clientTOML string, si standin.Options) *env {
 	if _, err := toml.DecodeFile(sampleConfig, &cfg); err != nil {
 		t.Fatalf("decoding the sample config: %v", err)
 	}
-	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, stdout: &syncBuffer{}, seen: &syncBuffer{}, done: make(chan error, 1)}
-	e.upKey = fakeUpstreamKey("sample")
-	si.APIKey = e.upKey
-	e.si = standin.New(si)
-	if err := e.si.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("starting stand-in: %v", err)
-	}
-	t.Cleanup(func() { e.si.Close() })
-	keyFile := filepath.Join(e.dir, "anthropic.key")
-	if err := os.WriteFile(keyFile, []byte(e.upKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, hash, err := auth.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.key = key
-	e.adminTok = "admin-token-" + hash[:16]
+	e, keyFile, hash := newEnv(t, "sample", si)
 	table := func(name string) map[string]any {
 		m, _ := cfg[name].(map[string]any)
 		if m == nil {

@@ -232,13 +232,13 @@ var (
 // errIncomplete is a stream that ended without message_stop.
 var errIncomplete = errors.New("stream ended without message_stop")
 
-func doRequest(ctx context.Context, client *http.Client, spec *LoadSpec) (s sample) {
-	s.start = time.Now()
-	defer func() { s.end = time.Now() }()
+// send posts spec.Body and returns the response of a 200; any other
+// outcome is recorded in s (and the body closed).
+func send(ctx context.Context, client *http.Client, spec *LoadSpec, s *sample) *http.Response {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, spec.URL, bytes.NewReader(spec.Body))
 	if err != nil {
 		s.err = err
-		return s
+		return nil
 	}
 	for k, v := range spec.Header {
 		req.Header[k] = v
@@ -246,15 +246,26 @@ func doRequest(ctx context.Context, client *http.Client, spec *LoadSpec) (s samp
 	resp, err := client.Do(req)
 	if err != nil {
 		s.err = err
-		return s
+		return nil
 	}
-	defer resp.Body.Close()
 	s.status = resp.StatusCode
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
 		s.err = fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+		return nil
+	}
+	return resp
+}
+
+func doRequest(ctx context.Context, client *http.Client, spec *LoadSpec) (s sample) {
+	s.start = time.Now()
+	defer func() { s.end = time.Now() }()
+	resp := send(ctx, client, spec, &s)
+	if resp == nil {
 		return s
 	}
+	defer resp.Body.Close()
 	if !spec.Stream {
 		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 			s.err = fmt.Errorf("reading body: %w", err)

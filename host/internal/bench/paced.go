@@ -63,26 +63,11 @@ type PacedRow struct {
 func pacedTextRequest(ctx context.Context, client *http.Client, spec *LoadSpec) (s sample) {
 	s.start = time.Now()
 	defer func() { s.end = time.Now() }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, spec.URL, bytes.NewReader(spec.Body))
-	if err != nil {
-		s.err = err
-		return s
-	}
-	for k, v := range spec.Header {
-		req.Header[k] = v
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		s.err = err
+	resp := send(ctx, client, spec, &s)
+	if resp == nil {
 		return s
 	}
 	defer resp.Body.Close()
-	s.status = resp.StatusCode
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		s.err = fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-		return s
-	}
 	tl, err := readTextTimeline(resp.Body, s.start)
 	if err != nil {
 		s.err = err

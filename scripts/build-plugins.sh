@@ -3,14 +3,11 @@
 # host/internal/builtin/wasm/<name>.wasm, where <name> is the config name
 # given by the "moat:builtin <name>" line of the package's main.go.
 #
-# The modules are committed, so that `go install ./host/cmd/moat` embeds
-# them as `make build` does. The build is reproducible (-trimpath, no VCS
-# stamp, the same Go toolchain gives the same bytes): every module is
-# rebuilt (Go's build cache makes that cheap) and replaced only when its
-# bytes changed, so after a change to plugins/ or sdk/ `git status` shows
-# the modules to commit. TestModulesReproducible (host/internal/builtin)
-# runs this script into a temporary directory and fails when a committed
-# module differs from its rebuild. Two builds run at a time.
+# The modules are build outputs (git-ignored), embedded by `make build`.
+# The build is reproducible (-trimpath, no VCS stamp, the same Go toolchain
+# gives the same bytes): every module is rebuilt (Go's build cache makes
+# that cheap) and replaced only when its bytes changed, so the binary is
+# relinked only when one did. Two builds run at a time.
 #
 # Usage: scripts/build-plugins.sh [OUTDIR]   (default host/internal/builtin/wasm)
 set -euo pipefail

@@ -80,16 +80,16 @@ fuzz: plugins
 
 ## bench: the side-by-side benchmark table (bare proxy, moat, moat + chains)
 bench: build
-	$(GO) run ./host/internal/bench/cmd/bench
+	$(GO) run ./host/tools/bench/cmd/bench
 
 ## bench-peers: the same table with Portkey's gateway added
 bench-peers: build
-	$(GO) run ./host/internal/bench/cmd/bench --peers
+	$(GO) run ./host/tools/bench/cmd/bench --peers
 
 ## soak: a bounded soak run (SOAK=60s by default)
 SOAK ?= 60s
 soak: build redis-start
-	@status=0; MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) run ./host/internal/soak/cmd/soak --duration $(SOAK) || status=$$?; \
+	@status=0; MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) run ./host/tools/soak/cmd/soak --duration $(SOAK) || status=$$?; \
 	bash scripts/redis.sh stop $(REDIS_DIR); exit $$status
 
 clean:

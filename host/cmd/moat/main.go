@@ -35,7 +35,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/plugincli"
 	"github.com/moat-gateway/moat/host/internal/scan"
 	"github.com/moat-gateway/moat/host/internal/server"
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 func main() {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/moat-gateway/moat/host/internal/config"
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // TestProbe asks a real stand-in of the API, which accepts one key, with

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // TestKeyCanary runs moat with a recognisable upstream key through success,

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // clientWaitAudit polls the audit log until it has n lines.

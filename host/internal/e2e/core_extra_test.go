@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // TestFirstStartLocalKey: with no [[clients]], moat creates a key, prints

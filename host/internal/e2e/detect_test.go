@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 	"github.com/yuin/goldmark"
 	gmhtml "github.com/yuin/goldmark/renderer/html"
 	"golang.org/x/net/html"

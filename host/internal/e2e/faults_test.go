@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/moat-gateway/moat/host/internal/audit"
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // faultUpstream is the [upstream] of the fault tests: short timeouts and

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 const lcEscapePlugin = `

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // Prices that make costs easy to check: $1000 per million tokens is $0.001

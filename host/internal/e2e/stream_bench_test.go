@@ -17,7 +17,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/server"
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // benchMoat runs a moat for a benchmark (the harness's start takes a

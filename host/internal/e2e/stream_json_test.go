@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // jsonRoutes is a JSON route with a schema and one repair, streamable, and

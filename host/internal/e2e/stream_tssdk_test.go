@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // tssdkDir is the npm project holding the official TypeScript SDK, pinned

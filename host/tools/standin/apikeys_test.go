@@ -3,7 +3,7 @@ package standin_test
 import (
 	"testing"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // TestSetAPIKeys: a rotation window accepts both keys, then only the new

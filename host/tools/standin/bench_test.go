@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // benchPost sends body to url+"/v1/messages" b.N times over keep-alive

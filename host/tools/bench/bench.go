@@ -47,7 +47,7 @@ type Options struct {
 	// Root/sdk/assemblyscript/example/build/example.wasm.
 	ASPlugin string
 	// PortkeyDir holds Portkey's pinned package.json and lock; default
-	// Root/host/internal/bench/peers/portkey.
+	// Root/host/tools/bench/peers/portkey.
 	PortkeyDir string
 	// Peers adds Portkey's gateway.
 	Peers bool
@@ -367,7 +367,7 @@ func (e *env) buildPlugins(ctx context.Context, rep *Report) {
 	needLoop := !o.SkipLoop && o.wants(KeyMoatLoop)
 	if needUser {
 		fmt.Fprintf(o.Progress, "building the Go plugin (GOOS=wasip1 GOARCH=wasm)\n")
-		e.goPlugin = buildGoPlugin(ctx, o.Root, "./host/internal/bench/testdata/goplugin", filepath.Join(e.work, "goplugin.wasm"))
+		e.goPlugin = buildGoPlugin(ctx, o.Root, "./host/tools/bench/testdata/goplugin", filepath.Join(e.work, "goplugin.wasm"))
 		if e.goPlugin.na != "" {
 			rep.Notes = append(rep.Notes, "Go plugin n/a: "+oneLine(e.goPlugin.na))
 		}
@@ -380,7 +380,7 @@ func (e *env) buildPlugins(ctx context.Context, rep *Report) {
 	}
 	if needLoop {
 		fmt.Fprintf(o.Progress, "building the looping plugin\n")
-		e.loopPlugin = buildGoPlugin(ctx, o.Root, "./host/internal/bench/testdata/loopplugin", filepath.Join(e.work, "loopplugin.wasm"))
+		e.loopPlugin = buildGoPlugin(ctx, o.Root, "./host/tools/bench/testdata/loopplugin", filepath.Join(e.work, "loopplugin.wasm"))
 	}
 }
 

@@ -1,7 +1,7 @@
 // Command soak runs moat under a bounded mixed load and checks the
 // aftermath (see package soak). It exits non-zero when any check fails.
 //
-//	go run ./host/internal/soak/cmd/soak --duration 60s [--concurrency 200] [--moat bin/moat]
+//	go run ./host/tools/soak/cmd/soak --duration 60s [--concurrency 200] [--moat bin/moat]
 //
 // MOAT_TEST_REDIS_ADDR, when set, puts limits and budgets in that Redis
 // server (database 15, emptied first).
@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/soak"
+	"github.com/moat-gateway/moat/host/tools/soak"
 )
 
 func main() {

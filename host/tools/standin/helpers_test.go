@@ -15,7 +15,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"go.uber.org/goleak"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 func TestMain(m *testing.M) {

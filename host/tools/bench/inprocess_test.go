@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/server"
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // startInProcess runs the stand-in and moat (with the benchmark's own

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // Roles a benchmark child process can play (see RunRole).

@@ -2,7 +2,7 @@
 // one table (see package bench). Run it from the repository after
 // `make build`:
 //
-//	go run ./host/internal/bench/cmd/bench [--peers] [--duration 10s] [--concurrency 1,32]
+//	go run ./host/tools/bench/cmd/bench [--peers] [--duration 10s] [--concurrency 1,32]
 //
 // BENCH_DURATION and BENCH_CONCURRENCY set the defaults of --duration and
 // --concurrency. The driver re-executes itself with a hidden --role flag for
@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/bench"
+	"github.com/moat-gateway/moat/host/tools/bench"
 )
 
 func main() {
@@ -42,7 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	peers := fs.Bool("peers", false, "add Portkey's gateway (npm ci into host/internal/bench/peers/portkey when needed)")
+	peers := fs.Bool("peers", false, "add Portkey's gateway (npm ci into host/tools/bench/peers/portkey when needed)")
 	defDuration, err := envDuration("BENCH_DURATION", 10*time.Second)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/standin"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // model is the model every soak request names.

@@ -17,6 +17,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/scrub"
+	"github.com/moat-gateway/moat/host/internal/streamguard"
 )
 
 // call is one request on its way through the gateway: what is known about
@@ -40,7 +41,7 @@ type call struct {
 
 	ticket   *limit.Ticket
 	res      *limit.Reservation
-	verdicts []pipeline.Record
+	verdicts pipeline.Verdicts
 	usage    anthropic.Usage
 	cost     float64
 	input    strings.Builder
@@ -52,7 +53,7 @@ type call struct {
 
 	// guard is the output guard of the call, once built; scrub masks keys
 	// in what the client receives (see output.go).
-	guard *outputGuard
+	guard *streamguard.Guard
 	scrub *scrub.Scrubber
 	// detached is the request's context without its cancellation, made
 	// once: settling, releasing and auditing finish when the client leaves.
@@ -307,10 +308,11 @@ func (cl *call) auditRecord(status int, err error, by string) *audit.Record {
 			rec.Cause = causeOf(err, told)
 		}
 	}
-	if len(cl.verdicts) > 0 {
-		rec.Plugins = make([]audit.PluginVerdict, 0, len(cl.verdicts))
+	verdicts := cl.verdicts.List()
+	if len(verdicts) > 0 {
+		rec.Plugins = make([]audit.PluginVerdict, 0, len(verdicts))
 	}
-	for _, v := range cl.verdicts {
+	for _, v := range verdicts {
 		rec.Plugins = append(rec.Plugins, audit.PluginVerdict{Name: v.Plugin, Phase: string(v.Phase), Action: string(v.Action), Reason: v.Reason, Cause: string(v.Cause), Duration: v.Duration})
 	}
 	return rec

@@ -17,6 +17,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -151,7 +152,7 @@ func (cl *call) serveMessages() error {
 	if err != nil {
 		return err
 	}
-	guard := cl.st.outputGuard(cs, canary, meta)
+	guard := cl.newGuard(cs.stages(canary), meta)
 	if req.Stream {
 		return cl.relayStream(out, guard)
 	}
@@ -202,21 +203,11 @@ func (cl *call) judgeRequest(req *anthropic.Request, chain pipeline.Chain, meta 
 			return "", err
 		}
 		if seg.Fixed && out != text {
-			return "", &pipeline.RejectError{Phase: abi.PhaseInput, Plugin: lastModifier(cl.verdicts), Reason: seg.Path + ": a signed thinking block or a name in tool JSON cannot be changed; the plugin's change is refused"}
+			return "", &pipeline.RejectError{Phase: abi.PhaseInput, Plugin: cl.verdicts.LastModifier(abi.PhaseInput, "input chain"), Reason: seg.Path + ": a signed thinking block or a name in tool JSON cannot be changed; the plugin's change is refused"}
 		}
 		cl.keepInput(out)
 		return out, nil
 	})
-}
-
-// lastModifier names the plugin whose modify verdict is the latest.
-func lastModifier(recs []pipeline.Record) string {
-	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i].Action == abi.Modify {
-			return recs[i].Plugin
-		}
-	}
-	return "input chain"
 }
 
 // wrapRequest encloses user data in tags it cannot close or forge, with
@@ -297,7 +288,7 @@ func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 }
 
 // finishMessage validates and sends a non-streaming response.
-func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error {
+func (cl *call) finishMessage(resp *upstreamResponse, guard *streamguard.Guard) error {
 	body, err := cl.readUpstream(resp)
 	if err != nil {
 		return err
@@ -315,7 +306,7 @@ func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error 
 	cl.usage = cl.usage.Add(msg.Usage)
 	cl.settle()
 	if err := msg.Judge(cl.outputJudge(guard), cl.relay()); err != nil {
-		return outputFailure(err)
+		return streamguard.OutputFailure(err)
 	}
 	out, err := msg.Encode()
 	if err != nil {

@@ -1,25 +1,21 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/config"
-	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/scrub"
+	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
-// This file applies the output chain, the canary and the key scrubber to
-// everything the client receives, following the content model in
-// anthropic/output.go: response blocks, stream deltas and upstream error
+// This file connects a call to the stream guard (host/internal/streamguard),
+// which applies the output stages and the key scrubber to everything the
+// client receives: response blocks, stream deltas and upstream error
 // messages.
-
-// scrubberName names moat's key scrubber in refusals.
-const scrubberName = "moat-scrub"
 
 // checkRelay refuses a relay_unknown_types entry that names a type moat
 // judges: listing it would not relay it unjudged, and says the operator
@@ -57,206 +53,37 @@ func (cl *call) scrubber() *scrub.Scrubber {
 	return cl.scrub
 }
 
-// outputJudge is the call's anthropic.StreamJudge: the output guard (chain
-// and canary; nil when the client has neither) and then the scrubber, on
-// every string the client receives.
-type outputJudge struct {
-	cl     *call
-	guard  *outputGuard
-	sc     *scrub.Scrubber
-	blocks map[int]*judgedText
-	// now says the upstream has nothing more buffered: the guard judges
-	// the text it holds rather than waiting for more (see outputGuard.feed).
-	now bool
+// newGuard returns the output guard of stages for the call (nil: none).
+func (cl *call) newGuard(stages []streamguard.Stage, meta abi.Context) *streamguard.Guard {
+	return streamguard.New(cl.c.Request.Context(), stages, meta, cl)
 }
 
-// judgedText is one streamed text or thinking block being judged.
-type judgedText struct {
-	bg blockGuard
-	sc *scrub.Stream
-	// orig is thinking text received and not yet released: released
-	// thinking must equal it, byte for byte, because it is signed.
-	orig string
-}
-
-func (cl *call) outputJudge(guard *outputGuard) *outputJudge {
+// outputJudge is the call's judge of what the client receives: guard (the
+// output stages; nil when the client has none), then the scrubber.
+func (cl *call) outputJudge(guard *streamguard.Guard) *streamguard.Judge {
 	cl.guard = guard
-	return &outputJudge{cl: cl, guard: guard, sc: cl.scrubber(), blocks: map[int]*judgedText{}}
+	j := streamguard.NewJudge(guard, cl.scrubber(), &cl.verdicts)
+	j.Keep = cl.keepOutput
+	return j
 }
 
-// as points the guard's plugin context at one field.
-func (j *outputJudge) as(f anthropic.Field) {
-	j.guard.meta.Kind, j.guard.meta.Path, j.guard.meta.Role = f.Kind, f.Path, "assistant"
-}
-
-// Judge implements anthropic.OutputJudge.
-func (j *outputJudge) Judge(f anthropic.Field) (string, error) {
-	out := f.Text
-	if j.guard != nil {
-		j.as(f)
-		var err error
-		if out, err = j.guard.whole(j.cl, f.Text); err != nil {
-			return "", err
-		}
-	}
-	out = j.sc.String(out)
-	if f.Kind == abi.KindThinking && out != f.Text {
-		return "", j.signedModify(f.Path, out, f.Text)
-	}
-	if f.Kind == abi.KindText && !f.Key {
-		j.cl.keepOutput(out)
-	}
-	return out, nil
-}
-
-// Check implements anthropic.OutputJudge: identifiers and opaque data are
-// relayed as sent, so one holding a key refuses the response.
-func (j *outputJudge) Check(f anthropic.Field) error {
-	if j.sc.Found(f.Text) {
-		return &pipeline.RejectError{Plugin: scrubberName, Phase: abi.PhaseOutput,
-			Reason: fmt.Sprintf("%s holds a key-shaped string in data moat relays unchanged", f.Path)}
-	}
-	return nil
-}
-
-func (j *outputJudge) block(index int) *judgedText {
-	jt := j.blocks[index]
-	if jt == nil {
-		jt = &judgedText{sc: j.sc.Stream()}
-		j.blocks[index] = jt
-	}
-	return jt
-}
-
-// Feed implements anthropic.StreamJudge: the guard's hold-back, then the
-// scrubber's.
-func (j *outputJudge) Feed(index int, f anthropic.Field) (string, error) {
-	jt := j.block(index)
-	out := f.Text
-	if j.guard != nil {
-		j.as(f)
-		var err error
-		if out, err = j.guard.feed(j.cl, &jt.bg, f.Text, j.now); err != nil {
-			return "", err
-		}
-	}
-	out = jt.sc.Write(out)
-	if f.Kind == abi.KindThinking {
-		jt.orig += f.Text
-		if !strings.HasPrefix(jt.orig, out) {
-			return "", j.signedModify(f.Path, out, jt.orig)
-		}
-		jt.orig = jt.orig[len(out):]
-	}
-	return out, nil
-}
-
-// Flush implements anthropic.StreamJudge.
-func (j *outputJudge) Flush(index int, f anthropic.Field) (string, error) {
-	jt := j.blocks[index]
-	if jt == nil {
-		return "", nil
-	}
-	delete(j.blocks, index)
-	out := ""
-	if j.guard != nil {
-		j.as(f)
-		var err error
-		if out, err = j.guard.flush(j.cl, &jt.bg); err != nil {
-			return "", err
-		}
-	}
-	out = jt.sc.Write(out) + jt.sc.Flush()
-	if f.Kind == abi.KindThinking && out != jt.orig {
-		return "", j.signedModify(f.Path, out, jt.orig)
-	}
-	return out, nil
-}
-
-// signedModify is the refusal of a change to a thinking block: thinking is
-// signed, and the API rejects a thinking block whose text changed when the
-// client sends it back, so a modify verdict (or a masked key) refuses the
-// response instead.
-func (j *outputJudge) signedModify(path, got, want string) error {
-	name := j.cl.lastModifier()
-	if j.sc.Found(want) {
-		name = scrubberName
-	}
-	return &pipeline.RejectError{Plugin: name, Phase: abi.PhaseOutput,
-		Reason: fmt.Sprintf("it would modify %s, a signed thinking block; thinking cannot be changed without breaking its signature, so the response is refused", path)}
-}
-
-// lastModifier names an output plugin that modified text in this call.
-func (cl *call) lastModifier() string {
-	for i := len(cl.verdicts) - 1; i >= 0; i-- {
-		if v := cl.verdicts[i]; v.Phase == abi.PhaseOutput && v.Action == abi.Modify {
-			return v.Plugin
-		}
-	}
-	return scrubberName
-}
-
-// outputFailure maps a refusal of the output model to the client's error:
-// an unknown or malformed shape is a 502 naming it; a plugin's verdict is
-// left for asAPIError.
-func outputFailure(err error) error {
-	var ut *anthropic.UnknownTypeError
-	var mo *anthropic.MalformedOutputError
-	if errors.As(err, &ut) || errors.As(err, &mo) {
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "%s", err.Error())
-	}
-	return err
-}
-
-// withheldMessage replaces an upstream error message the output chain
-// refused.
-const withheldMessage = "upstream error (its message was withheld: the output chain refused it)"
-
-// cleanError prepares an error for the client. An upstream error's message
-// goes through the output chain (kind "error"; a refusal replaces it with
-// moat's own text) and the scrubber, and an error type that is not one of
-// the API's becomes the type for its status. moat's own messages are
-// scrubbed too: some quote what the upstream or the client sent.
+// cleanError prepares an error for the client (streamguard.CleanError):
+// an upstream error's message is judged by the call's guard, or the
+// client's output chain when the call has none yet, and scrubbed.
 func (cl *call) cleanError(ae *anthropic.Error) *anthropic.Error {
 	if ae == nil {
 		return nil
 	}
-	out := *ae
-	if ae.Upstream {
-		if !knownErrorType(out.Type) {
-			out.Type = anthropic.TypeForStatus(out.Status)
-		}
-		g := cl.guard
-		if g == nil && cl.who.ClientID != "" {
-			cs := cl.st.client(cl.who.ClientID)
-			g = newOutputGuard(cs.output, nil, "", cl.outputMeta())
-		}
-		if g != nil {
-			g.meta.Kind, g.meta.Path, g.meta.Role = abi.KindError, "error.message", ""
-			msg, err := g.whole(cl, out.Message)
-			if err != nil {
-				msg = withheldMessage
-			}
-			out.Message = msg
-		}
+	g := cl.guard
+	if ae.Upstream && g == nil && cl.who.ClientID != "" {
+		g = cl.newGuard(cl.st.client(cl.who.ClientID).chain, cl.outputMeta())
 	}
-	out.Message = cl.scrubber().String(out.Message)
-	return &out
+	return streamguard.CleanError(ae, g, cl.scrubber())
 }
 
 // outputMeta is the plugin context of the call's output.
 func (cl *call) outputMeta() abi.Context {
 	return abi.Context{Route: cl.route, Model: cl.model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
-}
-
-func knownErrorType(t string) bool {
-	switch t {
-	case anthropic.TypeInvalidRequest, anthropic.TypeAuthentication, anthropic.TypePermission,
-		anthropic.TypeNotFound, anthropic.TypeRequestTooLarge, anthropic.TypeRateLimit,
-		anthropic.TypeAPI, anthropic.TypeOverloaded, "billing_error", "timeout_error":
-		return true
-	}
-	return false
 }
 
 // scrubBody masks keys in every string of a JSON body relayed as is

@@ -12,6 +12,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -77,7 +78,7 @@ func (cl *call) serveRoute() error {
 		}
 		return err
 	}
-	guard := newOutputGuard(rs.output, rs.schema, rendered.Canary, meta)
+	guard := cl.newGuard(rs.stages(rendered.Canary), meta)
 	messages := []map[string]any{{"role": "user", "content": rendered.User}}
 	if rr.Stream {
 		// Routes stream Anthropic's own events, validated like /v1/messages.
@@ -171,7 +172,7 @@ func routeBody(r *config.Route, system string, messages []map[string]any, stream
 // routeWithRepair calls the upstream until the output passes the guard:
 // a JSON route's output that fails its schema is sent back with the
 // reason, up to repair_retries times.
-func (cl *call) routeWithRepair(r *config.Route, system string, messages []map[string]any, guard *outputGuard) error {
+func (cl *call) routeWithRepair(r *config.Route, system string, messages []map[string]any, guard *streamguard.Guard) error {
 	for attempt := 0; ; attempt++ {
 		b, err := routeBody(r, system, messages, false)
 		if err != nil {
@@ -203,7 +204,7 @@ func (cl *call) routeAnswer(r *config.Route, text, stop string) error {
 	resp := routeResponse{Output: text, Usage: cl.usage, RequestID: cl.id, Model: r.Model, StopReason: stop}
 	if r.Format == "json" {
 		var v any
-		if err := json.Unmarshal([]byte(stripFence(text)), &v); err != nil {
+		if err := json.Unmarshal([]byte(streamguard.StripFence(text)), &v); err != nil {
 			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "route output is not valid JSON")
 		}
 		resp.Output = v
@@ -218,7 +219,7 @@ func (cl *call) routeAnswer(r *config.Route, text, stop string) error {
 
 // routeOnce makes one upstream call for a route and validates the text.
 // verr is a validation failure (repairable); err anything else.
-func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, verr, err error) {
+func (cl *call) routeOnce(body []byte, guard *streamguard.Guard) (text, stop string, verr, err error) {
 	resp, err := cl.callUpstream("/v1/messages", body)
 	if err != nil {
 		return "", "", nil, err
@@ -237,10 +238,9 @@ func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, v
 	}
 	cl.usage = cl.usage.Add(msg.Usage)
 	raw := msg.Text()
-	out, verr := guard.whole(cl, raw)
+	out, verr := guard.Whole(raw)
 	if verr != nil {
-		var rej *pipeline.RejectError
-		if errors.As(verr, &rej) && rej.Plugin == "json-schema" {
+		if guard.Repairable(verr) {
 			return raw, "", verr, nil
 		}
 		return "", "", nil, verr
@@ -252,15 +252,4 @@ func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, v
 	}
 	_ = json.Unmarshal(b, &stopReason)
 	return out, stopReason.StopReason, nil, nil
-}
-
-// stripFence removes a ```json fence around a JSON answer.
-func stripFence(s string) string {
-	t := strings.TrimSpace(s)
-	if strings.HasPrefix(t, "```") {
-		t = strings.TrimPrefix(t, "```")
-		t = strings.TrimPrefix(t, "json")
-		t = strings.TrimSuffix(strings.TrimSpace(t), "```")
-	}
-	return strings.TrimSpace(t)
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -14,9 +13,9 @@ import (
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
-	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -34,8 +33,9 @@ type State struct {
 	// checked has none.
 	Upstream *upstream.Client
 
-	input, output pipeline.Chain
-	clients       map[string]*clientState
+	// fallback is the chains of a caller that is no configured client.
+	fallback clientState
+	clients  map[string]*clientState
 	routes        map[string]*routeState
 	// relayBlocks are the request block types relayed outside the content
 	// model (upstream.relay_unknown_types).
@@ -47,18 +47,58 @@ type State struct {
 	refs refCount
 }
 
+// clientState is a client's chains: input, and its output stages.
 type clientState struct {
-	input, output pipeline.Chain
-	// schema is the json-schema validator of a format = "json" client.
-	schema pipeline.Chain
+	input pipeline.Chain
+	outputStages
 }
 
 type routeState struct {
-	cfg           *config.Route
-	input, output pipeline.Chain
-	// schema is the json-schema validator of a format = "json" route.
-	schema  pipeline.Chain
+	cfg   *config.Route
+	input pipeline.Chain
+	outputStages
 	clients map[string]bool
+}
+
+// outputStages are the output stages of a client or route: the output
+// chain, after the JSON answer's validator when format = "json".
+type outputStages struct {
+	// chain is the output chain's stages.
+	chain []streamguard.Stage
+	// schema is the JSON answer's validator (nil: format is not "json").
+	schema *streamguard.Stage
+}
+
+// build sets the stages from the output chain and, for format = "json",
+// the schema.
+func (o *outputStages) build(chain pipeline.Chain, format string, schema map[string]any) error {
+	o.chain = streamguard.Chain(chain)
+	if format != "json" {
+		return nil
+	}
+	s, err := streamguard.Schema(schema)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	o.schema = &s
+	return nil
+}
+
+// stages returns the stages of one call's output guard: the schema
+// validator, the chain, and the canary when canary is set.
+func (o *outputStages) stages(canary string) []streamguard.Stage {
+	if o.schema == nil && canary == "" {
+		return o.chain
+	}
+	out := make([]streamguard.Stage, 0, len(o.chain)+2)
+	if o.schema != nil {
+		out = append(out, *o.schema)
+	}
+	out = append(out, o.chain...)
+	if canary != "" {
+		out = append(out, streamguard.Canary(canary))
+	}
+	return out
 }
 
 // BuildState loads plugins and builds chains for cfg. local are clients
@@ -90,12 +130,14 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 			st.relayBlocks[t] = true
 		}
 	}
-	if st.input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
+	if st.fallback.input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
 		return fail(fmt.Errorf("pipeline.input: %w", err))
 	}
-	if st.output, err = reg.PhaseChain(abi.PhaseOutput, cfg.Pipeline.Output); err != nil {
+	output, err := reg.PhaseChain(abi.PhaseOutput, cfg.Pipeline.Output)
+	if err != nil {
 		return fail(fmt.Errorf("pipeline.output: %w", err))
 	}
+	st.fallback.chain = streamguard.Chain(output)
 	all := append(append([]config.Client(nil), cfg.Clients...), local...)
 	if err := st.buildClients(all); err != nil {
 		return fail(err)
@@ -117,13 +159,12 @@ func (st *State) buildClients(all []config.Client) error {
 		if cs.input, err = reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input)); err != nil {
 			return fmt.Errorf("clients[%q].input: %w", cl.ID, err)
 		}
-		if cs.output, err = reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output)); err != nil {
+		out, err := reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output))
+		if err != nil {
 			return fmt.Errorf("clients[%q].output: %w", cl.ID, err)
 		}
-		if cl.Format == "json" {
-			if cs.schema, err = schemaChain(cl.Schema); err != nil {
-				return fmt.Errorf("clients[%q].schema: %w", cl.ID, err)
-			}
+		if err := cs.build(out, cl.Format, cl.Schema); err != nil {
+			return fmt.Errorf("clients[%q].%w", cl.ID, err)
 		}
 		st.clients[cl.ID] = cs
 	}
@@ -148,13 +189,12 @@ func (st *State) buildRoutes(all []config.Client) error {
 		if rs.input, err = reg.PhaseChain(abi.PhaseInput, in); err != nil {
 			return fmt.Errorf("routes[%q].input: %w", r.Name, err)
 		}
-		if rs.output, err = reg.PhaseChain(abi.PhaseOutput, out); err != nil {
+		outChain, err := reg.PhaseChain(abi.PhaseOutput, out)
+		if err != nil {
 			return fmt.Errorf("routes[%q].output: %w", r.Name, err)
 		}
-		if r.Format == "json" {
-			if rs.schema, err = schemaChain(r.Schema); err != nil {
-				return fmt.Errorf("routes[%q].schema: %w", r.Name, err)
-			}
+		if err := rs.build(outChain, r.Format, r.Schema); err != nil {
+			return fmt.Errorf("routes[%q].%w", r.Name, err)
 		}
 		for _, id := range r.Clients {
 			rs.clients[id] = true
@@ -195,42 +235,12 @@ func checkRoutes(cfg *config.Config) error {
 	return nil
 }
 
-// schemaChain is the built-in json-schema validator, run natively with the
-// given schema. A nil schema checks only that the output parses as JSON.
-// The output guard runs it on the model's raw text, before the output
-// chain, which then sees each string value of the parsed JSON.
-func schemaChain(schema map[string]any) (pipeline.Chain, error) {
-	in, out, ok := builtin.Native("json-schema")
-	if !ok {
-		return nil, fmt.Errorf("the json-schema built-in is missing from this build")
-	}
-	if schema == nil {
-		schema = map[string]any{}
-	}
-	cfgJSON, err := json.Marshal(map[string]any{"schema": schema})
-	if err != nil {
-		return nil, fmt.Errorf("encoding schema: %w", err)
-	}
-	// Check the schema now rather than on the first response.
-	if err := jsonschema.CheckConfig(cfgJSON); err != nil {
-		return nil, err
-	}
-	st := &pipeline.NativeStage{PluginName: "json-schema", Input: in, Output: out}
-	p := &pipeline.Plugin{Stage: st, Name: "json-schema", OnError: "reject", Config: cfgJSON, Streaming: "buffer"}
-	return pipeline.Chain{p}, nil
-}
-
 // client returns the chains for a client id.
 func (st *State) client(id string) *clientState {
 	if cs, ok := st.clients[id]; ok {
 		return cs
 	}
-	return &clientState{input: st.input, output: st.output}
-}
-
-// outputGuard builds the output guard for a call.
-func (st *State) outputGuard(cs *clientState, canary string, meta abi.Context) *outputGuard {
-	return newOutputGuard(cs.output, cs.schema, canary, meta)
+	return &st.fallback
 }
 
 // Retire waits for the requests using st (up to grace) and closes its

@@ -1,36 +1,24 @@
 package gateway
 
 import (
-	"errors"
-	"io"
 	"mime"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/streamguard"
 )
 
-// streamSink receives the validated stream; sseSink, which re-emits
-// Anthropic's events, serves /v1/messages and routes.
-type streamSink interface {
-	// event forwards an event the output model judged.
-	event(ev anthropic.Event) error
-	// fail ends the stream with an error event.
-	fail(e *anthropic.Error)
-	// flush sends what was written.
-	flush() error
-}
-
-// sseSink re-emits Anthropic's events as they are.
+// sseSink is the streamguard.Sink that re-emits Anthropic's events to the
+// client; it serves /v1/messages and routes.
 type sseSink struct{ w *anthropic.EventWriter }
 
-func (s *sseSink) event(ev anthropic.Event) error { return s.w.Write(ev) }
-func (s *sseSink) fail(e *anthropic.Error)        { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
-func (s *sseSink) flush() error                   { return s.w.Flush() }
+func (s *sseSink) Event(ev anthropic.Event) error { return s.w.Write(ev) }
+func (s *sseSink) Fail(e *anthropic.Error)        { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
+func (s *sseSink) Flush() error                   { return s.w.Flush() }
 
 // relayStream serves a streaming /v1/messages call.
-func (cl *call) relayStream(body []byte, guard *outputGuard) error {
+func (cl *call) relayStream(body []byte, guard *streamguard.Guard) error {
 	if err := cl.g.deps.Audit.Healthy(); err != nil && !cl.st.Config.Audit.FailOpen {
 		return auditUnavailable()
 	}
@@ -69,199 +57,56 @@ func (cl *call) openStream(path string, body []byte) (*upstreamResponse, error) 
 	return resp, nil
 }
 
-// pump reads upstream events, validates text through the guard, and writes
-// to the sink. It settles usage and writes the audit record before the
-// final message_stop reaches the client; it always ends with either
-// message_stop or an error event, unless the client went away.
-func (cl *call) pump(resp *upstreamResponse, guard *outputGuard, sink streamSink) {
+// pump relays the upstream stream through the stream guard to the sink
+// (streamguard.Relay), then settles usage and writes the audit record
+// before the final message_stop reaches the client; the stream always
+// ends with either message_stop or an error event, unless the client
+// went away.
+func (cl *call) pump(resp *upstreamResponse, guard *streamguard.Guard, sink streamguard.Sink) {
 	defer resp.cancel()
 	defer resp.Body.Close()
 	up := cl.st.Config.Upstream
-	lim := startStreamLimits(up.StreamIdleTimeout.Duration, up.MaxStreamDuration.Duration, resp.cancel)
-	defer lim.stop()
-	// Every event goes through the output model (anthropic/outstream.go):
-	// the output chain and the canary when the client has them, the key
-	// scrubber always, and unknown types refused.
-	oj := cl.outputJudge(guard)
-	p := &pumpState{cl: cl, sink: sink, lim: lim, er: anthropic.NewEventReader(resp.Body), oj: oj,
-		judge: anthropic.NewOutputStream(oj, cl.relay()), status: http.StatusOK}
-	p.judge.MaxBuffered = int(min(up.MaxResponseBytes, 1<<30))
 	t0 := time.Now()
-	for p.step() {
-	}
+	out := streamguard.Relay(cl.c.Request.Context(), resp.Body, sink, cl.outputJudge(guard), streamguard.Options{
+		Relay:       cl.relay(),
+		MaxBuffered: int(min(up.MaxResponseBytes, 1<<30)),
+		Idle:        up.StreamIdleTimeout.Duration,
+		MaxDuration: up.MaxStreamDuration.Duration,
+		Cancel:      resp.cancel,
+		Keep:        cl.keepOutput,
+	})
 	cl.upstreamTime += time.Since(t0)
 	resp.cancel()
-	cl.finishStream(p)
-}
-
-// pumpState is one stream on its way from the upstream to the sink.
-type pumpState struct {
-	cl    *call
-	sink  streamSink
-	lim   *streamLimits
-	er    *anthropic.EventReader
-	su    anthropic.StreamUsage
-	oj    *outputJudge
-	judge *anthropic.OutputStream
-	// status and failure are the stream's outcome (failure nil: success);
-	// clientGone is set when the client stopped reading.
-	status     int
-	failure    error
-	clientGone bool
-}
-
-// endWith sets the stream's outcome.
-func (p *pumpState) endWith(err error, status int) { p.failure, p.status = err, status }
-
-// step relays one upstream event through the output model to the sink. It
-// returns false when the stream ends: message_stop, an error event, a
-// failure, or a client that went away.
-func (p *pumpState) step() bool {
-	if p.er.Buffered() == 0 {
-		// The next read waits for the network: send what is written.
-		if err := p.sink.flush(); err != nil {
-			p.clientGone = true
-			return false
-		}
-	}
-	ev, err := p.er.Next()
-	p.lim.touch()
-	if err != nil {
-		p.readFailed(err)
-		return false
-	}
-	se, err := anthropic.ParseStreamEvent(ev.Data)
-	if err != nil {
-		p.endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
-		return false
-	}
-	p.su.Observe(&se)
-	if se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta" {
-		p.cl.keepOutput(se.Delta.Text)
-	}
-	switch se.Type {
-	case anthropic.EventError:
-		p.upstreamErrorEvent(se.Error)
-		return false
-	case anthropic.EventMessageStop:
-		return false
-	}
-	// With nothing more buffered the next read waits for the network: the
-	// guard judges now, so paced text is released live.
-	p.oj.now = p.er.Buffered() == 0
-	out, err := p.judge.Event(ev, &se)
-	if err != nil {
-		err = outputFailure(err)
-		p.endWith(err, asAPIError(err).Status)
-		return false
-	}
-	for _, o := range out {
-		if err := p.sink.event(o); err != nil {
-			p.clientGone = true
-			return false
-		}
-	}
-	return true
-}
-
-// readFailed sets the outcome of a stream whose read failed: the client
-// left, a stream limit fired, or the upstream ended the stream (a success
-// only when the stream had reported its stop).
-func (p *pumpState) readFailed(err error) {
-	timedOut, tooLong := p.lim.tripped()
-	switch {
-	case p.cl.c.Request.Context().Err() != nil:
-		p.clientGone = true
-		p.endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
-	case tooLong:
-		p.endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream exceeded max_stream_duration (%s)", p.lim.maxDur), http.StatusGatewayTimeout)
-	case timedOut:
-		p.endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream stalled"), http.StatusGatewayTimeout)
-	case errors.Is(err, io.EOF) && p.su.Stopped:
-	default:
-		p.endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream stream ended unexpectedly"), http.StatusBadGateway)
-	}
-}
-
-// upstreamErrorEvent ends the stream with the upstream's error event; its
-// message is judged and scrubbed before the client sees it.
-func (p *pumpState) upstreamErrorEvent(d *anthropic.ErrorDetail) {
-	if d == nil {
-		d = &anthropic.ErrorDetail{Type: anthropic.TypeAPI, Message: "upstream error"}
-	}
-	e := anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message)
-	e.Upstream = true
-	p.endWith(e, http.StatusBadGateway)
+	cl.finishStream(out, sink)
 }
 
 // finishStream charges and records the stream, then ends it for the
 // client: message_stop, or an error event, or nothing when it left.
-func (cl *call) finishStream(p *pumpState) {
-	if p.clientGone && p.failure == nil {
-		p.endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
-	}
+func (cl *call) finishStream(out streamguard.Outcome, sink streamguard.Sink) {
 	// Usage: what the stream reported, and at least the content generated
 	// (text, thinking, tool input, cited text), so an interrupted stream
 	// is still charged for what was generated.
-	cl.usage = cl.usage.Add(p.su.Usage)
-	if est := p.judge.Generated / 4; cl.usage.OutputTokens < est {
+	cl.usage = cl.usage.Add(out.Usage)
+	if est := out.Generated / 4; cl.usage.OutputTokens < est {
 		cl.usage.OutputTokens = est
 	}
 	cl.settle()
-	if werr := cl.record(p.status, p.failure, ""); werr != nil {
-		if !p.clientGone {
-			p.sink.fail(auditUnavailable())
+	status := http.StatusOK
+	if out.Err != nil {
+		status = asAPIError(out.Err).Status
+	}
+	if werr := cl.record(status, out.Err, ""); werr != nil {
+		if !out.ClientGone {
+			sink.Fail(auditUnavailable())
 		}
 		return
 	}
-	if p.clientGone {
+	if out.ClientGone {
 		return
 	}
-	if p.failure != nil {
-		p.sink.fail(cl.cleanError(asAPIError(p.failure)))
-		return
+	var told *anthropic.Error
+	if out.Err != nil {
+		told = cl.cleanError(asAPIError(out.Err))
 	}
-	_ = p.sink.event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})
-	_ = p.sink.flush()
-}
-
-// streamLimits are a stream's two timers: idle (reset by every read) and
-// maxDur, the cap on the whole stream (0: none; an upstream that never
-// stops sending never trips the idle timer). Either cancels the upstream
-// call, which fails the pending read; tripped tells which fired.
-type streamLimits struct {
-	idle, maxDur time.Duration
-	idleTimer    *time.Timer
-	capTimer     *time.Timer
-
-	mu                sync.Mutex
-	timedOut, tooLong bool
-}
-
-// startStreamLimits starts the timers; cancel ends the upstream call.
-func startStreamLimits(idle, maxDur time.Duration, cancel func()) *streamLimits {
-	l := &streamLimits{idle: idle, maxDur: maxDur}
-	l.idleTimer = time.AfterFunc(idle, func() { l.mu.Lock(); l.timedOut = true; l.mu.Unlock(); cancel() })
-	if maxDur > 0 {
-		l.capTimer = time.AfterFunc(maxDur, func() { l.mu.Lock(); l.tooLong = true; l.mu.Unlock(); cancel() })
-	}
-	return l
-}
-
-// touch restarts the idle timer after a read.
-func (l *streamLimits) touch() { l.idleTimer.Reset(l.idle) }
-
-// tripped reports which limit fired.
-func (l *streamLimits) tripped() (timedOut, tooLong bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.timedOut, l.tooLong
-}
-
-// stop stops both timers.
-func (l *streamLimits) stop() {
-	l.idleTimer.Stop()
-	if l.capTimer != nil {
-		l.capTimer.Stop()
-	}
+	streamguard.Finish(sink, told)
 }

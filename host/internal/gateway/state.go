@@ -36,7 +36,7 @@ type State struct {
 	// fallback is the chains of a caller that is no configured client.
 	fallback clientState
 	clients  map[string]*clientState
-	routes        map[string]*routeState
+	routes   map[string]*routeState
 	// relayBlocks are the request block types relayed outside the content
 	// model (upstream.relay_unknown_types).
 	relayBlocks anthropic.Relay

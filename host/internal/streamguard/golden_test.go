@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -52,6 +53,27 @@ func (forbidden) Call(_ context.Context, req *abi.Request) (abi.Verdict, error) 
 
 func rejecter() Stage {
 	return Stage{Plugin: &pipeline.Plugin{Stage: forbidden{}, Name: "forbid-words", Streaming: "incremental"}, Caps: Incremental}
+}
+
+// maskHex is a test stage (a redactor) masking runs of 16 hex digits.
+type maskHex struct{}
+
+func (maskHex) Name() string { return "mask-hex" }
+
+var hexRun = regexp.MustCompile(`[0-9a-f]{16}`)
+
+func (maskHex) Call(_ context.Context, req *abi.Request) (abi.Verdict, error) {
+	out := hexRun.ReplaceAllString(req.Text, "****")
+	if out == req.Text {
+		h := min(len(req.Text), 15)
+		return abi.Verdict{Action: abi.Allow, Hold: &h}, nil
+	}
+	h := 0
+	return abi.Verdict{Action: abi.Modify, Text: out, Hold: &h}, nil
+}
+
+func hexMasker() Stage {
+	return Stage{Plugin: &pipeline.Plugin{Stage: maskHex{}, Name: "mask-hex", Streaming: "incremental"}, Caps: Incremental}
 }
 
 // told maps a stream's failure to the error the client is told, as the
@@ -112,6 +134,11 @@ func TestGoldenTranscripts(t *testing.T) {
 		{"upstream_error", func(t *testing.T) []Stage { return []Stage{redactor(t)} }},
 		{"unknown_event", nil},
 		{"unexpected_end", nil},
+		{"key_split", nil},
+		{"canary_behind_redactor", func(t *testing.T) []Stage { return []Stage{hexMasker(), Canary(testCanary)} }},
+		{"thinking_modified", func(t *testing.T) []Stage { return []Stage{redactor(t)} }},
+		{"thinking_modified_live", func(t *testing.T) []Stage { return []Stage{redactor(t)} }},
+		{"buffered_stage", func(t *testing.T) []Stage { return []Stage{{Plugin: hexMasker().Plugin}} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
@@ -60,6 +61,8 @@ type Gateway struct {
 	unauth unauthSampler
 	// keys tracks whether the upstream accepts moat's key.
 	keys keyHealth
+	// x are the exchange's dependencies, shared by every call.
+	x exchange.Deps
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -73,6 +76,8 @@ func New(deps Deps, st *State) *Gateway {
 		deps.Secrets = func() []string { return nil }
 	}
 	g := &Gateway{deps: deps}
+	g.x = exchange.Deps{Limiter: deps.Limiter, Audit: deps.Audit, Metrics: deps.Metrics, Logger: deps.Logger,
+		Anomaly: deps.Anomaly, Secrets: deps.Secrets, Told: asAPIError, Decide: decision, Sample: g.unauth.admit}
 	g.state.Store(st)
 	g.engine = g.routes()
 	return g
@@ -287,6 +292,3 @@ func asAPIError(err error) *anthropic.Error {
 	}
 	return anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error")
 }
-
-// since is time.Since, as a field for tests.
-var since = time.Since

@@ -11,6 +11,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/builtin"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
@@ -34,9 +35,11 @@ type State struct {
 	Upstream *upstream.Client
 
 	// fallback is the chains of a caller that is no configured client.
-	fallback clientState
-	clients  map[string]*clientState
-	routes   map[string]*routeState
+	fallback exchange.Chains
+	clients  map[string]*exchange.Chains
+	// policy is what the exchange reads of this state.
+	policy exchange.Policy
+	routes map[string]*routeState
 	// relayBlocks are the request block types relayed outside the content
 	// model (upstream.relay_unknown_types).
 	relayBlocks anthropic.Relay
@@ -47,32 +50,16 @@ type State struct {
 	refs refCount
 }
 
-// clientState is a client's chains: input, and its output stages.
-type clientState struct {
-	input pipeline.Chain
-	outputStages
-}
-
 type routeState struct {
-	cfg   *config.Route
-	input pipeline.Chain
-	outputStages
+	cfg     *config.Route
+	chains  exchange.Chains
 	clients map[string]bool
 }
 
-// outputStages are the output stages of a client or route: the output
-// chain, after the JSON answer's validator when format = "json".
-type outputStages struct {
-	// chain is the output chain's stages.
-	chain []streamguard.Stage
-	// schema is the JSON answer's validator (nil: format is not "json").
-	schema *streamguard.Stage
-}
-
-// build sets the stages from the output chain and, for format = "json",
-// the schema.
-func (o *outputStages) build(chain pipeline.Chain, format string, schema map[string]any) error {
-	o.chain = streamguard.Chain(chain)
+// buildChains builds chains from the input and output chains and, for
+// format = "json", the schema's validator.
+func buildChains(c *exchange.Chains, input, output pipeline.Chain, format string, schema map[string]any) error {
+	c.Input, c.Output = input, streamguard.Chain(output)
 	if format != "json" {
 		return nil
 	}
@@ -80,25 +67,8 @@ func (o *outputStages) build(chain pipeline.Chain, format string, schema map[str
 	if err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}
-	o.schema = &s
+	c.Schema = &s
 	return nil
-}
-
-// stages returns the stages of one call's output guard: the schema
-// validator, the chain, and the canary when canary is set.
-func (o *outputStages) stages(canary string) []streamguard.Stage {
-	if o.schema == nil && canary == "" {
-		return o.chain
-	}
-	out := make([]streamguard.Stage, 0, len(o.chain)+2)
-	if o.schema != nil {
-		out = append(out, *o.schema)
-	}
-	out = append(out, o.chain...)
-	if canary != "" {
-		out = append(out, streamguard.Canary(canary))
-	}
-	return out
 }
 
 // BuildState loads plugins and builds chains for cfg. local are clients
@@ -122,7 +92,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*exchange.Chains{}, routes: map[string]*routeState{}}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
 		st.relayBlocks = make(anthropic.Relay, len(cfg.Upstream.RelayUnknownTypes))
@@ -130,14 +100,15 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 			st.relayBlocks[t] = true
 		}
 	}
-	if st.fallback.input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
+	if st.fallback.Input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
 		return fail(fmt.Errorf("pipeline.input: %w", err))
 	}
 	output, err := reg.PhaseChain(abi.PhaseOutput, cfg.Pipeline.Output)
 	if err != nil {
 		return fail(fmt.Errorf("pipeline.output: %w", err))
 	}
-	st.fallback.chain = streamguard.Chain(output)
+	st.fallback.Output = streamguard.Chain(output)
+	st.policy = exchange.Policy{Config: cfg, Relay: st.relayBlocks, Chains: st.client}
 	all := append(append([]config.Client(nil), cfg.Clients...), local...)
 	if err := st.buildClients(all); err != nil {
 		return fail(err)
@@ -152,18 +123,18 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 // schema validator.
 func (st *State) buildClients(all []config.Client) error {
 	cfg, reg := st.Config, st.Plugins
-	var err error
 	for i := range all {
 		cl := &all[i]
-		cs := &clientState{}
-		if cs.input, err = reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input)); err != nil {
+		cs := &exchange.Chains{}
+		in, err := reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input))
+		if err != nil {
 			return fmt.Errorf("clients[%q].input: %w", cl.ID, err)
 		}
 		out, err := reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output))
 		if err != nil {
 			return fmt.Errorf("clients[%q].output: %w", cl.ID, err)
 		}
-		if err := cs.build(out, cl.Format, cl.Schema); err != nil {
+		if err := buildChains(cs, in, out, cl.Format, cl.Schema); err != nil {
 			return fmt.Errorf("clients[%q].%w", cl.ID, err)
 		}
 		st.clients[cl.ID] = cs
@@ -175,7 +146,6 @@ func (st *State) buildClients(all []config.Client) error {
 // clients (of all) that may call it.
 func (st *State) buildRoutes(all []config.Client) error {
 	cfg, reg := st.Config, st.Plugins
-	var err error
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
 		rs := &routeState{cfg: r, clients: map[string]bool{}}
@@ -186,14 +156,15 @@ func (st *State) buildRoutes(all []config.Client) error {
 		if r.Output != nil {
 			out = *r.Output
 		}
-		if rs.input, err = reg.PhaseChain(abi.PhaseInput, in); err != nil {
+		inChain, err := reg.PhaseChain(abi.PhaseInput, in)
+		if err != nil {
 			return fmt.Errorf("routes[%q].input: %w", r.Name, err)
 		}
 		outChain, err := reg.PhaseChain(abi.PhaseOutput, out)
 		if err != nil {
 			return fmt.Errorf("routes[%q].output: %w", r.Name, err)
 		}
-		if err := rs.build(outChain, r.Format, r.Schema); err != nil {
+		if err := buildChains(&rs.chains, inChain, outChain, r.Format, r.Schema); err != nil {
 			return fmt.Errorf("routes[%q].%w", r.Name, err)
 		}
 		for _, id := range r.Clients {
@@ -236,7 +207,7 @@ func checkRoutes(cfg *config.Config) error {
 }
 
 // client returns the chains for a client id.
-func (st *State) client(id string) *clientState {
+func (st *State) client(id string) *exchange.Chains {
 	if cs, ok := st.clients[id]; ok {
 		return cs
 	}

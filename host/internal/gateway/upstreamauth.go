@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/moat-gateway/moat/host/internal/anthropic"
 )
 
 // keyHealth tracks whether the upstream accepts moat's own key. A 401 or
@@ -82,34 +80,4 @@ func (g *Gateway) probeKey(ctx context.Context) {
 	}
 	resp.Body.Close()
 	g.noteUpstream(resp.StatusCode)
-}
-
-// upstreamFailure turns a non-2xx upstream answer into the client's error.
-// An error in Anthropic's shape passes through with its status, except 401
-// and 403, which reject moat's key, not the caller's: the caller gets a 502
-// api_error that says so (an SDK would otherwise report the caller's own
-// key as bad). Any other body (a proxy's HTML, a plain-text 404 from a
-// wrong base_url) is a 502 that names the upstream's real status.
-func upstreamFailure(status int, body []byte) *anthropic.Error {
-	d, ok := anthropic.ParseErrorBody(body)
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		detail := ""
-		if ok {
-			detail = ": " + d.Type + ": " + d.Message
-		}
-		e := anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI,
-			"the gateway's upstream credentials were rejected (upstream status %d%s); this is a gateway configuration problem, not your key: tell the gateway's operator", status, detail)
-		e.Upstream = detail != "" // it quotes the upstream: judged and scrubbed
-		return e
-	}
-	if ok {
-		e := anthropic.Errorf(status, d.Type, "%s", d.Message)
-		e.Upstream = true // judged and scrubbed before the client sees it
-		return e
-	}
-	st := status
-	if st < 500 {
-		st = http.StatusBadGateway
-	}
-	return anthropic.Errorf(st, anthropic.TypeForStatus(st), "upstream returned status %d with a body that is not an API error", status)
 }

@@ -1,7 +1,17 @@
-// Package gateway is moat's request path: authenticate, admit, reserve
-// budget, run the input chain, wrap, call the upstream, validate the output
-// (streams included), settle and audit. It has the Gin handlers; the
-// components it calls each live in their own package.
+// Package gateway is moat's HTTP edge, on Gin: the routes and middleware
+// (request ids, panics), authentication and CORS from the request's
+// headers, the relayed request and response headers, reading bodies,
+// status codes, SSE framing, and writing errors in Anthropic's shape,
+// mapped from the components' errors in one place (asAPIError, decision).
+//
+// Where a request goes: a handler authenticates the caller and reads the
+// body, then hands it to host/internal/exchange (admit, reserve, input
+// chain, upstream, output guard, settle, record), giving it the call as its
+// Upstream (the API client with the caller's relayed headers) and its
+// Response (JSON, or an SSE stream judged by host/internal/streamguard). An
+// error comes back to the handler, which the exchange has recorded and the
+// edge writes. State is what one config builds (plugins, chains, the
+// upstream client), swapped atomically on reload.
 package gateway
 
 import (

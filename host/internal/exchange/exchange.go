@@ -174,14 +174,15 @@ func (c *Call) background() context.Context {
 // must collect it.
 func (c *Call) keepContent() bool { return c.pol.Config.Audit.Content != "off" }
 
-// keepInput and keepOutput collect content for the audit trail.
+// keepInput and KeepOutput collect content for the audit trail;
+// KeepOutput makes the call a streamguard.Keeper.
 func (c *Call) keepInput(s string) {
 	if c.keepContent() {
 		c.input.WriteString(s)
 	}
 }
 
-func (c *Call) keepOutput(s string) {
+func (c *Call) KeepOutput(s string) {
 	if c.keepContent() {
 		c.output.WriteString(s)
 	}

@@ -39,7 +39,7 @@ func (c *Call) newGuard(stages []streamguard.Stage, meta abi.Context) *streamgua
 func (c *Call) outputJudge(guard *streamguard.Guard) *streamguard.Judge {
 	c.guard = guard
 	j := streamguard.NewJudge(guard, c.scrubber(), &c.verdicts)
-	j.Keep = c.keepOutput
+	j.Keep = c
 	return j
 }
 

@@ -221,7 +221,7 @@ func (c *Call) routeOnce(body []byte, guard *streamguard.Guard) (text, stop stri
 		return "", "", nil, verr
 	}
 	out = c.scrubber().String(out)
-	c.keepOutput(out)
+	c.KeepOutput(out)
 	var stopReason struct {
 		StopReason string `json:"stop_reason"`
 	}

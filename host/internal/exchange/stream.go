@@ -57,7 +57,7 @@ func (c *Call) pump(resp *upstreamResponse, guard *streamguard.Guard, sink strea
 		Idle:        up.StreamIdleTimeout.Duration,
 		MaxDuration: up.MaxStreamDuration.Duration,
 		Cancel:      resp.cancel,
-		Keep:        c.keepOutput,
+		Keep:        c,
 	})
 	c.upstreamTime += time.Since(t0)
 	resp.cancel()

@@ -20,12 +20,12 @@ const ScrubberName = "moat-scrub"
 type Judge struct {
 	guard *Guard
 	sc    *scrub.Scrubber
-	// modifier names the output plugin that last modified text (for the
+	// verdicts name the output plugin that last modified text (for the
 	// refusal of a change to signed thinking).
-	modifier func() string
+	verdicts *pipeline.Verdicts
 	// Keep, when set, receives the judged answer text (for the audit
 	// trail).
-	Keep   func(string)
+	Keep   Keeper
 	blocks map[int]*judgedText
 	// Now says the upstream has nothing more buffered: the guard judges
 	// the text it holds rather than waiting for more (see Guard.feed).
@@ -44,9 +44,13 @@ type judgedText struct {
 // NewJudge returns the judge of guard and sc. v names, for a refusal of
 // a change to signed thinking, the output plugin that modified.
 func NewJudge(guard *Guard, sc *scrub.Scrubber, v *pipeline.Verdicts) *Judge {
-	j := &Judge{guard: guard, sc: sc, blocks: map[int]*judgedText{}}
-	j.modifier = func() string { return v.LastModifier(abi.PhaseOutput, ScrubberName) }
-	return j
+	return &Judge{guard: guard, sc: sc, verdicts: v, blocks: map[int]*judgedText{}}
+}
+
+// Keeper collects the answer text the client receives, for the audit
+// trail.
+type Keeper interface {
+	KeepOutput(text string)
 }
 
 // Guard returns the judge's guard (nil: none).
@@ -67,7 +71,7 @@ func (j *Judge) Judge(f anthropic.Field) (string, error) {
 		return "", j.signedModify(f.Path, f.Text)
 	}
 	if f.Kind == abi.KindText && !f.Key && j.Keep != nil {
-		j.Keep(out)
+		j.Keep.KeepOutput(out)
 	}
 	return out, nil
 }
@@ -141,7 +145,7 @@ func (j *Judge) Flush(index int, f anthropic.Field) (string, error) {
 // client sends it back, so a modify verdict (or a masked key) refuses the
 // response instead.
 func (j *Judge) signedModify(path, want string) error {
-	name := j.modifier()
+	name := j.verdicts.LastModifier(abi.PhaseOutput, ScrubberName)
 	if j.sc.Found(want) {
 		name = ScrubberName
 	}

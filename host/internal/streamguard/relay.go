@@ -35,7 +35,7 @@ type Options struct {
 	Cancel            func()
 	// Keep, when set, receives each text delta as the upstream sent it
 	// (for the audit trail).
-	Keep func(string)
+	Keep Keeper
 }
 
 // Outcome is how a relayed stream ended.
@@ -60,7 +60,7 @@ type relay struct {
 	su    anthropic.StreamUsage
 	j     *Judge
 	model *anthropic.OutputStream
-	keep  func(string)
+	keep  Keeper
 	out   Outcome
 }
 
@@ -127,7 +127,7 @@ func (r *relay) step() bool {
 	}
 	r.su.Observe(&se)
 	if se.Type == anthropic.EventContentBlockDelta && se.Delta.Type == "text_delta" && r.keep != nil {
-		r.keep(se.Delta.Text)
+		r.keep.KeepOutput(se.Delta.Text)
 	}
 	switch se.Type {
 	case anthropic.EventError:

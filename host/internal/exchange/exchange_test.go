@@ -231,6 +231,48 @@ func TestMessages(t *testing.T) {
 	}
 }
 
+// TestCountTokens: a count is of what the model would read (the input
+// chain ran), and the upstream's answer is scrubbed of keys.
+func TestCountTokens(t *testing.T) {
+	e := newEnv(t, "")
+	up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", `{"input_tokens":3,"note":"sk-ant-api03-AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH"}`)}}
+	ae, resp, rec := e.call(up, func(c *Call) error { return c.CountTokens([]byte(request)) })
+	if ae != nil {
+		t.Fatalf("count failed: %v", ae)
+	}
+	if len(up.sent) != 1 || !strings.HasPrefix(up.sent[0], "POST /v1/messages/count_tokens ") || !strings.Contains(up.sent[0], "HELLO THERE") {
+		t.Errorf("upstream read %q", up.sent)
+	}
+	if strings.Contains(string(resp.body), "sk-ant-api03") || !strings.Contains(string(resp.body), `"input_tokens":3`) {
+		t.Errorf("client received %s", resp.body)
+	}
+	if rec["decision"] != "allow" {
+		t.Errorf("audit %v", rec)
+	}
+}
+
+// TestRouteStream: a streamed route call relays the upstream's events
+// through its output stages and ends with message_stop after the record.
+func TestRouteStream(t *testing.T) {
+	e := newEnv(t, "routes = [\"greet\"]\n\n[[routes]]\nname = \"greet\"\nmodel = \"claude-haiku-4-5\"\ntask = \"Greet.\"\nstream = true\n")
+	r := &e.pol.Config.Routes[0]
+	up := &fakeUpstream{answers: []*http.Response{answer(200, "text/event-stream", stream)}}
+	chains := &Chains{Input: e.chains.Input}
+	ae, resp, rec := e.call(up, func(c *Call) error { return c.ServeRoute(r, chains, []byte(`{"input":"hi","stream":true}`)) })
+	if ae != nil || resp.sink == nil {
+		t.Fatalf("route failed: %v", ae)
+	}
+	if !strings.Contains(up.sent[0], `"stream":true`) || !strings.Contains(up.sent[0], "HI") {
+		t.Errorf("upstream read %q", up.sent)
+	}
+	if !strings.HasSuffix(string(resp.sink.b), "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") {
+		t.Errorf("stream %s", resp.sink.b)
+	}
+	if rec["stream"] != true || rec["route"] != "greet" || rec["output_tokens"] != float64(2) {
+		t.Errorf("audit %v", rec)
+	}
+}
+
 // TestRouteRepair: a JSON route's answer refused by its schema (a stage
 // that Repairs) goes back to the model with the reason; the second answer
 // passes, and the call is charged for both.

@@ -93,7 +93,7 @@ func Input(req abi.Request) abi.Verdict {
 }
 
 func judge(text string, cfg Config) abi.Verdict {
-	raw := embedded.Raw(text)
+	raw := embedded().Raw(text)
 	var h float64
 	if cfg.Heuristics > 0 {
 		h = injection.Score(text).Score
@@ -118,4 +118,4 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // Score returns the embedded model's probability that text is a prompt
 // injection or jailbreak.
-func Score(text string) float64 { return embedded.Probability(text) }
+func Score(text string) float64 { return embedded().Probability(text) }

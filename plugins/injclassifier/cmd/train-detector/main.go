@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moat-gateway/moat/plugins/injclassifier"
@@ -38,6 +39,7 @@ type example struct {
 	vals   []float64 // their length-normalized counts
 	label  float32   // 1 injection, 0 benign
 	file   int
+	rules  bool // injection-heuristics flags the text (its own threshold)
 }
 
 // newExample extracts the features of text.
@@ -67,6 +69,7 @@ type dataFile struct {
 	path   string
 	attack bool
 	texts  []string
+	weight float64 // multiplies the file's weight in training (--weight)
 }
 
 func main() {
@@ -86,14 +89,28 @@ func run(args []string, out io.Writer) error {
 	outPath := fs.String("out", "plugins/injclassifier/model.bin", "where to write the model")
 	seed := fs.Uint64("seed", 20261204, "random seed (split and example order)")
 	holdout := fs.Float64("holdout", 0.2, "share of each file kept out of training for the report")
-	epochs := fs.Int("epochs", 8, "passes over the training examples")
+	epochs := fs.Int("epochs", 16, "passes over the training examples")
 	lr := fs.Float64("lr", 0.2, "AdaGrad learning rate")
 	l2 := fs.Float64("l2", 1e-6, "L2 penalty per example")
 	var unseenAttacks, unseenBenign []string
 	fs.Func("report-attacks", "a JSON array of attack texts never trained on, reported after training (repeatable)", func(s string) error { unseenAttacks = append(unseenAttacks, s); return nil })
 	fs.Func("report-benign", "a JSON array (or NotInject objects) of benign texts never trained on, reported after training (repeatable)", func(s string) error { unseenBenign = append(unseenBenign, s); return nil })
 	holdoutOut := fs.String("write-holdout", "", "write the held-out texts to this file as {\"attacks\": [...], \"benign\": [...]}")
-	threshold := fs.Float64("threshold", injclassifier.DefaultThreshold, "probability threshold for the held-out report")
+	threshold := fs.Float64("threshold", injclassifier.DefaultThreshold, "probability threshold for the held-out report (see --target-fp)")
+	var calib []string
+	fs.Func("calib-benign", "a JSON array of benign texts never trained on, used with the held-out split to choose the threshold (repeatable)", func(s string) error { calib = append(calib, s); return nil })
+	targetFP := fs.Float64("target-fp", 0, "when > 0, choose the threshold: the lowest at which the false-positive rate of every --calib-benign file and of each file's held-out benign prompts (files not matched by --documents) is at most this")
+	documents := fs.String("documents", "bipia_benign", "held-out benign files whose name contains this are documents, not prompts, and do not set the threshold")
+	weights := map[string]float64{}
+	fs.Func("weight", "NAME=W: multiply the weight of the training file whose base name is NAME by W (repeatable)", func(s string) error {
+		name, w, ok := strings.Cut(s, "=")
+		f, err := strconv.ParseFloat(w, 64)
+		if !ok || err != nil || f <= 0 {
+			return fmt.Errorf("want NAME=W with W > 0, got %q", s)
+		}
+		weights[name] = f
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,6 +142,7 @@ func run(args []string, out io.Writer) error {
 		for k, i := range idx {
 			ex := newExample(f.texts[i], fi, f.attack)
 			if k < nHeld {
+				ex.rules = injection.Score(f.texts[i]).Score >= injection.DefaultThreshold
 				held = append(held, ex)
 				if f.attack {
 					heldTexts.Attacks = append(heldTexts.Attacks, f.texts[i])
@@ -147,15 +165,32 @@ func run(args []string, out io.Writer) error {
 			return fmt.Errorf("writing held-out texts: %w", err)
 		}
 	}
-	m := fit(train, rng, *epochs, *lr, *l2)
+	for i := range files {
+		files[i].weight = 1
+		if w, ok := weights[filepath.Base(files[i].path)]; ok {
+			files[i].weight = w
+			delete(weights, filepath.Base(files[i].path))
+		}
+	}
+	for name := range weights {
+		return fmt.Errorf("--weight %s: no such training file", name)
+	}
+	m := fit(train, files, rng, *epochs, *lr, *l2)
 	enc := m.Encode()
 	if err := os.WriteFile(*outPath, enc, 0o644); err != nil {
 		return fmt.Errorf("writing model: %w", err)
 	}
 	sum := sha256.Sum256(enc)
 	fmt.Fprintf(out, "model: %s, %d bytes, sha256 %s, bias %.3f, scale %.5f\n", *outPath, len(enc), hex.EncodeToString(sum[:]), m.Bias, m.Scale)
+	if *targetFP > 0 {
+		t, err := chooseThreshold(out, m, files, held, calib, *documents, *targetFP)
+		if err != nil {
+			return err
+		}
+		*threshold = t
+	}
 	report(out, m, files, held, *threshold)
-	return reportUnseen(out, m, unseenAttacks, unseenBenign, *threshold)
+	return reportUnseen(out, m, unseenAttacks, append(calib, unseenBenign...), *threshold)
 }
 
 // readFiles reads the data files in a fixed order and prints their hashes.
@@ -215,7 +250,7 @@ func readFiles(dir string, extra, extraBenign []string, out io.Writer) ([]dataFi
 
 // fit trains logistic regression with AdaGrad; the classes are weighted to
 // count equally. The weights are then quantized to signed bytes.
-func fit(train []example, rng *rand.Rand, epochs int, lr, l2 float64) *injclassifier.Model {
+func fit(train []example, files []dataFile, rng *rand.Rand, epochs int, lr, l2 float64) *injclassifier.Model {
 	const n = 1 << injclassifier.Bits
 	w := make([]float64, n)
 	g2 := make([]float64, n)
@@ -229,7 +264,7 @@ func fit(train []example, rng *rand.Rand, epochs int, lr, l2 float64) *injclassi
 	var pos, neg float64
 	for i := range train {
 		e := &train[i]
-		e.weight = 1 / math.Sqrt(float64(perFile[e.file]))
+		e.weight = files[e.file].weight / math.Sqrt(float64(perFile[e.file]))
 		if e.label == 1 {
 			pos += e.weight
 		} else {
@@ -332,6 +367,19 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 		fmt.Fprintf(out, "  %.2f: %.1f%%/%.1f%%", t, pct(a, att.n), pct(b, ben.n))
 	}
 	fmt.Fprintln(out)
+	var ra, rb, oa, ob int
+	for _, e := range held {
+		either := e.rules || m.RawFeatures(e.feats) >= rawThreshold
+		switch {
+		case e.label == 1:
+			ra += b2i(e.rules)
+			oa += b2i(either)
+		default:
+			rb += b2i(e.rules)
+			ob += b2i(either)
+		}
+	}
+	fmt.Fprintf(out, "held-out, injection-heuristics alone: %.1f%%/%.1f%%; either (a chain of both) at %.3f: %.1f%%/%.1f%%\n", pct(ra, att.n), pct(rb, ben.n), threshold, pct(oa, att.n), pct(ob, ben.n))
 }
 
 // sweep lists the thresholds of the held-out sweep.
@@ -381,4 +429,83 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 		}
 	}
 	return nil
+}
+
+// chooseThreshold returns the lowest threshold of a fine grid at which the
+// false-positive rate is at most target on every calibration file and on
+// the held-out benign prompts of each file (the held-out benign texts of
+// files whose name does not contain documents; files with fewer than 50
+// held-out texts are pooled). Neither was trained on.
+func chooseThreshold(out io.Writer, m *injclassifier.Model, files []dataFile, held []example, calib []string, documents string, target float64) (float64, error) {
+	type set struct {
+		name string
+		raws []float64
+	}
+	// Each held-out prompt file with at least minCalib texts is its own
+	// set, the smaller ones are pooled.
+	const minCalib = 50
+	perFile := map[int][]float64{}
+	for _, e := range held {
+		if e.label == 0 && (documents == "" || !strings.Contains(filepath.Base(files[e.file].path), documents)) {
+			perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+		}
+	}
+	var sets []set
+	small := set{name: "smaller held-out prompt files"}
+	for fi := range files {
+		raws := perFile[fi]
+		switch {
+		case len(raws) >= minCalib:
+			sets = append(sets, set{name: "held-out " + filepath.Base(files[fi].path), raws: raws})
+		default:
+			small.raws = append(small.raws, raws...)
+		}
+	}
+	if len(small.raws) > 0 {
+		sets = append(sets, small)
+	}
+	for _, p := range calib {
+		texts, err := injection.LoadTexts(p)
+		if err != nil {
+			return 0, err
+		}
+		s := set{name: filepath.Base(p)}
+		for _, t := range texts {
+			s.raws = append(s.raws, m.RawFeatures(injclassifier.AppendFeatures(nil, t)))
+		}
+		sets = append(sets, s)
+	}
+	for k := 1; k < 1000; k++ {
+		t := float64(k) / 1000
+		raw := math.Log(t / (1 - t))
+		ok := true
+		for _, s := range sets {
+			n := 0
+			for _, r := range s.raws {
+				if r >= raw {
+					n++
+				}
+			}
+			if float64(n) > target*float64(len(s.raws)) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			fmt.Fprintf(out, "threshold %.3f: the lowest with at most %.1f%% false positives on each of", t, 100*target)
+			for _, s := range sets {
+				fmt.Fprintf(out, " %s (%d)", s.name, len(s.raws))
+			}
+			fmt.Fprintln(out)
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("no threshold below 0.999 meets %.1f%% false positives", 100*target)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

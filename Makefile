@@ -102,7 +102,11 @@ train-detector:
 	  --extra-attacks $(EVAL_DIR)/jailbreaks_inthewild.json \
 	  --extra-benign plugins/injclassifier/traindata/own_hardneg_benign.json \
 	  --extra-benign plugins/injclassifier/traindata/own_trigger_benign.json \
-	  --calib-benign plugins/injclassifier/traindata/own_trigger_calib.json --target-fp 0.02 \
+	  --extra-benign plugins/injclassifier/traindata/own_mof_benign.json \
+	  --calib-benign plugins/injclassifier/traindata/own_trigger_calib.json \
+	  --calib-benign plugins/injclassifier/traindata/own_mof_calib.json \
+	  --calib-source xstest_benign.json --calib-source deepset_benign.json --calib-source deepset_injection.json \
+	  --target-fp 0.03 \
 	  --out plugins/injclassifier/model.bin \
 	  --report-attacks plugins/injclassifier/testdata/pretuning_attacks.json \
 	  --report-attacks plugins/injclassifier/testdata/handwritten_attacks.json \

@@ -101,6 +101,11 @@ func run(args []string, out io.Writer) error {
 	fs.Func("calib-benign", "a JSON array of benign texts never trained on, used with the held-out split to choose the threshold (repeatable)", func(s string) error { calib = append(calib, s); return nil })
 	targetFP := fs.Float64("target-fp", 0, "when > 0, choose the threshold: the lowest at which the false-positive rate of every --calib-benign file and of each file's held-out benign prompts (files not matched by --documents) is at most this")
 	documents := fs.String("documents", "bipia_benign", "held-out benign files whose name contains this are documents, not prompts, and do not set the threshold")
+	exclude := map[string]bool{}
+	fs.Func("exclude", "NAME: do not read the training file whose base name is NAME (for leave-one-source-out validation: pass it to --report-* or --calib-benign instead) (repeatable)", func(s string) error { exclude[s] = true; return nil })
+	calibSources := map[string]bool{}
+	fs.Func("calib-source", "NAME: with --target-fp, a training file whose source the threshold must generalise to: a second model is trained without the named files, and the threshold must keep that model's false positives on all texts of each named benign file at most --target-fp (name a source's attack file too, so the second model does not learn the source's style as an attack) (repeatable)", func(s string) error { calibSources[s] = true; return nil })
+	topWords := fs.Int("top-words", 0, "print the N words of the training attacks that the model scores highest on their own (the words a benign text using them risks being flagged for)")
 	weights := map[string]float64{}
 	fs.Func("weight", "NAME=W: multiply the weight of the training file whose base name is NAME by W (repeatable)", func(s string) error {
 		name, w, ok := strings.Cut(s, "=")
@@ -119,6 +124,7 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	files = slices.DeleteFunc(files, func(f dataFile) bool { return exclude[filepath.Base(f.path)] })
 	var nAttack, nBenign int
 	for _, f := range files {
 		if f.attack {
@@ -182,8 +188,24 @@ func run(args []string, out io.Writer) error {
 	}
 	sum := sha256.Sum256(enc)
 	fmt.Fprintf(out, "model: %s, %d bytes, sha256 %s, bias %.3f, scale %.5f\n", *outPath, len(enc), hex.EncodeToString(sum[:]), m.Bias, m.Scale)
+	if *topWords > 0 {
+		printTopWords(out, m, files, *topWords)
+	}
 	if *targetFP > 0 {
-		t, err := chooseThreshold(out, m, files, held, calib, *documents, *targetFP)
+		sets := heldOutSets(m, files, held, *documents)
+		cs, err := fileSets(m, calib)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, cs...)
+		if len(calibSources) > 0 {
+			us, err := unseenSourceSets(out, files, train, held, calibSources, *seed, *epochs, *lr, *l2)
+			if err != nil {
+				return err
+			}
+			sets = append(sets, us...)
+		}
+		t, err := lowestThreshold(out, sets, *targetFP)
 		if err != nil {
 			return err
 		}
@@ -431,32 +453,31 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 	return nil
 }
 
-// chooseThreshold returns the lowest threshold of a fine grid at which the
-// false-positive rate is at most target on every calibration file and on
-// the held-out benign prompts of each file (the held-out benign texts of
-// files whose name does not contain documents; files with fewer than 50
-// held-out texts are pooled). Neither was trained on.
-func chooseThreshold(out io.Writer, m *injclassifier.Model, files []dataFile, held []example, calib []string, documents string, target float64) (float64, error) {
-	type set struct {
-		name string
-		raws []float64
-	}
-	// Each held-out prompt file with at least minCalib texts is its own
-	// set, the smaller ones are pooled.
-	const minCalib = 50
+// scoreSet is a named set of benign texts' raw scores, for choosing the
+// threshold.
+type scoreSet struct {
+	name string
+	raws []float64
+}
+
+// heldOutSets returns the held-out benign prompts of each file (the
+// held-out benign texts of files whose name does not contain documents) as
+// one set per file with at least 50 of them; the smaller files are pooled.
+func heldOutSets(m *injclassifier.Model, files []dataFile, held []example, documents string) []scoreSet {
+	const minSet = 50
 	perFile := map[int][]float64{}
 	for _, e := range held {
 		if e.label == 0 && (documents == "" || !strings.Contains(filepath.Base(files[e.file].path), documents)) {
 			perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
 		}
 	}
-	var sets []set
-	small := set{name: "smaller held-out prompt files"}
+	var sets []scoreSet
+	small := scoreSet{name: "smaller held-out prompt files"}
 	for fi := range files {
 		raws := perFile[fi]
 		switch {
-		case len(raws) >= minCalib:
-			sets = append(sets, set{name: "held-out " + filepath.Base(files[fi].path), raws: raws})
+		case len(raws) >= minSet:
+			sets = append(sets, scoreSet{name: "held-out " + filepath.Base(files[fi].path), raws: raws})
 		default:
 			small.raws = append(small.raws, raws...)
 		}
@@ -464,43 +485,113 @@ func chooseThreshold(out io.Writer, m *injclassifier.Model, files []dataFile, he
 	if len(small.raws) > 0 {
 		sets = append(sets, small)
 	}
-	for _, p := range calib {
+	return sets
+}
+
+// fileSets scores the texts of each file.
+func fileSets(m *injclassifier.Model, paths []string) ([]scoreSet, error) {
+	var sets []scoreSet
+	for _, p := range paths {
 		texts, err := injection.LoadTexts(p)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		s := set{name: filepath.Base(p)}
+		s := scoreSet{name: filepath.Base(p)}
 		for _, t := range texts {
 			s.raws = append(s.raws, m.RawFeatures(injclassifier.AppendFeatures(nil, t)))
 		}
 		sets = append(sets, s)
 	}
-	for k := 1; k < 1000; k++ {
-		t := float64(k) / 1000
-		raw := math.Log(t / (1 - t))
-		ok := true
-		for _, s := range sets {
+	return sets, nil
+}
+
+// unseenSourceSets trains a second model without the benign files named in
+// sources (its own random stream, so the shipped model does not depend on
+// it) and returns its scores of every text of each of them: how the model
+// treats benign text from a source it has never seen.
+func unseenSourceSets(out io.Writer, files []dataFile, train, held []example, sources map[string]bool, seed uint64, epochs int, lr, l2 float64) ([]scoreSet, error) {
+	isSource := func(e example) bool { return sources[filepath.Base(files[e.file].path)] }
+	found := map[string]bool{}
+	for _, f := range files {
+		if sources[filepath.Base(f.path)] {
+			found[filepath.Base(f.path)] = true
+		}
+	}
+	for name := range sources {
+		if !found[name] {
+			return nil, fmt.Errorf("--calib-source %s: no such training file", name)
+		}
+	}
+	without := slices.DeleteFunc(slices.Clone(train), isSource)
+	rng := rand.New(rand.NewPCG(seed+1, seed^0x6a09e667f3bcc909))
+	m := fit(without, files, rng, epochs, lr, l2)
+	perFile := map[int][]float64{}
+	for _, set := range [][]example{train, held} {
+		for _, e := range set {
+			if isSource(e) {
+				perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+			}
+		}
+	}
+	var sets, attacks []scoreSet
+	for fi, f := range files {
+		if raws, ok := perFile[fi]; ok {
+			s := scoreSet{name: filepath.Base(f.path) + " (source never trained on)", raws: raws}
+			if f.attack {
+				attacks = append(attacks, s)
+			} else {
+				sets = append(sets, s)
+			}
+		}
+	}
+	fmt.Fprintf(out, "calibration model trained on %d examples, without %d sources\n", len(without), len(found))
+	for _, s := range attacks {
+		fmt.Fprintf(out, "  %s: detected by the calibration model, sweep", s.name)
+		for _, t := range sweep {
 			n := 0
 			for _, r := range s.raws {
+				if r >= math.Log(t/(1-t)) {
+					n++
+				}
+			}
+			fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(n, len(s.raws)))
+		}
+		fmt.Fprintln(out)
+	}
+	return sets, nil
+}
+
+// lowestThreshold returns the lowest threshold on a grid of 0.001 at which
+// the false-positive rate of every set is at most target.
+func lowestThreshold(out io.Writer, sets []scoreSet, target float64) (float64, error) {
+	lowest := func(raws []float64) float64 {
+		for k := 1; k < 1000; k++ {
+			t := float64(k) / 1000
+			raw := math.Log(t / (1 - t))
+			n := 0
+			for _, r := range raws {
 				if r >= raw {
 					n++
 				}
 			}
-			if float64(n) > target*float64(len(s.raws)) {
-				ok = false
-				break
+			if float64(n) <= target*float64(len(raws)) {
+				return t
 			}
 		}
-		if ok {
-			fmt.Fprintf(out, "threshold %.3f: the lowest with at most %.1f%% false positives on each of", t, 100*target)
-			for _, s := range sets {
-				fmt.Fprintf(out, " %s (%d)", s.name, len(s.raws))
-			}
-			fmt.Fprintln(out)
-			return t, nil
-		}
+		return 1
 	}
-	return 0, fmt.Errorf("no threshold below 0.999 meets %.1f%% false positives", 100*target)
+	var best float64
+	fmt.Fprintf(out, "lowest threshold with at most %.1f%% false positives:\n", 100*target)
+	for _, s := range sets {
+		t := lowest(s.raws)
+		fmt.Fprintf(out, "  %-60s %5d texts  %.3f\n", s.name, len(s.raws), t)
+		best = max(best, t)
+	}
+	if best >= 1 {
+		return 0, fmt.Errorf("no threshold below 0.999 meets %.1f%% false positives", 100*target)
+	}
+	fmt.Fprintf(out, "threshold %.3f: the lowest that meets it on every set\n", best)
+	return best, nil
 }
 
 func b2i(b bool) int {
@@ -508,4 +599,56 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// printTopWords prints the n words, among those in at least 5 training
+// attack texts, whose own features (the word unigram and the character
+// n-grams of " word ") weigh most towards injection: the model's trigger
+// words, for writing benign training texts that use them.
+func printTopWords(out io.Writer, m *injclassifier.Model, files []dataFile, n int) {
+	docs := map[string]int{}
+	for _, f := range files {
+		if !f.attack {
+			continue
+		}
+		for _, t := range f.texts {
+			seen := map[string]bool{}
+			for _, w := range strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return !('a' <= r && r <= 'z') }) {
+				if len(w) >= 3 && !seen[w] {
+					seen[w] = true
+					docs[w]++
+				}
+			}
+		}
+	}
+	type ws struct {
+		w string
+		s float64
+	}
+	var list []ws
+	for w, c := range docs {
+		if c < 5 {
+			continue
+		}
+		feats := injclassifier.AppendFeatures(nil, "a "+w+" a")
+		var sum float64
+		for _, b := range feats {
+			sum += float64(m.Weights[b])
+		}
+		list = append(list, ws{w, sum * float64(m.Scale)})
+	}
+	slices.SortFunc(list, func(a, b ws) int {
+		if a.s != b.s {
+			if a.s > b.s {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.w, b.w)
+	})
+	fmt.Fprintf(out, "top %d trigger words (own weight):", n)
+	for _, x := range list[:min(n, len(list))] {
+		fmt.Fprintf(out, " %s %.2f", x.w, x.s)
+	}
+	fmt.Fprintln(out)
 }

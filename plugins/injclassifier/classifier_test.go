@@ -268,3 +268,16 @@ func BenchmarkBaselineNormalize4K(b *testing.B) {
 	}
 	reportCPU(b, cpu)
 }
+
+// BenchmarkBaselineToLower4K is strings.ToLower of the same text: the
+// baseline the issue names for the classifier's cost.
+func BenchmarkBaselineToLower4K(b *testing.B) {
+	b.SetBytes(int64(len(benchtext.Text4K)))
+	cpu := processCPU()
+	var s string
+	for b.Loop() {
+		s = strings.ToLower(benchtext.Text4K)
+	}
+	_ = s
+	reportCPU(b, cpu)
+}

@@ -199,7 +199,7 @@ func run(args []string, out io.Writer) error {
 		}
 		sets = append(sets, cs...)
 		if len(calibSources) > 0 {
-			us, err := unseenSourceSets(out, files, train, held, calibSources, *seed, *epochs, *lr, *l2)
+			us, err := unseenSourceSets(out, files, train, held, calibSources, *seed, *epochs, *lr, *l2, *targetFP)
 			if err != nil {
 				return err
 			}
@@ -509,7 +509,7 @@ func fileSets(m *injclassifier.Model, paths []string) ([]scoreSet, error) {
 // sources (its own random stream, so the shipped model does not depend on
 // it) and returns its scores of every text of each of them: how the model
 // treats benign text from a source it has never seen.
-func unseenSourceSets(out io.Writer, files []dataFile, train, held []example, sources map[string]bool, seed uint64, epochs int, lr, l2 float64) ([]scoreSet, error) {
+func unseenSourceSets(out io.Writer, files []dataFile, train, held []example, sources map[string]bool, seed uint64, epochs int, lr, l2, target float64) ([]scoreSet, error) {
 	isSource := func(e example) bool { return sources[filepath.Base(files[e.file].path)] }
 	found := map[string]bool{}
 	for _, f := range files {
@@ -545,6 +545,18 @@ func unseenSourceSets(out io.Writer, files []dataFile, train, held []example, so
 		}
 	}
 	fmt.Fprintf(out, "calibration model trained on %d examples, without %d sources\n", len(without), len(found))
+	// The threshold the unseen benign sources need on their own, and what
+	// the calibration model detects of the unseen attack sources there.
+	tUnseen, _ := lowestThreshold(io.Discard, sets, target)
+	for _, s := range attacks {
+		n := 0
+		for _, r := range s.raws {
+			if r >= math.Log(tUnseen/(1-tUnseen)) {
+				n++
+			}
+		}
+		fmt.Fprintf(out, "  %s: detected %d/%d (%.1f%%) by the calibration model at %.3f, where its unseen benign sources are at most %.1f%% flagged\n", s.name, n, len(s.raws), pct(n, len(s.raws)), tUnseen, 100*target)
+	}
 	for _, s := range attacks {
 		fmt.Fprintf(out, "  %s: detected by the calibration model, sweep", s.name)
 		for _, t := range sweep {

@@ -7,7 +7,11 @@
 // of strings) and each --extra-attacks file, printing each file's SHA-256,
 // keeps a seeded share of every file out of training (--holdout) and
 // reports the trained model's detection and false-positive rates on it, per
-// file and in total. The same flags, data and seed give the same bytes.
+// file and in total. With --target-fp it chooses the threshold: the lowest
+// at which each held-out benign prompt file, each --calib-benign file and
+// each --calib-source (a source left out of a second model trained for the
+// purpose) stays at or under that false-positive rate. The same flags, data
+// and seed give the same bytes.
 //
 //	go run ./plugins/injclassifier/cmd/train-detector --train ../shared/eval/train \
 //	    --extra-attacks ../shared/eval/injection/jailbreaks_inthewild.json

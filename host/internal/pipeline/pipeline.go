@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pluginerr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -115,7 +116,9 @@ type Record struct {
 	Hold int
 }
 
-// RejectError is a reject verdict.
+// RejectError is a reject verdict. It is a fault.InputRejected or a
+// fault.OutputRejected (by its phase) naming the plugin: errors.As(err,
+// &*fault.Error) finds that fault through Unwrap.
 type RejectError struct {
 	Plugin, Reason string
 	Phase          abi.Phase
@@ -125,8 +128,18 @@ func (e *RejectError) Error() string {
 	return fmt.Sprintf("%s rejected by plugin %q: %s", e.Phase, e.Plugin, e.Reason)
 }
 
+// Unwrap returns the verdict as a fault, whose message is Error's.
+func (e *RejectError) Unwrap() error {
+	k := fault.InputRejected
+	if e.Phase == abi.PhaseOutput {
+		k = fault.OutputRejected
+	}
+	return &fault.Error{Kind: k, Msg: e.Error(), Plugin: e.Plugin}
+}
+
 // PluginError is a plugin crash, timeout or bad verdict under on_error =
-// "reject".
+// "reject": a fault.PluginFailed naming the plugin, whose cause (Err, with
+// its pluginerr.Cause) is for operators only.
 type PluginError struct {
 	Plugin string
 	Phase  abi.Phase
@@ -137,8 +150,12 @@ func (e *PluginError) Error() string {
 	return fmt.Sprintf("plugin %q failed on %s: %v", e.Plugin, e.Phase, e.Err)
 }
 
-// Unwrap returns the underlying error.
-func (e *PluginError) Unwrap() error { return e.Err }
+// Unwrap returns the failure as a fault and the underlying error.
+func (e *PluginError) Unwrap() []error {
+	f := &fault.Error{Kind: fault.PluginFailed, Plugin: e.Plugin, Err: e.Err,
+		Msg: fmt.Sprintf("plugin %q failed; the request was refused (on_error = \"reject\")", e.Plugin)}
+	return []error{f, e.Err}
+}
 
 // ErrCanceled is returned when the context ends between plugins.
 var ErrCanceled = errors.New("chain canceled")

@@ -114,7 +114,7 @@ func Kinds() []Kind {
 
 // String returns the kind's name ("rate_limited", ...).
 func (k Kind) String() string {
-	if k < numKinds {
+	if k < numKinds && kindNames[k] != "" {
 		return kindNames[k]
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"

@@ -329,7 +329,7 @@ func (cl *call) fail(err error) {
 	}
 	ae := toAPI(err)
 	if werr := cl.record(ae.Status, err, cl.refusedBy); werr != nil {
-		ae = toAPI(auditUnavailable())
+		ae = toAPI(auditFailure(werr))
 	}
 	cl.g.writeError(cl.c, cl.id, cl.cleanError(ae))
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -126,8 +127,12 @@ func (e *apiError) body(requestID string) []byte {
 // event is e as an SSE "error" event.
 func (e *apiError) event() anthropic.Event { return anthropic.ErrorEvent(e.Type, e.Message) }
 
-// auditUnavailable is the refusal of a call whose record could not be
-// written while audit is fail-closed.
-func auditUnavailable() error {
-	return fault.New(fault.AuditUnavailable, "audit log unavailable; request refused (audit.fail_open = false)")
+// auditFailure is the refusal of a call whose record could not be written
+// (or whose trail is unhealthy) while audit is fail-closed: the audit's own
+// fault.AuditUnavailable, or err made one.
+func auditFailure(err error) error {
+	if errors.Is(err, fault.AuditUnavailable) {
+		return err
+	}
+	return fault.Wrap(fault.AuditUnavailable, err, audit.MsgUnavailable)
 }

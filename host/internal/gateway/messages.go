@@ -86,7 +86,7 @@ func (cl *call) checkModel(model string) error {
 // cannot be written (and audit is fail-closed) the client gets a 503.
 func (cl *call) respond(body []byte) error {
 	if err := cl.record(http.StatusOK, nil, ""); err != nil {
-		return auditUnavailable()
+		return auditFailure(err)
 	}
 	cl.c.Data(http.StatusOK, "application/json", body)
 	return nil

@@ -72,11 +72,7 @@ func (cl *call) serveRoute() error {
 	}
 	rendered, err := prompt.Render(r, in)
 	if err != nil {
-		var ie *prompt.InputError
-		if errors.As(err, &ie) {
-			return anthropic.InvalidRequest("%s", ie.Error())
-		}
-		return err
+		return err // a *prompt.InputError is an invalid request; the rest internal
 	}
 	guard := newOutputGuard(rs.output, rs.schema, rendered.Canary, meta)
 	messages := []map[string]any{{"role": "user", "content": rendered.User}}

@@ -33,7 +33,7 @@ func (s *sseSink) flush() error                   { return s.w.Flush() }
 // relayStream serves a streaming /v1/messages call.
 func (cl *call) relayStream(body []byte, guard *outputGuard) error {
 	if err := cl.g.deps.Audit.Healthy(); err != nil && !cl.st.Config.Audit.FailOpen {
-		return auditUnavailable()
+		return auditFailure(err)
 	}
 	resp, err := cl.openStream("/v1/messages", body)
 	if err != nil {
@@ -210,7 +210,7 @@ func (cl *call) finishStream(p *pumpState) {
 	cl.settle()
 	if werr := cl.record(p.status, p.failure, ""); werr != nil {
 		if !p.clientGone {
-			p.sink.fail(toAPI(auditUnavailable()))
+			p.sink.fail(toAPI(auditFailure(werr)))
 		}
 		return
 	}

@@ -160,6 +160,17 @@ func (e *PluginError) Unwrap() []error {
 // ErrCanceled is returned when the context ends between plugins.
 var ErrCanceled = errors.New("chain canceled")
 
+// canceled is the error of a chain whose context ended before plugin name:
+// it wraps ErrCanceled and ctx's error, and is a fault.ClientGone when the
+// caller went away (a deadline is left unclassified: moat's own).
+func canceled(name string, ctxErr error) error {
+	err := fmt.Errorf("%w before plugin %q: %w", ErrCanceled, name, ctxErr)
+	if errors.Is(ctxErr, context.Canceled) {
+		return fault.Wrap(fault.ClientGone, err, "client disconnected")
+	}
+	return err
+}
+
 // Run runs the chain in order: modify feeds the next plugin, the first
 // reject stops. It returns the final text and one Record per plugin run;
 // on a reject the error is a *RejectError, on a plugin error under
@@ -168,7 +179,7 @@ func (c Chain) Run(ctx context.Context, phase abi.Phase, text string, meta abi.C
 	records := make([]Record, 0, len(c))
 	for _, p := range c {
 		if err := ctx.Err(); err != nil {
-			return text, records, fmt.Errorf("%w before plugin %q: %w", ErrCanceled, p.Name, err)
+			return text, records, canceled(p.Name, err)
 		}
 		req := &abi.Request{Phase: phase, Text: text, Config: p.Config, Context: meta}
 		start := time.Now()

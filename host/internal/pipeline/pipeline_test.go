@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/moat-gateway/moat/sdk/abi"
+	"time"
 
 	"github.com/moat-gateway/moat/host/internal/fault"
+	"github.com/moat-gateway/moat/sdk/abi"
 )
 
 // fake is a Stage that records the texts it saw and answers with fn.
@@ -149,8 +149,15 @@ func TestChainCanceled(t *testing.T) {
 	cancel()
 	a := allowing("a")
 	_, recs, err := chainOf("skip", a).Run(ctx, abi.PhaseOutput, "t", abi.Context{})
-	if !errors.Is(err, ErrCanceled) || len(recs) != 0 || len(a.seen) != 0 {
+	if !errors.Is(err, ErrCanceled) || !errors.Is(err, fault.ClientGone) || len(recs) != 0 || len(a.seen) != 0 {
 		t.Fatalf("err %v, records %v", err, recs)
+	}
+	// A deadline is not the client leaving.
+	dl, cancelDL := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancelDL()
+	_, _, err = chainOf("skip", a).Run(dl, abi.PhaseOutput, "t", abi.Context{})
+	if !errors.Is(err, ErrCanceled) || errors.Is(err, fault.ClientGone) {
+		t.Fatalf("deadline: err %v", err)
 	}
 }
 

@@ -214,9 +214,9 @@ const withheldMessage = "upstream error (its message was withheld: the output ch
 
 // cleanError prepares an error for the client. An upstream error's message
 // goes through the output chain (kind "error"; a refusal replaces it with
-// moat's own text) and the scrubber, and an error type that is not one of
-// the API's becomes the type for its status. moat's own messages are
-// scrubbed too: some quote what the upstream or the client sent.
+// moat's own text) and the scrubber (an error type that is not one of the
+// API's was already replaced by toAPI). moat's own messages are scrubbed
+// too: some quote what the upstream or the client sent.
 func (cl *call) cleanError(ae *apiError) *apiError {
 	if ae == nil {
 		return nil

@@ -154,3 +154,37 @@ func TestCauseOf(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditDecider: through the gateway, each refusal's record names who
+// decided it: its kind's row, except that authentication's refusals are
+// auth's whatever their kind.
+func TestAuditDecider(t *testing.T) {
+	const message = `{"model":"claude-haiku-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`
+	cases := []struct {
+		name, client, extra string
+		status              int
+		decision, by        string
+	}{
+		{name: "address refused by auth (forbidden)", client: `allow_ips = ["10.0.0.0/8"]`,
+			status: 403, decision: audit.DecisionRefuse, by: audit.ByAuth},
+		{name: "model refused by the gateway (forbidden)", client: `models = ["claude-other"]`,
+			status: 403, decision: audit.DecisionRefuse, by: audit.ByGateway},
+		{name: "larger than a whole budget", extra: "[[budgets]]\nscope = \"global\"\nperiod = \"day\"\ntokens = 1\n",
+			status: 400, decision: audit.DecisionRefuse, by: audit.ByBudget},
+		{name: "served", status: 200, decision: audit.DecisionAllow, by: ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := newTestGateway(t, tc.client, tc.extra)
+			status, id, body := tg.do("POST", "/v1/messages", message)
+			if status != tc.status {
+				t.Fatalf("got %d %s, want %d", status, body, tc.status)
+			}
+			rec := tg.auditRecord(id)
+			by, _ := rec["decided_by"].(string)
+			if rec["decision"] != tc.decision || by != tc.by {
+				t.Fatalf("record decided %v by %q, want %s by %q", rec["decision"], by, tc.decision, tc.by)
+			}
+		})
+	}
+}

@@ -162,6 +162,7 @@ func TestAuditDecider(t *testing.T) {
 	const message = `{"model":"claude-haiku-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`
 	cases := []struct {
 		name, client, extra string
+		body                string // "" = a valid message
 		status              int
 		decision, by        string
 	}{
@@ -171,12 +172,20 @@ func TestAuditDecider(t *testing.T) {
 			status: 403, decision: audit.DecisionRefuse, by: audit.ByGateway},
 		{name: "larger than a whole budget", extra: "[[budgets]]\nscope = \"global\"\nperiod = \"day\"\ntokens = 1\n",
 			status: 400, decision: audit.DecisionRefuse, by: audit.ByBudget},
+		{name: "malformed metadata.user_id refused by auth (invalid request)", body: `{"model":"claude-haiku-4-5","max_tokens":8,"metadata":{"user_id":"a\nb"},"messages":[{"role":"user","content":"hi"}]}`,
+			status: 400, decision: audit.DecisionRefuse, by: audit.ByAuth},
+		{name: "malformed request refused by the gateway (invalid request)", body: `{"model":"claude-haiku-4-5","max_tokens":0,"messages":[{"role":"user","content":"hi"}]}`,
+			status: 400, decision: audit.DecisionRefuse, by: audit.ByGateway},
 		{name: "served", status: 200, decision: audit.DecisionAllow, by: ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := newTestGateway(t, tc.client, tc.extra)
-			status, id, body := tg.do("POST", "/v1/messages", message)
+			req := tc.body
+			if req == "" {
+				req = message
+			}
+			status, id, body := tg.do("POST", "/v1/messages", req)
 			if status != tc.status {
 				t.Fatalf("got %d %s, want %d", status, body, tc.status)
 			}

@@ -110,6 +110,7 @@ func (cl *call) checkMessagesRequest(req *anthropic.Request) error {
 		// Checked for every client: the id is relayed upstream as well
 		// as naming a trusted client's end user.
 		if err := auth.CheckUserID("metadata.user_id", u); err != nil {
+			cl.refusedBy = audit.ByAuth // an identity auth refused, as in its header
 			return err
 		}
 		if cl.who.User == "" && client.Trusted {

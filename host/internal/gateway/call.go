@@ -14,6 +14,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/scrub"
@@ -37,6 +38,10 @@ type call struct {
 	// authed is set once the caller authenticated; the audit lines of
 	// calls without it are sampled (audit.unauthenticated_rate).
 	authed bool
+	// refusedBy, when set, is who decided the call's refusal in its audit
+	// record, over its kind's row: authentication's refusals are "auth"
+	// whatever their kind.
+	refusedBy string
 
 	ticket   *limit.Ticket
 	res      *limit.Reservation
@@ -125,8 +130,8 @@ func (cl *call) authenticate() error {
 	r := cl.c.Request
 	who, err := cl.st.Auth.Authenticate(r, cl.ip)
 	if err != nil {
-		var ae *auth.Error
-		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		cl.refusedBy = audit.ByAuth // its refusals are auth's, whatever their kind
+		if errors.Is(err, fault.InvalidRequest) {
 			return err
 		}
 		// A recognized key (revoked, expired, wrong address) names its
@@ -159,7 +164,8 @@ func (cl *call) authFailed(r *http.Request, err error) error {
 		return err
 	}
 	if lerr := lim.AuthFailure(r.Context(), ip, auth.CredentialHash(r.Header)); lerr != nil {
-		return lerr // the lockout, or a store failure (fail closed)
+		cl.refusedBy = "" // the lockout, or a store failure (fail closed): the limiter's
+		return lerr
 	}
 	return err
 }
@@ -203,37 +209,6 @@ func (cl *call) settle() {
 	cl.cost = cost
 	cl.res = nil
 	cl.g.deps.Anomaly.Spend(cl.who.ClientID, cost, time.Now())
-}
-
-// decision classifies an error for the audit record.
-func decision(err error) (string, string) {
-	if err == nil {
-		return audit.DecisionAllow, ""
-	}
-	var authErr *auth.Error
-	var le *limit.Error
-	var rej *pipeline.RejectError
-	var pe *pipeline.PluginError
-	var ae *anthropic.Error
-	switch {
-	case errors.As(err, &authErr):
-		return audit.DecisionRefuse, audit.ByAuth
-	case errors.As(err, &le):
-		if strings.Contains(le.Message, "budget") {
-			return audit.DecisionRefuse, audit.ByBudget
-		}
-		return audit.DecisionRefuse, audit.ByRateLimit
-	case errors.As(err, &rej):
-		return audit.DecisionRefuse, audit.ByPluginPrefix + rej.Plugin
-	case errors.As(err, &pe):
-		return audit.DecisionError, audit.ByPluginPrefix + pe.Plugin
-	case errors.As(err, &ae):
-		if ae.Status >= 500 || ae.Status == 429 {
-			return audit.DecisionError, audit.ByUpstream
-		}
-		return audit.DecisionRefuse, audit.ByGateway
-	}
-	return audit.DecisionError, audit.ByGateway
 }
 
 // record writes the audit line and the metrics for the call. It returns an
@@ -301,7 +276,7 @@ func (cl *call) auditRecord(status int, err error, by string) *audit.Record {
 		rec.SourceIP = cl.ip.String()
 	}
 	if err != nil {
-		told := asAPIError(err)
+		told := toAPI(err)
 		rec.Error = told.Message
 		if status >= 500 {
 			rec.Cause = causeOf(err, told)
@@ -317,12 +292,9 @@ func (cl *call) auditRecord(status int, err error, by string) *audit.Record {
 }
 
 // causeOf is what err says beyond told, the error the client gets: ""
-// when err is that error itself (its message is the whole story), else
-// err's full text, which names each step it went through.
-func causeOf(err error, told *anthropic.Error) string {
-	if ae, ok := err.(*anthropic.Error); ok && ae == told {
-		return ""
-	}
+// when told's message is the whole story, else err's full text, which names
+// each step it went through and the cause of its fault.
+func causeOf(err error, told *apiError) string {
 	if msg := err.Error(); msg != told.Message {
 		return msg
 	}
@@ -355,19 +327,15 @@ func (cl *call) fail(err error) {
 	if u := cl.usage; cl.res != nil && u.InputTokens+u.OutputTokens+u.CacheCreationInputTokens+u.CacheReadInputTokens > 0 {
 		cl.settle()
 	}
-	ae := asAPIError(err)
-	if werr := cl.record(ae.Status, err, ""); werr != nil {
-		ae = auditUnavailable()
+	ae := toAPI(err)
+	if werr := cl.record(ae.Status, err, cl.refusedBy); werr != nil {
+		ae = toAPI(auditFailure(werr))
 	}
 	cl.g.writeError(cl.c, cl.id, cl.cleanError(ae))
 }
 
-func auditUnavailable() *anthropic.Error {
-	return anthropic.Errorf(http.StatusServiceUnavailable, anthropic.TypeAPI, "audit log unavailable; request refused (audit.fail_open = false)")
-}
-
 // writeError sends an Anthropic-shaped error.
-func (g *Gateway) writeError(c *gin.Context, requestID string, e *anthropic.Error) {
+func (g *Gateway) writeError(c *gin.Context, requestID string, e *apiError) {
 	if c.Writer.Written() {
 		return
 	}
@@ -377,7 +345,7 @@ func (g *Gateway) writeError(c *gin.Context, requestID string, e *anthropic.Erro
 		}
 	}
 	status := e.Status
-	if status == 499 {
+	if status == statusClientGone {
 		status = http.StatusBadRequest
 	}
 	if status == http.StatusTooManyRequests && c.Writer.Header().Get("retry-after") == "" {
@@ -385,5 +353,5 @@ func (g *Gateway) writeError(c *gin.Context, requestID string, e *anthropic.Erro
 	}
 	c.Header("content-type", "application/json")
 	c.Writer.WriteHeader(status)
-	_, _ = c.Writer.Write(e.Body(requestID))
+	_, _ = c.Writer.Write(e.body(requestID))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -28,7 +29,7 @@ func (cl *call) readBody() ([]byte, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, anthropic.Errorf(http.StatusRequestEntityTooLarge, anthropic.TypeRequestTooLarge, "request body exceeds the %d-byte limit", max)
+			return nil, fault.New(fault.TooLarge, "request body exceeds the %d-byte limit", max)
 		}
 		return nil, anthropic.InvalidRequest("reading request body: %s", "connection error")
 	}
@@ -76,7 +77,7 @@ func (cl *call) identify() error {
 // checkModel refuses a model the client may not use.
 func (cl *call) checkModel(model string) error {
 	if !cl.who.Client.AllowsModel(model) {
-		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "model: client %q may not use model %q", cl.who.ClientID, model)
+		return fault.New(fault.Forbidden, "model: client %q may not use model %q", cl.who.ClientID, model)
 	}
 	return nil
 }
@@ -85,7 +86,7 @@ func (cl *call) checkModel(model string) error {
 // cannot be written (and audit is fail-closed) the client gets a 503.
 func (cl *call) respond(body []byte) error {
 	if err := cl.record(http.StatusOK, nil, ""); err != nil {
-		return auditUnavailable()
+		return auditFailure(err)
 	}
 	cl.c.Data(http.StatusOK, "application/json", body)
 	return nil
@@ -109,6 +110,7 @@ func (cl *call) checkMessagesRequest(req *anthropic.Request) error {
 		// Checked for every client: the id is relayed upstream as well
 		// as naming a trusted client's end user.
 		if err := auth.CheckUserID("metadata.user_id", u); err != nil {
+			cl.refusedBy = audit.ByAuth // an identity auth refused, as in its header
 			return err
 		}
 		if cl.who.User == "" && client.Trusted {
@@ -282,16 +284,16 @@ func (cl *call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 	cl.upstreamTime += time.Since(t0)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream timed out")
+			return nil, fault.New(fault.UpstreamTimeout, "upstream timed out")
 		}
 		if cl.c.Request.Context().Err() != nil {
 			// The client left: the upstream read was cancelled with it.
-			return nil, anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected")
+			return nil, fault.New(fault.ClientGone, "client disconnected")
 		}
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "reading upstream response: connection failed")
+		return nil, fault.New(fault.UpstreamFailed, "reading upstream response: connection failed")
 	}
 	if int64(len(b)) > max {
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream response exceeds the %d-byte limit", max)
+		return nil, fault.New(fault.UpstreamFailed, "upstream response exceeds the %d-byte limit", max)
 	}
 	return b, nil
 }
@@ -310,7 +312,7 @@ func (cl *call) finishMessage(resp *upstreamResponse, guard *outputGuard) error 
 	// key scrubber always.
 	msg, err := anthropic.DecodeResponse(body)
 	if err != nil {
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		return fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
 	}
 	cl.usage = cl.usage.Add(msg.Usage)
 	cl.settle()
@@ -378,7 +380,7 @@ func modelsPath(id, rawQuery string) (string, error) {
 	p := "/v1/models"
 	if id != "" {
 		if id == "." || id == ".." {
-			return "", anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
+			return "", fault.New(fault.NotFound, "model: %s", id)
 		}
 		p += "/" + url.PathEscape(id)
 	}
@@ -403,7 +405,7 @@ func (cl *call) serveModels() error {
 		return err
 	}
 	if id := cl.c.Param("id"); id != "" && !cl.who.Client.AllowsModel(id) {
-		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
+		return fault.New(fault.NotFound, "model: %s", id)
 	}
 	if cl.c.Param("id") == "" && len(cl.who.Client.Models) > 0 {
 		return cl.serveFilteredModels()

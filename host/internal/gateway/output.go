@@ -3,11 +3,11 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/scrub"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -196,14 +196,14 @@ func (cl *call) lastModifier() string {
 	return scrubberName
 }
 
-// outputFailure maps a refusal of the output model to the client's error:
-// an unknown or malformed shape is a 502 naming it; a plugin's verdict is
-// left for asAPIError.
+// outputFailure classifies a refusal of the output model: an unknown or
+// malformed shape is an upstream failure naming it; a plugin's verdict
+// keeps its own kind.
 func outputFailure(err error) error {
 	var ut *anthropic.UnknownTypeError
 	var mo *anthropic.MalformedOutputError
 	if errors.As(err, &ut) || errors.As(err, &mo) {
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "%s", err.Error())
+		return fault.New(fault.UpstreamFailed, "%s", err.Error())
 	}
 	return err
 }
@@ -214,18 +214,15 @@ const withheldMessage = "upstream error (its message was withheld: the output ch
 
 // cleanError prepares an error for the client. An upstream error's message
 // goes through the output chain (kind "error"; a refusal replaces it with
-// moat's own text) and the scrubber, and an error type that is not one of
-// the API's becomes the type for its status. moat's own messages are
-// scrubbed too: some quote what the upstream or the client sent.
-func (cl *call) cleanError(ae *anthropic.Error) *anthropic.Error {
+// moat's own text) and the scrubber (an error type that is not one of the
+// API's was already replaced by toAPI). moat's own messages are scrubbed
+// too: some quote what the upstream or the client sent.
+func (cl *call) cleanError(ae *apiError) *apiError {
 	if ae == nil {
 		return nil
 	}
 	out := *ae
 	if ae.Upstream {
-		if !knownErrorType(out.Type) {
-			out.Type = anthropic.TypeForStatus(out.Status)
-		}
 		g := cl.guard
 		if g == nil && cl.who.ClientID != "" {
 			cs := cl.st.client(cl.who.ClientID)
@@ -249,22 +246,12 @@ func (cl *call) outputMeta() abi.Context {
 	return abi.Context{Route: cl.route, Model: cl.model, Client: cl.who.ClientID, User: cl.who.User, RequestID: cl.id}
 }
 
-func knownErrorType(t string) bool {
-	switch t {
-	case anthropic.TypeInvalidRequest, anthropic.TypeAuthentication, anthropic.TypePermission,
-		anthropic.TypeNotFound, anthropic.TypeRequestTooLarge, anthropic.TypeRateLimit,
-		anthropic.TypeAPI, anthropic.TypeOverloaded, "billing_error", "timeout_error":
-		return true
-	}
-	return false
-}
-
 // scrubBody masks keys in every string of a JSON body relayed as is
 // (count_tokens, models). A body that does not parse is refused.
 func (cl *call) scrubBody(b []byte) ([]byte, error) {
 	out, err := anthropic.MapStrings(b, cl.scrubber().String)
 	if err != nil {
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		return nil, fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -71,11 +72,7 @@ func (cl *call) serveRoute() error {
 	}
 	rendered, err := prompt.Render(r, in)
 	if err != nil {
-		var ie *prompt.InputError
-		if errors.As(err, &ie) {
-			return anthropic.InvalidRequest("%s", ie.Error())
-		}
-		return err
+		return err // a *prompt.InputError is an invalid request; the rest internal
 	}
 	guard := newOutputGuard(rs.output, rs.schema, rendered.Canary, meta)
 	messages := []map[string]any{{"role": "user", "content": rendered.User}}
@@ -98,10 +95,10 @@ func (cl *call) acceptRoute() (*routeState, *routeRequest, error) {
 	}
 	rs, ok := cl.st.routes[cl.route]
 	if !ok {
-		return nil, nil, anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "route %q does not exist", cl.route)
+		return nil, nil, fault.New(fault.NotFound, "route %q does not exist", cl.route)
 	}
 	if !rs.clients[cl.who.ClientID] {
-		return nil, nil, anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "client %q may not call route %q", cl.who.ClientID, cl.route)
+		return nil, nil, fault.New(fault.Forbidden, "client %q may not call route %q", cl.who.ClientID, cl.route)
 	}
 	r := rs.cfg
 	cl.model = r.Model
@@ -204,7 +201,7 @@ func (cl *call) routeAnswer(r *config.Route, text, stop string) error {
 	if r.Format == "json" {
 		var v any
 		if err := json.Unmarshal([]byte(stripFence(text)), &v); err != nil {
-			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "route output is not valid JSON")
+			return fault.New(fault.UpstreamFailed, "route output is not valid JSON")
 		}
 		resp.Output = v
 	}
@@ -233,7 +230,7 @@ func (cl *call) routeOnce(body []byte, guard *outputGuard) (text, stop string, v
 	}
 	msg, err := anthropic.DecodeResponse(b)
 	if err != nil {
-		return "", "", nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		return "", "", nil, fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
 	}
 	cl.usage = cl.usage.Add(msg.Usage)
 	raw := msg.Text()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // streamSink receives the validated stream; sseSink, which re-emits
@@ -17,7 +18,7 @@ type streamSink interface {
 	// event forwards an event the output model judged.
 	event(ev anthropic.Event) error
 	// fail ends the stream with an error event.
-	fail(e *anthropic.Error)
+	fail(e *apiError)
 	// flush sends what was written.
 	flush() error
 }
@@ -26,13 +27,13 @@ type streamSink interface {
 type sseSink struct{ w *anthropic.EventWriter }
 
 func (s *sseSink) event(ev anthropic.Event) error { return s.w.Write(ev) }
-func (s *sseSink) fail(e *anthropic.Error)        { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
+func (s *sseSink) fail(e *apiError)               { _ = s.w.Write(e.event()); _ = s.w.Flush() }
 func (s *sseSink) flush() error                   { return s.w.Flush() }
 
 // relayStream serves a streaming /v1/messages call.
 func (cl *call) relayStream(body []byte, guard *outputGuard) error {
 	if err := cl.g.deps.Audit.Healthy(); err != nil && !cl.st.Config.Audit.FailOpen {
-		return auditUnavailable()
+		return auditFailure(err)
 	}
 	resp, err := cl.openStream("/v1/messages", body)
 	if err != nil {
@@ -64,7 +65,7 @@ func (cl *call) openStream(path string, body []byte) (*upstreamResponse, error) 
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("content-type")); mt != "text/event-stream" {
 		resp.cancel()
 		resp.Body.Close()
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream did not return an event stream")
+		return nil, fault.New(fault.UpstreamFailed, "upstream did not return an event stream")
 	}
 	return resp, nil
 }
@@ -110,8 +111,8 @@ type pumpState struct {
 	clientGone bool
 }
 
-// endWith sets the stream's outcome.
-func (p *pumpState) endWith(err error, status int) { p.failure, p.status = err, status }
+// endWith sets the stream's outcome: err and the status its kind maps to.
+func (p *pumpState) endWith(err error) { p.failure, p.status = err, toAPI(err).Status }
 
 // step relays one upstream event through the output model to the sink. It
 // returns false when the stream ends: message_stop, an error event, a
@@ -132,7 +133,7 @@ func (p *pumpState) step() bool {
 	}
 	se, err := anthropic.ParseStreamEvent(ev.Data)
 	if err != nil {
-		p.endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"), http.StatusBadGateway)
+		p.endWith(fault.New(fault.UpstreamFailed, "upstream sent a malformed event"))
 		return false
 	}
 	p.su.Observe(&se)
@@ -152,7 +153,7 @@ func (p *pumpState) step() bool {
 	out, err := p.judge.Event(ev, &se)
 	if err != nil {
 		err = outputFailure(err)
-		p.endWith(err, asAPIError(err).Status)
+		p.endWith(err)
 		return false
 	}
 	for _, o := range out {
@@ -172,14 +173,14 @@ func (p *pumpState) readFailed(err error) {
 	switch {
 	case p.cl.c.Request.Context().Err() != nil:
 		p.clientGone = true
-		p.endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
+		p.endWith(fault.New(fault.ClientGone, "client disconnected"))
 	case tooLong:
-		p.endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream exceeded max_stream_duration (%s)", p.lim.maxDur), http.StatusGatewayTimeout)
+		p.endWith(fault.New(fault.UpstreamTimeout, "upstream stream exceeded max_stream_duration (%s)", p.lim.maxDur))
 	case timedOut:
-		p.endWith(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream stalled"), http.StatusGatewayTimeout)
+		p.endWith(fault.New(fault.UpstreamTimeout, "upstream stream stalled"))
 	case errors.Is(err, io.EOF) && p.su.Stopped:
 	default:
-		p.endWith(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream stream ended unexpectedly"), http.StatusBadGateway)
+		p.endWith(fault.New(fault.UpstreamFailed, "upstream stream ended unexpectedly"))
 	}
 }
 
@@ -189,16 +190,15 @@ func (p *pumpState) upstreamErrorEvent(d *anthropic.ErrorDetail) {
 	if d == nil {
 		d = &anthropic.ErrorDetail{Type: anthropic.TypeAPI, Message: "upstream error"}
 	}
-	e := anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message)
-	e.Upstream = true
-	p.endWith(e, http.StatusBadGateway)
+	// Judged and scrubbed before the client sees it.
+	p.endWith(&fault.Error{Kind: fault.UpstreamError, Status: http.StatusBadGateway, Type: d.Type, Msg: d.Message, Quoted: true})
 }
 
 // finishStream charges and records the stream, then ends it for the
 // client: message_stop, or an error event, or nothing when it left.
 func (cl *call) finishStream(p *pumpState) {
 	if p.clientGone && p.failure == nil {
-		p.endWith(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"), 499)
+		p.endWith(fault.New(fault.ClientGone, "client disconnected"))
 	}
 	// Usage: what the stream reported, and at least the content generated
 	// (text, thinking, tool input, cited text), so an interrupted stream
@@ -210,7 +210,7 @@ func (cl *call) finishStream(p *pumpState) {
 	cl.settle()
 	if werr := cl.record(p.status, p.failure, ""); werr != nil {
 		if !p.clientGone {
-			p.sink.fail(auditUnavailable())
+			p.sink.fail(toAPI(auditFailure(werr)))
 		}
 		return
 	}
@@ -218,7 +218,7 @@ func (cl *call) finishStream(p *pumpState) {
 		return
 	}
 	if p.failure != nil {
-		p.sink.fail(cl.cleanError(asAPIError(p.failure)))
+		p.sink.fail(cl.cleanError(toAPI(p.failure)))
 		return
 	}
 	_ = p.sink.event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})

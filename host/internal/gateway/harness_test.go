@@ -17,8 +17,8 @@ import (
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/logbuf"
 	"github.com/moat-gateway/moat/host/internal/metrics"
-	"github.com/moat-gateway/moat/host/tools/standin"
 	"github.com/moat-gateway/moat/host/internal/upstream"
+	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.

@@ -101,7 +101,15 @@ train-detector:
 	$(GO) run ./plugins/injclassifier/cmd/train-detector --train $(TRAIN_DIR) \
 	  --extra-attacks $(EVAL_DIR)/jailbreaks_inthewild.json \
 	  --extra-benign plugins/injclassifier/traindata/own_hardneg_benign.json \
+	  --extra-benign plugins/injclassifier/traindata/own_trigger_benign.json \
+	  --extra-benign plugins/injclassifier/traindata/own_mof_benign.json \
+	  --calib-benign plugins/injclassifier/traindata/own_trigger_calib.json \
+	  --calib-benign plugins/injclassifier/traindata/own_mof_calib.json \
+	  --calib-source xstest_benign.json --calib-source deepset_benign.json --calib-source deepset_injection.json \
+	  --target-fp 0.03 \
 	  --out plugins/injclassifier/model.bin \
+	  --report-attacks plugins/injclassifier/testdata/pretuning_attacks.json \
 	  --report-attacks plugins/injclassifier/testdata/handwritten_attacks.json \
+	  --report-benign plugins/injclassifier/testdata/pretuning_benign.json \
 	  --report-benign plugins/injclassifier/testdata/handwritten_benign.json \
 	  --report-benign $(EVAL_DIR)/NotInject_one.json --report-benign $(EVAL_DIR)/NotInject_two.json --report-benign $(EVAL_DIR)/NotInject_three.json

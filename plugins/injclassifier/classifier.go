@@ -1,5 +1,5 @@
 // Package injclassifier is the injection-classifier built-in: a compact
-// learned model (logistic regression over hashed character 3- to 5-grams
+// learned model (logistic regression over hashed character 4- and 5-grams
 // and word unigrams and bigrams, quantized to one byte per weight and
 // embedded in the plugin) that gives a text's probability of being a prompt
 // injection or jailbreak, and rejects (or flags) it at a threshold.
@@ -24,8 +24,10 @@ import (
 )
 
 // DefaultThreshold is the probability at which a text is flagged when the
-// config sets no threshold.
-const DefaultThreshold = 0.5
+// config sets no threshold: the one make train-detector chose for the
+// embedded model (the lowest at which at most 3% of each calibration set of
+// benign texts is flagged; see README.md).
+const DefaultThreshold = 0.863
 
 // Actions for Config.Action.
 const (
@@ -93,7 +95,7 @@ func Input(req abi.Request) abi.Verdict {
 }
 
 func judge(text string, cfg Config) abi.Verdict {
-	raw := embedded.Raw(text)
+	raw := embedded().Raw(text)
 	var h float64
 	if cfg.Heuristics > 0 {
 		h = injection.Score(text).Score
@@ -118,4 +120,4 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // Score returns the embedded model's probability that text is a prompt
 // injection or jailbreak.
-func Score(text string) float64 { return embedded.Probability(text) }
+func Score(text string) float64 { return embedded().Probability(text) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Model is a trained linear model over hashed features, quantized to one
@@ -20,7 +21,7 @@ type Model struct {
 }
 
 // modelMagic starts an encoded model; the byte after it is Bits.
-const modelMagic = "moat-injclf1"
+const modelMagic = "moat-injclf2"
 
 // headerLen is the magic, the bits byte, and two float32s.
 const headerLen = len(modelMagic) + 1 + 8
@@ -66,8 +67,10 @@ func DecodeModel(b []byte) (*Model, error) {
 //go:embed model.bin
 var modelBytes []byte
 
-// embedded is the model trained by make train-detector.
-var embedded = mustDecode(modelBytes)
+// embedded is the model trained by make train-detector, decoded on first
+// use (so the training tool runs even when the committed model is of an
+// older format).
+var embedded = sync.OnceValue(func() *Model { return mustDecode(modelBytes) })
 
 func mustDecode(b []byte) *Model {
 	m, err := DecodeModel(b)
@@ -78,7 +81,7 @@ func mustDecode(b []byte) *Model {
 }
 
 // Embedded returns the model built into the plugin.
-func Embedded() *Model { return embedded }
+func Embedded() *Model { return embedded() }
 
 // Raw returns the model's score of text before the logistic function: the
 // bias plus the length-normalized sum of the weights of its features.
@@ -113,10 +116,8 @@ func sumWeights(s []byte, w []int8) (sum int32, n int) {
 			break
 		}
 		h = (h ^ uint32(s[i+2])) * fnvPrime
-		sum += int32(w[bucket(h^orderSalt[3])])
-		n++
 		if i+3 >= len(s) {
-			continue
+			break
 		}
 		h = (h ^ uint32(s[i+3])) * fnvPrime
 		sum += int32(w[bucket(h^orderSalt[4])])

@@ -6,43 +6,39 @@ package anthropic
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
-// Error types of the Anthropic API.
+// Error types of the Anthropic API. They are declared here, with the wire
+// format, and nowhere else in moat.
 const (
 	TypeInvalidRequest  = "invalid_request_error"
 	TypeAuthentication  = "authentication_error"
+	TypeBilling         = "billing_error"
 	TypePermission      = "permission_error"
 	TypeNotFound        = "not_found_error"
 	TypeRequestTooLarge = "request_too_large"
 	TypeRateLimit       = "rate_limit_error"
 	TypeAPI             = "api_error"
+	TypeTimeout         = "timeout_error"
 	TypeOverloaded      = "overloaded_error"
 )
 
-// Error is an error the client sees, in Anthropic's shape, with its status.
-type Error struct {
-	Status  int
-	Type    string
-	Message string
-	// Header holds extra response headers (retry-after, rate-limit headers).
-	Header http.Header
-	// Upstream is set when Message (and Type) came from the upstream: the
-	// gateway judges and scrubs such a message before a client sees it.
-	Upstream bool
+// KnownType reports whether t is one of the API's error types.
+func KnownType(t string) bool {
+	switch t {
+	case TypeInvalidRequest, TypeAuthentication, TypeBilling, TypePermission, TypeNotFound,
+		TypeRequestTooLarge, TypeRateLimit, TypeAPI, TypeTimeout, TypeOverloaded:
+		return true
+	}
+	return false
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }
-
-// Errorf builds an *Error.
-func Errorf(status int, typ, format string, args ...any) *Error {
-	return &Error{Status: status, Type: typ, Message: fmt.Sprintf(format, args...)}
-}
-
-// InvalidRequest is a 400 invalid_request_error.
-func InvalidRequest(format string, args ...any) *Error {
-	return Errorf(http.StatusBadRequest, TypeInvalidRequest, format, args...)
+// InvalidRequest is the error of a request that breaks the API's rules: a
+// fault.InvalidRequest with a formatted message safe to show the caller.
+func InvalidRequest(format string, args ...any) *fault.Error {
+	return fault.New(fault.InvalidRequest, format, args...)
 }
 
 // ErrorBody is the JSON body of an API error.
@@ -58,15 +54,13 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 }
 
-// Body encodes the error as Anthropic's JSON error body.
-func (e *Error) Body(requestID string) []byte {
-	b, _ := json.Marshal(ErrorBody{Type: "error", Error: ErrorDetail{Type: e.Type, Message: e.Message}, RequestID: requestID})
-	return b
-}
-
-// EventBody encodes the error as the data of an SSE "error" event.
-func (e *Error) EventBody() []byte {
-	b, _ := json.Marshal(ErrorBody{Type: "error", Error: ErrorDetail{Type: e.Type, Message: e.Message}})
+// EncodeError encodes an error of type typ as Anthropic's JSON error body;
+// requestID is left out when empty (as in an SSE "error" event).
+func EncodeError(typ, message, requestID string) []byte {
+	b, err := json.Marshal(ErrorBody{Type: "error", Error: ErrorDetail{Type: typ, Message: message}, RequestID: requestID})
+	if err != nil { // strings always encode
+		panic(fmt.Sprintf("encoding an error body: %v", err))
+	}
 	return b
 }
 

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 func TestDecodeRequestErrors(t *testing.T) {
@@ -51,15 +53,15 @@ func TestDecodeRequestErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeRequest([]byte(tc.body), Options{})
-			var ae *Error
-			if !errors.As(err, &ae) {
-				t.Fatalf("err = %v, want *Error", err)
+			var fe *fault.Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want a *fault.Error", err)
 			}
-			if ae.Status != 400 || ae.Type != TypeInvalidRequest {
-				t.Errorf("status/type = %d %s", ae.Status, ae.Type)
+			if fe.Kind != fault.InvalidRequest {
+				t.Errorf("kind = %s, want %s", fe.Kind, fault.InvalidRequest)
 			}
-			if !strings.Contains(ae.Message, tc.field) {
-				t.Errorf("message %q does not name %q", ae.Message, tc.field)
+			if !strings.Contains(fe.Msg, tc.field) {
+				t.Errorf("message %q does not name %q", fe.Msg, tc.field)
 			}
 		})
 	}

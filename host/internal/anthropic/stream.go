@@ -86,8 +86,10 @@ func TextDelta(index int, text string) Event {
 	return Event{Name: EventContentBlockDelta, Data: b}
 }
 
-// ErrorEvent builds an SSE error event.
-func ErrorEvent(e *Error) Event { return Event{Name: EventError, Data: e.EventBody()} }
+// ErrorEvent builds an SSE error event of type typ.
+func ErrorEvent(typ, message string) Event {
+	return Event{Name: EventError, Data: EncodeError(typ, message, "")}
+}
 
 // TextBlockStart builds a content_block_start event for an empty text block.
 func TextBlockStart(index int) Event {

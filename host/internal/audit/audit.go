@@ -324,8 +324,9 @@ func (l *Logger) loadHead() (legacy bool, err error) {
 // Write appends rec to the trail. It sets rec's Time, Environment, content
 // fields and chain fields, scrubs secrets from every string field, and
 // returns once the record is written (and synced, with fsync "every").
-// Any failure returns an error wrapping ErrWrite (or ErrClosed, or ctx's
-// error when ctx ends first, in which case the record may still be written).
+// Any failure returns a fault.AuditUnavailable wrapping ErrWrite (or
+// ErrClosed, or ctx's error when ctx ends first, in which case the record
+// may still be written).
 // Safe for concurrent use; each call writes exactly one line.
 func (l *Logger) Write(ctx context.Context, rec *Record) error {
 	if l == nil {
@@ -335,7 +336,7 @@ func (l *Logger) Write(ctx context.Context, rec *Record) error {
 	if err != nil && l.observer != nil && errors.Is(err, ErrWrite) {
 		l.observer.AuditWriteFailure()
 	}
-	return err
+	return unavailable(err)
 }
 
 func (l *Logger) write(ctx context.Context, rec *Record) error {
@@ -396,19 +397,20 @@ func (l *Logger) write(ctx context.Context, rec *Record) error {
 	}
 }
 
-// Healthy returns nil when the last write succeeded, the write error
-// otherwise, and ErrClosed after Close. A nil *Logger is healthy.
+// Healthy returns nil when the last write succeeded, else a
+// fault.AuditUnavailable wrapping the write error, or ErrClosed after
+// Close. A nil *Logger is healthy.
 func (l *Logger) Healthy() error {
 	if l == nil {
 		return nil
 	}
 	select {
 	case <-l.quit:
-		return ErrClosed
+		return unavailable(ErrClosed)
 	default:
 	}
 	if p := l.health.Load(); p != nil {
-		return *p
+		return unavailable(*p)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // testCfg parses a real [audit] section so config defaults apply.
@@ -584,10 +585,10 @@ func TestUnwritableFailsClosed(t *testing.T) {
 					t.Fatalf("unhealthy before any write: %v", err)
 				}
 				err := l.Write(context.Background(), rec("x"))
-				if !errors.Is(err, ErrWrite) {
+				if !errors.Is(err, ErrWrite) || !errors.Is(err, fault.AuditUnavailable) {
 					t.Fatalf("Write on a full disk: %v", err)
 				}
-				if !errors.Is(l.Healthy(), ErrWrite) {
+				if h := l.Healthy(); !errors.Is(h, ErrWrite) || !errors.Is(h, fault.AuditUnavailable) {
 					t.Fatalf("Healthy after failed write: %v", l.Healthy())
 				}
 				// The chain did not advance: a later record is still seq 1.
@@ -634,7 +635,7 @@ func TestClose(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal("second Close:", err)
 	}
-	if err := l.Write(context.Background(), rec("y")); !errors.Is(err, ErrClosed) {
+	if err := l.Write(context.Background(), rec("y")); !errors.Is(err, ErrClosed) || !errors.Is(err, fault.AuditUnavailable) {
 		t.Fatalf("Write after Close: %v", err)
 	}
 	if !errors.Is(l.Healthy(), ErrClosed) {

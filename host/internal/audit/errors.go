@@ -1,6 +1,24 @@
 package audit
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
+)
+
+// MsgUnavailable is what a caller refused because the trail cannot take
+// its record is told.
+const MsgUnavailable = "audit log unavailable; request refused (audit.fail_open = false)"
+
+// unavailable is a failure of Write or Healthy as a fault.AuditUnavailable
+// (the request must be refused unless audit.fail_open is set); errors.Is
+// still finds ErrWrite or ErrClosed in it.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fault.Wrap(fault.AuditUnavailable, err, MsgUnavailable)
+}
 
 // Sentinel errors.
 var (

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // DefaultUserHeader is always treated as a user header, so an untrusted
@@ -39,33 +40,21 @@ const DefaultUserHeader = "X-Moat-User"
 // maxCredentialLen bounds a presented key or token.
 const maxCredentialLen = 8192
 
-// Anthropic error types used in refusals.
-const (
-	TypeAuthentication = "authentication_error"
-	TypePermission     = "permission_error"
-	TypeInvalidRequest = "invalid_request_error"
-)
+// Refusals are *fault.Error of kind fault.Unauthenticated (no valid
+// credential), fault.Forbidden (a known caller that may not do this) or
+// fault.InvalidRequest (a valid credential with a malformed user id). Their
+// message is safe to show the caller: it never holds the credential.
 
-// Error is a refusal with the HTTP status and Anthropic error type to answer
-// with. Message is safe to show the caller: it never holds the credential.
-type Error struct {
-	Status  int
-	Type    string
-	Message string
+func unauthorized(format string, args ...any) *fault.Error {
+	return fault.New(fault.Unauthenticated, format, args...)
 }
 
-func (e *Error) Error() string { return e.Message }
-
-func unauthorized(format string, args ...any) *Error {
-	return &Error{Status: http.StatusUnauthorized, Type: TypeAuthentication, Message: fmt.Sprintf(format, args...)}
+func forbidden(format string, args ...any) *fault.Error {
+	return fault.New(fault.Forbidden, format, args...)
 }
 
-func forbidden(format string, args ...any) *Error {
-	return &Error{Status: http.StatusForbidden, Type: TypePermission, Message: fmt.Sprintf(format, args...)}
-}
-
-func badRequest(format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: fmt.Sprintf(format, args...)}
+func badRequest(format string, args ...any) *fault.Error {
+	return fault.New(fault.InvalidRequest, format, args...)
 }
 
 // Identity is who a request comes from.
@@ -207,7 +196,7 @@ func (a *Authenticator) addKey(cl *config.Client, h string, expires time.Time, r
 
 // Authenticate finds who sent r. remoteIP is the caller's address as the
 // server determined it (after trusted-proxy handling). On error the result
-// is an *Error; the returned Identity then still names the client and key
+// is a *fault.Error; the returned Identity then still names the client and key
 // hash when the key was recognized (for logs and alerts), and is otherwise
 // zero.
 func (a *Authenticator) Authenticate(r *http.Request, remoteIP netip.Addr) (Identity, error) {
@@ -218,7 +207,7 @@ func (a *Authenticator) Authenticate(r *http.Request, remoteIP netip.Addr) (Iden
 	var id Identity
 	switch {
 	case strings.HasPrefix(tok, KeyPrefix):
-		var err *Error
+		var err *fault.Error
 		id, err = a.byKey(tok)
 		if err != nil {
 			return id, err
@@ -252,7 +241,7 @@ func (a *Authenticator) Authenticate(r *http.Request, remoteIP netip.Addr) (Iden
 }
 
 // credential extracts the one credential of a request.
-func credential(h http.Header) (tok string, viaBearer bool, err *Error) {
+func credential(h http.Header) (tok string, viaBearer bool, err *fault.Error) {
 	xs := h.Values("X-Api-Key")
 	as := h.Values("Authorization")
 	if len(xs) > 1 {
@@ -292,7 +281,7 @@ func credential(h http.Header) (tok string, viaBearer bool, err *Error) {
 	return tok, viaBearer, nil
 }
 
-func (a *Authenticator) byKey(tok string) (Identity, *Error) {
+func (a *Authenticator) byKey(tok string) (Identity, *fault.Error) {
 	sum := sha256.Sum256([]byte(tok))
 	e, ok := a.keys[sum]
 	if !ok || subtle.ConstantTimeCompare(e.hash[:], sum[:]) != 1 {
@@ -308,7 +297,7 @@ func (a *Authenticator) byKey(tok string) (Identity, *Error) {
 	return id, nil
 }
 
-func (a *Authenticator) checkIP(cl *config.Client, ip netip.Addr) *Error {
+func (a *Authenticator) checkIP(cl *config.Client, ip netip.Addr) *fault.Error {
 	nets := a.nets[cl]
 	if len(nets) == 0 {
 		return nil
@@ -326,7 +315,7 @@ func (a *Authenticator) checkIP(cl *config.Client, ip netip.Addr) *Error {
 
 // user returns the end user a trusted client names in its user header, and
 // refuses a user header anyone else sends.
-func (a *Authenticator) user(h http.Header, id Identity) (string, *Error) {
+func (a *Authenticator) user(h http.Header, id Identity) (string, *fault.Error) {
 	own := ""
 	if id.Via == ViaKey && id.Client.Trusted && id.Client.UserHeader != "" {
 		own = http.CanonicalHeaderKey(id.Client.UserHeader)

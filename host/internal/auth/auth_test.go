@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -103,8 +104,7 @@ func TestAuthenticate(t *testing.T) {
 	anthropicKey := "sk-ant-" + "api03-" + strings.Repeat("Q", 40)
 	ip := netip.MustParseAddr("203.0.113.9")
 	type want struct {
-		status int    // 0: success
-		typ    string // error type
+		kind   fault.Kind // of the refusal; the zero kind (Internal), which auth never returns: served
 		client string
 		user   string
 		msg    string // substring of the message
@@ -119,38 +119,38 @@ func TestAuthenticate(t *testing.T) {
 		{"bearer", [][2]string{{"Authorization", "Bearer " + k.app}}, ip, want{client: "app"}},
 		{"bearer scheme case", [][2]string{{"Authorization", "bearer " + k.app}}, ip, want{client: "app"}},
 		{"both equal", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Bearer " + k.app}}, ip, want{client: "app"}},
-		{"both different", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Bearer " + k.web}}, ip, want{status: 401, typ: TypeAuthentication, msg: "different"}},
-		{"x-api-key and basic", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Basic " + k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "different"}},
-		{"two x-api-key", [][2]string{{"X-Api-Key", k.app}, {"X-Api-Key", k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "more than one x-api-key"}},
-		{"two x-api-key different", [][2]string{{"X-Api-Key", k.web}, {"X-Api-Key", k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "more than one x-api-key"}},
-		{"two authorization", [][2]string{{"Authorization", "Bearer " + k.app}, {"Authorization", "Bearer " + k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "more than one Authorization"}},
-		{"basic only", [][2]string{{"Authorization", "Basic " + k.app}}, ip, want{status: 401, typ: TypeAuthentication, msg: "Bearer"}},
-		{"missing", nil, ip, want{status: 401, typ: TypeAuthentication, msg: "missing API key"}},
-		{"empty x-api-key", [][2]string{{"X-Api-Key", ""}}, ip, want{status: 401, typ: TypeAuthentication, msg: "missing API key"}},
-		{"unknown key", [][2]string{{"X-Api-Key", "moat_" + strings.Repeat("a", 43)}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
-		{"key with extra char", [][2]string{{"X-Api-Key", k.app + "x"}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
-		{"hash instead of key", [][2]string{{"X-Api-Key", HashKey(k.app)}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
-		{"huge key", [][2]string{{"X-Api-Key", "moat_" + strings.Repeat("a", 10000)}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
-		{"non-moat bearer, jwt off", [][2]string{{"Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x"}}, ip, want{status: 401, typ: TypeAuthentication, msg: "invalid API key"}},
-		{"anthropic key", [][2]string{{"X-Api-Key", anthropicKey}}, ip, want{status: 401, typ: TypeAuthentication, msg: "Anthropic API key"}},
-		{"expired key", [][2]string{{"X-Api-Key", k.appExpired}}, ip, want{status: 401, typ: TypeAuthentication, client: "app", msg: "expired"}},
-		{"revoked key", [][2]string{{"X-Api-Key", k.appRevoked}}, ip, want{status: 401, typ: TypeAuthentication, client: "app", msg: "revoked"}},
+		{"both different", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Bearer " + k.web}}, ip, want{kind: fault.Unauthenticated, msg: "different"}},
+		{"x-api-key and basic", [][2]string{{"X-Api-Key", k.app}, {"Authorization", "Basic " + k.app}}, ip, want{kind: fault.Unauthenticated, msg: "different"}},
+		{"two x-api-key", [][2]string{{"X-Api-Key", k.app}, {"X-Api-Key", k.app}}, ip, want{kind: fault.Unauthenticated, msg: "more than one x-api-key"}},
+		{"two x-api-key different", [][2]string{{"X-Api-Key", k.web}, {"X-Api-Key", k.app}}, ip, want{kind: fault.Unauthenticated, msg: "more than one x-api-key"}},
+		{"two authorization", [][2]string{{"Authorization", "Bearer " + k.app}, {"Authorization", "Bearer " + k.app}}, ip, want{kind: fault.Unauthenticated, msg: "more than one Authorization"}},
+		{"basic only", [][2]string{{"Authorization", "Basic " + k.app}}, ip, want{kind: fault.Unauthenticated, msg: "Bearer"}},
+		{"missing", nil, ip, want{kind: fault.Unauthenticated, msg: "missing API key"}},
+		{"empty x-api-key", [][2]string{{"X-Api-Key", ""}}, ip, want{kind: fault.Unauthenticated, msg: "missing API key"}},
+		{"unknown key", [][2]string{{"X-Api-Key", "moat_" + strings.Repeat("a", 43)}}, ip, want{kind: fault.Unauthenticated, msg: "invalid API key"}},
+		{"key with extra char", [][2]string{{"X-Api-Key", k.app + "x"}}, ip, want{kind: fault.Unauthenticated, msg: "invalid API key"}},
+		{"hash instead of key", [][2]string{{"X-Api-Key", HashKey(k.app)}}, ip, want{kind: fault.Unauthenticated, msg: "invalid API key"}},
+		{"huge key", [][2]string{{"X-Api-Key", "moat_" + strings.Repeat("a", 10000)}}, ip, want{kind: fault.Unauthenticated, msg: "invalid API key"}},
+		{"non-moat bearer, jwt off", [][2]string{{"Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x"}}, ip, want{kind: fault.Unauthenticated, msg: "invalid API key"}},
+		{"anthropic key", [][2]string{{"X-Api-Key", anthropicKey}}, ip, want{kind: fault.Unauthenticated, msg: "Anthropic API key"}},
+		{"expired key", [][2]string{{"X-Api-Key", k.appExpired}}, ip, want{kind: fault.Unauthenticated, client: "app", msg: "expired"}},
+		{"revoked key", [][2]string{{"X-Api-Key", k.appRevoked}}, ip, want{kind: fault.Unauthenticated, client: "app", msg: "revoked"}},
 		{"key in rotation window", [][2]string{{"X-Api-Key", k.appLater}}, ip, want{client: "app"}},
 		{"local client", [][2]string{{"X-Api-Key", k.local}}, ip, want{client: "local-dev"}},
 		{"allowlist cidr", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("10.1.2.3"), want{client: "office"}},
 		{"allowlist single", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("192.0.2.7"), want{client: "office"}},
 		{"allowlist mapped v4", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("::ffff:10.9.9.9"), want{client: "office"}},
 		{"allowlist v6", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("2001:db8::1"), want{client: "office"}},
-		{"allowlist outside", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("192.0.2.8"), want{status: 403, typ: TypePermission, client: "office", msg: "address"}},
-		{"allowlist no ip", [][2]string{{"X-Api-Key", k.office}}, netip.Addr{}, want{status: 403, typ: TypePermission, client: "office"}},
+		{"allowlist outside", [][2]string{{"X-Api-Key", k.office}}, netip.MustParseAddr("192.0.2.8"), want{kind: fault.Forbidden, client: "office", msg: "address"}},
+		{"allowlist no ip", [][2]string{{"X-Api-Key", k.office}}, netip.Addr{}, want{kind: fault.Forbidden, client: "office"}},
 		{"trusted names user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "alice"}}, ip, want{client: "backend", user: "alice"}},
 		{"trusted without user", [][2]string{{"X-Api-Key", k.backend}}, ip, want{client: "backend"}},
-		{"trusted two users", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "alice"}, {"X-End-User", "bob"}}, ip, want{status: 400, typ: TypeInvalidRequest, client: "backend"}},
-		{"trusted control char user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "al\x01ice"}}, ip, want{status: 400, typ: TypeInvalidRequest, client: "backend"}},
-		{"trusted long user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", strings.Repeat("u", 300)}}, ip, want{status: 400, typ: TypeInvalidRequest, client: "backend"}},
-		{"trusted other header", [][2]string{{"X-Api-Key", k.backend}, {"X-Moat-User", "alice"}}, ip, want{status: 403, typ: TypePermission, client: "backend", msg: "X-Moat-User"}},
-		{"untrusted names user", [][2]string{{"X-Api-Key", k.web}, {"X-End-User", "alice"}}, ip, want{status: 403, typ: TypePermission, client: "web", msg: "may not name end users"}},
-		{"untrusted default header", [][2]string{{"X-Api-Key", k.app}, {"x-moat-user", "alice"}}, ip, want{status: 403, typ: TypePermission, client: "app"}},
+		{"trusted two users", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "alice"}, {"X-End-User", "bob"}}, ip, want{kind: fault.InvalidRequest, client: "backend"}},
+		{"trusted control char user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "al\x01ice"}}, ip, want{kind: fault.InvalidRequest, client: "backend"}},
+		{"trusted long user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", strings.Repeat("u", 300)}}, ip, want{kind: fault.InvalidRequest, client: "backend"}},
+		{"trusted other header", [][2]string{{"X-Api-Key", k.backend}, {"X-Moat-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "backend", msg: "X-Moat-User"}},
+		{"untrusted names user", [][2]string{{"X-Api-Key", k.web}, {"X-End-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "web", msg: "may not name end users"}},
+		{"untrusted default header", [][2]string{{"X-Api-Key", k.app}, {"x-moat-user", "alice"}}, ip, want{kind: fault.Forbidden, client: "app"}},
 		{"untrusted unrelated header ignored", [][2]string{{"X-Api-Key", k.app}, {"X-Something", "alice"}}, ip, want{client: "app"}},
 	}
 	for _, tc := range cases {
@@ -160,7 +160,7 @@ func TestAuthenticate(t *testing.T) {
 				r.Header.Add(h[0], h[1])
 			}
 			id, err := a.Authenticate(r, tc.ip)
-			if tc.want.status == 0 {
+			if tc.want.kind == fault.Internal {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
@@ -169,23 +169,23 @@ func TestAuthenticate(t *testing.T) {
 				}
 				return
 			}
-			var ae *Error
+			var ae *fault.Error
 			if !errors.As(err, &ae) {
-				t.Fatalf("error = %v (%T), want *Error", err, err)
+				t.Fatalf("error = %v (%T), want *fault.Error", err, err)
 			}
-			if ae.Status != tc.want.status || ae.Type != tc.want.typ {
-				t.Fatalf("got %d %s (%q), want %d %s", ae.Status, ae.Type, ae.Message, tc.want.status, tc.want.typ)
+			if ae.Kind != tc.want.kind {
+				t.Fatalf("got %s (%q), want %s", ae.Kind, ae.Msg, tc.want.kind)
 			}
-			if !strings.Contains(ae.Message, tc.want.msg) {
-				t.Fatalf("message %q lacks %q", ae.Message, tc.want.msg)
+			if !strings.Contains(ae.Msg, tc.want.msg) {
+				t.Fatalf("message %q lacks %q", ae.Msg, tc.want.msg)
 			}
 			if id.ClientID != tc.want.client {
 				t.Fatalf("identity on refusal names %q, want %q", id.ClientID, tc.want.client)
 			}
 			for _, h := range tc.headers {
 				v := strings.TrimPrefix(strings.TrimPrefix(h[1], "Bearer "), "Basic ")
-				if len(v) > 8 && strings.Contains(ae.Message, v) {
-					t.Fatalf("message %q contains the presented credential", ae.Message)
+				if len(v) > 8 && strings.Contains(ae.Msg, v) {
+					t.Fatalf("message %q contains the presented credential", ae.Msg)
 				}
 			}
 		})

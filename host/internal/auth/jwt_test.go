@@ -24,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 const testSecret = "test-only-hmac-secret-0123456789abcdef"
@@ -379,18 +380,18 @@ audience = "moat"
 		name    string
 		headers [][2]string
 		ip      netip.Addr
-		status  int
+		kind    fault.Kind // the zero kind (Internal): served
 	}{
-		{"bearer jwt", [][2]string{{"Authorization", "Bearer " + good}}, local, 0},
-		{"sub with newline", [][2]string{{"Authorization", "Bearer " + withSub("user\nadmin")}}, local, 400},
-		{"sub with NUL", [][2]string{{"Authorization", "Bearer " + withSub("user\x00")}}, local, 400},
-		{"sub with bidi override", [][2]string{{"Authorization", "Bearer " + withSub("user\u202egnp")}}, local, 400},
-		{"sub of 257 bytes", [][2]string{{"Authorization", "Bearer " + withSub(strings.Repeat("u", 257))}}, local, 400},
-		{"jwt in x-api-key is not tried", [][2]string{{"X-Api-Key", good}}, local, 401},
-		{"expired jwt", [][2]string{{"Authorization", "Bearer " + expired}}, local, 401},
-		{"jwt outside allowlist", [][2]string{{"Authorization", "Bearer " + good}}, netip.MustParseAddr("192.0.2.1"), 403},
-		{"jwt with user header", [][2]string{{"Authorization", "Bearer " + good}, {"X-End-User", "mallory"}}, local, 403},
-		{"jwt with default user header", [][2]string{{"Authorization", "Bearer " + good}, {"X-Moat-User", "mallory"}}, local, 403},
+		{"bearer jwt", [][2]string{{"Authorization", "Bearer " + good}}, local, fault.Internal},
+		{"sub with newline", [][2]string{{"Authorization", "Bearer " + withSub("user\nadmin")}}, local, fault.InvalidRequest},
+		{"sub with NUL", [][2]string{{"Authorization", "Bearer " + withSub("user\x00")}}, local, fault.InvalidRequest},
+		{"sub with bidi override", [][2]string{{"Authorization", "Bearer " + withSub("user\u202egnp")}}, local, fault.InvalidRequest},
+		{"sub of 257 bytes", [][2]string{{"Authorization", "Bearer " + withSub(strings.Repeat("u", 257))}}, local, fault.InvalidRequest},
+		{"jwt in x-api-key is not tried", [][2]string{{"X-Api-Key", good}}, local, fault.Unauthenticated},
+		{"expired jwt", [][2]string{{"Authorization", "Bearer " + expired}}, local, fault.Unauthenticated},
+		{"jwt outside allowlist", [][2]string{{"Authorization", "Bearer " + good}}, netip.MustParseAddr("192.0.2.1"), fault.Forbidden},
+		{"jwt with user header", [][2]string{{"Authorization", "Bearer " + good}, {"X-End-User", "mallory"}}, local, fault.Forbidden},
+		{"jwt with default user header", [][2]string{{"Authorization", "Bearer " + good}, {"X-Moat-User", "mallory"}}, local, fault.Forbidden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -399,7 +400,7 @@ audience = "moat"
 				r.Header.Add(h[0], h[1])
 			}
 			id, err := a.Authenticate(r, tc.ip)
-			if tc.status == 0 {
+			if tc.kind == fault.Internal {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -408,12 +409,12 @@ audience = "moat"
 				}
 				return
 			}
-			var ae *Error
-			if !errors.As(err, &ae) || ae.Status != tc.status {
-				t.Fatalf("err = %v, want status %d", err, tc.status)
+			var ae *fault.Error
+			if !errors.As(err, &ae) || ae.Kind != tc.kind {
+				t.Fatalf("err = %v, want kind %s", err, tc.kind)
 			}
-			if strings.Contains(ae.Message, good[len(good)-16:]) || strings.Contains(ae.Message, expired[len(expired)-16:]) {
-				t.Fatalf("message %q contains the token", ae.Message)
+			if strings.Contains(ae.Msg, good[len(good)-16:]) || strings.Contains(ae.Msg, expired[len(expired)-16:]) {
+				t.Fatalf("message %q contains the token", ae.Msg)
 			}
 		})
 	}

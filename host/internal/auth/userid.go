@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // MaxUserIDLen bounds an end-user id, in bytes, whatever its source.
@@ -19,7 +21,7 @@ const MaxUserIDLen = 256
 // control, format, bidi or zero-width characters, no line breaks, and no
 // space other than U+0020), with no leading or trailing space. The refusal
 // is a 400 invalid_request_error that never echoes the id.
-func CheckUserID(source, id string) *Error {
+func CheckUserID(source, id string) *fault.Error {
 	if !ValidUserID(id) {
 		return badRequest("%s must be 1 to %d printable characters (no control, format or line-break characters, no leading or trailing space)", source, MaxUserIDLen)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 func TestCheckUserID(t *testing.T) {
@@ -49,18 +51,18 @@ func TestCheckUserID(t *testing.T) {
 				}
 				return
 			}
-			var ae *Error
+			var ae *fault.Error
 			if !errors.As(err, &ae) {
 				t.Fatalf("accepted %q", tc.id)
 			}
-			if ae.Status != http.StatusBadRequest || ae.Type != TypeInvalidRequest {
-				t.Fatalf("got %d %s, want 400 %s", ae.Status, ae.Type, TypeInvalidRequest)
+			if ae.Kind != fault.InvalidRequest {
+				t.Fatalf("got %s, want %s", ae.Kind, fault.InvalidRequest)
 			}
-			if !strings.Contains(ae.Message, "metadata.user_id") || !strings.Contains(ae.Message, "256") {
-				t.Fatalf("message %q does not name the field and the cap", ae.Message)
+			if !strings.Contains(ae.Msg, "metadata.user_id") || !strings.Contains(ae.Msg, "256") {
+				t.Fatalf("message %q does not name the field and the cap", ae.Msg)
 			}
-			if len(tc.id) > 3 && strings.Contains(ae.Message, tc.id) {
-				t.Fatalf("message %q echoes the id", ae.Message)
+			if len(tc.id) > 3 && strings.Contains(ae.Msg, tc.id) {
+				t.Fatalf("message %q echoes the id", ae.Msg)
 			}
 		})
 	}

@@ -259,7 +259,7 @@ func measureAgentTraffic(t *testing.T, reqs []standin.Recorded) {
 		name, config string
 	}{
 		{"injection-heuristics", `{}`},
-		{"injection-classifier", `{"threshold": 0.953, "heuristics": 1.0}`},
+		{"injection-classifier", `{}`},
 	}
 	texts, calls := 0, 0
 	rejected := make([]int, len(detectors))

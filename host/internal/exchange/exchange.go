@@ -34,7 +34,7 @@ type Deps struct {
 	Secrets func() []string
 	// Told maps an error to the error the client is told, and Decide to
 	// the audit decision and who decided: the edge's one mapping.
-	Told   func(error) *anthropic.Error
+	Told   func(error) *APIError
 	Decide func(error) (decision, by string)
 	// Sample admits the audit line of an unauthenticated call under the
 	// rate (audit.unauthenticated_rate), with the count left out before
@@ -124,6 +124,10 @@ type Call struct {
 	// Authed is set once the caller authenticated; the audit lines of
 	// calls without it are sampled (audit.unauthenticated_rate).
 	Authed bool
+	// RefusedBy, when set, is who decided the call's refusal in its audit
+	// record, over its kind's row: authentication's refusals are "auth"
+	// whatever their kind.
+	RefusedBy string
 
 	ticket   *limit.Ticket
 	res      *limit.Reservation

@@ -18,6 +18,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
@@ -63,7 +64,7 @@ func (r *fakeResponse) Stream() streamguard.Sink {
 type bufSink struct{ b []byte }
 
 func (s *bufSink) Event(ev anthropic.Event) error { s.b = anthropic.AppendEvent(s.b, ev); return nil }
-func (s *bufSink) Fail(e *anthropic.Error)        { s.b = anthropic.AppendEvent(s.b, anthropic.ErrorEvent(e)) }
+func (s *bufSink) Fail(ev anthropic.Event)        { s.b = anthropic.AppendEvent(s.b, ev) }
 func (s *bufSink) Flush() error                   { return nil }
 
 // shout is a test input stage upper-casing text, and refusing "nope".
@@ -114,27 +115,25 @@ func newEnv(t *testing.T, extra string) *env {
 	return e
 }
 
-// told and decide are the edge's mapping, reduced to what these tests
-// meet.
-func told(err error) *anthropic.Error {
-	var ae *anthropic.Error
-	var rej *pipeline.RejectError
-	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.As(err, &rej):
-		if rej.Phase == abi.PhaseOutput {
-			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "output rejected by plugin %q: %s", rej.Plugin, rej.Reason)
-		}
-		return anthropic.InvalidRequest("input rejected by plugin %q: %s", rej.Plugin, rej.Reason)
+// told and decide are the edge's mapping (gateway's fault table),
+// reduced to what these tests meet.
+func told(err error) *APIError {
+	f := fault.From(err)
+	switch f.Kind {
+	case fault.InputRejected:
+		return &APIError{Status: http.StatusBadRequest, Type: anthropic.TypeInvalidRequest, Message: f.Msg}
+	case fault.UpstreamOverloaded:
+		return &APIError{Status: 529, Type: anthropic.TypeOverloaded, Message: f.Msg, Upstream: f.Quoted}
+	case fault.UpstreamFailed, fault.OutputRejected:
+		return &APIError{Status: http.StatusBadGateway, Type: anthropic.TypeAPI, Message: f.Msg, Upstream: f.Quoted}
 	}
-	return anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error")
+	return &APIError{Status: http.StatusInternalServerError, Type: anthropic.TypeAPI, Message: f.Msg}
 }
 
 func decide(err error) (string, string) {
-	var rej *pipeline.RejectError
-	if errors.As(err, &rej) {
-		return audit.DecisionRefuse, audit.ByPluginPrefix + rej.Plugin
+	f := fault.From(err)
+	if f.Plugin != "" {
+		return audit.DecisionRefuse, audit.ByPluginPrefix + f.Plugin
 	}
 	return audit.DecisionError, audit.ByGateway
 }
@@ -142,7 +141,7 @@ func decide(err error) (string, string) {
 // call runs one exchange: serve on a new call with up's answers; it
 // returns the client's error (nil: answered), the response and the
 // audit record.
-func (e *env) call(up *fakeUpstream, serve func(*Call) error) (*anthropic.Error, *fakeResponse, map[string]any) {
+func (e *env) call(up *fakeUpstream, serve func(*Call) error) (*APIError, *fakeResponse, map[string]any) {
 	e.t.Helper()
 	resp := &fakeResponse{header: http.Header{}}
 	var c Call
@@ -150,7 +149,7 @@ func (e *env) call(up *fakeUpstream, serve func(*Call) error) (*anthropic.Error,
 	c.Who, c.Authed = auth.Identity{ClientID: "app", Client: &e.pol.Config.Clients[0]}, true
 	c.Begin(&e.deps, &e.pol, context.Background(), up, resp)
 	defer c.End()
-	var ae *anthropic.Error
+	var ae *APIError
 	if err := serve(&c); err != nil {
 		ae = c.Fail(err)
 	}

@@ -1,10 +1,10 @@
 package exchange
 
 import (
-	"net/http"
-
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 )
@@ -12,7 +12,7 @@ import (
 // CheckModel refuses a model the client may not use.
 func (c *Call) CheckModel(model string) error {
 	if !c.Who.Client.AllowsModel(model) {
-		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "model: client %q may not use model %q", c.Who.ClientID, model)
+		return fault.New(fault.Forbidden, "model: client %q may not use model %q", c.Who.ClientID, model)
 	}
 	return nil
 }
@@ -35,6 +35,7 @@ func (c *Call) checkMessagesRequest(req *anthropic.Request) error {
 		// Checked for every client: the id is relayed upstream as well
 		// as naming a trusted client's end user.
 		if err := auth.CheckUserID("metadata.user_id", u); err != nil {
+			c.RefusedBy = audit.ByAuth // an identity auth refused, as in its header
 			return err
 		}
 		if c.Who.User == "" && client.Trusted {
@@ -98,7 +99,7 @@ func (c *Call) Messages(body []byte) error {
 func (c *Call) finishMessage(body []byte, guard *streamguard.Guard) error {
 	msg, err := anthropic.DecodeResponse(body)
 	if err != nil {
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		return fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
 	}
 	c.usage = c.usage.Add(msg.Usage)
 	c.Settle()

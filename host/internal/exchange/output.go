@@ -1,10 +1,10 @@
 package exchange
 
 import (
-	"net/http"
 	"strings"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/scrub"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -43,18 +43,22 @@ func (c *Call) outputJudge(guard *streamguard.Guard) *streamguard.Judge {
 	return j
 }
 
-// cleanError prepares an error for the client (streamguard.CleanError):
+// cleanError prepares an error for the client (streamguard.CleanMessage):
 // an upstream error's message is judged by the call's guard, or the
-// client's output chain when the call has none yet, and scrubbed.
-func (c *Call) cleanError(ae *anthropic.Error) *anthropic.Error {
+// client's output chain when the call has none yet, and every message is
+// scrubbed (an error type that is not one of the API's was already
+// replaced by the edge's mapping).
+func (c *Call) cleanError(ae *APIError) *APIError {
 	if ae == nil {
 		return nil
 	}
+	out := *ae
 	g := c.guard
 	if ae.Upstream && g == nil && c.Who.ClientID != "" {
 		g = c.newGuard(c.pol.Chains(c.Who.ClientID).Output, c.outputMeta())
 	}
-	return streamguard.CleanError(ae, g, c.scrubber())
+	out.Message = streamguard.CleanMessage(ae.Message, ae.Upstream, g, c.scrubber())
+	return &out
 }
 
 // outputMeta is the plugin context of the call's output.
@@ -67,7 +71,7 @@ func (c *Call) outputMeta() abi.Context {
 func (c *Call) ScrubBody(b []byte) ([]byte, error) {
 	out, err := anthropic.MapStrings(b, c.scrubber().String)
 	if err != nil {
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		return nil, fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
 	}
 	return out, nil
 }

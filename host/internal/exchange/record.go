@@ -5,21 +5,14 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 )
-
-// AuditUnavailable is the refusal of a call whose audit record could not
-// be written while audit is fail-closed.
-func AuditUnavailable() *anthropic.Error {
-	return anthropic.Errorf(http.StatusServiceUnavailable, anthropic.TypeAPI, "audit log unavailable; request refused (audit.fail_open = false)")
-}
 
 // Respond writes the audit record, then the JSON body; when the record
 // cannot be written (and audit is fail-closed) the client gets a 503.
 func (c *Call) Respond(body []byte) error {
 	if err := c.Record(http.StatusOK, nil); err != nil {
-		return AuditUnavailable()
+		return AuditFailure(err)
 	}
 	c.resp.JSON(body)
 	return nil
@@ -29,13 +22,13 @@ func (c *Call) Respond(body []byte) error {
 // A call refused after upstream calls used tokens (a route whose output
 // failed validation, even after repair) is charged for them; releasing
 // the reservation would let such calls overrun a budget.
-func (c *Call) Fail(err error) *anthropic.Error {
+func (c *Call) Fail(err error) *APIError {
 	if c.res != nil && c.used() {
 		c.Settle()
 	}
 	ae := c.deps.Told(err)
 	if werr := c.Record(ae.Status, err); werr != nil {
-		ae = AuditUnavailable()
+		ae = c.deps.Told(AuditFailure(werr))
 	}
 	return c.cleanError(ae)
 }
@@ -79,6 +72,9 @@ func (c *Call) auditRecord(status int, err error) *audit.Record {
 	if err != nil {
 		dec, who = c.deps.Decide(err)
 	}
+	if c.RefusedBy != "" {
+		who = c.RefusedBy
+	}
 	total := since(c.Start)
 	rec := &audit.Record{
 		RequestID:         c.ID,
@@ -109,7 +105,7 @@ func (c *Call) auditRecord(status int, err error) *audit.Record {
 		told := c.deps.Told(err)
 		rec.Error = told.Message
 		if status >= 500 {
-			rec.Cause = causeOf(err, told)
+			rec.Cause = CauseOf(err, told)
 		}
 	}
 	c.addPlugins(rec)
@@ -131,13 +127,10 @@ func (c *Call) addPlugins(rec *audit.Record) {
 // since is time.Since, as a variable for tests.
 var since = time.Since
 
-// causeOf is what err says beyond told, the error the client gets: ""
-// when err is that error itself (its message is the whole story), else
-// err's full text, which names each step it went through.
-func causeOf(err error, told *anthropic.Error) string {
-	if ae, ok := err.(*anthropic.Error); ok && ae == told {
-		return ""
-	}
+// CauseOf is what err says beyond told, the error the client gets: ""
+// when told's message is the whole story, else err's full text, which names
+// each step it went through and the cause of its fault.
+func CauseOf(err error, told *APIError) string {
 	if msg := err.Error(); msg != told.Message {
 		return msg
 	}

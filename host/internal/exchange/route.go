@@ -10,6 +10,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
@@ -78,11 +79,7 @@ func (c *Call) ServeRoute(r *config.Route, chains *Chains, body []byte) error {
 	}
 	rendered, err := prompt.Render(r, in)
 	if err != nil {
-		var ie *prompt.InputError
-		if errors.As(err, &ie) {
-			return anthropic.InvalidRequest("%s", ie.Error())
-		}
-		return err
+		return err // a *prompt.InputError is an invalid request; the rest internal
 	}
 	guard := c.newGuard(chains.Stages(rendered.Canary), meta)
 	messages := []map[string]any{{"role": "user", "content": rendered.User}}
@@ -180,7 +177,7 @@ func (c *Call) routeAnswer(r *config.Route, text, stop string) error {
 	if r.Format == "json" {
 		var v any
 		if err := json.Unmarshal([]byte(streamguard.StripFence(text)), &v); err != nil {
-			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "route output is not valid JSON")
+			return fault.New(fault.UpstreamFailed, "route output is not valid JSON")
 		}
 		resp.Output = v
 	}
@@ -209,7 +206,7 @@ func (c *Call) routeOnce(body []byte, guard *streamguard.Guard) (text, stop stri
 	}
 	msg, err := anthropic.DecodeResponse(b)
 	if err != nil {
-		return "", "", nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed response")
+		return "", "", nil, fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
 	}
 	c.usage = c.usage.Add(msg.Usage)
 	raw := msg.Text()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 )
 
@@ -13,7 +14,7 @@ import (
 // the stream guard to the Response's stream.
 func (c *Call) relayStream(body []byte, guard *streamguard.Guard) error {
 	if err := c.deps.Audit.Healthy(); err != nil && !c.pol.Config.Audit.FailOpen {
-		return AuditUnavailable()
+		return AuditFailure(err)
 	}
 	resp, err := c.openStream("/v1/messages", body)
 	if err != nil {
@@ -36,7 +37,7 @@ func (c *Call) openStream(path string, body []byte) (*upstreamResponse, error) {
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("content-type")); mt != "text/event-stream" {
 		resp.cancel()
 		resp.Body.Close()
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream did not return an event stream")
+		return nil, fault.New(fault.UpstreamFailed, "upstream did not return an event stream")
 	}
 	return resp, nil
 }
@@ -81,16 +82,17 @@ func (c *Call) finishStream(out streamguard.Outcome, sink streamguard.Sink) {
 	}
 	if werr := c.Record(status, out.Err); werr != nil {
 		if !out.ClientGone {
-			sink.Fail(AuditUnavailable())
+			sink.Fail(c.deps.Told(AuditFailure(werr)).Event())
 		}
 		return
 	}
 	if out.ClientGone {
 		return
 	}
-	var told *anthropic.Error
+	var failure *anthropic.Event
 	if out.Err != nil {
-		told = c.cleanError(c.deps.Told(out.Err))
+		ev := c.cleanError(c.deps.Told(out.Err)).Event()
+		failure = &ev
 	}
-	streamguard.Finish(sink, told)
+	streamguard.Finish(sink, failure)
 }

@@ -3,11 +3,13 @@ package exchange
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // upstreamResponse is a finished or open upstream response.
@@ -49,16 +51,16 @@ func (c *Call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 	c.upstreamTime += time.Since(t0)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream timed out")
+			return nil, fault.New(fault.UpstreamTimeout, "upstream timed out")
 		}
 		if c.ctx.Err() != nil {
 			// The client left: the upstream read was cancelled with it.
-			return nil, anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected")
+			return nil, fault.New(fault.ClientGone, "client disconnected")
 		}
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "reading upstream response: connection failed")
+		return nil, fault.New(fault.UpstreamFailed, "reading upstream response: connection failed")
 	}
 	if int64(len(b)) > max {
-		return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream response exceeds the %d-byte limit", max)
+		return nil, fault.New(fault.UpstreamFailed, "upstream response exceeds the %d-byte limit", max)
 	}
 	return b, nil
 }
@@ -101,28 +103,34 @@ func (c *Call) answer(resp *upstreamResponse) ([]byte, error) {
 // api_error that says so (an SDK would otherwise report the caller's own
 // key as bad). Any other body (a proxy's HTML, a plain-text 404 from a
 // wrong base_url) is a 502 that names the upstream's real status.
-func UpstreamFailure(status int, body []byte) *anthropic.Error {
+func UpstreamFailure(status int, body []byte) *fault.Error {
 	d, ok := anthropic.ParseErrorBody(body)
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		detail := ""
 		if ok {
 			detail = ": " + d.Type + ": " + d.Message
 		}
-		e := anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI,
+		e := fault.New(fault.UpstreamFailed,
 			"the gateway's upstream credentials were rejected (upstream status %d%s); this is a gateway configuration problem, not your key: tell the gateway's operator", status, detail)
-		e.Upstream = detail != "" // it quotes the upstream: judged and scrubbed
+		e.Quoted = detail != "" // it quotes the upstream: judged and scrubbed
 		return e
 	}
 	if ok {
-		e := anthropic.Errorf(status, d.Type, "%s", d.Message)
-		e.Upstream = true // judged and scrubbed before the client sees it
+		// Judged and scrubbed before the client sees it.
+		e := &fault.Error{Kind: fault.UpstreamError, Status: status, Type: d.Type, Msg: d.Message, Quoted: true}
+		switch {
+		case status == 529:
+			e.Kind = fault.UpstreamOverloaded
+		case status < 500 && status != http.StatusTooManyRequests:
+			e.Kind = fault.UpstreamRefused
+		}
 		return e
 	}
 	st := status
 	if st < 500 {
 		st = http.StatusBadGateway
 	}
-	return anthropic.Errorf(st, anthropic.TypeForStatus(st), "upstream returned status %d with a body that is not an API error", status)
+	return &fault.Error{Kind: fault.UpstreamError, Status: st, Msg: fmt.Sprintf("upstream returned status %d with a body that is not an API error", status)}
 }
 
 // ReadAll is io.ReadAll starting from a buffer of the announced size

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -13,8 +12,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/exchange"
-	"github.com/moat-gateway/moat/host/internal/limit"
-	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 )
 
@@ -66,8 +64,8 @@ func (cl *call) authenticate() error {
 	r := cl.c.Request
 	who, err := cl.st.Auth.Authenticate(r, cl.IP)
 	if err != nil {
-		var ae *auth.Error
-		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
+		cl.RefusedBy = audit.ByAuth // its refusals are auth's, whatever their kind
+		if errors.Is(err, fault.InvalidRequest) {
 			return err
 		}
 		// A recognized key (revoked, expired, wrong address) names its
@@ -100,7 +98,8 @@ func (cl *call) authFailed(r *http.Request, err error) error {
 		return err
 	}
 	if lerr := lim.AuthFailure(r.Context(), ip, auth.CredentialHash(r.Header)); lerr != nil {
-		return lerr // the lockout, or a store failure (fail closed)
+		cl.RefusedBy = "" // the lockout, or a store failure (fail closed): the limiter's
+		return lerr
 	}
 	return err
 }
@@ -144,39 +143,8 @@ func (cl *call) Stream() streamguard.Sink {
 type sseSink struct{ w *anthropic.EventWriter }
 
 func (s *sseSink) Event(ev anthropic.Event) error { return s.w.Write(ev) }
-func (s *sseSink) Fail(e *anthropic.Error)        { _ = s.w.Write(anthropic.ErrorEvent(e)); _ = s.w.Flush() }
+func (s *sseSink) Fail(ev anthropic.Event)        { _ = s.w.Write(ev); _ = s.w.Flush() }
 func (s *sseSink) Flush() error                   { return s.w.Flush() }
-
-// decision classifies an error for the audit record.
-func decision(err error) (string, string) {
-	if err == nil {
-		return audit.DecisionAllow, ""
-	}
-	var authErr *auth.Error
-	var le *limit.Error
-	var rej *pipeline.RejectError
-	var pe *pipeline.PluginError
-	var ae *anthropic.Error
-	switch {
-	case errors.As(err, &authErr):
-		return audit.DecisionRefuse, audit.ByAuth
-	case errors.As(err, &le):
-		if strings.Contains(le.Message, "budget") {
-			return audit.DecisionRefuse, audit.ByBudget
-		}
-		return audit.DecisionRefuse, audit.ByRateLimit
-	case errors.As(err, &rej):
-		return audit.DecisionRefuse, audit.ByPluginPrefix + rej.Plugin
-	case errors.As(err, &pe):
-		return audit.DecisionError, audit.ByPluginPrefix + pe.Plugin
-	case errors.As(err, &ae):
-		if ae.Status >= 500 || ae.Status == 429 {
-			return audit.DecisionError, audit.ByUpstream
-		}
-		return audit.DecisionRefuse, audit.ByGateway
-	}
-	return audit.DecisionError, audit.ByGateway
-}
 
 // fail records the call's failure and sends its error.
 func (cl *call) fail(err error) {
@@ -184,7 +152,7 @@ func (cl *call) fail(err error) {
 }
 
 // writeError sends an Anthropic-shaped error.
-func (g *Gateway) writeError(c *gin.Context, requestID string, e *anthropic.Error) {
+func (g *Gateway) writeError(c *gin.Context, requestID string, e *apiError) {
 	if c.Writer.Written() {
 		return
 	}
@@ -194,7 +162,7 @@ func (g *Gateway) writeError(c *gin.Context, requestID string, e *anthropic.Erro
 		}
 	}
 	status := e.Status
-	if status == 499 {
+	if status == statusClientGone {
 		status = http.StatusBadRequest
 	}
 	if status == http.StatusTooManyRequests && c.Writer.Header().Get("retry-after") == "" {

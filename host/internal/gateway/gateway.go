@@ -18,7 +18,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,13 +30,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/moat-gateway/moat/host/internal/anomaly"
-	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
-	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/exchange"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
-	"github.com/moat-gateway/moat/host/internal/pipeline"
 )
 
 // Deps are the long-lived components the gateway calls (the upstream
@@ -87,7 +84,7 @@ func New(deps Deps, st *State) *Gateway {
 	}
 	g := &Gateway{deps: deps}
 	g.x = exchange.Deps{Limiter: deps.Limiter, Audit: deps.Audit, Metrics: deps.Metrics, Logger: deps.Logger,
-		Anomaly: deps.Anomaly, Secrets: deps.Secrets, Told: asAPIError, Decide: decision, Sample: g.unauth.admit}
+		Anomaly: deps.Anomaly, Secrets: deps.Secrets, Told: toAPI, Decide: decision, Sample: g.unauth.admit}
 	g.state.Store(st)
 	g.engine = g.routes()
 	return g
@@ -114,7 +111,7 @@ func (g *Gateway) routes() *gin.Engine {
 	e.UnescapePathValues = true
 	e.Use(g.requestID, g.recoverer)
 	e.NoRoute(g.handle(EndpointUnrouted, func(cl *call) error {
-		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "no route for %s %s", clip(cl.c.Request.Method, 16), clip(cl.c.Request.URL.Path, 200))
+		return fault.New(fault.NotFound, "no route for %s %s", clip(cl.c.Request.Method, 16), clip(cl.c.Request.URL.Path, 200))
 	}))
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", g.readyz)
@@ -194,7 +191,7 @@ func (g *Gateway) recoverer(c *gin.Context) {
 			}
 			g.deps.Logger.Error("panic serving request", "request_id", requestIDOf(c), "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
 			if !c.Writer.Written() {
-				g.writeError(c, requestIDOf(c), anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error"))
+				g.writeError(c, requestIDOf(c), toAPI(fault.New(fault.Internal, "internal error")))
 			}
 			c.Abort()
 		}
@@ -265,40 +262,4 @@ func (g *Gateway) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// asAPIError maps the errors of moat's components to the client-facing
-// error.
-func asAPIError(err error) *anthropic.Error {
-	var ae *anthropic.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var authErr *auth.Error
-	if errors.As(err, &authErr) {
-		return anthropic.Errorf(authErr.Status, authErr.Type, "%s", authErr.Message)
-	}
-	var le *limit.Error
-	if errors.As(err, &le) {
-		e := anthropic.Errorf(le.Status, le.Type, "%s", le.Message)
-		if len(le.Headers) > 0 {
-			e.Header = http.Header{}
-			for k, v := range le.Headers {
-				e.Header.Set(k, v)
-			}
-		}
-		return e
-	}
-	var rej *pipeline.RejectError
-	if errors.As(err, &rej) {
-		if rej.Phase == "output" {
-			return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "output rejected by plugin %q: %s", rej.Plugin, rej.Reason)
-		}
-		return anthropic.InvalidRequest("input rejected by plugin %q: %s", rej.Plugin, rej.Reason)
-	}
-	var pe *pipeline.PluginError
-	if errors.As(err, &pe) {
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "plugin %q failed; the request was refused (on_error = \"reject\")", pe.Plugin)
-	}
-	return anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error")
 }

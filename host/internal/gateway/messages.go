@@ -11,6 +11,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/exchange"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // readBody reads the request body up to the configured cap.
@@ -21,7 +22,7 @@ func (cl *call) readBody() ([]byte, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, anthropic.Errorf(http.StatusRequestEntityTooLarge, anthropic.TypeRequestTooLarge, "request body exceeds the %d-byte limit", max)
+			return nil, fault.New(fault.TooLarge, "request body exceeds the %d-byte limit", max)
 		}
 		return nil, anthropic.InvalidRequest("reading request body: %s", "connection error")
 	}
@@ -100,7 +101,7 @@ func modelsPath(id, rawQuery string) (string, error) {
 	p := "/v1/models"
 	if id != "" {
 		if id == "." || id == ".." {
-			return "", anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
+			return "", fault.New(fault.NotFound, "model: %s", id)
 		}
 		p += "/" + url.PathEscape(id)
 	}
@@ -125,7 +126,7 @@ func (cl *call) serveModels() error {
 		return err
 	}
 	if id := cl.c.Param("id"); id != "" && !cl.Who.Client.AllowsModel(id) {
-		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "model: %s", id)
+		return fault.New(fault.NotFound, "model: %s", id)
 	}
 	if cl.c.Param("id") == "" && len(cl.Who.Client.Models) > 0 {
 		return cl.serveFilteredModels()

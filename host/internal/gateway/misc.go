@@ -6,7 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // preflight answers CORS preflights for origins a client lists.
@@ -25,9 +25,8 @@ func (g *Gateway) upstreamError(err error) {
 	if m == nil {
 		return
 	}
-	var ae *anthropic.Error
 	kind := "transport"
-	if errors.As(err, &ae) && ae.Status == http.StatusGatewayTimeout {
+	if errors.Is(err, fault.UpstreamTimeout) {
 		kind = "timeout"
 	}
 	m.UpstreamError(kind)

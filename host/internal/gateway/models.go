@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // Bounds of the models list, as the API has them.
@@ -128,7 +128,7 @@ func (cl *call) allModels() ([]json.RawMessage, error) {
 		}
 		var p modelsPage
 		if err := json.Unmarshal(b, &p); err != nil {
-			return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream returned a malformed models list")
+			return nil, fault.New(fault.UpstreamFailed, "upstream returned a malformed models list")
 		}
 		all = append(all, p.Data...)
 		if !p.HasMore || p.LastID == nil || *p.LastID == "" {
@@ -136,7 +136,7 @@ func (cl *call) allModels() ([]json.RawMessage, error) {
 		}
 		after = *p.LastID
 	}
-	return nil, anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream models list has more than %d pages", modelsMaxPages)
+	return nil, fault.New(fault.UpstreamFailed, "upstream models list has more than %d pages", modelsMaxPages)
 }
 
 func indexOf(list []string, s string) int {

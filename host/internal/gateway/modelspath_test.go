@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 func TestModelsPath(t *testing.T) {
@@ -30,9 +30,8 @@ func TestModelsPath(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := modelsPath(tc.id, tc.query)
 			if tc.want == "" {
-				var ae *anthropic.Error
-				if !errors.As(err, &ae) || ae.Status != 404 {
-					t.Fatalf("modelsPath(%q) = %q, %v; want a 404", tc.id, got, err)
+				if !errors.Is(err, fault.NotFound) {
+					t.Fatalf("modelsPath(%q) = %q, %v; want a %s", tc.id, got, err, fault.NotFound)
 				}
 				return
 			}

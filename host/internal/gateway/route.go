@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"net/http"
-
-	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // serveRoute serves POST /v1/routes/{name}: the caller is authenticated
@@ -15,10 +13,10 @@ func (cl *call) serveRoute() error {
 	}
 	rs, ok := cl.st.routes[cl.Route]
 	if !ok {
-		return anthropic.Errorf(http.StatusNotFound, anthropic.TypeNotFound, "route %q does not exist", cl.Route)
+		return fault.New(fault.NotFound, "route %q does not exist", cl.Route)
 	}
 	if !rs.clients[cl.Who.ClientID] {
-		return anthropic.Errorf(http.StatusForbidden, anthropic.TypePermission, "client %q may not call route %q", cl.Who.ClientID, cl.Route)
+		return fault.New(fault.Forbidden, "client %q may not call route %q", cl.Who.ClientID, cl.Route)
 	}
 	cl.Model = rs.cfg.Model
 	body, err := cl.readBody()

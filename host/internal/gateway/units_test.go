@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // TestPageBounds: the page of GET /v1/models after or before an id.
@@ -34,9 +34,8 @@ func TestPageBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			from, to, more, err := pageBounds(ids, tc.after, tc.before, tc.limit)
 			if tc.bad {
-				var ae *anthropic.Error
-				if !errors.As(err, &ae) || ae.Status != 400 {
-					t.Fatalf("err = %v, want a 400", err)
+				if !errors.Is(err, fault.InvalidRequest) {
+					t.Fatalf("err = %v, want a %s", err, fault.InvalidRequest)
 				}
 				return
 			}

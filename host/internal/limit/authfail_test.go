@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // TestAuthFailuresByAddressAndCredential: failures are counted under the
@@ -61,8 +63,8 @@ func TestAuthFailuresByAddressAndCredential(t *testing.T) {
 						}
 						continue
 					}
-					var e *Error
-					if !errors.As(err, &e) || e.Status != 429 || e.Headers["retry-after"] == "" {
+					var e *fault.Error
+					if !errors.As(err, &e) || e.Kind != fault.RateLimited || e.RetryAfter <= 0 {
 						t.Errorf("%s/%q: %v, want a 429 with retry-after", p.ip, p.cred, err)
 					}
 				}

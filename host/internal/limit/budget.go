@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // periodGrace keeps a finished period's counters a little longer, so a
@@ -121,7 +122,7 @@ type Reservation struct {
 
 // Reserve holds the worst-case cost of a call — estInputTokens priced at the
 // dearer of input and cache-write prices plus maxOutputTokens of output — in
-// every budget id counts against, or refuses with a 429 *Error naming the
+// every budget id counts against, or refuses with a fault.BudgetExhausted naming the
 // first budget it does not fit in (scope, id, period, spend, reset time).
 // estInputTokens must be an upper bound (a byte count of the prompt is one)
 // for the guarantee that no budget is exceeded to hold: Settle always
@@ -196,22 +197,22 @@ func tooBig(s bucketSpec, usd, tok int64) bool {
 	return (s.usdLimit > 0 && usd > s.usdLimit) || (s.tokLimit > 0 && tok > s.tokLimit)
 }
 
-// tooBigRefusal is the 400 for a call whose worst case is more than a whole
+// tooBigRefusal is the fault.OverBudget for a call whose worst case is more than a whole
 // budget: the caller must lower max_tokens (or the prompt).
-func (l *Limiter) tooBigRefusal(s bucketSpec, usd, tok int64) *Error {
+func (l *Limiter) tooBigRefusal(s bucketSpec, usd, tok int64) *fault.Error {
 	var what string
 	if s.usdLimit > 0 && usd > s.usdLimit {
 		what = fmt.Sprintf("this call may cost up to $%.4f but the %s is $%.2f", nanoToUSD(usd), s.describe(), nanoToUSD(s.usdLimit))
 	} else {
 		what = fmt.Sprintf("this call may use up to %d tokens but the %s is %d", tok, s.describe(), s.tokLimit)
 	}
-	return &Error{Status: 400, Type: TypeInvalidRequest, Message: "request too large for its budget: " + what + "; lower max_tokens", Headers: map[string]string{}}
+	return fault.New(fault.OverBudget, "request too large for its budget: %s; lower max_tokens", what)
 }
 
-// budgetRefusal is the 429 for a budget the worst case does not fit in. It
+// budgetRefusal is the fault.BudgetExhausted for a budget the worst case does not fit in. It
 // names the budget (scope, id, period), what is spent and held, and the
 // UTC time it resets; retry-after is the time until then.
-func (l *Limiter) budgetRefusal(s bucketSpec, st bucketState, usd, tok int64, now time.Time) *Error {
+func (l *Limiter) budgetRefusal(s bucketSpec, st bucketState, usd, tok int64, now time.Time) *fault.Error {
 	var parts []string
 	if s.usdLimit > 0 && st.SpentUSD+st.ReservedUSD+usd > s.usdLimit {
 		parts = append(parts, fmt.Sprintf("$%.4f spent and $%.4f held by calls in flight of $%.2f; this call may cost up to $%.4f",
@@ -223,7 +224,7 @@ func (l *Limiter) budgetRefusal(s bucketSpec, st bucketState, usd, tok int64, no
 	}
 	msg := fmt.Sprintf("budget exhausted: %s (%s) is used up; it resets at %s",
 		s.describe(), strings.Join(parts, "; "), s.resets.Format(time.RFC3339))
-	return refusal(msg, s.resets.Sub(now), nil)
+	return refusal(fault.BudgetExhausted, msg, s.resets.Sub(now), nil)
 }
 
 // Settle records the real usage of the call against every budget and the

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 const (
@@ -95,8 +97,8 @@ func TestBudgetNeverExceeded(t *testing.T) {
 						r, err := l.Reserve(ctx, id, sonnet, 1000, 2000)
 						if err != nil {
 							busy := inflight.Load() > 0
-							var e *Error
-							if !errors.As(err, &e) || e.Status != 429 || !strings.Contains(e.Message, "budget exhausted") {
+							var e *fault.Error
+							if !errors.As(err, &e) || e.Kind != fault.BudgetExhausted || !strings.Contains(e.Msg, "budget exhausted") {
 								failed.Store(err)
 								return
 							}
@@ -126,7 +128,7 @@ func TestBudgetNeverExceeded(t *testing.T) {
 				for {
 					r, err := l.Reserve(ctx, id, sonnet, 1000, 2000)
 					if err != nil {
-						asError(t, err, 429, TypeRateLimit)
+						asError(t, err, fault.BudgetExhausted)
 						break
 					}
 					settleOne(rng, r)
@@ -198,7 +200,7 @@ usd = 0.5
 	// 200 counted already against 40-M: both instances refuse now.
 	for _, l := range []*Limiter{a, b} {
 		_, err := l.Admit(ctx, id)
-		asError(t, err, 429, TypeRateLimit)
+		asError(t, err, fault.RateLimited)
 	}
 	// Budget: $0.5 holds 14 sonnet worst cases; split over the two.
 	var reserved []*Reservation
@@ -244,10 +246,10 @@ func TestReleaseAndSettleOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = l.Reserve(ctx, bob, sonnet, 1000, 2000)
-			e := asError(t, err, 429, TypeRateLimit)
+			e := asError(t, err, fault.BudgetExhausted)
 			for _, want := range []string{`user "bob" daily budget`, "$0.0338 held", "resets at "} {
-				if !strings.Contains(e.Message, want) {
-					t.Fatalf("refusal %q lacks %q", e.Message, want)
+				if !strings.Contains(e.Msg, want) {
+					t.Fatalf("refusal %q lacks %q", e.Msg, want)
 				}
 			}
 			if e.RetryAfter <= 0 || e.RetryAfter > 24*time.Hour {
@@ -303,9 +305,9 @@ func TestOverrunIsRecorded(t *testing.T) {
 				t.Fatalf("overrun not recorded: %+v", b)
 			}
 			_, err = l.Reserve(ctx, id, sonnet, 0, 1)
-			e := asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, "global monthly budget") || !strings.Contains(e.Message, "1200 tokens used") {
-				t.Fatalf("refusal %q", e.Message)
+			e := asError(t, err, fault.BudgetExhausted)
+			if !strings.Contains(e.Msg, "global monthly budget") || !strings.Contains(e.Msg, "1200 tokens used") {
+				t.Fatalf("refusal %q", e.Msg)
 			}
 		})
 	}
@@ -348,7 +350,7 @@ func TestRestartKeepsSpend(t *testing.T) {
 			}
 			// $0.033 spent of $0.05: another worst case ($0.034) no longer fits.
 			_, err = l2.Reserve(ctx, id, sonnet, 1000, 2000)
-			asError(t, err, 429, TypeRateLimit)
+			asError(t, err, fault.BudgetExhausted)
 			r, err = l2.Reserve(ctx, id, sonnet, 100, 100)
 			if err != nil {
 				t.Fatal(err)
@@ -394,9 +396,9 @@ func TestPeriodRollover(t *testing.T) {
 				}
 				clk.Set(tc.last)
 				err := spend()
-				e := asError(t, err, 429, TypeRateLimit)
-				if !strings.Contains(e.Message, "resets at "+tc.first.Format(time.RFC3339)) || e.RetryAfter != time.Second {
-					t.Fatalf("refusal %q retry %v", e.Message, e.RetryAfter)
+				e := asError(t, err, fault.BudgetExhausted)
+				if !strings.Contains(e.Msg, "resets at "+tc.first.Format(time.RFC3339)) || e.RetryAfter != time.Second {
+					t.Fatalf("refusal %q retry %v", e.Msg, e.RetryAfter)
 				}
 				clk.Set(tc.first)
 				if err := spend(); err != nil {
@@ -578,9 +580,9 @@ func TestTooBigForBudget(t *testing.T) {
 				var alerts atomic.Int64
 				l := newLimiter(t, cfg, Options{Logger: alertCounter(&alerts)})
 				_, err := l.Reserve(context.Background(), Identity{Client: "app"}, sonnet, tc.in, tc.out)
-				e := asError(t, err, 400, TypeInvalidRequest)
-				if !strings.Contains(e.Message, tc.want) || !strings.Contains(e.Message, "lower max_tokens") {
-					t.Fatalf("message %q lacks %q", e.Message, tc.want)
+				e := asError(t, err, fault.OverBudget)
+				if !strings.Contains(e.Msg, tc.want) || !strings.Contains(e.Msg, "lower max_tokens") {
+					t.Fatalf("message %q lacks %q", e.Msg, tc.want)
 				}
 				if alerts.Load() != 0 {
 					t.Fatalf("%d alerts fired for an oversized request", alerts.Load())

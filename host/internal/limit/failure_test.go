@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // TestRedisKilled: a private redis-server dies mid-run. By default every
@@ -58,7 +60,7 @@ usd = 10
 			if d := time.Since(start); d > 10*time.Second {
 				t.Fatalf("calls against a dead store took %v", d)
 			}
-			if usageErr == nil || !errors.Is(usageErr, ErrStoreUnavailable) {
+			if usageErr == nil || !errors.Is(usageErr, fault.StoreUnavailable) {
 				t.Fatalf("usage report: %v", usageErr)
 			}
 			if _, err := r.Settle(ctx, sonnet, Usage{InputTokens: 5}); err == nil {
@@ -79,8 +81,8 @@ usd = 10
 				return
 			}
 			for name, err := range map[string]error{"admit": admitErr, "reserve": resErr, "auth": authErr} {
-				e := asError(t, err, 503, TypeAPI)
-				if e.Message != "rate-limit store unavailable" || !errors.Is(err, ErrStoreUnavailable) || e.Headers["retry-after"] == "" {
+				e := asError(t, err, fault.StoreUnavailable)
+				if e.Msg != "rate-limit store unavailable" || !errors.Is(err, fault.StoreUnavailable) || e.RetryAfter <= 0 {
 					t.Fatalf("%s: %+v", name, e)
 				}
 				if !strings.Contains(err.Error(), "connect") && !strings.Contains(err.Error(), "refused") && !strings.Contains(err.Error(), "EOF") {

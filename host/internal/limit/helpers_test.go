@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 const testKeyHash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -96,15 +97,15 @@ func newLimiter(t testing.TB, cfg *config.Config, opts Options) *Limiter {
 // stores are the store kinds every shared test runs against.
 var stores = []string{"memory", "redis"}
 
-// asError asserts err is a *Error with the status and type.
-func asError(t testing.TB, err error, status int, typ string) *Error {
+// asError asserts err is a *fault.Error of kind k.
+func asError(t testing.TB, err error, k fault.Kind) *fault.Error {
 	t.Helper()
-	var e *Error
+	var e *fault.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("error %v (%T) is not a *limit.Error", err, err)
+		t.Fatalf("error %v (%T) is not a *fault.Error", err, err)
 	}
-	if e.Status != status || e.Type != typ {
-		t.Fatalf("error status/type = %d/%s, want %d/%s (%v)", e.Status, e.Type, status, typ, e)
+	if e.Kind != k {
+		t.Fatalf("error kind = %s, want %s (%v)", e.Kind, k, e)
 	}
 	return e
 }

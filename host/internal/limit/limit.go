@@ -9,9 +9,9 @@
 //	... call upstream ...
 //	cost, err := r.Settle(ctx, model, usage) // or r.Release(ctx) on failure
 //
-// Every refusal is an *Error carrying the status, Anthropic error type,
-// message and headers to send. When the store cannot be reached, calls fail
-// closed with a 503 *Error (errors.Is ErrStoreUnavailable) unless
+// Every refusal is a *fault.Error of a kind (rate limited, budget exhausted,
+// over budget) with the message and headers to send. When the store cannot
+// be reached, calls fail closed with a fault.StoreUnavailable unless
 // [limits] fail_open is set, in which case they admit and log.
 //
 // Budgets are reserve-then-settle: Reserve holds the worst case in every
@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/ulule/limiter/v3"
 )
 
@@ -386,7 +387,7 @@ func newID() string {
 }
 
 // storeErr decides what a store failure means: nil (admit, logged) when
-// fail_open is set, else a 503 *Error.
+// fail_open is set, else a fault.StoreUnavailable.
 func (l *Limiter) storeErr(step string, id Identity, err error) error {
 	if l.pol.Load().cfg.Limits.FailOpen {
 		l.log.Warn("limit: store unavailable, admitting (fail_open)", "step", step, "client", id.Client, "user", id.User, "err", err)
@@ -445,8 +446,8 @@ type rateHit struct {
 
 // Admit checks, in order, the client's request rate, the user's request
 // rate, the user's token window and the client's in-flight cap, and takes
-// an in-flight slot. A refusal is an *Error (429); a store failure is a 503
-// *Error unless fail_open. Every call counts against the request rates,
+// an in-flight slot. A refusal is a fault.RateLimited; a store failure is a
+// fault.StoreUnavailable unless fail_open. Every call counts against the request rates,
 // refused ones included. Call Ticket.Done when the request ends.
 func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 	if id.Client == "" {
@@ -467,9 +468,9 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 		}
 		hits = append(hits, rateHit{c, lim.Rate})
 		if c.Reached {
-			h := rateHeaders(hits)
+			h := ticketHeaders(hits)
 			retry := time.Until(time.Unix(c.Reset, 0))
-			return refusal(fmt.Sprintf("rate limit exceeded: %s %q allows %s; retry after %s",
+			return refusal(fault.RateLimited, fmt.Sprintf("rate limit exceeded: %s %q allows %s; retry after %s",
 				who, name, describeRate(lim.Rate), time.Unix(c.Reset, 0).UTC().Format(time.RFC3339)), retry, h)
 		}
 		return nil
@@ -498,8 +499,8 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 					return nil, err
 				}
 			} else if used >= tpm {
-				return nil, refusal(fmt.Sprintf("token rate limit exceeded: user %q used %d of %d input+output tokens allowed per minute; retry after %s",
-					id.User, used, tpm, end.UTC().Format(time.RFC3339)), end.Sub(now), t.headerMap())
+				return nil, refusal(fault.RateLimited, fmt.Sprintf("token rate limit exceeded: user %q used %d of %d input+output tokens allowed per minute; retry after %s",
+					id.User, used, tpm, end.UTC().Format(time.RFC3339)), end.Sub(now), t.headers.Clone())
 			}
 		}
 	}
@@ -512,7 +513,7 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 				return nil, err
 			}
 		case !ok:
-			return nil, refusal(fmt.Sprintf("too many requests in flight: client %q allows %d at once", id.Client, cl.MaxInFlight), time.Second, t.headerMap())
+			return nil, refusal(fault.RateLimited, fmt.Sprintf("too many requests in flight: client %q allows %d at once", id.Client, cl.MaxInFlight), time.Second, t.headers.Clone())
 		default:
 			t.slotKey, t.slotID = key, sid
 			if l.kind == "redis" {
@@ -521,15 +522,6 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 		}
 	}
 	return t, nil
-}
-
-// headerMap is the ticket's headers as a plain map, for an *Error.
-func (t *Ticket) headerMap() map[string]string {
-	m := map[string]string{}
-	for k := range t.headers {
-		m[k] = t.headers.Get(k)
-	}
-	return m
 }
 
 // tightest is the hit whose limit is closest to refusing.
@@ -554,18 +546,6 @@ func ticketHeaders(hits []rateHit) http.Header {
 		"X-Ratelimit-Limit":     {strconv.FormatInt(best.c.Limit, 10)},
 		"X-Ratelimit-Remaining": {strconv.FormatInt(best.c.Remaining, 10)},
 		"X-Ratelimit-Reset":     {strconv.FormatInt(best.c.Reset, 10)},
-	}
-}
-
-func rateHeaders(hits []rateHit) map[string]string {
-	if len(hits) == 0 {
-		return map[string]string{}
-	}
-	best := tightest(hits)
-	return map[string]string{
-		"X-RateLimit-Limit":     strconv.FormatInt(best.c.Limit, 10),
-		"X-RateLimit-Remaining": strconv.FormatInt(best.c.Remaining, 10),
-		"X-RateLimit-Reset":     strconv.FormatInt(best.c.Reset, 10),
 	}
 }
 
@@ -607,7 +587,7 @@ func (l *Limiter) reserveTokens(ctx context.Context, p *policy, r *Reservation, 
 	now := l.now()
 	key, end := tokenWindow(r.id.User, now)
 	if tok > tpm {
-		return refusal(fmt.Sprintf("token rate limit: this request may use %d input+output tokens (estimated input plus max_tokens), more than the %d user %q may use per minute; lower max_tokens or send less",
+		return refusal(fault.RateLimited, fmt.Sprintf("token rate limit: this request may use %d input+output tokens (estimated input plus max_tokens), more than the %d user %q may use per minute; lower max_tokens or send less",
 			tok, tpm, r.id.User), time.Minute, nil)
 	}
 	total, err := l.store.addTokens(ctx, key, tok, 2*time.Minute)
@@ -618,7 +598,7 @@ func (l *Limiter) reserveTokens(ctx context.Context, p *policy, r *Reservation, 
 		if _, err := l.store.addTokens(ctx, key, -tok, 2*time.Minute); err != nil {
 			l.log.Warn("limit: undoing a refused token reservation failed", "user", r.id.User, "err", err)
 		}
-		return refusal(fmt.Sprintf("token rate limit exceeded: user %q has %d of %d input+output tokens per minute in use or spent, and this request may use %d; retry after %s",
+		return refusal(fault.RateLimited, fmt.Sprintf("token rate limit exceeded: user %q has %d of %d input+output tokens per minute in use or spent, and this request may use %d; retry after %s",
 			r.id.User, total-tok, tpm, tok, end.UTC().Format(time.RFC3339)), end.Sub(now), nil)
 	}
 	r.tpmKey, r.tpmHeld = key, tok
@@ -640,7 +620,7 @@ func (r *Reservation) settleTokens(ctx context.Context, used int64) error {
 }
 
 // AuthFailure counts one failed authentication from ip and with the
-// credential cred ("" when none was presented), and returns a 429 *Error
+// credential cred ("" when none was presented), and returns a fault.RateLimited
 // when this failure is beyond limits.auth_fail_rate for either (nil for the
 // first rate's worth of failures in a window). Counting is atomic, so
 // racing failures get exactly the rate's worth of nils.
@@ -678,6 +658,6 @@ func authFailureKeys(ip, cred string) []string {
 
 func authRefusal(rate *limiter.Limiter, c limiter.Context) error {
 	reset := time.Unix(c.Reset, 0)
-	return refusal(fmt.Sprintf("too many failed authentications from this address or with this credential (limit %s); retry after %s; requests with valid credentials are still served",
+	return refusal(fault.RateLimited, fmt.Sprintf("too many failed authentications from this address or with this credential (limit %s); retry after %s; requests with valid credentials are still served",
 		describeRateOf(rate.Rate, "failures"), reset.UTC().Format(time.RFC3339)), time.Until(reset), nil)
 }

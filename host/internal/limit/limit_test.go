@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // TestExactAdmission: 200 requests racing against a limit of N admit
@@ -39,8 +41,8 @@ func TestExactAdmission(t *testing.T) {
 						tk.Done()
 						return
 					}
-					var e *Error
-					if !errors.As(err, &e) || e.Status != 429 || e.Type != TypeRateLimit || e.Headers["retry-after"] == "" || e.Headers["X-RateLimit-Remaining"] != "0" {
+					var e *fault.Error
+					if !errors.As(err, &e) || e.Kind != fault.RateLimited || e.RetryAfter <= 0 || e.Header.Get("X-RateLimit-Remaining") != "0" {
 						badErr.Store(fmt.Sprintf("%v %+v", err, e))
 					}
 					refused.Add(1)
@@ -80,9 +82,9 @@ func TestRateHeaders(t *testing.T) {
 				tk.Done() // idempotent
 			}
 			_, err := l.Admit(ctx, Identity{Client: "app", User: "u1"})
-			e := asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, `user "u1" allows 3 requests per minute`) || e.RetryAfter <= 0 || e.RetryAfter > 61*time.Second {
-				t.Fatalf("refusal %q retry %v", e.Message, e.RetryAfter)
+			e := asError(t, err, fault.RateLimited)
+			if !strings.Contains(e.Msg, `user "u1" allows 3 requests per minute`) || e.RetryAfter <= 0 || e.RetryAfter > 61*time.Second {
+				t.Fatalf("refusal %q retry %v", e.Msg, e.RetryAfter)
 			}
 			// Another user still has room; the client's rate counted all 4.
 			tk, err := l.Admit(ctx, Identity{Client: "app", User: "u2"})
@@ -93,9 +95,9 @@ func TestRateHeaders(t *testing.T) {
 				t.Fatalf("client remaining after 5 calls = %s, want 0", got)
 			}
 			_, err = l.Admit(ctx, Identity{Client: "app", User: "u3"})
-			e = asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, `client "app"`) {
-				t.Fatalf("message %q should name the client", e.Message)
+			e = asError(t, err, fault.RateLimited)
+			if !strings.Contains(e.Msg, `client "app"`) {
+				t.Fatalf("message %q should name the client", e.Msg)
 			}
 		})
 	}
@@ -114,8 +116,8 @@ func TestInFlightCap(t *testing.T) {
 			race(200, func(int) {
 				tk, err := l.Admit(ctx, Identity{Client: "app"})
 				if err != nil {
-					var e *Error
-					if errors.As(err, &e) && e.Status == 429 && strings.Contains(e.Message, "in flight") {
+					var e *fault.Error
+					if errors.As(err, &e) && e.Kind == fault.RateLimited && strings.Contains(e.Msg, "in flight") {
 						refused.Add(1)
 					}
 					return
@@ -222,9 +224,9 @@ func TestTokensPerMinute(t *testing.T) {
 			}
 			_, err = l.Reserve(ctx, bob, "claude-haiku-4-5", 10, 10)
 			tk.Done()
-			e := asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, `user "bob" has 999 of 1000`) || e.RetryAfter != 50*time.Second {
-				t.Fatalf("refusal %q retry %v", e.Message, e.RetryAfter)
+			e := asError(t, err, fault.RateLimited)
+			if !strings.Contains(e.Msg, `user "bob" has 999 of 1000`) || e.RetryAfter != 50*time.Second {
+				t.Fatalf("refusal %q retry %v", e.Msg, e.RetryAfter)
 			}
 			// A call that used more than it reserved (the estimate was
 			// low) is still recorded in full: the window goes past the
@@ -242,9 +244,9 @@ func TestTokensPerMinute(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = l.Admit(ctx, bob)
-			e = asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, `user "bob" used 1299 of 1000`) {
-				t.Fatalf("refusal %q", e.Message)
+			e = asError(t, err, fault.RateLimited)
+			if !strings.Contains(e.Msg, `user "bob" used 1299 of 1000`) {
+				t.Fatalf("refusal %q", e.Msg)
 			}
 			// Other users and user-less requests are not affected.
 			if tk, err := l.Admit(ctx, Identity{Client: "app", User: "eve"}); err != nil {
@@ -294,7 +296,7 @@ func TestTokensPerMinuteReservedUnderConcurrency(t *testing.T) {
 					defer wg.Done()
 					r, err := l.Reserve(ctx, bob, "claude-haiku-4-5", 100, 100)
 					if err != nil {
-						asError(t, err, 429, TypeRateLimit)
+						asError(t, err, fault.RateLimited)
 						return
 					}
 					ok.Add(1)
@@ -323,8 +325,8 @@ func TestTokensPerMinuteReservedUnderConcurrency(t *testing.T) {
 			}
 			// A request bigger than the whole limit is refused outright.
 			_, err := l.Reserve(ctx, Identity{Client: "app", User: "eve"}, "claude-haiku-4-5", 10, 5000)
-			if e := asError(t, err, 429, TypeRateLimit); !strings.Contains(e.Message, "more than the 1000") {
-				t.Fatalf("refusal %q", e.Message)
+			if e := asError(t, err, fault.RateLimited); !strings.Contains(e.Msg, "more than the 1000") {
+				t.Fatalf("refusal %q", e.Msg)
 			}
 		})
 	}
@@ -358,13 +360,13 @@ func TestAuthFailures(t *testing.T) {
 					t.Fatalf("failure %d blocked early: %v", i, err)
 				}
 			}
-			e := asError(t, l.AuthFailure(ctx, "192.0.2.1", ""), 429, TypeRateLimit)
-			if !strings.Contains(e.Message, "failed authentications") || e.Headers["retry-after"] == "" {
+			e := asError(t, l.AuthFailure(ctx, "192.0.2.1", ""), fault.RateLimited)
+			if !strings.Contains(e.Msg, "failed authentications") || e.RetryAfter <= 0 {
 				t.Fatalf("refusal %+v", e)
 			}
 			// Further failures from it are refused, repeatedly.
 			for i := 0; i < 3; i++ {
-				asError(t, l.AuthFailure(ctx, "192.0.2.1", ""), 429, TypeRateLimit)
+				asError(t, l.AuthFailure(ctx, "192.0.2.1", ""), fault.RateLimited)
 			}
 			if err := l.AuthFailure(ctx, "192.0.2.2", ""); err != nil {
 				t.Fatalf("another address is blocked: %v", err)

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 const appClient = "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n"
@@ -21,7 +23,7 @@ func admitN(t *testing.T, l *Limiter, id Identity, n int) int {
 	for i := 0; i < n; i++ {
 		tk, err := l.Admit(context.Background(), id)
 		if err != nil {
-			asError(t, err, 429, TypeRateLimit)
+			asError(t, err, fault.RateLimited)
 			return i
 		}
 		tk.Done()
@@ -59,9 +61,9 @@ func TestReconfigureRates(t *testing.T) {
 				t.Fatalf("Reconfigure: %v", err)
 			}
 			_, err := l.Admit(context.Background(), app)
-			e := asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, "1 requests per minute") {
-				t.Errorf("refusal does not name the new rate: %q", e.Message)
+			e := asError(t, err, fault.RateLimited)
+			if !strings.Contains(e.Msg, "1 requests per minute") {
+				t.Errorf("refusal does not name the new rate: %q", e.Msg)
 			}
 			// The user rate follows too.
 			bob := Identity{Client: "app", User: "bob"}
@@ -103,7 +105,7 @@ func TestReconfigureBudgetsKeepSpend(t *testing.T) {
 			n := 0
 			for ; n < 100; n++ {
 				if err := spend(); err != nil {
-					asError(t, err, 429, TypeRateLimit)
+					asError(t, err, fault.BudgetExhausted)
 					break
 				}
 			}
@@ -125,9 +127,9 @@ func TestReconfigureBudgetsKeepSpend(t *testing.T) {
 				t.Fatalf("Reconfigure: %v", err)
 			}
 			_, err := l.Reserve(ctx, id, sonnet, 10, 10)
-			e := asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, "budget exhausted") {
-				t.Errorf("refusal %q", e.Message)
+			e := asError(t, err, fault.BudgetExhausted)
+			if !strings.Contains(e.Msg, "budget exhausted") {
+				t.Errorf("refusal %q", e.Msg)
 			}
 		})
 	}
@@ -164,9 +166,9 @@ func TestReconfigureInFlightCap(t *testing.T) {
 			}
 			defer t2.Done()
 			_, err = l.Admit(ctx, id)
-			e := asError(t, err, 429, TypeRateLimit)
-			if !strings.Contains(e.Message, "allows 2 at once") {
-				t.Errorf("refusal %q", e.Message)
+			e := asError(t, err, fault.RateLimited)
+			if !strings.Contains(e.Msg, "allows 2 at once") {
+				t.Errorf("refusal %q", e.Msg)
 			}
 			// Without a cap at all, anything goes; the held slots are still
 			// released by Done without error.
@@ -217,9 +219,9 @@ func TestReconfigurePricingAndTokens(t *testing.T) {
 	}
 	// The token window now has 2M tokens for bob against a limit of 100.
 	_, err = l.Admit(ctx, id)
-	e := asError(t, err, 429, TypeRateLimit)
-	if !strings.Contains(e.Message, "token rate limit") {
-		t.Fatalf("refusal %q", e.Message)
+	e := asError(t, err, fault.RateLimited)
+	if !strings.Contains(e.Msg, "token rate limit") {
+		t.Fatalf("refusal %q", e.Msg)
 	}
 }
 
@@ -306,8 +308,8 @@ func TestReconfigureRace(t *testing.T) {
 		for j := 0; j < 30; j++ {
 			tk, err := l.Admit(ctx, Identity{Client: "app"})
 			if err != nil {
-				var e *Error
-				if !errors.As(err, &e) || e.Status != 429 {
+				var e *fault.Error
+				if !errors.As(err, &e) || e.Kind != fault.RateLimited {
 					failed.Store(err.Error())
 				}
 				continue

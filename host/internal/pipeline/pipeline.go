@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pluginerr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -115,7 +116,9 @@ type Record struct {
 	Hold int
 }
 
-// RejectError is a reject verdict.
+// RejectError is a reject verdict. It is a fault.InputRejected or a
+// fault.OutputRejected (by its phase) naming the plugin: errors.As(err,
+// &*fault.Error) finds that fault through Unwrap.
 type RejectError struct {
 	Plugin, Reason string
 	Phase          abi.Phase
@@ -125,8 +128,18 @@ func (e *RejectError) Error() string {
 	return fmt.Sprintf("%s rejected by plugin %q: %s", e.Phase, e.Plugin, e.Reason)
 }
 
+// Unwrap returns the verdict as a fault, whose message is Error's.
+func (e *RejectError) Unwrap() error {
+	k := fault.InputRejected
+	if e.Phase == abi.PhaseOutput {
+		k = fault.OutputRejected
+	}
+	return &fault.Error{Kind: k, Msg: e.Error(), Plugin: e.Plugin}
+}
+
 // PluginError is a plugin crash, timeout or bad verdict under on_error =
-// "reject".
+// "reject": a fault.PluginFailed naming the plugin, whose cause (Err, with
+// its pluginerr.Cause) is for operators only.
 type PluginError struct {
 	Plugin string
 	Phase  abi.Phase
@@ -137,11 +150,26 @@ func (e *PluginError) Error() string {
 	return fmt.Sprintf("plugin %q failed on %s: %v", e.Plugin, e.Phase, e.Err)
 }
 
-// Unwrap returns the underlying error.
-func (e *PluginError) Unwrap() error { return e.Err }
+// Unwrap returns the failure as a fault and the underlying error.
+func (e *PluginError) Unwrap() []error {
+	f := &fault.Error{Kind: fault.PluginFailed, Plugin: e.Plugin, Err: e.Err,
+		Msg: fmt.Sprintf("plugin %q failed; the request was refused (on_error = \"reject\")", e.Plugin)}
+	return []error{f, e.Err}
+}
 
 // ErrCanceled is returned when the context ends between plugins.
 var ErrCanceled = errors.New("chain canceled")
+
+// canceled is the error of a chain whose context ended before plugin name:
+// it wraps ErrCanceled and ctx's error, and is a fault.ClientGone when the
+// caller went away (a deadline is left unclassified: moat's own).
+func canceled(name string, ctxErr error) error {
+	err := fmt.Errorf("%w before plugin %q: %w", ErrCanceled, name, ctxErr)
+	if errors.Is(ctxErr, context.Canceled) {
+		return fault.Wrap(fault.ClientGone, err, "client disconnected")
+	}
+	return err
+}
 
 // Run runs the chain in order: modify feeds the next plugin, the first
 // reject stops. It returns the final text and one Record per plugin run;
@@ -151,7 +179,7 @@ func (c Chain) Run(ctx context.Context, phase abi.Phase, text string, meta abi.C
 	records := make([]Record, 0, len(c))
 	for _, p := range c {
 		if err := ctx.Err(); err != nil {
-			return text, records, fmt.Errorf("%w before plugin %q: %w", ErrCanceled, p.Name, err)
+			return text, records, canceled(p.Name, err)
 		}
 		req := &abi.Request{Phase: phase, Text: text, Config: p.Config, Context: meta}
 		start := time.Now()

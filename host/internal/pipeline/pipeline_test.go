@@ -3,9 +3,12 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -123,6 +126,17 @@ func TestChainRun(t *testing.T) {
 			if pe != nil && (pe.Plugin != "a" || !strings.Contains(pe.Error(), "crashed")) {
 				t.Errorf("plugin error %+v", pe)
 			}
+			// The kind the edge maps: a reject is the input's refusal, a
+			// plugin error a plugin failure, each naming its plugin.
+			if err != nil {
+				want, plugin := fault.InputRejected, "b"
+				if tt.wantPlugErr {
+					want, plugin = fault.PluginFailed, "a"
+				}
+				if f := fault.From(err); f.Kind != want || f.Plugin != plugin {
+					t.Errorf("fault %s naming %q, want %s naming %q", f.Kind, f.Plugin, want, plugin)
+				}
+			}
 			if len(stages) > 1 && len(stages[1].seen) > 0 && tt.name == "modify feeds the next plugin in order" && stages[1].seen[0] != "t1" {
 				t.Errorf("second plugin saw %q, want t1", stages[1].seen[0])
 			}
@@ -135,8 +149,15 @@ func TestChainCanceled(t *testing.T) {
 	cancel()
 	a := allowing("a")
 	_, recs, err := chainOf("skip", a).Run(ctx, abi.PhaseOutput, "t", abi.Context{})
-	if !errors.Is(err, ErrCanceled) || len(recs) != 0 || len(a.seen) != 0 {
+	if !errors.Is(err, ErrCanceled) || !errors.Is(err, fault.ClientGone) || len(recs) != 0 || len(a.seen) != 0 {
 		t.Fatalf("err %v, records %v", err, recs)
+	}
+	// A deadline is not the client leaving.
+	dl, cancelDL := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancelDL()
+	_, _, err = chainOf("skip", a).Run(dl, abi.PhaseOutput, "t", abi.Context{})
+	if !errors.Is(err, ErrCanceled) || errors.Is(err, fault.ClientGone) {
+		t.Fatalf("deadline: err %v", err)
 	}
 }
 
@@ -169,5 +190,28 @@ func TestNativeStage(t *testing.T) {
 	}
 	if st.HasPhase(abi.PhaseOutput) || !st.HasPhase(abi.PhaseInput) {
 		t.Error("HasPhase")
+	}
+}
+
+// TestRejectKindByPhase: a reject on output is the output's refusal, with
+// the verdict's text as the message.
+func TestRejectKindByPhase(t *testing.T) {
+	for _, tc := range []struct {
+		phase abi.Phase
+		want  fault.Kind
+		msg   string
+	}{
+		{abi.PhaseInput, fault.InputRejected, `input rejected by plugin "p": why`},
+		{abi.PhaseOutput, fault.OutputRejected, `output rejected by plugin "p": why`},
+	} {
+		t.Run(string(tc.phase), func(t *testing.T) {
+			err := fmt.Errorf("judging: %w", &RejectError{Plugin: "p", Reason: "why", Phase: tc.phase})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("errors.Is(err, %s) = false", tc.want)
+			}
+			if f := fault.From(err); f.Msg != tc.msg || f.Plugin != "p" {
+				t.Fatalf("fault %+v", f)
+			}
+		})
 	}
 }

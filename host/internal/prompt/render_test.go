@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 const fixedCanary = "moat-canary-0123456789abcdef"
@@ -203,6 +204,9 @@ func TestRenderInputErrors(t *testing.T) {
 			}
 			if ie.Error() != ie.Field+": "+ie.Msg || ie.Msg == "" {
 				t.Fatalf("bad message %q", ie.Error())
+			}
+			if f := fault.From(err); f.Kind != fault.InvalidRequest || f.Msg != ie.Error() {
+				t.Fatalf("fault %s %q, want %s %q", f.Kind, f.Msg, fault.InvalidRequest, ie.Error())
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/console"
@@ -21,7 +21,7 @@ import (
 func adminError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("content-type", "application/json")
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, `{"type":"error","error":{"type":"`+typ+`","message":`+strconv.Quote(msg)+`}}`)
+	_, _ = w.Write(anthropic.EncodeError(typ, msg, ""))
 }
 
 // adminTokenCheck returns the wrapper that requires the admin bearer token.
@@ -38,12 +38,12 @@ func adminTokenCheck(token, tokenEnv string, throttle *auth.Throttle, now func()
 			ok, until := throttle.Attempt(addr, t)
 			if !ok {
 				w.Header().Set("retry-after", strconv.Itoa(max(1, int(until.Sub(t).Seconds()+0.999))))
-				adminError(w, http.StatusTooManyRequests, "rate_limit_error", "too many wrong admin tokens from this address; wait a minute")
+				adminError(w, http.StatusTooManyRequests, anthropic.TypeRateLimit, "too many wrong admin tokens from this address; wait a minute")
 				return
 			}
 			got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
 			if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				adminError(w, http.StatusUnauthorized, "authentication_error", "admin token required (Authorization: Bearer $"+tokenEnv+")")
+				adminError(w, http.StatusUnauthorized, anthropic.TypeAuthentication, "admin token required (Authorization: Bearer $"+tokenEnv+")")
 				return
 			}
 			throttle.Succeeded(addr, t)
@@ -127,14 +127,14 @@ func (g *hostGuard) hostOK(hostport string) bool {
 
 func (g *hostGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.hostOK(r.Host) {
-		adminError(w, http.StatusMisdirectedRequest, "permission_error", "this Host is not one the admin listener serves (admin.allowed_hosts)")
+		adminError(w, http.StatusMisdirectedRequest, anthropic.TypePermission, "this Host is not one the admin listener serves (admin.allowed_hosts)")
 		return
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
 		if !sameOriginAdmin(r) {
-			adminError(w, http.StatusForbidden, "permission_error", "cross-origin request to the admin listener refused")
+			adminError(w, http.StatusForbidden, anthropic.TypePermission, "cross-origin request to the admin listener refused")
 			return
 		}
 	}

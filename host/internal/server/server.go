@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anomaly"
+	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/console"
@@ -361,7 +362,7 @@ func (s *Server) adminHandler(cfg *config.Config) http.Handler {
 	mux.Handle("GET /admin/usage", authed(func(w http.ResponseWriter, r *http.Request) {
 		rep, err := s.limiter.Usage(r.Context())
 		if err != nil {
-			http.Error(w, `{"type":"error","error":{"type":"api_error","message":"usage unavailable"}}`, http.StatusServiceUnavailable)
+			adminError(w, http.StatusServiceUnavailable, anthropic.TypeAPI, "usage unavailable")
 			return
 		}
 		writeJSON(w, rep)

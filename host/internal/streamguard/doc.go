@@ -14,7 +14,7 @@
 // stage's hold asks, and judged whenever the upstream has nothing more
 // buffered, so paced text leaves at once. Relay returns an Outcome; the
 // caller settles and records the call, then ends the stream with Finish
-// (message_stop, or an error event made by CleanError).
+// (message_stop, or an error event made by CleanMessage).
 //
 // The guard dispatches on capabilities (Caps), never on a stage's name.
 package streamguard

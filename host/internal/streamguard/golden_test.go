@@ -3,11 +3,9 @@ package streamguard
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/builtin"
+	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/scrub"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -76,21 +75,21 @@ func hexMasker() Stage {
 	return Stage{Plugin: &pipeline.Plugin{Stage: maskHex{}, Name: "mask-hex", Streaming: "incremental"}, Caps: Incremental}
 }
 
-// told maps a stream's failure to the error the client is told, as the
-// HTTP edge does for these kinds (gateway.asAPIError): a stage's refusal
-// of output is a 502 naming it.
-func told(err error) *anthropic.Error {
-	var ae *anthropic.Error
-	var rej *pipeline.RejectError
-	switch {
-	case err == nil:
+// failureEvent is the error event the client gets for a stream's
+// failure, as the HTTP edge maps these kinds (gateway's fault table): the
+// upstream's own type for its error event, api_error for the rest, and
+// the message cleaned.
+func failureEvent(err error, g *Guard, sc *scrub.Scrubber) *anthropic.Event {
+	if err == nil {
 		return nil
-	case errors.As(err, &ae):
-		return ae
-	case errors.As(err, &rej):
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "output rejected by plugin %q: %s", rej.Plugin, rej.Reason)
 	}
-	return anthropic.Errorf(http.StatusInternalServerError, anthropic.TypeAPI, "internal error")
+	f := fault.From(err)
+	typ := anthropic.TypeAPI
+	if f.Kind == fault.UpstreamError && anthropic.KnownType(f.Type) {
+		typ = f.Type
+	}
+	ev := anthropic.ErrorEvent(typ, CleanMessage(f.Msg, f.Quoted, g, sc))
+	return &ev
 }
 
 // pacedReader returns one SSE event per Read, as a paced upstream
@@ -114,7 +113,7 @@ func (r *pacedReader) Read(p []byte) (int, error) {
 type bufSink struct{ b []byte }
 
 func (s *bufSink) Event(ev anthropic.Event) error { s.b = anthropic.AppendEvent(s.b, ev); return nil }
-func (s *bufSink) Fail(e *anthropic.Error)        { s.b = anthropic.AppendEvent(s.b, anthropic.ErrorEvent(e)) }
+func (s *bufSink) Fail(ev anthropic.Event)        { s.b = anthropic.AppendEvent(s.b, ev) }
 func (s *bufSink) Flush() error                   { return nil }
 
 // TestGoldenTranscripts relays each upstream transcript in testdata/
@@ -177,6 +176,6 @@ func relayTranscript(stages []Stage, upstream []byte) []byte {
 	sc := scrub.New("upstream-secret-key-0123456789")
 	sink := &bufSink{}
 	out := Relay(context.Background(), &pacedReader{rest: upstream}, sink, NewJudge(g, sc, &v), Options{})
-	Finish(sink, CleanError(told(out.Err), g, sc))
+	Finish(sink, failureEvent(out.Err, g, sc))
 	return fmt.Appendf(sink.b, "")
 }

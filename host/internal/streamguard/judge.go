@@ -157,39 +157,18 @@ func (j *Judge) signedModify(path, want string) error {
 // refused.
 const WithheldMessage = "upstream error (its message was withheld: the output chain refused it)"
 
-// CleanError prepares an error for the client. An upstream error's message
-// goes through guard (kind "error"; a refusal replaces it with moat's own
-// text) and the scrubber, and an error type that is not one of the API's
-// becomes the type for its status. moat's own messages are scrubbed too:
-// some quote what the upstream or the client sent.
-func CleanError(ae *anthropic.Error, guard *Guard, sc *scrub.Scrubber) *anthropic.Error {
-	if ae == nil {
-		return nil
-	}
-	out := *ae
-	if ae.Upstream {
-		if !knownErrorType(out.Type) {
-			out.Type = anthropic.TypeForStatus(out.Status)
+// CleanMessage prepares an error message for the client. A message that
+// quotes the upstream goes through guard (kind "error"; a refusal replaces
+// it with moat's own text); every message goes through the scrubber, since
+// some of moat's own quote what the upstream or the client sent.
+func CleanMessage(msg string, quoted bool, guard *Guard, sc *scrub.Scrubber) string {
+	if quoted && guard != nil {
+		guard.At(abi.KindError, "error.message", "")
+		out, err := guard.Whole(msg)
+		if err != nil {
+			out = WithheldMessage
 		}
-		if guard != nil {
-			guard.At(abi.KindError, "error.message", "")
-			msg, err := guard.Whole(out.Message)
-			if err != nil {
-				msg = WithheldMessage
-			}
-			out.Message = msg
-		}
+		msg = out
 	}
-	out.Message = sc.String(out.Message)
-	return &out
-}
-
-func knownErrorType(t string) bool {
-	switch t {
-	case anthropic.TypeInvalidRequest, anthropic.TypeAuthentication, anthropic.TypePermission,
-		anthropic.TypeNotFound, anthropic.TypeRequestTooLarge, anthropic.TypeRateLimit,
-		anthropic.TypeAPI, anthropic.TypeOverloaded, "billing_error", "timeout_error":
-		return true
-	}
-	return false
+	return sc.String(msg)
 }

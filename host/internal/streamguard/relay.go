@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // Sink receives the judged stream: the HTTP edge writes it as SSE.
@@ -16,7 +17,7 @@ type Sink interface {
 	// Event forwards an event the output model judged.
 	Event(ev anthropic.Event) error
 	// Fail ends the stream with an error event.
-	Fail(e *anthropic.Error)
+	Fail(ev anthropic.Event)
 	// Flush sends what was written.
 	Flush() error
 }
@@ -40,8 +41,8 @@ type Options struct {
 
 // Outcome is how a relayed stream ended.
 type Outcome struct {
-	// Err is the stream's failure (nil: it reached message_stop); an
-	// *anthropic.Error, or a refusal of the output model or the guard.
+	// Err is the stream's failure (nil: it reached message_stop); a
+	// *fault.Error, or a refusal of the output model or the guard.
 	Err error
 	// ClientGone is set when the client stopped reading.
 	ClientGone bool
@@ -84,16 +85,16 @@ func Relay(ctx context.Context, body io.Reader, sink Sink, j *Judge, o Options) 
 	}
 	r.out.Usage, r.out.Generated = r.su.Usage, r.model.Generated
 	if r.out.ClientGone && r.out.Err == nil {
-		r.out.Err = anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected")
+		r.out.Err = fault.New(fault.ClientGone, "client disconnected")
 	}
 	return r.out
 }
 
-// Finish ends the stream for the client: message_stop when err is nil,
-// else an error event.
-func Finish(sink Sink, err *anthropic.Error) {
-	if err != nil {
-		sink.Fail(err)
+// Finish ends the stream for the client: message_stop when failure is
+// nil, else failure (an error event, see anthropic.ErrorEvent).
+func Finish(sink Sink, failure *anthropic.Event) {
+	if failure != nil {
+		sink.Fail(*failure)
 		return
 	}
 	_ = sink.Event(anthropic.Event{Name: anthropic.EventMessageStop, Data: []byte(`{"type":"message_stop"}`)})
@@ -122,7 +123,7 @@ func (r *relay) step() bool {
 	}
 	se, err := anthropic.ParseStreamEvent(ev.Data)
 	if err != nil {
-		r.fail(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream sent a malformed event"))
+		r.fail(fault.New(fault.UpstreamFailed, "upstream sent a malformed event"))
 		return false
 	}
 	r.su.Observe(&se)
@@ -167,36 +168,35 @@ func (r *relay) readFailed(err error) {
 	switch {
 	case r.ctx.Err() != nil:
 		r.out.ClientGone = true
-		r.fail(anthropic.Errorf(499, anthropic.TypeAPI, "client disconnected"))
+		r.fail(fault.New(fault.ClientGone, "client disconnected"))
 	case tooLong:
-		r.fail(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream exceeded max_stream_duration (%s)", r.lim.maxDur))
+		r.fail(fault.New(fault.UpstreamTimeout, "upstream stream exceeded max_stream_duration (%s)", r.lim.maxDur))
 	case timedOut:
-		r.fail(anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream stream stalled"))
+		r.fail(fault.New(fault.UpstreamTimeout, "upstream stream stalled"))
 	case errors.Is(err, io.EOF) && r.su.Stopped:
 	default:
-		r.fail(anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream stream ended unexpectedly"))
+		r.fail(fault.New(fault.UpstreamFailed, "upstream stream ended unexpectedly"))
 	}
 }
 
 // upstreamErrorEvent ends the stream with the upstream's error event; its
-// message is judged and scrubbed (CleanError) before the client sees it.
+// message is judged and scrubbed (CleanMessage) before the client sees
+// it.
 func (r *relay) upstreamErrorEvent(d *anthropic.ErrorDetail) {
 	if d == nil {
 		d = &anthropic.ErrorDetail{Type: anthropic.TypeAPI, Message: "upstream error"}
 	}
-	e := anthropic.Errorf(http.StatusBadGateway, d.Type, "%s", d.Message)
-	e.Upstream = true
-	r.fail(e)
+	r.fail(&fault.Error{Kind: fault.UpstreamError, Status: http.StatusBadGateway, Type: d.Type, Msg: d.Message, Quoted: true})
 }
 
-// OutputFailure maps a refusal of the output model to the client's error:
-// an unknown or malformed shape is a 502 naming it; a stage's refusal is
-// left as it is, for the edge to map.
+// OutputFailure classifies a refusal of the output model: an unknown or
+// malformed shape is an upstream failure naming it; a stage's verdict
+// keeps its own kind.
 func OutputFailure(err error) error {
 	var ut *anthropic.UnknownTypeError
 	var mo *anthropic.MalformedOutputError
 	if errors.As(err, &ut) || errors.As(err, &mo) {
-		return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "%s", err.Error())
+		return fault.New(fault.UpstreamFailed, "%s", err.Error())
 	}
 	return err
 }

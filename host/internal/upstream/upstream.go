@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // Client calls the upstream API. It is safe for concurrent use.
@@ -70,7 +70,8 @@ type Attempt struct {
 // Do sends a request to path with body and the given headers, adding the
 // upstream key. Connection refusals, 529 and 429 with a retry-after within
 // the configured bound are retried with backoff. Transport failures come
-// back as *anthropic.Error (504 on timeouts, 502 otherwise); the response is
+// back as a *fault.Error (fault.UpstreamTimeout, fault.ClientGone or
+// fault.UpstreamFailed); the response is
 // the caller's to close.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, hdr http.Header) (*http.Response, []Attempt, error) {
 	var attempts []Attempt
@@ -161,16 +162,17 @@ func retryableErr(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
-// transportError maps a failed round trip to the client-facing error.
-func transportError(ctx context.Context, err error) *anthropic.Error {
+// transportError classifies a failed round trip. The message says what
+// happened without addresses or URLs.
+func transportError(ctx context.Context, err error) *fault.Error {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return anthropic.Errorf(http.StatusGatewayTimeout, anthropic.TypeAPI, "upstream timed out")
+		return fault.New(fault.UpstreamTimeout, "upstream timed out")
 	}
 	if errors.Is(err, context.Canceled) {
-		return anthropic.Errorf(499, anthropic.TypeAPI, "request cancelled by the client")
+		return fault.New(fault.ClientGone, "request cancelled by the client")
 	}
-	return anthropic.Errorf(http.StatusBadGateway, anthropic.TypeAPI, "upstream unreachable: %s", scrubErr(err))
+	return fault.New(fault.UpstreamFailed, "upstream unreachable: %s", scrubErr(err))
 }
 
 // scrubErr keeps the gist of a transport error without URLs or addresses

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
@@ -243,7 +244,7 @@ func classify(k kind, stream bool, status int, b []byte) (Outcome, string) {
 		return OutcomeUnexpected, "served although a fault or a plugin loop was requested"
 	case complete:
 		return OutcomeOK, ""
-	case status == http.StatusTooManyRequests && k == kindNoisy && errType == "rate_limit_error" && !strings.Contains(errMsg, "budget"):
+	case status == http.StatusTooManyRequests && k == kindNoisy && errType == anthropic.TypeRateLimit && !strings.Contains(errMsg, "budget"):
 		return OutcomeRateLimited, ""
 	case status == http.StatusTooManyRequests && k == kindSpender && strings.Contains(errMsg, "budget"):
 		return OutcomeBudget, ""

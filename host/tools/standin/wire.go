@@ -8,20 +8,23 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
 )
 
-// Error types of the Anthropic API, as sent in error.type.
+// Error types of the Anthropic API, as sent in error.type (declared once,
+// with moat's wire format).
 const (
-	errInvalidRequest  = "invalid_request_error"
-	errAuthentication  = "authentication_error"
-	errBilling         = "billing_error"
-	errPermission      = "permission_error"
-	errNotFound        = "not_found_error"
-	errRequestTooLarge = "request_too_large"
-	errRateLimit       = "rate_limit_error"
-	errAPI             = "api_error"
-	errTimeout         = "timeout_error"
-	errOverloaded      = "overloaded_error"
+	errInvalidRequest  = anthropic.TypeInvalidRequest
+	errAuthentication  = anthropic.TypeAuthentication
+	errBilling         = anthropic.TypeBilling
+	errPermission      = anthropic.TypePermission
+	errNotFound        = anthropic.TypeNotFound
+	errRequestTooLarge = anthropic.TypeRequestTooLarge
+	errRateLimit       = anthropic.TypeRateLimit
+	errAPI             = anthropic.TypeAPI
+	errTimeout         = anthropic.TypeTimeout
+	errOverloaded      = anthropic.TypeOverloaded
 )
 
 // StatusOverloaded is the non-standard status the API uses for overloaded_error.

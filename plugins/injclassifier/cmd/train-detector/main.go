@@ -7,7 +7,11 @@
 // of strings) and each --extra-attacks file, printing each file's SHA-256,
 // keeps a seeded share of every file out of training (--holdout) and
 // reports the trained model's detection and false-positive rates on it, per
-// file and in total. The same flags, data and seed give the same bytes.
+// file and in total. With --target-fp it chooses the threshold: the lowest
+// at which each held-out benign prompt file, each --calib-benign file and
+// each --calib-source (a source left out of a second model trained for the
+// purpose) stays at or under that false-positive rate. The same flags, data
+// and seed give the same bytes.
 //
 //	go run ./plugins/injclassifier/cmd/train-detector --train ../shared/eval/train \
 //	    --extra-attacks ../shared/eval/injection/jailbreaks_inthewild.json
@@ -25,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moat-gateway/moat/plugins/injclassifier"
@@ -38,6 +43,7 @@ type example struct {
 	vals   []float64 // their length-normalized counts
 	label  float32   // 1 injection, 0 benign
 	file   int
+	rules  bool // injection-heuristics flags the text (its own threshold)
 }
 
 // newExample extracts the features of text.
@@ -67,6 +73,7 @@ type dataFile struct {
 	path   string
 	attack bool
 	texts  []string
+	weight float64 // multiplies the file's weight in training (--weight)
 }
 
 func main() {
@@ -86,14 +93,33 @@ func run(args []string, out io.Writer) error {
 	outPath := fs.String("out", "plugins/injclassifier/model.bin", "where to write the model")
 	seed := fs.Uint64("seed", 20261204, "random seed (split and example order)")
 	holdout := fs.Float64("holdout", 0.2, "share of each file kept out of training for the report")
-	epochs := fs.Int("epochs", 8, "passes over the training examples")
+	epochs := fs.Int("epochs", 16, "passes over the training examples")
 	lr := fs.Float64("lr", 0.2, "AdaGrad learning rate")
 	l2 := fs.Float64("l2", 1e-6, "L2 penalty per example")
 	var unseenAttacks, unseenBenign []string
 	fs.Func("report-attacks", "a JSON array of attack texts never trained on, reported after training (repeatable)", func(s string) error { unseenAttacks = append(unseenAttacks, s); return nil })
 	fs.Func("report-benign", "a JSON array (or NotInject objects) of benign texts never trained on, reported after training (repeatable)", func(s string) error { unseenBenign = append(unseenBenign, s); return nil })
 	holdoutOut := fs.String("write-holdout", "", "write the held-out texts to this file as {\"attacks\": [...], \"benign\": [...]}")
-	threshold := fs.Float64("threshold", injclassifier.DefaultThreshold, "probability threshold for the held-out report")
+	threshold := fs.Float64("threshold", injclassifier.DefaultThreshold, "probability threshold for the held-out report (see --target-fp)")
+	var calib []string
+	fs.Func("calib-benign", "a JSON array of benign texts never trained on, used with the held-out split to choose the threshold (repeatable)", func(s string) error { calib = append(calib, s); return nil })
+	targetFP := fs.Float64("target-fp", 0, "when > 0, choose the threshold: the lowest at which the false-positive rate of every --calib-benign file and of each file's held-out benign prompts (files not matched by --documents) is at most this")
+	documents := fs.String("documents", "bipia_benign", "held-out benign files whose name contains this are documents, not prompts, and do not set the threshold")
+	exclude := map[string]bool{}
+	fs.Func("exclude", "NAME: do not read the training file whose base name is NAME (for leave-one-source-out validation: pass it to --report-* or --calib-benign instead) (repeatable)", func(s string) error { exclude[s] = true; return nil })
+	calibSources := map[string]bool{}
+	fs.Func("calib-source", "NAME: with --target-fp, a training file whose source the threshold must generalise to: a second model is trained without the named files, and the threshold must keep that model's false positives on all texts of each named benign file at most --target-fp (name a source's attack file too, so the second model does not learn the source's style as an attack) (repeatable)", func(s string) error { calibSources[s] = true; return nil })
+	topWords := fs.Int("top-words", 0, "print the N words of the training attacks that the model scores highest on their own (the words a benign text using them risks being flagged for)")
+	weights := map[string]float64{}
+	fs.Func("weight", "NAME=W: multiply the weight of the training file whose base name is NAME by W (repeatable)", func(s string) error {
+		name, w, ok := strings.Cut(s, "=")
+		f, err := strconv.ParseFloat(w, 64)
+		if !ok || err != nil || f <= 0 {
+			return fmt.Errorf("want NAME=W with W > 0, got %q", s)
+		}
+		weights[name] = f
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,6 +128,7 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	files = slices.DeleteFunc(files, func(f dataFile) bool { return exclude[filepath.Base(f.path)] })
 	var nAttack, nBenign int
 	for _, f := range files {
 		if f.attack {
@@ -125,6 +152,7 @@ func run(args []string, out io.Writer) error {
 		for k, i := range idx {
 			ex := newExample(f.texts[i], fi, f.attack)
 			if k < nHeld {
+				ex.rules = injection.Score(f.texts[i]).Score >= injection.DefaultThreshold
 				held = append(held, ex)
 				if f.attack {
 					heldTexts.Attacks = append(heldTexts.Attacks, f.texts[i])
@@ -147,15 +175,48 @@ func run(args []string, out io.Writer) error {
 			return fmt.Errorf("writing held-out texts: %w", err)
 		}
 	}
-	m := fit(train, rng, *epochs, *lr, *l2)
+	for i := range files {
+		files[i].weight = 1
+		if w, ok := weights[filepath.Base(files[i].path)]; ok {
+			files[i].weight = w
+			delete(weights, filepath.Base(files[i].path))
+		}
+	}
+	for name := range weights {
+		return fmt.Errorf("--weight %s: no such training file", name)
+	}
+	m := fit(train, files, rng, *epochs, *lr, *l2)
 	enc := m.Encode()
 	if err := os.WriteFile(*outPath, enc, 0o644); err != nil {
 		return fmt.Errorf("writing model: %w", err)
 	}
 	sum := sha256.Sum256(enc)
 	fmt.Fprintf(out, "model: %s, %d bytes, sha256 %s, bias %.3f, scale %.5f\n", *outPath, len(enc), hex.EncodeToString(sum[:]), m.Bias, m.Scale)
+	if *topWords > 0 {
+		printTopWords(out, m, files, *topWords)
+	}
+	if *targetFP > 0 {
+		sets := heldOutSets(m, files, held, *documents)
+		cs, err := fileSets(m, calib)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, cs...)
+		if len(calibSources) > 0 {
+			us, err := unseenSourceSets(out, files, train, held, calibSources, *seed, *epochs, *lr, *l2, *targetFP)
+			if err != nil {
+				return err
+			}
+			sets = append(sets, us...)
+		}
+		t, err := lowestThreshold(out, sets, *targetFP)
+		if err != nil {
+			return err
+		}
+		*threshold = t
+	}
 	report(out, m, files, held, *threshold)
-	return reportUnseen(out, m, unseenAttacks, unseenBenign, *threshold)
+	return reportUnseen(out, m, unseenAttacks, append(calib, unseenBenign...), *threshold)
 }
 
 // readFiles reads the data files in a fixed order and prints their hashes.
@@ -215,7 +276,7 @@ func readFiles(dir string, extra, extraBenign []string, out io.Writer) ([]dataFi
 
 // fit trains logistic regression with AdaGrad; the classes are weighted to
 // count equally. The weights are then quantized to signed bytes.
-func fit(train []example, rng *rand.Rand, epochs int, lr, l2 float64) *injclassifier.Model {
+func fit(train []example, files []dataFile, rng *rand.Rand, epochs int, lr, l2 float64) *injclassifier.Model {
 	const n = 1 << injclassifier.Bits
 	w := make([]float64, n)
 	g2 := make([]float64, n)
@@ -229,7 +290,7 @@ func fit(train []example, rng *rand.Rand, epochs int, lr, l2 float64) *injclassi
 	var pos, neg float64
 	for i := range train {
 		e := &train[i]
-		e.weight = 1 / math.Sqrt(float64(perFile[e.file]))
+		e.weight = files[e.file].weight / math.Sqrt(float64(perFile[e.file]))
 		if e.label == 1 {
 			pos += e.weight
 		} else {
@@ -332,6 +393,19 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 		fmt.Fprintf(out, "  %.2f: %.1f%%/%.1f%%", t, pct(a, att.n), pct(b, ben.n))
 	}
 	fmt.Fprintln(out)
+	var ra, rb, oa, ob int
+	for _, e := range held {
+		either := e.rules || m.RawFeatures(e.feats) >= rawThreshold
+		switch {
+		case e.label == 1:
+			ra += b2i(e.rules)
+			oa += b2i(either)
+		default:
+			rb += b2i(e.rules)
+			ob += b2i(either)
+		}
+	}
+	fmt.Fprintf(out, "held-out, injection-heuristics alone: %.1f%%/%.1f%%; either (a chain of both) at %.3f: %.1f%%/%.1f%%\n", pct(ra, att.n), pct(rb, ben.n), threshold, pct(oa, att.n), pct(ob, ben.n))
 }
 
 // sweep lists the thresholds of the held-out sweep.
@@ -381,4 +455,216 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 		}
 	}
 	return nil
+}
+
+// scoreSet is a named set of benign texts' raw scores, for choosing the
+// threshold.
+type scoreSet struct {
+	name string
+	raws []float64
+}
+
+// heldOutSets returns the held-out benign prompts of each file (the
+// held-out benign texts of files whose name does not contain documents) as
+// one set per file with at least 50 of them; the smaller files are pooled.
+func heldOutSets(m *injclassifier.Model, files []dataFile, held []example, documents string) []scoreSet {
+	const minSet = 50
+	perFile := map[int][]float64{}
+	for _, e := range held {
+		if e.label == 0 && (documents == "" || !strings.Contains(filepath.Base(files[e.file].path), documents)) {
+			perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+		}
+	}
+	var sets []scoreSet
+	small := scoreSet{name: "smaller held-out prompt files"}
+	for fi := range files {
+		raws := perFile[fi]
+		switch {
+		case len(raws) >= minSet:
+			sets = append(sets, scoreSet{name: "held-out " + filepath.Base(files[fi].path), raws: raws})
+		default:
+			small.raws = append(small.raws, raws...)
+		}
+	}
+	if len(small.raws) > 0 {
+		sets = append(sets, small)
+	}
+	return sets
+}
+
+// fileSets scores the texts of each file.
+func fileSets(m *injclassifier.Model, paths []string) ([]scoreSet, error) {
+	var sets []scoreSet
+	for _, p := range paths {
+		texts, err := injection.LoadTexts(p)
+		if err != nil {
+			return nil, err
+		}
+		s := scoreSet{name: filepath.Base(p)}
+		for _, t := range texts {
+			s.raws = append(s.raws, m.RawFeatures(injclassifier.AppendFeatures(nil, t)))
+		}
+		sets = append(sets, s)
+	}
+	return sets, nil
+}
+
+// unseenSourceSets trains a second model without the benign files named in
+// sources (its own random stream, so the shipped model does not depend on
+// it) and returns its scores of every text of each of them: how the model
+// treats benign text from a source it has never seen.
+func unseenSourceSets(out io.Writer, files []dataFile, train, held []example, sources map[string]bool, seed uint64, epochs int, lr, l2, target float64) ([]scoreSet, error) {
+	isSource := func(e example) bool { return sources[filepath.Base(files[e.file].path)] }
+	found := map[string]bool{}
+	for _, f := range files {
+		if sources[filepath.Base(f.path)] {
+			found[filepath.Base(f.path)] = true
+		}
+	}
+	for name := range sources {
+		if !found[name] {
+			return nil, fmt.Errorf("--calib-source %s: no such training file", name)
+		}
+	}
+	without := slices.DeleteFunc(slices.Clone(train), isSource)
+	rng := rand.New(rand.NewPCG(seed+1, seed^0x6a09e667f3bcc909))
+	m := fit(without, files, rng, epochs, lr, l2)
+	perFile := map[int][]float64{}
+	for _, set := range [][]example{train, held} {
+		for _, e := range set {
+			if isSource(e) {
+				perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+			}
+		}
+	}
+	var sets, attacks []scoreSet
+	for fi, f := range files {
+		if raws, ok := perFile[fi]; ok {
+			s := scoreSet{name: filepath.Base(f.path) + " (source never trained on)", raws: raws}
+			if f.attack {
+				attacks = append(attacks, s)
+			} else {
+				sets = append(sets, s)
+			}
+		}
+	}
+	fmt.Fprintf(out, "calibration model trained on %d examples, without %d sources\n", len(without), len(found))
+	// The threshold the unseen benign sources need on their own, and what
+	// the calibration model detects of the unseen attack sources there.
+	tUnseen, _ := lowestThreshold(io.Discard, sets, target)
+	for _, s := range attacks {
+		n := 0
+		for _, r := range s.raws {
+			if r >= math.Log(tUnseen/(1-tUnseen)) {
+				n++
+			}
+		}
+		fmt.Fprintf(out, "  %s: detected %d/%d (%.1f%%) by the calibration model at %.3f, where its unseen benign sources are at most %.1f%% flagged\n", s.name, n, len(s.raws), pct(n, len(s.raws)), tUnseen, 100*target)
+	}
+	for _, s := range attacks {
+		fmt.Fprintf(out, "  %s: detected by the calibration model, sweep", s.name)
+		for _, t := range sweep {
+			n := 0
+			for _, r := range s.raws {
+				if r >= math.Log(t/(1-t)) {
+					n++
+				}
+			}
+			fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(n, len(s.raws)))
+		}
+		fmt.Fprintln(out)
+	}
+	return sets, nil
+}
+
+// lowestThreshold returns the lowest threshold on a grid of 0.001 at which
+// the false-positive rate of every set is at most target.
+func lowestThreshold(out io.Writer, sets []scoreSet, target float64) (float64, error) {
+	lowest := func(raws []float64) float64 {
+		for k := 1; k < 1000; k++ {
+			t := float64(k) / 1000
+			raw := math.Log(t / (1 - t))
+			n := 0
+			for _, r := range raws {
+				if r >= raw {
+					n++
+				}
+			}
+			if float64(n) <= target*float64(len(raws)) {
+				return t
+			}
+		}
+		return 1
+	}
+	var best float64
+	fmt.Fprintf(out, "lowest threshold with at most %.1f%% false positives:\n", 100*target)
+	for _, s := range sets {
+		t := lowest(s.raws)
+		fmt.Fprintf(out, "  %-60s %5d texts  %.3f\n", s.name, len(s.raws), t)
+		best = max(best, t)
+	}
+	if best >= 1 {
+		return 0, fmt.Errorf("no threshold below 0.999 meets %.1f%% false positives", 100*target)
+	}
+	fmt.Fprintf(out, "threshold %.3f: the lowest that meets it on every set\n", best)
+	return best, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// printTopWords prints the n words, among those in at least 5 training
+// attack texts, whose own features (the word unigram and the character
+// n-grams of " word ") weigh most towards injection: the model's trigger
+// words, for writing benign training texts that use them.
+func printTopWords(out io.Writer, m *injclassifier.Model, files []dataFile, n int) {
+	docs := map[string]int{}
+	for _, f := range files {
+		if !f.attack {
+			continue
+		}
+		for _, t := range f.texts {
+			seen := map[string]bool{}
+			for _, w := range strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return !('a' <= r && r <= 'z') }) {
+				if len(w) >= 3 && !seen[w] {
+					seen[w] = true
+					docs[w]++
+				}
+			}
+		}
+	}
+	type ws struct {
+		w string
+		s float64
+	}
+	var list []ws
+	for w, c := range docs {
+		if c < 5 {
+			continue
+		}
+		feats := injclassifier.AppendFeatures(nil, "a "+w+" a")
+		var sum float64
+		for _, b := range feats {
+			sum += float64(m.Weights[b])
+		}
+		list = append(list, ws{w, sum * float64(m.Scale)})
+	}
+	slices.SortFunc(list, func(a, b ws) int {
+		if a.s != b.s {
+			if a.s > b.s {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.w, b.w)
+	})
+	fmt.Fprintf(out, "top %d trigger words (own weight):", n)
+	for _, x := range list[:min(n, len(list))] {
+		fmt.Fprintf(out, " %s %.2f", x.w, x.s)
+	}
+	fmt.Fprintln(out)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 )
@@ -129,7 +130,7 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {
 		return fmt.Errorf("starting limits: %w", err)
 	}
-	if s.anomaly, err = anomaly.New(cfg.Anomaly, anomaly.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
+	if s.anomaly, err = anomaly.New(plan.Anomaly(cfg.Anomaly), anomaly.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
 		return err
 	}
 	if s.rt, err = newRuntime(ctx, cfg, s.log, s.metrics); err != nil {

@@ -1,0 +1,26 @@
+// Package plan compiles a parsed config.toml (host/internal/config, the
+// TOML schema with its defaults) into the typed options each component
+// takes: parsed durations and addresses, one options struct per
+// component. Components declare their own options and never import the
+// TOML schema; this package is the one place that knows both.
+//
+// Arrows: plan imports config and the components; components import
+// neither plan nor config; the server (and the gateway's state builder)
+// import plan.
+package plan
+
+import (
+	"github.com/moat-gateway/moat/host/internal/anomaly"
+	"github.com/moat-gateway/moat/host/internal/config"
+)
+
+// Anomaly compiles [anomaly].
+func Anomaly(c config.Anomaly) anomaly.Config {
+	return anomaly.Config{
+		Enabled:      c.Enabled,
+		SpendFactor:  c.SpendFactor,
+		NewIP:        c.NewIP,
+		AuthFailures: c.AuthFailures,
+		Webhook:      c.Webhook,
+	}
+}

@@ -1,0 +1,92 @@
+package plan
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/config"
+)
+
+// TestEveryFieldCompiled: each compile step, given a config section with
+// every field set, yields options with every field set, so a field added
+// to a component's options (or to the section) and not mapped fails here.
+func TestEveryFieldCompiled(t *testing.T) {
+	cases := []struct {
+		name    string
+		compile func(c *config.Config) any
+		// unset are option fields the section cannot set (filled by the
+		// caller, or left at their zero value on purpose).
+		unset []string
+	}{
+		{"anomaly", func(c *config.Config) any { return Anomaly(c.Anomaly) }, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var c config.Config
+			fill(reflect.ValueOf(&c).Elem())
+			got := reflect.ValueOf(tc.compile(&c))
+			for got.Kind() == reflect.Pointer {
+				got = got.Elem()
+			}
+			for i := range got.NumField() {
+				f := got.Type().Field(i)
+				if !f.IsExported() || contains(tc.unset, f.Name) {
+					continue
+				}
+				if got.Field(i).IsZero() {
+					t.Errorf("%s.%s is not compiled from the config", got.Type(), f.Name)
+				}
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// fill sets every settable field under v to a non-zero value.
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("x1")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if v.Type() == reflect.TypeFor[time.Duration]() {
+			v.SetInt(int64(3 * time.Second))
+			return
+		}
+		v.SetInt(3)
+	case reflect.Float64:
+		v.SetFloat(2.5)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem())
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fill(s.Index(0))
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(k)
+		fill(e)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i))
+			}
+		}
+	case reflect.Interface:
+		v.Set(reflect.ValueOf("x1"))
+	}
+}

@@ -12,6 +12,7 @@ package plan
 import (
 	"github.com/moat-gateway/moat/host/internal/anomaly"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/keysource"
 )
 
 // Anomaly compiles [anomaly].
@@ -23,4 +24,10 @@ func Anomaly(c config.Anomaly) anomaly.Config {
 		AuthFailures: c.AuthFailures,
 		Webhook:      c.Webhook,
 	}
+}
+
+// KeySource compiles where the upstream key is ([upstream] api_key_file,
+// api_key_env).
+func KeySource(c config.Upstream) keysource.Config {
+	return keysource.Config{File: c.APIKeyFile, Env: c.APIKeyEnv}
 }

@@ -20,6 +20,7 @@ func TestEveryFieldCompiled(t *testing.T) {
 		unset []string
 	}{
 		{"anomaly", func(c *config.Config) any { return Anomaly(c.Anomaly) }, nil},
+		{"keysource", func(c *config.Config) any { return KeySource(c.Upstream) }, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,7 +112,7 @@ func Run(ctx context.Context, opts Options) error {
 
 func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	var err error
-	if s.keys, err = keysource.New(cfg.Upstream, s.log); err != nil {
+	if s.keys, err = keysource.New(plan.KeySource(cfg.Upstream), s.log); err != nil {
 		return err
 	}
 	s.metrics = metrics.New(metrics.Options{Environment: cfg.Environment})

@@ -17,6 +17,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/logbuf"
 	"github.com/moat-gateway/moat/host/internal/loopback"
 	"github.com/moat-gateway/moat/host/internal/metrics"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
@@ -56,7 +57,7 @@ func newTestGateway(t *testing.T, clientTOML, extra string) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, func() string { return lb.UpstreamKey })
+	st.Upstream = upstream.New(plan.Upstream(cfg), func() string { return lb.UpstreamKey })
 	tg := &testGateway{t: t, si: si, metrics: metrics.New(metrics.Options{}), logs: &syncBuffer{}, dir: dir, key: key}
 	logger := slog.New(slog.NewJSONHandler(tg.logs, nil))
 	lim, err := limit.New(ctx, cfg, limit.Options{Logger: logger})

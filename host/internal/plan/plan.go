@@ -13,6 +13,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/anomaly"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/keysource"
+	"github.com/moat-gateway/moat/host/internal/upstream"
 )
 
 // Anomaly compiles [anomaly].
@@ -30,4 +31,17 @@ func Anomaly(c config.Anomaly) anomaly.Config {
 // api_key_env).
 func KeySource(c config.Upstream) keysource.Config {
 	return keysource.Config{File: c.APIKeyFile, Env: c.APIKeyEnv}
+}
+
+// Upstream compiles the upstream client's options from [upstream] and
+// [retry].
+func Upstream(c *config.Config) upstream.Options {
+	u, r := c.Upstream, c.Retry
+	return upstream.Options{
+		BaseURL:          u.BaseURL,
+		ConnectTimeout:   u.ConnectTimeout.Duration,
+		FirstByteTimeout: u.FirstByteTimeout.Duration,
+		MaxIdleConns:     u.MaxIdleConns,
+		Retry:            upstream.Retry{Attempts: r.Attempts, Backoff: r.Backoff.Duration, MaxBackoff: r.MaxBackoff.Duration},
+	}
 }

@@ -21,6 +21,8 @@ func TestEveryFieldCompiled(t *testing.T) {
 	}{
 		{"anomaly", func(c *config.Config) any { return Anomaly(c.Anomaly) }, nil},
 		{"keysource", func(c *config.Config) any { return KeySource(c.Upstream) }, nil},
+		{"upstream", func(c *config.Config) any { return Upstream(c) }, nil},
+		{"upstream retry", func(c *config.Config) any { return Upstream(c).Retry }, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

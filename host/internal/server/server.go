@@ -143,7 +143,7 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
+	st.Upstream = upstream.New(plan.Upstream(cfg), s.keys.Key)
 	s.gw = gateway.New(gateway.Deps{Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly, KeyFingerprint: func() string { return keysource.Fingerprint(s.keys.Key()) }}, st)
 	return nil
 }
@@ -337,7 +337,7 @@ func (s *Server) reload(ctx context.Context) ([]string, error) {
 		st.Close(ctx)
 		return nil, fmt.Errorf("applying limits: %w", err)
 	}
-	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
+	st.Upstream = upstream.New(plan.Upstream(cfg), s.keys.Key)
 	if len(restart) > 0 {
 		s.log.Warn("reload: changed settings that apply only after a restart; they keep their running values", "restart_required", restart)
 	}

@@ -65,7 +65,7 @@ func newTestGateway(t *testing.T, clientTOML, extra string) *testGateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lim.Close() })
-	al, err := audit.Open(cfg.Audit, audit.Options{Logger: logger, Observer: tg.metrics})
+	al, err := audit.Open(plan.Audit(cfg.Audit), audit.Options{Logger: logger, Observer: tg.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,12 @@
 package plan
 
 import (
+	"errors"
+	"os"
+	"time"
+
 	"github.com/moat-gateway/moat/host/internal/anomaly"
+	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/upstream"
@@ -44,4 +49,42 @@ func Upstream(c *config.Config) upstream.Options {
 		MaxIdleConns:     u.MaxIdleConns,
 		Retry:            upstream.Retry{Attempts: r.Attempts, Backoff: r.Backoff.Duration, MaxBackoff: r.MaxBackoff.Duration},
 	}
+}
+
+// Audit compiles [audit] for the audit log (fail_open and
+// unauthenticated_rate are the gateway's, read per request).
+func Audit(c config.Audit) audit.Config {
+	out := audit.Config{
+		Path:               c.Path,
+		Disabled:           c.Disabled,
+		Content:            c.Content,
+		HMACKeyEnv:         c.HMACKeyEnv,
+		HMACKeyFile:        c.HMACKeyFile,
+		MaxBytes:           int64(c.MaxSizeMB) << 20,
+		ChainKeyEnv:        c.ChainKeyEnv,
+		ChainKeyFile:       c.ChainKeyFile,
+		CheckpointPath:     c.CheckpointPath,
+		CheckpointInterval: c.CheckpointInterval.Duration,
+	}
+	// config.Load has checked fsync: "every" or a positive duration.
+	if c.FSync != "" && c.FSync != "every" {
+		out.FSyncInterval, _ = time.ParseDuration(c.FSync)
+	}
+	return out
+}
+
+// CheckpointRedis returns the Redis checkpoint store of c when its limits
+// use Redis (limits.store = "redis"), nil otherwise.
+func CheckpointRedis(c *config.Config) (*audit.RedisStore, error) {
+	if c.Limits.Store != "redis" {
+		return nil, nil
+	}
+	url := c.Limits.RedisURL
+	if url == "" && c.Limits.RedisURLEnv != "" {
+		url = os.Getenv(c.Limits.RedisURLEnv)
+	}
+	if url == "" {
+		return nil, errors.New("audit checkpoints: limits.store = \"redis\" but no redis url is set")
+	}
+	return audit.NewRedisStore(url, c.Audit.Path)
 }

@@ -21,6 +21,7 @@ func TestEveryFieldCompiled(t *testing.T) {
 	}{
 		{"anomaly", func(c *config.Config) any { return Anomaly(c.Anomaly) }, nil},
 		{"keysource", func(c *config.Config) any { return KeySource(c.Upstream) }, nil},
+		{"audit", func(c *config.Config) any { c.Audit.FSync = "250ms"; return Audit(c.Audit) }, nil},
 		{"upstream", func(c *config.Config) any { return Upstream(c) }, nil},
 		{"upstream retry", func(c *config.Config) any { return Upstream(c).Retry }, nil},
 	}

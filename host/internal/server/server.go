@@ -118,13 +118,13 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	s.metrics = metrics.New(metrics.Options{Environment: cfg.Environment})
 	secrets := s.keys.Secrets
 	aopts := audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log, Observer: s.metrics}
-	if s.cpRedis, err = audit.RedisStoreFor(cfg); err != nil {
+	if s.cpRedis, err = plan.CheckpointRedis(cfg); err != nil {
 		return err
 	}
 	if s.cpRedis != nil {
 		aopts.Checkpoints = append(aopts.Checkpoints, s.cpRedis)
 	}
-	if s.audit, err = audit.Open(cfg.Audit, aopts); err != nil {
+	if s.audit, err = audit.Open(plan.Audit(cfg.Audit), aopts); err != nil {
 		return fmt.Errorf("opening audit log: %w", err)
 	}
 	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {

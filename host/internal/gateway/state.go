@@ -13,6 +13,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/builtin"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
@@ -78,7 +79,11 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)
 	}
-	reg, err := pipeline.NewRegistry(ctx, cfg, rt, builtin.Native, builtin.Module)
+	spec, err := plan.Pipeline(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loading plugins: %w", err)
+	}
+	reg, err := pipeline.NewRegistry(ctx, spec, rt, builtin.Native, builtin.Module)
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}

@@ -10,7 +10,9 @@
 package plan
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -18,7 +20,10 @@ import (
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/keysource"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/upstream"
+	"github.com/moat-gateway/moat/host/internal/wasm"
+	"github.com/moat-gateway/moat/sdk/abi"
 )
 
 // Anomaly compiles [anomaly].
@@ -87,4 +92,83 @@ func CheckpointRedis(c *config.Config) (*audit.RedisStore, error) {
 		return nil, errors.New("audit checkpoints: limits.store = \"redis\" but no redis url is set")
 	}
 	return audit.NewRedisStore(url, c.Audit.Path)
+}
+
+// PluginLimits compiles the sandbox limits of one [[plugins]] entry.
+func PluginLimits(pl *config.Plugin) wasm.Limits {
+	return wasm.Limits{
+		MemoryMB:           pl.MemoryMB,
+		Timeout:            time.Duration(pl.TimeoutMS) * time.Millisecond,
+		MaxOutputBytes:     pl.MaxOutputBytes,
+		PoolSize:           pl.PoolSize,
+		RecycleCalls:       pl.RecycleCalls,
+		RecycleMemoryBytes: int64(pl.RecycleMemoryMB) << 20,
+		Fresh:              pl.Isolation == "fresh",
+		MaxConcurrency:     pl.MaxConcurrency,
+		QueueTimeout:       time.Duration(pl.QueueTimeoutMS) * time.Millisecond,
+		BreakerFailures:    pl.Breaker.Failures,
+		BreakerCooldown:    pl.Breaker.Cooldown.Duration,
+	}
+}
+
+// Plugin compiles one [[plugins]] entry of c: its path resolved against
+// the config's directory, its config table as JSON, its limits.
+func Plugin(c *config.Config, pl *config.Plugin) (pipeline.PluginSpec, error) {
+	out := pipeline.PluginSpec{
+		Name:      pl.Name,
+		SHA256:    pl.SHA256,
+		Builtin:   pl.Builtin,
+		Native:    pl.Runtime == "native",
+		OnError:   pl.OnError,
+		Streaming: pl.Streaming,
+		HoldBack:  pl.HoldBack,
+		Limits:    PluginLimits(pl),
+	}
+	if pl.Path != "" {
+		out.Path = c.ResolvedPath(pl)
+	}
+	if len(pl.Config) > 0 {
+		b, err := json.Marshal(pl.Config)
+		if err != nil {
+			return out, fmt.Errorf("loading plugin %q: encoding config table: %w", pl.Name, err)
+		}
+		out.Config = b
+	}
+	return out, nil
+}
+
+// Pipeline compiles what the plugin registry loads: every [[plugins]]
+// entry, and every chain that names plugins (the default chains, then
+// each client's and each route's own), to be checked in that order.
+func Pipeline(c *config.Config) (pipeline.Spec, error) {
+	var spec pipeline.Spec
+	for i := range c.Plugins {
+		ps, err := Plugin(c, &c.Plugins[i])
+		if err != nil {
+			return spec, err
+		}
+		spec.Plugins = append(spec.Plugins, ps)
+	}
+	add := func(where string, phase abi.Phase, names []string) {
+		spec.Chains = append(spec.Chains, pipeline.ChainSpec{Where: where, Phase: phase, Names: names})
+	}
+	add("pipeline.input", abi.PhaseInput, c.Pipeline.Input)
+	add("pipeline.output", abi.PhaseOutput, c.Pipeline.Output)
+	for _, cl := range c.Clients {
+		if cl.Input != nil {
+			add(fmt.Sprintf("clients[%q].input", cl.ID), abi.PhaseInput, *cl.Input)
+		}
+		if cl.Output != nil {
+			add(fmt.Sprintf("clients[%q].output", cl.ID), abi.PhaseOutput, *cl.Output)
+		}
+	}
+	for _, r := range c.Routes {
+		if r.Input != nil {
+			add(fmt.Sprintf("routes[%q].input", r.Name), abi.PhaseInput, *r.Input)
+		}
+		if r.Output != nil {
+			add(fmt.Sprintf("routes[%q].output", r.Name), abi.PhaseOutput, *r.Output)
+		}
+	}
+	return spec, nil
 }

@@ -22,6 +22,18 @@ func TestEveryFieldCompiled(t *testing.T) {
 		{"anomaly", func(c *config.Config) any { return Anomaly(c.Anomaly) }, nil},
 		{"keysource", func(c *config.Config) any { return KeySource(c.Upstream) }, nil},
 		{"audit", func(c *config.Config) any { c.Audit.FSync = "250ms"; return Audit(c.Audit) }, nil},
+		{"plugin", func(c *config.Config) any {
+			c.Plugins[0].Runtime = "native"
+			ps, err := Plugin(c, &c.Plugins[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ps
+		}, nil},
+		{"plugin limits", func(c *config.Config) any {
+			c.Plugins[0].Isolation = "fresh"
+			return PluginLimits(&c.Plugins[0])
+		}, nil},
 		{"upstream", func(c *config.Config) any { return Upstream(c) }, nil},
 		{"upstream retry", func(c *config.Config) any { return Upstream(c).Retry }, nil},
 	}
@@ -92,5 +104,28 @@ func fill(v reflect.Value) {
 		}
 	case reflect.Interface:
 		v.Set(reflect.ValueOf("x1"))
+	}
+}
+
+// TestPipelineChains: the registry checks the default chains, then each
+// client's and each route's own, named as config.toml names them.
+func TestPipelineChains(t *testing.T) {
+	in, out := []string{"a"}, []string{"b"}
+	c := &config.Config{
+		Pipeline: config.Chains{Input: []string{"x"}},
+		Clients:  []config.Client{{ID: "app", Output: &out}, {ID: "plain"}},
+		Routes:   []config.Route{{Name: "sum", Input: &in, Output: &out}},
+	}
+	spec, err := Pipeline(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ch := range spec.Chains {
+		got = append(got, ch.Where+" "+string(ch.Phase))
+	}
+	want := []string{"pipeline.input input", "pipeline.output output", `clients["app"].output output`, `routes["sum"].input input`, `routes["sum"].output output`}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("chains %q, want %q", got, want)
 	}
 }

@@ -18,13 +18,13 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pluginerr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
 // Limits bound one plugin. A zero field takes the default named on it, the
-// same defaults as config.Plugin.
+// same defaults as config.toml's [[plugins]] (host/internal/plan compiles
+// them).
 type Limits struct {
 	// MemoryMB caps the guest's linear memory (default 64).
 	MemoryMB int
@@ -53,23 +53,6 @@ type Limits struct {
 	// 30s; a negative BreakerFailures disables the breaker).
 	BreakerFailures int
 	BreakerCooldown time.Duration
-}
-
-// LimitsFor returns the limits a config.Plugin sets.
-func LimitsFor(pl *config.Plugin) Limits {
-	return Limits{
-		MemoryMB:           pl.MemoryMB,
-		Timeout:            time.Duration(pl.TimeoutMS) * time.Millisecond,
-		MaxOutputBytes:     pl.MaxOutputBytes,
-		PoolSize:           pl.PoolSize,
-		RecycleCalls:       pl.RecycleCalls,
-		RecycleMemoryBytes: int64(pl.RecycleMemoryMB) << 20,
-		Fresh:              pl.Isolation == "fresh",
-		MaxConcurrency:     pl.MaxConcurrency,
-		QueueTimeout:       time.Duration(pl.QueueTimeoutMS) * time.Millisecond,
-		BreakerFailures:    pl.Breaker.Failures,
-		BreakerCooldown:    pl.Breaker.Cooldown.Duration,
-	}
 }
 
 func (l Limits) withDefaults() Limits {

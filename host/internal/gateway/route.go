@@ -69,7 +69,7 @@ func (cl *call) serveRoute() error {
 	if err != nil {
 		return err
 	}
-	rendered, err := prompt.Render(r, in)
+	rendered, err := rs.tmpl.Render(in)
 	if err != nil {
 		var ie *prompt.InputError
 		if errors.As(err, &ie) {

@@ -44,6 +44,8 @@ type State struct {
 	// trusted are the proxies whose X-Forwarded-For is believed
 	// (server.trusted_proxies).
 	trusted []netip.Prefix
+	// templates are the routes' compiled prompts, by route name.
+	templates map[string]*prompt.Template
 	// refs counts requests using this state, so Retire waits for them.
 	refs refCount
 }
@@ -56,6 +58,7 @@ type clientState struct {
 
 type routeState struct {
 	cfg           *config.Route
+	tmpl          *prompt.Template
 	input, output pipeline.Chain
 	// schema is the json-schema validator of a format = "json" route.
 	schema  pipeline.Chain
@@ -72,7 +75,8 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRoutes(cfg); err != nil {
+	templates, err := compileRoutes(cfg)
+	if err != nil {
 		return nil, err
 	}
 	a, err := auth.New(cfg, local)
@@ -87,7 +91,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*clientState{}, routes: map[string]*routeState{}}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*clientState{}, routes: map[string]*routeState{}, templates: templates}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
 		st.relayBlocks = make(anthropic.Relay, len(cfg.Upstream.RelayUnknownTypes))
@@ -142,7 +146,7 @@ func (st *State) buildRoutes(all []config.Client) error {
 	var err error
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		rs := &routeState{cfg: r, clients: map[string]bool{}}
+		rs := &routeState{cfg: r, tmpl: st.templates[r.Name], clients: map[string]bool{}}
 		in, out := cfg.Pipeline.Input, cfg.Pipeline.Output
 		if r.Input != nil {
 			in = *r.Input
@@ -187,17 +191,20 @@ func trustedProxies(cfg *config.Config) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// checkRoutes checks every route's templates as a call would render them
-// (prompt.ValidateRoute: the tag, the variables, and each {{var.NAME}} of
-// the task declared when variables is set), so a route that could only
-// fail at call time is refused by config check, serve and reload instead.
-func checkRoutes(cfg *config.Config) error {
+// compileRoutes compiles every route's prompt as a call renders it
+// (plan.Route: the tag, the variables, and each {{var.NAME}} of the task
+// declared when variables is set), so a route that could only fail at
+// call time is refused by config check, serve and reload instead.
+func compileRoutes(cfg *config.Config) (map[string]*prompt.Template, error) {
+	out := make(map[string]*prompt.Template, len(cfg.Routes))
 	for i := range cfg.Routes {
-		if err := prompt.ValidateRoute(&cfg.Routes[i]); err != nil {
-			return fmt.Errorf("checking routes: %w", err)
+		t, err := plan.Route(&cfg.Routes[i])
+		if err != nil {
+			return nil, fmt.Errorf("checking routes: %w", err)
 		}
+		out[cfg.Routes[i].Name] = t
 	}
-	return nil
+	return out, nil
 }
 
 // schemaChain is the built-in json-schema validator, run natively with the

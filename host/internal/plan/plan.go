@@ -21,6 +21,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -171,4 +172,24 @@ func Pipeline(c *config.Config) (pipeline.Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// Route compiles the prompt of one [[routes]] entry: its template checked
+// (the tag, the variables, each {{var.NAME}} declared) and ready to render.
+func Route(r *config.Route) (*prompt.Template, error) {
+	return prompt.Compile(RoutePrompt(r))
+}
+
+// RoutePrompt is the prompt part of one [[routes]] entry, uncompiled.
+func RoutePrompt(r *config.Route) prompt.Route {
+	return prompt.Route{
+		Name:          r.Name,
+		System:        r.SystemText,
+		Task:          r.Task,
+		Tag:           r.Tag,
+		Label:         r.Label,
+		Variables:     r.Variables,
+		MaxInputBytes: r.MaxInputBytes,
+		Canary:        r.Canary,
+	}
 }

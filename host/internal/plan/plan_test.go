@@ -34,6 +34,7 @@ func TestEveryFieldCompiled(t *testing.T) {
 			c.Plugins[0].Isolation = "fresh"
 			return PluginLimits(&c.Plugins[0])
 		}, nil},
+		{"route prompt", func(c *config.Config) any { return RoutePrompt(&c.Routes[0]) }, nil},
 		{"upstream", func(c *config.Config) any { return Upstream(c) }, nil},
 		{"upstream retry", func(c *config.Config) any { return Upstream(c).Retry }, nil},
 	}

@@ -71,7 +71,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err := checkRelay(cfg); err != nil {
 		return nil, err
 	}
-	trusted, err := trustedProxies(cfg)
+	trusted, err := plan.TrustedProxies(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -176,19 +176,6 @@ func (st *State) buildRoutes(all []config.Client) error {
 		st.routes[r.Name] = rs
 	}
 	return nil
-}
-
-// trustedProxies parses server.trusted_proxies.
-func trustedProxies(cfg *config.Config) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for i, s := range cfg.Server.TrustedProxies {
-		p, err := config.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 // compileRoutes compiles every route's prompt as a call renders it

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
@@ -192,4 +193,18 @@ func RoutePrompt(r *config.Route) prompt.Route {
 		MaxInputBytes: r.MaxInputBytes,
 		Canary:        r.Canary,
 	}
+}
+
+// TrustedProxies parses server.trusted_proxies (CIDRs or single
+// addresses) into prefixes; a bad entry is an error naming it.
+func TrustedProxies(c *config.Config) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range c.Server.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/wasm"
 )
 
 // TestEveryFieldCompiled: each compile step, given a config section with
@@ -128,5 +129,56 @@ func TestPipelineChains(t *testing.T) {
 	want := []string{"pipeline.input input", "pipeline.output output", `clients["app"].output output`, `routes["sum"].input input`, `routes["sum"].output output`}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("chains %q, want %q", got, want)
+	}
+}
+
+// TestTrustedProxies: entries parse as CIDRs (masked) or single
+// addresses; a bad entry is refused by its index.
+func TestTrustedProxies(t *testing.T) {
+	cases := []struct {
+		name    string
+		entries []string
+		want    []string
+		err     string
+	}{
+		{"none", nil, nil, ""},
+		{"cidr and address", []string{"10.1.2.3/8", "192.0.2.7", "::ffff:192.0.2.8"}, []string{"10.0.0.0/8", "192.0.2.7/32", "192.0.2.8/32"}, ""},
+		{"bad", []string{"10.0.0.0/8", "not-a-cidr"}, nil, `server.trusted_proxies[1]: not a CIDR or address: "not-a-cidr"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &config.Config{Server: config.Server{TrustedProxies: tc.entries}}
+			got, err := TrustedProxies(c)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s []string
+			for _, p := range got {
+				s = append(s, p.String())
+			}
+			if !reflect.DeepEqual(s, tc.want) {
+				t.Fatalf("got %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
+
+// TestPluginDefaultsAgree: the limits config.toml's defaults compile to
+// are wasm's own defaults, so a plugin with no limits of its own runs
+// the same whether built from config.toml or from wasm.Limits{}.
+func TestPluginDefaultsAgree(t *testing.T) {
+	c, err := config.Parse([]byte("[upstream]\nbase_url = \"http://127.0.0.1:1\"\n[[plugins]]\nname = \"p\"\nbuiltin = \"pii-redact\"\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := PluginLimits(&c.Plugins[0]).WithDefaults()
+	if want := (wasm.Limits{}).WithDefaults(); got != want {
+		t.Fatalf("config.toml's plugin defaults compile to %+v, wasm's defaults are %+v", got, want)
 	}
 }

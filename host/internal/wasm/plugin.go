@@ -55,7 +55,9 @@ type Limits struct {
 	BreakerCooldown time.Duration
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with each zero field set to its default (see
+// the fields), as Load applies them.
+func (l Limits) WithDefaults() Limits {
 	if l.MemoryMB <= 0 {
 		l.MemoryMB = 64
 	}
@@ -160,7 +162,7 @@ func (in *instance) close(ctx context.Context) {
 // signature, or imports anything moat does not provide.
 func (r *Runtime) Load(ctx context.Context, name string, wasmBytes []byte, lim Limits) (*Plugin, error) {
 	start := time.Now()
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()

@@ -45,7 +45,6 @@ type Route struct {
 	SystemText string `toml:"-"`
 }
 
-
 func (r *Route) applyDefaults() {
 	if r.Tag == "" {
 		r.Tag = "user_input"

@@ -70,7 +70,7 @@ func (cl *call) serveRoute() error {
 	if err != nil {
 		return err
 	}
-	rendered, err := prompt.Render(r, in)
+	rendered, err := rs.tmpl.Render(in)
 	if err != nil {
 		return err // a *prompt.InputError is an invalid request; the rest internal
 	}

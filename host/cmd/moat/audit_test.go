@@ -11,6 +11,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/plan"
 )
 
 // cliTrail writes n records with a real audit.Logger under a config file
@@ -26,7 +27,7 @@ func cliTrail(t *testing.T, n int) (string, *config.Config, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := audit.Open(cfg.Audit, audit.Options{})
+	l, err := audit.Open(plan.Audit(cfg.Audit), audit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/doctor"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/plugincli"
 	"github.com/moat-gateway/moat/host/internal/scan"
 	"github.com/moat-gateway/moat/host/internal/server"
@@ -227,7 +228,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	o := audit.TrailOptions{Files: fs.Args(), FromSeq: *fromSeq, Expect: expect}
-	rs, err := audit.RedisStoreFor(cfg)
+	rs, err := plan.CheckpointRedis(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "moat audit %s: %v\n", args[0], err)
 		return 1
@@ -243,7 +244,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "moat audit checkpoint: takes no FILE arguments (it seals the trail at audit.path)")
 			return 2
 		}
-		cp, rep, err := audit.Reseal(ctx, cfg.Audit, o)
+		cp, rep, err := audit.Reseal(ctx, plan.Audit(cfg.Audit), o)
 		if err != nil {
 			audit.WriteReport(stdout, rep, err)
 			return 1
@@ -251,7 +252,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "checkpoint written: seq %d, head %s; records cut before now can no longer be detected\n", cp.Seq, cp.Head)
 		return 0
 	}
-	rep, err := audit.VerifyTrail(ctx, cfg.Audit, o)
+	rep, err := audit.VerifyTrail(ctx, plan.Audit(cfg.Audit), o)
 	audit.WriteReport(stdout, rep, err)
 	if err != nil || !rep.OK() {
 		return 1

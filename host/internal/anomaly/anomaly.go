@@ -32,8 +32,6 @@ import (
 	"net/url"
 	"sync"
 	"time"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // Kinds of alert.
@@ -94,6 +92,23 @@ type Alert struct {
 	Message  string `json:"message"`
 }
 
+// Config is what the detector watches for: [anomaly] of config.toml,
+// compiled by host/internal/plan (whose defaults are spend_factor 5 and
+// auth_failures 10). The zero value is a disabled detector.
+type Config struct {
+	// Enabled turns alerts on; false makes New return an inert nil Detector.
+	Enabled bool
+	// SpendFactor fires a spend alert when a client's last hour costs more
+	// than this multiple of its trailing hourly average; must be above 1.
+	SpendFactor float64
+	// NewIP fires when a client key is used from an address not seen before.
+	NewIP bool
+	// AuthFailures per address per minute fire an alert; at least 1.
+	AuthFailures int
+	// Webhook, when set, is an http(s) URL each alert is POSTed to.
+	Webhook string
+}
+
 // Options are the non-config inputs of New. The zero value is usable.
 type Options struct {
 	// Logger receives the alerts and delivery trouble; nil discards.
@@ -108,7 +123,7 @@ type Options struct {
 // call, so callers need not check whether [anomaly] is enabled. It is safe
 // for concurrent use.
 type Detector struct {
-	cfg  config.Anomaly
+	cfg  Config
 	env  string
 	log  *slog.Logger
 	http *http.Client
@@ -132,7 +147,7 @@ type Detector struct {
 // New returns a Detector for cfg, or nil (a valid, inert Detector) when
 // cfg.Enabled is false. It checks cfg and starts the webhook sender; call
 // Close when done.
-func New(cfg config.Anomaly, opts Options) (*Detector, error) {
+func New(cfg Config, opts Options) (*Detector, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
@@ -162,7 +177,7 @@ func New(cfg config.Anomaly, opts Options) (*Detector, error) {
 	return d, nil
 }
 
-func check(cfg config.Anomaly) error {
+func check(cfg Config) error {
 	var errs []error
 	if math.IsNaN(cfg.SpendFactor) || math.IsInf(cfg.SpendFactor, 0) || cfg.SpendFactor <= 1 {
 		errs = append(errs, fmt.Errorf("anomaly.spend_factor must be a number above 1, got %v", cfg.SpendFactor))

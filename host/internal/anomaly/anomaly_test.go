@@ -15,7 +15,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/logbuf"
 )
 
@@ -86,7 +85,7 @@ func (l *logBuf) count(msg string) int {
 	return strings.Count(l.String(), `"msg":"`+msg+`"`)
 }
 
-func newDetector(t *testing.T, cfg config.Anomaly) (*Detector, *logBuf) {
+func newDetector(t *testing.T, cfg Config) (*Detector, *logBuf) {
 	t.Helper()
 	logs := &logBuf{}
 	cfg.Enabled = true
@@ -105,7 +104,7 @@ func newDetector(t *testing.T, cfg config.Anomaly) (*Detector, *logBuf) {
 }
 
 func TestNew(t *testing.T) {
-	d, err := New(config.Anomaly{Enabled: false, Webhook: "::bad"}, Options{})
+	d, err := New(Config{Enabled: false, Webhook: "::bad"}, Options{})
 	if d != nil || err != nil {
 		t.Fatalf("disabled: New = %v, %v; want nil, nil", d, err)
 	}
@@ -117,15 +116,15 @@ func TestNew(t *testing.T) {
 
 	bad := []struct {
 		name string
-		cfg  config.Anomaly
+		cfg  Config
 		want string
 	}{
-		{"factor 1", config.Anomaly{SpendFactor: 1, AuthFailures: 3}, "spend_factor must be a number above 1"},
-		{"factor NaN", config.Anomaly{SpendFactor: math.NaN(), AuthFailures: 3}, "spend_factor"},
-		{"no failures", config.Anomaly{SpendFactor: 5, AuthFailures: 0}, "auth_failures must be at least 1"},
-		{"ftp webhook", config.Anomaly{SpendFactor: 5, AuthFailures: 3, Webhook: "ftp://x/y"}, "anomaly.webhook must be an http"},
-		{"hostless webhook", config.Anomaly{SpendFactor: 5, AuthFailures: 3, Webhook: "http:///x"}, "anomaly.webhook"},
-		{"everything", config.Anomaly{SpendFactor: -1, AuthFailures: -1, Webhook: "x"}, "spend_factor"},
+		{"factor 1", Config{SpendFactor: 1, AuthFailures: 3}, "spend_factor must be a number above 1"},
+		{"factor NaN", Config{SpendFactor: math.NaN(), AuthFailures: 3}, "spend_factor"},
+		{"no failures", Config{SpendFactor: 5, AuthFailures: 0}, "auth_failures must be at least 1"},
+		{"ftp webhook", Config{SpendFactor: 5, AuthFailures: 3, Webhook: "ftp://x/y"}, "anomaly.webhook must be an http"},
+		{"hostless webhook", Config{SpendFactor: 5, AuthFailures: 3, Webhook: "http:///x"}, "anomaly.webhook"},
+		{"everything", Config{SpendFactor: -1, AuthFailures: -1, Webhook: "x"}, "spend_factor"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,7 +138,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	_, err = New(config.Anomaly{Enabled: true, SpendFactor: -1, AuthFailures: -1, Webhook: "x"}, Options{})
+	_, err = New(Config{Enabled: true, SpendFactor: -1, AuthFailures: -1, Webhook: "x"}, Options{})
 	for _, w := range []string{"spend_factor", "auth_failures", "webhook"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not list %s", err, w)
@@ -149,7 +148,7 @@ func TestNew(t *testing.T) {
 
 func TestAuthFailures(t *testing.T) {
 	k := newHook(t, nil)
-	d, logs := newDetector(t, config.Anomaly{AuthFailures: 3, Webhook: k.srv.URL + "/alerts"})
+	d, logs := newDetector(t, Config{AuthFailures: 3, Webhook: k.srv.URL + "/alerts"})
 	ip := "203.0.113.7"
 
 	// Spread out: 3 failures, but never 3 within a minute.
@@ -205,7 +204,7 @@ func TestAuthFailures(t *testing.T) {
 func TestNewIP(t *testing.T) {
 	t.Run("enabled", func(t *testing.T) {
 		k := newHook(t, nil)
-		d, logs := newDetector(t, config.Anomaly{NewIP: true, Webhook: k.srv.URL})
+		d, logs := newDetector(t, Config{NewIP: true, Webhook: k.srv.URL})
 		// The first address is learned silently, and so is its reuse.
 		d.KeyUse("app", "aaaa1111", "10.1.1.1", t0)
 		d.KeyUse("app", "aaaa1111", "10.1.1.1", t0.Add(time.Minute))
@@ -236,7 +235,7 @@ func TestNewIP(t *testing.T) {
 		k.none(t)
 	})
 	t.Run("disabled", func(t *testing.T) {
-		d, logs := newDetector(t, config.Anomaly{NewIP: false})
+		d, logs := newDetector(t, Config{NewIP: false})
 		d.KeyUse("app", "aaaa", "10.1.1.1", t0)
 		d.KeyUse("app", "aaaa", "10.2.2.2", t0)
 		if n := logs.count("anomaly alert"); n != 0 {
@@ -274,7 +273,7 @@ func TestSpend(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newHook(t, nil)
-			d, logs := newDetector(t, config.Anomaly{SpendFactor: 5, Webhook: k.srv.URL})
+			d, logs := newDetector(t, Config{SpendFactor: 5, Webhook: k.srv.URL})
 			start := t0
 			if tc.historyH > 0 {
 				d.Spend("app", 1e-9, start) // first seen
@@ -322,7 +321,7 @@ func TestWebhookNeverBlocks(t *testing.T) {
 		}
 	})
 	defer close(release)
-	d, logs := newDetector(t, config.Anomaly{AuthFailures: 1, Webhook: k.srv.URL})
+	d, logs := newDetector(t, Config{AuthFailures: 1, Webhook: k.srv.URL})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -348,7 +347,7 @@ func TestWebhookNeverBlocks(t *testing.T) {
 // calls are ignored.
 func TestClose(t *testing.T) {
 	k := newHook(t, nil)
-	d, _ := newDetector(t, config.Anomaly{AuthFailures: 1, Webhook: k.srv.URL})
+	d, _ := newDetector(t, Config{AuthFailures: 1, Webhook: k.srv.URL})
 	for i := 0; i < 10; i++ {
 		d.AuthFailure(fmt.Sprintf("192.0.2.%d", i), t0)
 	}
@@ -391,7 +390,7 @@ func TestWebhookURLNotLogged(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d, logs := newDetector(t, config.Anomaly{AuthFailures: 1, Webhook: tc.url()})
+			d, logs := newDetector(t, Config{AuthFailures: 1, Webhook: tc.url()})
 			d.AuthFailure("192.0.2.1", t0)
 			d.Close()
 			if logs.count(tc.want) != 1 {
@@ -410,7 +409,7 @@ func TestWebhookURLNotLogged(t *testing.T) {
 // TestBoundedMemory: a flood of failing addresses and of new addresses
 // for one client keeps the maps within their bounds.
 func TestBoundedMemory(t *testing.T) {
-	d, _ := newDetector(t, config.Anomaly{NewIP: true, AuthFailures: 5})
+	d, _ := newDetector(t, Config{NewIP: true, AuthFailures: 5})
 	for i := 0; i < maxFailingIPs+500; i++ {
 		d.AuthFailure(fmt.Sprintf("ip-%d", i), t0)
 	}

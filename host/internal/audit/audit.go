@@ -15,8 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // Options are the run-time collaborators of a Logger. The zero value is
@@ -121,6 +119,35 @@ const (
 	reqAbandoned
 )
 
+// Config is the audit trail's configuration: [audit] of config.toml,
+// compiled by host/internal/plan, which fills the defaults. The zero
+// values below are what a Config built by hand gets.
+type Config struct {
+	// Path of the audit file; required unless Disabled.
+	Path string
+	// Disabled turns the trail off: Open returns a nil *Logger.
+	Disabled bool
+	// Content is ContentOff ("" is the same), ContentHMAC,
+	// ContentRedacted or ContentFull.
+	Content string
+	// HMACKeyEnv or HMACKeyFile supplies the key of content "hmac".
+	HMACKeyEnv, HMACKeyFile string
+	// FSyncInterval is 0 to sync every record before it is acknowledged
+	// (group commit), or how often records are synced.
+	FSyncInterval time.Duration
+	// MaxBytes is the size at which the file is rotated; 0 is 100 MiB.
+	MaxBytes int64
+	// ChainKeyEnv or ChainKeyFile supplies the chain key; both empty is
+	// the file .moat-audit-chain.key next to the audit file.
+	ChainKeyEnv, ChainKeyFile string
+	// CheckpointPath is the checkpoint file; "" is .moat-audit-checkpoint
+	// next to the audit file.
+	CheckpointPath string
+	// CheckpointInterval is how often a checkpoint is written while
+	// records arrive; 0 is one second.
+	CheckpointInterval time.Duration
+}
+
 // maxBatch bounds how many waiting records one write and fsync cover.
 const maxBatch = 512
 
@@ -132,7 +159,7 @@ const maxBatch = 512
 // latest checkpoint does not match the trail (records cut while moat was
 // down; see ErrCheckpoint). It then writes a checkpoint of the head it
 // continues from.
-func Open(cfg config.Audit, opts Options) (*Logger, error) {
+func Open(cfg Config, opts Options) (*Logger, error) {
 	if cfg.Disabled {
 		return nil, nil
 	}
@@ -155,12 +182,12 @@ func Open(cfg config.Audit, opts Options) (*Logger, error) {
 		key:       key,
 		logAbs:    abs,
 		stores:    append([]CheckpointStore{FileStore{Path: checkpointPath(cfg)}}, opts.Checkpoints...),
-		cpEvery:   cfg.CheckpointInterval.Duration,
+		cpEvery:   cfg.CheckpointInterval,
 		observer:  opts.Observer,
 		cpStopped: make(chan struct{}),
 		sealer:    newSealer(key),
 		path:      cfg.Path,
-		maxBytes:  int64(cfg.MaxSizeMB) << 20,
+		maxBytes:  cfg.MaxBytes,
 		env:       opts.Environment,
 		now:       opts.Now,
 		log:       opts.Logger,
@@ -185,15 +212,13 @@ func Open(cfg config.Audit, opts Options) (*Logger, error) {
 	if created {
 		l.log.Warn("audit chain key created; keep it away from whoever can write the audit log, and give it to the verifier", "path", chainKeyFile(cfg))
 	}
-	switch cfg.FSync {
-	case "", "every":
+	switch {
+	case cfg.FSyncInterval == 0:
 		l.every = true
+	case cfg.FSyncInterval < 0:
+		return nil, fmt.Errorf("opening audit log: fsync interval must be positive, got %v", cfg.FSyncInterval)
 	default:
-		d, err := time.ParseDuration(cfg.FSync)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("opening audit log: fsync must be \"every\" or a positive duration, got %q", cfg.FSync)
-		}
-		l.interval = d
+		l.interval = cfg.FSyncInterval
 	}
 	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
 		return nil, fmt.Errorf("opening audit log: creating directory: %w", err)

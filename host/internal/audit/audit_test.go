@@ -14,22 +14,51 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/BurntSushi/toml"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
-// testCfg parses a real [audit] section so config defaults apply.
-func testCfg(t *testing.T, dir, extra string) config.Audit {
+// testCfg builds a Config for an audit file in dir from extra, TOML keys
+// of config.toml's [audit] (content, hmac_key_env, hmac_key_file, fsync,
+// max_size_mb, disabled, chain_key_env), with config.toml's defaults
+// (content "off", hmac_key_env MOAT_AUDIT_HMAC_KEY, fsync "every").
+func testCfg(t *testing.T, dir, extra string) Config {
 	t.Helper()
-	toml := fmt.Sprintf("[audit]\npath = %q\n%s\n", filepath.Join(dir, "audit.jsonl"), extra)
-	c, err := config.Parse([]byte(toml), filepath.Join(dir, "config.toml"))
+	var a struct {
+		Content     string `toml:"content"`
+		HMACKeyEnv  string `toml:"hmac_key_env"`
+		HMACKeyFile string `toml:"hmac_key_file"`
+		FSync       string `toml:"fsync"`
+		MaxSizeMB   int64  `toml:"max_size_mb"`
+		Disabled    bool   `toml:"disabled"`
+		ChainKeyEnv string `toml:"chain_key_env"`
+	}
+	md, err := toml.Decode(extra, &a)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	return c.Audit
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Fatalf("testCfg does not know %v", u)
+	}
+	cfg := Config{
+		Path: filepath.Join(dir, "audit.jsonl"), Content: a.Content, Disabled: a.Disabled,
+		HMACKeyEnv: a.HMACKeyEnv, HMACKeyFile: a.HMACKeyFile, MaxBytes: a.MaxSizeMB << 20, ChainKeyEnv: a.ChainKeyEnv,
+	}
+	if cfg.Content == "" {
+		cfg.Content = ContentOff
+	}
+	if cfg.HMACKeyEnv == "" && cfg.HMACKeyFile == "" {
+		cfg.HMACKeyEnv = "MOAT_AUDIT_HMAC_KEY"
+	}
+	if a.FSync != "" && a.FSync != "every" {
+		if cfg.FSyncInterval, err = time.ParseDuration(a.FSync); err != nil {
+			t.Fatalf("fsync: %v", err)
+		}
+	}
+	return cfg
 }
 
-func mustOpen(t *testing.T, cfg config.Audit, opts Options) *Logger {
+func mustOpen(t *testing.T, cfg Config, opts Options) *Logger {
 	t.Helper()
 	l, err := Open(cfg, opts)
 	if err != nil {
@@ -194,7 +223,7 @@ func hashOf(t *testing.T, path, line string) string {
 // config, hence the default key file, beside the audit file).
 func keyFor(t *testing.T, path string) *ChainKey {
 	t.Helper()
-	k, _, err := LoadChainKey(config.Audit{Path: path}, false)
+	k, _, err := LoadChainKey(Config{Path: path}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +351,7 @@ func TestVerifyErrors(t *testing.T) {
 }
 
 // rotatedTrail writes records big enough to rotate a 1 MB file several times.
-func rotatedTrail(t *testing.T) (config.Audit, []string) {
+func rotatedTrail(t *testing.T) (Config, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := testCfg(t, dir, "content = \"full\"\nmax_size_mb = 1")

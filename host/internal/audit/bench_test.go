@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // cpuTime is the process's user+system time.
@@ -93,7 +91,10 @@ func BenchmarkGroupCommit(b *testing.B) {
 		}
 		for _, fsync := range []string{"every", "1s"} {
 			b.Run(fmt.Sprintf("c=%d/fsync_%s", c, fsync), func(b *testing.B) {
-				cfg := config.Audit{Path: filepath.Join(b.TempDir(), "audit.jsonl"), Content: "off", FSync: fsync, MaxSizeMB: 1024}
+				cfg := Config{Path: filepath.Join(b.TempDir(), "audit.jsonl"), Content: "off", MaxBytes: 1024 << 20}
+				if fsync == "1s" {
+					cfg.FSyncInterval = time.Second
+				}
 				l, err := Open(cfg, Options{Secrets: func() []string { return []string{"secret-value-123"} }})
 				if err != nil {
 					b.Fatal(err)
@@ -116,7 +117,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 // BenchmarkVerify reports how many records per second Verify checks.
 func BenchmarkVerify(b *testing.B) {
 	dir := b.TempDir()
-	cfg := config.Audit{Path: filepath.Join(dir, "audit.jsonl"), Content: "off", FSync: "1s", MaxSizeMB: 1024}
+	cfg := Config{Path: filepath.Join(dir, "audit.jsonl"), Content: "off", FSyncInterval: time.Second, MaxBytes: 1024 << 20}
 	l, err := Open(cfg, Options{})
 	if err != nil {
 		b.Fatal(err)

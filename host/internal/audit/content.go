@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // Content modes (config audit.content).
@@ -73,7 +71,7 @@ type contentPolicy struct {
 	secrets func() []string
 }
 
-func newContentPolicy(cfg config.Audit, opts Options) (*contentPolicy, error) {
+func newContentPolicy(cfg Config, opts Options) (*contentPolicy, error) {
 	p := &contentPolicy{mode: cfg.Content, redact: opts.Redact, secrets: opts.Secrets}
 	if p.mode == "" {
 		p.mode = ContentOff
@@ -96,7 +94,7 @@ func newContentPolicy(cfg config.Audit, opts Options) (*contentPolicy, error) {
 	return p, nil
 }
 
-func loadHMACKey(cfg config.Audit) ([]byte, error) {
+func loadHMACKey(cfg Config) ([]byte, error) {
 	var key []byte
 	switch {
 	case cfg.HMACKeyFile != "":

@@ -8,13 +8,12 @@ import (
 	"path/filepath"
 
 	"github.com/moat-gateway/moat/host/internal/audit"
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 func Example() {
 	dir, _ := os.MkdirTemp("", "audit-example")
 	defer os.RemoveAll(dir)
-	cfg := config.Audit{Path: filepath.Join(dir, "audit.jsonl"), Content: "off", FSync: "every", MaxSizeMB: 100}
+	cfg := audit.Config{Path: filepath.Join(dir, "audit.jsonl"), Content: "off"}
 	l, err := audit.Open(cfg, audit.Options{Environment: "production"})
 	if err != nil {
 		fmt.Println(err)

@@ -12,13 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // trail writes n records through a real Logger (so the key and the
 // checkpoint file exist) and returns the config and the lines.
-func trail(t *testing.T, n int) (config.Audit, []string) {
+func trail(t *testing.T, n int) (Config, []string) {
 	t.Helper()
 	cfg := testCfg(t, t.TempDir(), "")
 	l := mustOpen(t, cfg, Options{})
@@ -90,20 +88,20 @@ func TestForgedLog(t *testing.T) {
 	edit := func(l string) string { return strings.Replace(l, `"client":"app"`, `"client":"bob"`, 1) }
 	cases := []struct {
 		name   string
-		forge  func(t *testing.T, cfg config.Audit, lines []string) []string
+		forge  func(t *testing.T, cfg Config, lines []string) []string
 		kind   string
 		detail string
 	}{
-		{"edited and re-hashed with plain SHA-256", func(t *testing.T, _ config.Audit, l []string) []string {
+		{"edited and re-hashed with plain SHA-256", func(t *testing.T, _ Config, l []string) []string {
 			return rehashFrom(t, l, 4, edit, true)
 		}, KindEdited, "without the chain key"},
-		{"edited and re-hashed in the old format (key_id dropped)", func(t *testing.T, _ config.Audit, l []string) []string {
+		{"edited and re-hashed in the old format (key_id dropped)", func(t *testing.T, _ Config, l []string) []string {
 			return rehashFrom(t, l, 4, edit, false)
 		}, KindDowngraded, "plain SHA-256"},
-		{"whole log rewritten in the old format", func(t *testing.T, _ config.Audit, l []string) []string {
+		{"whole log rewritten in the old format", func(t *testing.T, _ Config, l []string) []string {
 			return rehashFrom(t, l, 0, edit, false)
 		}, KindUnauthenticated, "old unkeyed format"},
-		{"edited and re-sealed with a guessed key", func(t *testing.T, cfg config.Audit, l []string) []string {
+		{"edited and re-sealed with a guessed key", func(t *testing.T, cfg Config, l []string) []string {
 			k, _ := NewChainKey([]byte("attacker-guessed-key-0123456789"))
 			s := newSealer(k)
 			s.keyID = keyFor(t, cfg.Path).ID() // claim the real key's id
@@ -120,29 +118,29 @@ func TestForgedLog(t *testing.T) {
 			}
 			return out
 		}, KindEdited, "does not match its keyed hash"},
-		{"tail cut", func(t *testing.T, _ config.Audit, l []string) []string {
+		{"tail cut", func(t *testing.T, _ Config, l []string) []string {
 			return l[:len(l)-2]
 		}, KindCutTail, "records 9 to 10 were cut"},
-		{"last record cut", func(t *testing.T, _ config.Audit, l []string) []string {
+		{"last record cut", func(t *testing.T, _ Config, l []string) []string {
 			return l[:len(l)-1]
 		}, KindCutTail, "records 10 to 10 were cut"},
-		{"every record cut", func(t *testing.T, _ config.Audit, l []string) []string {
+		{"every record cut", func(t *testing.T, _ Config, l []string) []string {
 			return nil
 		}, KindCutTail, "every record was cut"},
-		{"head cut", func(t *testing.T, _ config.Audit, l []string) []string {
+		{"head cut", func(t *testing.T, _ Config, l []string) []string {
 			return l[3:]
 		}, KindCutHead, "records 1 to 3 are missing"},
-		{"tail cut and checkpoint deleted", func(t *testing.T, cfg config.Audit, l []string) []string {
+		{"tail cut and checkpoint deleted", func(t *testing.T, cfg Config, l []string) []string {
 			os.Remove(checkpointPath(cfg))
 			return l[:len(l)-2]
 		}, KindNoCheckpoint, "cannot be ruled out"},
-		{"tail cut and checkpoint forged", func(t *testing.T, cfg config.Audit, l []string) []string {
+		{"tail cut and checkpoint forged", func(t *testing.T, cfg Config, l []string) []string {
 			k, _ := NewChainKey([]byte("attacker-guessed-key-0123456789"))
 			line := MarshalCheckpoint(Checkpoint{Seq: 8, Head: sha256Of(t, l[7])}, k)
 			os.WriteFile(checkpointPath(cfg), line, 0o600)
 			return l[:8]
 		}, KindBadCheckpoint, "chain key id"},
-		{"tail cut and checkpoint edited", func(t *testing.T, cfg config.Audit, l []string) []string {
+		{"tail cut and checkpoint edited", func(t *testing.T, cfg Config, l []string) []string {
 			b, _ := os.ReadFile(checkpointPath(cfg))
 			os.WriteFile(checkpointPath(cfg), []byte(strings.Replace(string(b), `"seq":10`, `"seq":8`, 1)), 0o600)
 			return l[:8]
@@ -186,11 +184,11 @@ func TestForgedLog(t *testing.T) {
 func TestOpenRefusesCutTrail(t *testing.T) {
 	cases := []struct {
 		name string
-		do   func(t *testing.T, cfg config.Audit, lines []string)
+		do   func(t *testing.T, cfg Config, lines []string)
 	}{
-		{"tail cut", func(t *testing.T, cfg config.Audit, l []string) { writeLines(t, cfg.Path, l[:3]) }},
-		{"checkpoint deleted", func(t *testing.T, cfg config.Audit, l []string) { os.Remove(checkpointPath(cfg)) }},
-		{"checkpoint of another trail", func(t *testing.T, cfg config.Audit, l []string) {
+		{"tail cut", func(t *testing.T, cfg Config, l []string) { writeLines(t, cfg.Path, l[:3]) }},
+		{"checkpoint deleted", func(t *testing.T, cfg Config, l []string) { os.Remove(checkpointPath(cfg)) }},
+		{"checkpoint of another trail", func(t *testing.T, cfg Config, l []string) {
 			o := cfg
 			o.Path = cfg.Path + "-other"
 			os.Remove(checkpointPath(cfg))
@@ -198,7 +196,7 @@ func TestOpenRefusesCutTrail(t *testing.T) {
 			lo.Close()
 			writeLines(t, cfg.Path, l)
 		}},
-		{"last record replaced", func(t *testing.T, cfg config.Audit, l []string) {
+		{"last record replaced", func(t *testing.T, cfg Config, l []string) {
 			k := keyFor(t, cfg.Path)
 			p := newLineParser(k)
 			prev := p.parse([]byte(l[3])).hash
@@ -310,7 +308,7 @@ func TestChainKeyFromEnv(t *testing.T) {
 	l := mustOpen(t, cfg, Options{})
 	l.Write(context.Background(), rec("a"))
 	l.Close()
-	if _, err := os.Stat(chainKeyFile(config.Audit{Path: cfg.Path})); !os.IsNotExist(err) {
+	if _, err := os.Stat(chainKeyFile(Config{Path: cfg.Path})); !os.IsNotExist(err) {
 		t.Fatal("a key file was created although the key comes from the environment")
 	}
 	if rep, err := VerifyTrail(context.Background(), cfg, TrailOptions{}); err != nil || rep.Keyed != 1 {

@@ -12,15 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // MinChainKeyBytes is the shortest chain key Open and Verify accept.
 const MinChainKeyBytes = 16
 
-// Default file names, next to the audit file, used when a config.Audit
-// built by hand (not by config.Load) leaves them empty.
+// Default file names, next to the audit file, used when a Config
+// leaves them empty.
 const (
 	defaultChainKeyFile   = ".moat-audit-chain.key"
 	defaultCheckpointFile = ".moat-audit-checkpoint"
@@ -64,7 +62,7 @@ func (k *ChainKey) checkpointMAC() hash.Hash { return hmac.New(sha256.New, k.che
 
 // chainKeyFile returns the key file of cfg ("" when the key comes from the
 // environment).
-func chainKeyFile(cfg config.Audit) string {
+func chainKeyFile(cfg Config) string {
 	if cfg.ChainKeyEnv != "" {
 		return ""
 	}
@@ -75,7 +73,7 @@ func chainKeyFile(cfg config.Audit) string {
 }
 
 // checkpointPath returns the checkpoint file of cfg.
-func checkpointPath(cfg config.Audit) string {
+func checkpointPath(cfg Config) string {
 	if cfg.CheckpointPath != "" {
 		return cfg.CheckpointPath
 	}
@@ -87,7 +85,7 @@ func checkpointPath(cfg config.Audit) string {
 // missing key file is created with 32 random bytes (hex, 0600); without it
 // (moat audit verify) a missing key is an error. created reports whether a
 // new key was made.
-func LoadChainKey(cfg config.Audit, create bool) (k *ChainKey, created bool, err error) {
+func LoadChainKey(cfg Config, create bool) (k *ChainKey, created bool, err error) {
 	if cfg.ChainKeyEnv != "" {
 		v := os.Getenv(cfg.ChainKeyEnv)
 		if v == "" {

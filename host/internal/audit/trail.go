@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // TrailOptions adjust VerifyTrail.
@@ -58,7 +55,7 @@ func ParseExpect(s string) (SourcedCheckpoint, error) {
 // o.Stores, one of which is required. A store that cannot be read is
 // noted; a checkpoint that does not authenticate is a Problem
 // (KindBadCheckpoint).
-func VerifyTrail(ctx context.Context, cfg config.Audit, o TrailOptions) (Report, error) {
+func VerifyTrail(ctx context.Context, cfg Config, o TrailOptions) (Report, error) {
 	began := time.Now()
 	var rep Report
 	key, _, err := LoadChainKey(cfg, false)
@@ -110,7 +107,7 @@ func VerifyTrail(ctx context.Context, cfg config.Audit, o TrailOptions) (Report,
 // operator's decision). It is the way out after Open refused a trail
 // whose checkpoint was lost or no longer matches, once the operator knows
 // why. It must not run while moat serves the same trail.
-func Reseal(ctx context.Context, cfg config.Audit, o TrailOptions) (Checkpoint, Report, error) {
+func Reseal(ctx context.Context, cfg Config, o TrailOptions) (Checkpoint, Report, error) {
 	key, _, err := LoadChainKey(cfg, false)
 	if err != nil {
 		return Checkpoint{}, Report{}, fmt.Errorf("resealing audit log: %w", err)
@@ -136,22 +133,6 @@ func Reseal(ctx context.Context, cfg config.Audit, o TrailOptions) (Checkpoint, 
 		}
 	}
 	return cp, rep, nil
-}
-
-// RedisStoreFor returns the Redis checkpoint store of cfg when its limits
-// use Redis (limits.store = "redis"), nil otherwise.
-func RedisStoreFor(cfg *config.Config) (*RedisStore, error) {
-	if cfg.Limits.Store != "redis" {
-		return nil, nil
-	}
-	url := cfg.Limits.RedisURL
-	if url == "" && cfg.Limits.RedisURLEnv != "" {
-		url = os.Getenv(cfg.Limits.RedisURLEnv)
-	}
-	if url == "" {
-		return nil, errors.New("audit checkpoints: limits.store = \"redis\" but no redis url is set")
-	}
-	return NewRedisStore(url, cfg.Audit.Path)
 }
 
 // WriteReport prints rep and err the way `moat audit verify` does: what

@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/moat-gateway/moat/host/internal/loopback"
 )
 
 // chromiumPath is Debian's Chromium, installed by scripts/chromium.sh.
@@ -318,7 +320,7 @@ input = ["deny"]
 	// Config: masked, and the reload button (a CSRF-protected POST) works.
 	run(t, ctx, "config page", chromedp.Navigate(m.admin+"/console/config"))
 	cfgText := textOf("#config")
-	if strings.Contains(cfgText, m.adminTok) || !strings.Contains(cfgText, "MOAT_CONSOLE_TEST_TOKEN") {
+	if strings.Contains(cfgText, m.adminTok) || !strings.Contains(cfgText, loopback.AdminTokenEnv) {
 		t.Fatalf("config page: token shown or env name missing:\n%s", cfgText)
 	}
 	run(t, ctx, "reload", chromedp.Click(chromedp.CSS("#reload")))

@@ -22,6 +22,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
+	"github.com/moat-gateway/moat/host/internal/plan"
 )
 
 const testToken = "console-test-token-0123456789"
@@ -116,7 +117,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 // writeAudit writes records through the real audit logger.
 func (f *fixture) writeAudit(t *testing.T, recs ...audit.Record) {
 	t.Helper()
-	acfg := f.cfg.Audit
+	acfg := plan.Audit(f.cfg.Audit)
 	acfg.Path = f.audit
 	l, err := audit.Open(acfg, audit.Options{Environment: "test"})
 	if err != nil {

@@ -8,21 +8,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/logbuf"
+	"github.com/moat-gateway/moat/host/internal/loopback"
 	"github.com/moat-gateway/moat/host/internal/server"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
 // The harness runs a real moat (server.Run) on loopback against the in-repo
-// Claude stand-in, like host/internal/e2e's, which test files of another
-// package cannot import.
+// Claude stand-in, with the shared harness (host/internal/loopback).
 
 // lockedBuffer is a log sink safe for concurrent writers.
 type lockedBuffer = logbuf.Buffer
@@ -38,85 +35,26 @@ type moat struct {
 	logs     *lockedBuffer
 }
 
-// upstreamKey is assembled at run time so no key-shaped literal is
-// committed.
-func upstreamKey() string {
-	return "sk-" + "ant-" + "api03-" + "CONSOLETEST" + strings.Repeat("Qx7", 20) + "-AA"
-}
-
 // startMoat writes a config (extra TOML is appended after [[clients]];
 // client TOML goes inside the client block) and runs moat until the test
 // ends.
 func startMoat(t *testing.T, client, extra string) *moat {
 	t.Helper()
-	dir := t.TempDir()
-	m := &moat{t: t, logs: &lockedBuffer{}}
-	up := upstreamKey()
-	m.si = standin.New(standin.Options{APIKey: up})
-	if err := m.si.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("starting stand-in: %v", err)
-	}
-	t.Cleanup(func() { m.si.Close() })
-	keyFile := filepath.Join(dir, "anthropic.key")
-	if err := os.WriteFile(keyFile, []byte(up+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, hash, err := auth.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.key = key
-	m.adminTok = "console-admin-" + hash[:20]
-	var b strings.Builder
-	fmt.Fprintf(&b, "environment = \"test\"\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n")
-	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\ntimeout = \"10s\"\n", m.si.URL(), keyFile)
-	fmt.Fprintf(&b, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"MOAT_CONSOLE_TEST_TOKEN\"\n")
-	fmt.Fprintf(&b, "[audit]\npath = %q\n", filepath.Join(dir, "audit", "audit.jsonl"))
-	fmt.Fprintf(&b, "[[clients]]\nid = \"app\"\nkey_sha256 = %q\n%s\n", hash, client)
-	b.WriteString(extra)
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan [2]string, 1)
-	done := make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
+	lb := loopback.New(t, "CONSOLETEST", standin.Options{})
+	m := &moat{t: t, si: lb.Standin, key: lb.ClientKey, adminTok: lb.AdminToken, logs: &lockedBuffer{}}
+	cfg := lb.TOML(loopback.Config{Client: client, Extra: extra})
+	cfgPath := lb.WriteConfig(t, cfg)
 	logger := slog.New(slog.NewJSONHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() {
-		done <- server.Run(ctx, server.Options{
+	run := loopback.Serve(t, func(ctx context.Context, ready func(string, string)) error {
+		return server.Run(ctx, server.Options{
 			ConfigPath: cfgPath,
 			Stdout:     io.Discard,
 			Logger:     logger,
-			Ready:      func(p, a string) { ready <- [2]string{p, a} },
-			Getenv: func(k string) string {
-				if k == "MOAT_CONSOLE_TEST_TOKEN" {
-					return m.adminTok
-				}
-				return os.Getenv(k)
-			},
+			Ready:      ready,
+			Getenv:     lb.Getenv,
 		})
-	}()
-	select {
-	case a := <-ready:
-		m.public, m.admin = "http://"+a[0], "http://"+a[1]
-	case err := <-done:
-		cancel()
-		t.Fatalf("moat did not start: %v\nlogs:\n%s", err, m.logs.String())
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("moat did not start in 30s\nlogs:\n%s", m.logs.String())
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("moat exited with: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("moat did not stop in 20s")
-		}
-	})
+	}, m.logs, cfg)
+	m.public, m.admin = "http://"+run.Public, "http://"+run.Admin
 	return m
 }
 

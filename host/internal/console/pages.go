@@ -21,6 +21,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/limit"
+	"github.com/moat-gateway/moat/host/internal/plan"
 )
 
 // Cell is one table cell: text, optionally a link (always a /console/ path)
@@ -487,7 +488,7 @@ func (c *Console) verify() chainStatus {
 	if cfg == nil {
 		return chainStatus{Text: "no running config to read the chain key from"}
 	}
-	rep, err := audit.VerifyTrail(context.Background(), cfg.Audit, audit.TrailOptions{Files: files})
+	rep, err := audit.VerifyTrail(context.Background(), plan.Audit(cfg.Audit), audit.TrailOptions{Files: files})
 	st := chainStatus{OK: err == nil && rep.OK(), Records: rep.Records, Files: len(files)}
 	switch {
 	case rep.Problem != nil:

@@ -3,20 +3,17 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
-	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/logbuf"
+	"github.com/moat-gateway/moat/host/internal/loopback"
 	"github.com/moat-gateway/moat/host/internal/server"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
@@ -24,9 +21,11 @@ import (
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer = logbuf.Buffer
 
-// env is one running moat with its stand-in.
+// env is one running moat with its stand-in (loopback.Env) and what the
+// e2e tests read from it.
 type env struct {
 	t        *testing.T
+	lb       *loopback.Env
 	si       *standin.Server
 	dir      string
 	url      string
@@ -36,17 +35,14 @@ type env struct {
 	adminTok string
 	logs     *syncBuffer
 	stdout   *syncBuffer
-	cancel   context.CancelFunc
-	done     chan error
+	moat     *loopback.Moat
 	cfgPath  string
 	seen     *syncBuffer // every response body and header the test saw
 }
 
 // fakeUpstreamKey returns a recognisable Anthropic-shaped key, assembled at
 // run time so no key-shaped literal is committed.
-func fakeUpstreamKey(tag string) string {
-	return "sk-" + "ant-" + "api03-" + "MOATCANARY" + tag + strings.Repeat("Zq9", 20) + "-AA"
-}
+func fakeUpstreamKey(tag string) string { return loopback.UpstreamKey(tag) }
 
 type envOpts struct {
 	// extra is TOML appended to the base config (after [[clients]]).
@@ -75,45 +71,23 @@ type envOpts struct {
 // (hash is its SHA-256); moat is not started yet (see serve).
 func newEnv(t *testing.T, keyName string, si standin.Options) (e *env, keyFile, hash string) {
 	t.Helper()
-	e = &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}, stdout: &syncBuffer{}, seen: &syncBuffer{}, done: make(chan error, 1)}
-	e.upKey = fakeUpstreamKey(keyName)
-	si.APIKey = e.upKey
-	e.si = standin.New(si)
-	if err := e.si.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("starting stand-in: %v", err)
+	lb := loopback.New(t, keyName, si)
+	e = &env{
+		t: t, lb: lb, si: lb.Standin, dir: lb.Dir,
+		key: lb.ClientKey, upKey: lb.UpstreamKey, adminTok: lb.AdminToken,
+		logs: &syncBuffer{}, stdout: &syncBuffer{}, seen: &syncBuffer{},
 	}
-	t.Cleanup(func() { e.si.Close() })
-	keyFile = filepath.Join(e.dir, "anthropic.key")
-	if err := os.WriteFile(keyFile, []byte(e.upKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, hash, err := auth.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.key = key
-	e.adminTok = "admin-token-" + hash[:16]
-	return e, keyFile, hash
+	return e, lb.KeyFile, lb.ClientHash
 }
 
 // start runs moat on a fresh config in a temp dir.
 func start(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e, keyFile, hash := newEnv(t, strings.ReplaceAll(t.Name(), "/", "_"), o.si)
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\nenvironment = \"test\"\n[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n%s\n", o.top, o.server)
-	upURL := e.si.URL()
-	if o.upstreamURL != "" {
-		upURL = o.upstreamURL
-	}
-	fmt.Fprintf(&b, "[upstream]\nbase_url = %q\napi_key_file = %q\ntimeout = \"10s\"\n%s\n", upURL, keyFile, o.upstream)
-	fmt.Fprintf(&b, "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_env = \"MOAT_E2E_ADMIN_TOKEN\"\n%s\n", o.admin)
-	fmt.Fprintf(&b, "[audit]\npath = %q\n%s\n", filepath.Join(e.dir, "audit", "audit.jsonl"), o.audit)
-	if !o.noClient {
-		fmt.Fprintf(&b, "[[clients]]\nid = \"app\"\nkey_sha256 = %q\n%s\n", hash, o.client)
-	}
-	b.WriteString(o.extra)
-	e.serve(t, []byte(b.String()))
+	e, _, _ := newEnv(t, strings.ReplaceAll(t.Name(), "/", "_"), o.si)
+	e.serve(t, e.lb.TOML(loopback.Config{
+		Top: o.top, Server: o.server, Upstream: o.upstream, UpstreamURL: o.upstreamURL,
+		Admin: o.admin, Audit: o.audit, Client: o.client, NoClient: o.noClient, Extra: o.extra,
+	}))
 	return e
 }
 
@@ -121,58 +95,22 @@ func start(t *testing.T, o envOpts) *env {
 // test ends; the test fails if moat does not come up within 30 s.
 func (e *env) serve(t *testing.T, cfg []byte) {
 	t.Helper()
-	e.cfgPath = filepath.Join(e.dir, "config.toml")
-	if err := os.WriteFile(e.cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan [2]string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
+	e.cfgPath = e.lb.WriteConfig(t, cfg)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() {
-		e.done <- server.Run(ctx, server.Options{
+	e.moat = loopback.Serve(t, func(ctx context.Context, ready func(string, string)) error {
+		return server.Run(ctx, server.Options{
 			ConfigPath: e.cfgPath,
 			Stdout:     e.stdout,
 			Logger:     logger,
-			Ready:      func(p, a string) { ready <- [2]string{p, a} },
-			Getenv: func(k string) string {
-				if k == "MOAT_E2E_ADMIN_TOKEN" {
-					return e.adminTok
-				}
-				return os.Getenv(k)
-			},
+			Ready:      ready,
+			Getenv:     e.lb.Getenv,
 		})
-	}()
-	select {
-	case addrs := <-ready:
-		e.url, e.admin = "http://"+addrs[0], addrs[1]
-	case err := <-e.done:
-		cancel()
-		t.Fatalf("moat did not start: %v\nlogs:\n%s\nconfig:\n%s", err, e.logs.String(), cfg)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("moat did not start in 30s\nlogs:\n%s", e.logs.String())
-	}
-	t.Cleanup(e.stop)
+	}, e.logs, cfg)
+	e.url, e.admin = "http://"+e.moat.Public, e.moat.Admin
 }
 
-func (e *env) stop() {
-	// The SDK and e.raw use http.DefaultTransport, which may hold a
-	// connection it dialed but never sent a request on; net/http's
-	// Shutdown waits 5 s for such a connection before it counts as idle,
-	// as long as the harness's shutdown_grace. Close them first.
-	http.DefaultClient.CloseIdleConnections()
-	e.cancel()
-	select {
-	case err := <-e.done:
-		if err != nil {
-			e.t.Errorf("moat exited with: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		e.t.Errorf("moat did not stop in 20s")
-	}
-	e.done <- nil // let a second stop return at once
-}
+// stop stops moat (a second stop returns at once).
+func (e *env) stop() { e.moat.Stop() }
 
 // sdk returns the official client pointed at moat with the client key.
 func (e *env) sdk(opts ...option.RequestOption) anthropic.Client {
@@ -253,7 +191,7 @@ func (e *env) auth() map[string][]string {
 
 // auditLines reads the audit file.
 func (e *env) auditLines() []string {
-	b, err := os.ReadFile(filepath.Join(e.dir, "audit", "audit.jsonl"))
+	b, err := os.ReadFile(e.lb.AuditPath())
 	if err != nil {
 		e.t.Fatalf("reading audit: %v", err)
 	}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/moat-gateway/moat/host/internal/loopback"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
@@ -41,8 +41,8 @@ func startSample(t *testing.T, clientTOML string, si standin.Options) *env {
 	delete(up, "api_key_env")
 	up["api_key_file"] = keyFile
 	table("admin")["listen"] = "127.0.0.1:0"
-	table("admin")["token_env"] = "MOAT_E2E_ADMIN_TOKEN"
-	table("audit")["path"] = filepath.Join(e.dir, "audit", "audit.jsonl")
+	table("admin")["token_env"] = loopback.AdminTokenEnv
+	table("audit")["path"] = e.lb.AuditPath()
 	var body bytes.Buffer
 	if err := toml.NewEncoder(&body).Encode(cfg); err != nil {
 		t.Fatalf("encoding the config: %v", err)

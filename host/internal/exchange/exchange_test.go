@@ -21,6 +21,8 @@ import (
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/plan"
+	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -103,7 +105,7 @@ func newEnv(t *testing.T, extra string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lim.Close() })
-	al, err := audit.Open(cfg.Audit, audit.Options{Logger: logger})
+	al, err := audit.Open(plan.Audit(cfg.Audit), audit.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +156,16 @@ func (e *env) call(up *fakeUpstream, serve func(*Call) error) (*APIError, *fakeR
 		ae = c.Fail(err)
 	}
 	return ae, resp, e.record("req_test")
+}
+
+// template compiles r's prompt as the state does.
+func (e *env) template(r *config.Route) *prompt.Template {
+	e.t.Helper()
+	t, err := plan.Route(r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return t
 }
 
 func (e *env) record(id string) map[string]any {
@@ -256,8 +268,8 @@ func TestRouteStream(t *testing.T) {
 	e := newEnv(t, "routes = [\"greet\"]\n\n[[routes]]\nname = \"greet\"\nmodel = \"claude-haiku-4-5\"\ntask = \"Greet.\"\nstream = true\n")
 	r := &e.pol.Config.Routes[0]
 	up := &fakeUpstream{answers: []*http.Response{answer(200, "text/event-stream", stream)}}
-	chains := &Chains{Input: e.chains.Input}
-	ae, resp, rec := e.call(up, func(c *Call) error { return c.ServeRoute(r, chains, []byte(`{"input":"hi","stream":true}`)) })
+	rt := &Route{Config: r, Template: e.template(r), Chains: Chains{Input: e.chains.Input}}
+	ae, resp, rec := e.call(up, func(c *Call) error { return c.ServeRoute(rt, []byte(`{"input":"hi","stream":true}`)) })
 	if ae != nil || resp.sink == nil {
 		t.Fatalf("route failed: %v", ae)
 	}
@@ -282,11 +294,11 @@ func TestRouteRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chains := &Chains{Schema: &schema}
+	rt := &Route{Config: r, Template: e.template(r), Chains: Chains{Schema: &schema}}
 	bad := strings.Replace(message, `"text":"Hi."`, `"text":"{\"x\":1}"`, 1)
 	good := strings.Replace(message, `"text":"Hi."`, `"text":"{\"label\":\"ok\"}"`, 1)
 	up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", bad), answer(200, "application/json", good)}}
-	ae, resp, rec := e.call(up, func(c *Call) error { return c.ServeRoute(r, chains, []byte(`{"input":"text"}`)) })
+	ae, resp, rec := e.call(up, func(c *Call) error { return c.ServeRoute(rt, []byte(`{"input":"text"}`)) })
 	if ae != nil {
 		t.Fatalf("route failed: %v", ae)
 	}

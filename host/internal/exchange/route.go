@@ -59,11 +59,20 @@ func DecodeRouteRequest(body []byte) (*RouteRequest, error) {
 	return &rr, nil
 }
 
-// ServeRoute serves a call of route r with chains (the edge found the route and
-// checked that the caller may call it) and body: admit, reserve, the input
-// chain on its data, the route's prompt, the upstream (streaming, or with
-// repair rounds for JSON), the output guard, settle and record.
-func (c *Call) ServeRoute(r *config.Route, chains *Chains, body []byte) error {
+// Route is what a route's calls need: its config, its compiled prompt and
+// its chains.
+type Route struct {
+	Config   *config.Route
+	Template *prompt.Template
+	Chains
+}
+
+// ServeRoute serves a call of rt (the edge found the route and checked
+// that the caller may call it) with body: admit, reserve, the input chain
+// on its data, the route's prompt, the upstream (streaming, or with repair
+// rounds for JSON), the output guard, settle and record.
+func (c *Call) ServeRoute(rt *Route, body []byte) error {
+	r, chains := rt.Config, &rt.Chains
 	c.Route, c.Model = r.Name, r.Model
 	rr, err := DecodeRouteRequest(body)
 	if err != nil {
@@ -77,7 +86,7 @@ func (c *Call) ServeRoute(r *config.Route, chains *Chains, body []byte) error {
 	if err != nil {
 		return err
 	}
-	rendered, err := prompt.Render(r, in)
+	rendered, err := rt.Template.Render(in)
 	if err != nil {
 		return err // a *prompt.InputError is an invalid request; the rest internal
 	}

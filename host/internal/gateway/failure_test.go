@@ -26,11 +26,12 @@ func TestServerErrorCauses(t *testing.T) {
 		{
 			name:   "unclassified error",
 			client: `routes = ["greet"]`,
-			// A route the state checked, changed behind its back: the
-			// render fails with an error no component classifies.
-			break_: func(tg *testGateway) { tg.g.State().routes["greet"].cfg.Variables = []string{"whom"} },
-			method: "POST", path: "/v1/routes/greet", body: `{"variables":{"whom":"Ada"}}`,
-			status: 500, told: "internal error", cause: "task uses {{var.who}}, which variables does not list", level: "ERROR",
+			// A route whose compiled template went missing behind the
+			// state's back: the render fails with an error no component
+			// classifies.
+			break_: func(tg *testGateway) { tg.g.State().routes["greet"].Template = nil },
+			method: "POST", path: "/v1/routes/greet", body: `{"variables":{"who":"Ada"}}`,
+			status: 500, told: "internal error", cause: "rendering route: no compiled template", level: "ERROR",
 		},
 		{
 			name:   "panic",

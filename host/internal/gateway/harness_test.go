@@ -12,11 +12,12 @@ import (
 	"testing"
 
 	"github.com/moat-gateway/moat/host/internal/audit"
-	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/logbuf"
+	"github.com/moat-gateway/moat/host/internal/loopback"
 	"github.com/moat-gateway/moat/host/internal/metrics"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
@@ -40,16 +41,8 @@ type testGateway struct {
 // clientTOML inside its block) followed by extra.
 func newTestGateway(t *testing.T, clientTOML, extra string) *testGateway {
 	t.Helper()
-	si := standin.New(standin.Options{})
-	if err := si.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = si.Close() })
-	key, hash, err := auth.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	lb := loopback.New(t, "gateway", standin.Options{})
+	si, key, hash, dir := lb.Standin, lb.ClientKey, lb.ClientHash, lb.Dir
 	path := filepath.Join(dir, "config.toml")
 	toml := "[upstream]\nbase_url = \"" + si.URL() + "\"\n\n[[clients]]\nid = \"app\"\nkey_sha256 = \"" + hash + "\"\n" + clientTOML + "\n" + extra
 	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
@@ -64,7 +57,7 @@ func newTestGateway(t *testing.T, clientTOML, extra string) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, func() string { return "test-upstream-key" })
+	st.Upstream = upstream.New(plan.Upstream(cfg), func() string { return lb.UpstreamKey })
 	tg := &testGateway{t: t, si: si, metrics: metrics.New(metrics.Options{}), logs: &syncBuffer{}, dir: dir, key: key}
 	logger := slog.New(slog.NewJSONHandler(tg.logs, nil))
 	lim, err := limit.New(ctx, cfg, limit.Options{Logger: logger})
@@ -72,7 +65,7 @@ func newTestGateway(t *testing.T, clientTOML, extra string) *testGateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lim.Close() })
-	al, err := audit.Open(cfg.Audit, audit.Options{Logger: logger, Observer: tg.metrics})
+	al, err := audit.Open(plan.Audit(cfg.Audit), audit.Options{Logger: logger, Observer: tg.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

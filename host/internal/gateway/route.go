@@ -18,10 +18,10 @@ func (cl *call) serveRoute() error {
 	if !rs.clients[cl.Who.ClientID] {
 		return fault.New(fault.Forbidden, "client %q may not call route %q", cl.Who.ClientID, cl.Route)
 	}
-	cl.Model = rs.cfg.Model
+	cl.Model = rs.Config.Model
 	body, err := cl.readBody()
 	if err != nil {
 		return err
 	}
-	return cl.ServeRoute(rs.cfg, &rs.chains, body)
+	return cl.ServeRoute(&rs.Route, body)
 }

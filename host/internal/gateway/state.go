@@ -13,6 +13,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/host/internal/upstream"
@@ -46,13 +47,16 @@ type State struct {
 	// trusted are the proxies whose X-Forwarded-For is believed
 	// (server.trusted_proxies).
 	trusted []netip.Prefix
+	// templates are the routes' compiled prompts, by route name.
+	templates map[string]*prompt.Template
 	// refs counts requests using this state, so Retire waits for them.
 	refs refCount
 }
 
+// routeState is a route: what its calls need (exchange.Route: its config,
+// compiled prompt and chains), and the clients that may call it.
 type routeState struct {
-	cfg     *config.Route
-	chains  exchange.Chains
+	exchange.Route
 	clients map[string]bool
 }
 
@@ -77,22 +81,27 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err := checkRelay(cfg); err != nil {
 		return nil, err
 	}
-	trusted, err := trustedProxies(cfg)
+	trusted, err := plan.TrustedProxies(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRoutes(cfg); err != nil {
+	templates, err := compileRoutes(cfg)
+	if err != nil {
 		return nil, err
 	}
 	a, err := auth.New(cfg, local)
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)
 	}
-	reg, err := pipeline.NewRegistry(ctx, cfg, rt, builtin.Native, builtin.Module)
+	spec, err := plan.Pipeline(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*exchange.Chains{}, routes: map[string]*routeState{}}
+	reg, err := pipeline.NewRegistry(ctx, spec, rt, builtin.Native, builtin.Module)
+	if err != nil {
+		return nil, fmt.Errorf("loading plugins: %w", err)
+	}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*exchange.Chains{}, routes: map[string]*routeState{}, templates: templates}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
 		st.relayBlocks = make(anthropic.Relay, len(cfg.Upstream.RelayUnknownTypes))
@@ -148,7 +157,7 @@ func (st *State) buildRoutes(all []config.Client) error {
 	cfg, reg := st.Config, st.Plugins
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		rs := &routeState{cfg: r, clients: map[string]bool{}}
+		rs := &routeState{Route: exchange.Route{Config: r, Template: st.templates[r.Name]}, clients: map[string]bool{}}
 		in, out := cfg.Pipeline.Input, cfg.Pipeline.Output
 		if r.Input != nil {
 			in = *r.Input
@@ -164,7 +173,7 @@ func (st *State) buildRoutes(all []config.Client) error {
 		if err != nil {
 			return fmt.Errorf("routes[%q].output: %w", r.Name, err)
 		}
-		if err := buildChains(&rs.chains, inChain, outChain, r.Format, r.Schema); err != nil {
+		if err := buildChains(&rs.Chains, inChain, outChain, r.Format, r.Schema); err != nil {
 			return fmt.Errorf("routes[%q].%w", r.Name, err)
 		}
 		for _, id := range r.Clients {
@@ -180,30 +189,20 @@ func (st *State) buildRoutes(all []config.Client) error {
 	return nil
 }
 
-// trustedProxies parses server.trusted_proxies.
-func trustedProxies(cfg *config.Config) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for i, s := range cfg.Server.TrustedProxies {
-		p, err := config.ParsePrefix(s)
+// compileRoutes compiles every route's prompt as a call renders it
+// (plan.Route: the tag, the variables, and each {{var.NAME}} of the task
+// declared when variables is set), so a route that could only fail at
+// call time is refused by config check, serve and reload instead.
+func compileRoutes(cfg *config.Config) (map[string]*prompt.Template, error) {
+	out := make(map[string]*prompt.Template, len(cfg.Routes))
+	for i := range cfg.Routes {
+		t, err := plan.Route(&cfg.Routes[i])
 		if err != nil {
-			return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
+			return nil, fmt.Errorf("checking routes: %w", err)
 		}
-		out = append(out, p)
+		out[cfg.Routes[i].Name] = t
 	}
 	return out, nil
-}
-
-// checkRoutes checks every route's templates as a call would render them
-// (prompt.ValidateRoute: the tag, the variables, and each {{var.NAME}} of
-// the task declared when variables is set), so a route that could only
-// fail at call time is refused by config check, serve and reload instead.
-func checkRoutes(cfg *config.Config) error {
-	for i := range cfg.Routes {
-		if err := prompt.ValidateRoute(&cfg.Routes[i]); err != nil {
-			return fmt.Errorf("checking routes: %w", err)
-		}
-	}
-	return nil
 }
 
 // client returns the chains for a client id.

@@ -25,8 +25,6 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // maxKeyFileBytes bounds the key file.
@@ -54,19 +52,29 @@ type Source struct {
 	close   sync.Once
 }
 
-// New reads the key named by cfg: the file api_key_file when set, else the
-// environment variable api_key_env (ANTHROPIC_API_KEY when empty). A file
-// is then watched until Close. A nil logger discards logs.
-func New(cfg config.Upstream, logger *slog.Logger) (*Source, error) {
+// Config says where the upstream key is: [upstream] api_key_file and
+// api_key_env, compiled by host/internal/plan (whose default env is
+// ANTHROPIC_API_KEY). The zero value names no source and New refuses it.
+type Config struct {
+	// File, when set, holds the key; it is watched and re-read on change.
+	File string
+	// Env names the environment variable holding the key when File is "".
+	Env string
+}
+
+// New reads the key named by cfg: the file when set, else the environment
+// variable. A file is then watched until Close. A nil logger discards
+// logs.
+func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{logger: logger, done: make(chan struct{})}
 	s.prev.Store(&[]string{})
-	if cfg.APIKeyFile == "" {
-		name := cfg.APIKeyEnv
+	if cfg.File == "" {
+		name := cfg.Env
 		if name == "" {
-			name = config.DefaultAPIKeyEnv
+			return nil, errors.New("no upstream key source: set upstream.api_key_env or upstream.api_key_file")
 		}
 		k, err := clean(os.Getenv(name))
 		if err != nil {
@@ -76,7 +84,7 @@ func New(cfg config.Upstream, logger *slog.Logger) (*Source, error) {
 		logger.Info("upstream key loaded", "source", "env", "env", name, "fingerprint", Fingerprint(k))
 		return s, nil
 	}
-	s.path = cfg.APIKeyFile
+	s.path = cfg.File
 	k, err := readKeyFile(s.path)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/logbuf"
 )
 
@@ -67,7 +66,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	path := filepath.Join(dir, "anthropic.key")
 	writeFile(t, path, keyA+"\n")
 	logs := &syncBuf{}
-	s, err := New(config.Upstream{APIKeyFile: path}, slog.New(slog.NewTextHandler(logs, nil)))
+	s, err := New(Config{File: path}, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +162,7 @@ func TestKubernetesSymlinkSwap(t *testing.T) {
 	if err := os.Symlink("..data/key", filepath.Join(dir, "key")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(config.Upstream{APIKeyFile: filepath.Join(dir, "key")}, nil)
+	s, err := New(Config{File: filepath.Join(dir, "key")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +187,7 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "k")
 	writeFile(t, path, keyA)
-	s, err := New(config.Upstream{APIKeyFile: path}, nil)
+	s, err := New(Config{File: path}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,13 +243,13 @@ func TestNewErrors(t *testing.T) {
 	t.Setenv("MOAT_TEST_EMPTY_KEY", "")
 	cases := []struct {
 		name string
-		cfg  config.Upstream
+		cfg  Config
 		want string
 	}{
-		{"missing file", config.Upstream{APIKeyFile: filepath.Join(dir, "nope")}, "does not exist"},
-		{"missing dir", config.Upstream{APIKeyFile: filepath.Join(dir, "nodir", "k")}, "does not exist"},
-		{"empty file", config.Upstream{APIKeyFile: empty}, "empty"},
-		{"empty env", config.Upstream{APIKeyEnv: "MOAT_TEST_EMPTY_KEY"}, "MOAT_TEST_EMPTY_KEY"},
+		{"missing file", Config{File: filepath.Join(dir, "nope")}, "does not exist"},
+		{"missing dir", Config{File: filepath.Join(dir, "nodir", "k")}, "does not exist"},
+		{"empty file", Config{File: empty}, "empty"},
+		{"empty env", Config{Env: "MOAT_TEST_EMPTY_KEY"}, "MOAT_TEST_EMPTY_KEY"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,7 +267,7 @@ func TestNewErrors(t *testing.T) {
 
 func TestEnv(t *testing.T) {
 	t.Setenv("MOAT_TEST_UPSTREAM_KEY", " "+keyA+"\n")
-	s, err := New(config.Upstream{APIKeyEnv: "MOAT_TEST_UPSTREAM_KEY"}, nil)
+	s, err := New(Config{Env: "MOAT_TEST_UPSTREAM_KEY"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,13 +278,9 @@ func TestEnv(t *testing.T) {
 	if err := s.Reload(); err != nil || s.Key() != keyA {
 		t.Fatalf("Reload with env = %v", err)
 	}
-	t.Setenv(config.DefaultAPIKeyEnv, keyB)
-	d, err := New(config.Upstream{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Key() != keyB {
-		t.Fatal("default env var not used")
+	// The default (ANTHROPIC_API_KEY) is the plan's; no source is an error.
+	if _, err := New(Config{}, nil); err == nil || !strings.Contains(err.Error(), "no upstream key source") {
+		t.Fatalf("New with no source: %v", err)
 	}
 }
 
@@ -304,7 +299,7 @@ func TestFingerprint(t *testing.T) {
 
 func BenchmarkKey(b *testing.B) {
 	b.Setenv("MOAT_TEST_UPSTREAM_KEY", keyA)
-	s, err := New(config.Upstream{APIKeyEnv: "MOAT_TEST_UPSTREAM_KEY"}, nil)
+	s, err := New(Config{Env: "MOAT_TEST_UPSTREAM_KEY"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -49,17 +48,55 @@ func (s wasmStage) Call(ctx context.Context, req *abi.Request) (abi.Verdict, err
 	return s.p.Call(ctx, req)
 }
 
-// NewRegistry loads every [[plugins]] entry of cfg: a path is read and
+// Spec is what NewRegistry loads: [[plugins]] and the chains that name
+// them, compiled from config.toml by host/internal/plan.
+type Spec struct {
+	// Plugins are loaded in order; names are unique.
+	Plugins []PluginSpec
+	// Chains are checked once every plugin is loaded, in order.
+	Chains []ChainSpec
+}
+
+// PluginSpec is one plugin to load.
+type PluginSpec struct {
+	// Name is what chains call the plugin.
+	Name string
+	// Path is a module file (resolved against the config's directory);
+	// SHA256 is its pinned digest in hex. An empty Path loads Builtin.
+	Path, SHA256 string
+	// Builtin names a built-in plugin; Native runs it as Go code instead
+	// of its embedded module in the sandbox.
+	Builtin string
+	Native  bool
+	// OnError, Streaming and HoldBack are the Plugin's fields of the
+	// same names; Config is its JSON config (nil for none).
+	OnError, Streaming string
+	HoldBack           int
+	Config             json.RawMessage
+	// Limits bound the plugin in the sandbox (zero fields take wasm's
+	// defaults).
+	Limits wasm.Limits
+}
+
+// ChainSpec is a chain to check: Where names it in errors
+// ("pipeline.input", `clients["app"].output`).
+type ChainSpec struct {
+	Where string
+	Phase abi.Phase
+	Names []string
+}
+
+// NewRegistry loads every plugin of spec: a path is read and
 // checked against its sha256 pin (a mismatch refuses it); a built-in runs
 // natively (runtime = "native") or as its embedded module in the sandbox
-// (runtime = "wasm"). It then checks that every chain in cfg names plugins
-// having that phase's hook. Any failure closes what was loaded.
-func NewRegistry(ctx context.Context, cfg *config.Config, rt *wasm.Runtime, natives Natives, modules Modules) (*Registry, error) {
+// (runtime = "wasm"). It then checks that every chain of spec names
+// plugins having that phase's hook. Any failure closes what was loaded.
+func NewRegistry(ctx context.Context, spec Spec, rt *wasm.Runtime, natives Natives, modules Modules) (*Registry, error) {
 	r := &Registry{plugins: map[string]*entry{}}
-	for i := range cfg.Plugins {
-		pl := &cfg.Plugins[i]
+	for i := range spec.Plugins {
+		pl := &spec.Plugins[i]
 		start := time.Now()
-		e, err := load(ctx, cfg, pl, rt, natives, modules)
+		e, err := load(ctx, pl, rt, natives, modules)
 		if err != nil {
 			r.Close(ctx)
 			return nil, fmt.Errorf("loading plugin %q: %w", pl.Name, err)
@@ -72,27 +109,19 @@ func NewRegistry(ctx context.Context, cfg *config.Config, rt *wasm.Runtime, nati
 		}
 		slog.Info("plugin loaded", "plugin", pl.Name, "runtime", runtime, "load_time", e.loadTime)
 	}
-	if err := r.checkChains(cfg); err != nil {
+	if err := r.checkChains(spec.Chains); err != nil {
 		r.Close(ctx)
 		return nil, err
 	}
 	return r, nil
 }
 
-func load(ctx context.Context, cfg *config.Config, pl *config.Plugin, rt *wasm.Runtime, natives Natives, modules Modules) (*entry, error) {
-	var conf json.RawMessage
-	if len(pl.Config) > 0 {
-		b, err := json.Marshal(pl.Config)
-		if err != nil {
-			return nil, fmt.Errorf("encoding config table: %w", err)
-		}
-		conf = b
-	}
-	e := &entry{plugin: &Plugin{Name: pl.Name, OnError: pl.OnError, Config: conf, Streaming: pl.Streaming, HoldBack: pl.HoldBack}}
+func load(ctx context.Context, pl *PluginSpec, rt *wasm.Runtime, natives Natives, modules Modules) (*entry, error) {
+	e := &entry{plugin: &Plugin{Name: pl.Name, OnError: pl.OnError, Config: pl.Config, Streaming: pl.Streaming, HoldBack: pl.HoldBack}}
 	var code []byte
 	switch {
 	case pl.Path != "":
-		path := cfg.ResolvedPath(pl)
+		path := pl.Path
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("reading module: %w", err)
@@ -102,7 +131,7 @@ func load(ctx context.Context, cfg *config.Config, pl *config.Plugin, rt *wasm.R
 			return nil, fmt.Errorf("%w: %s has sha256 %s, config pins %s", ErrPinMismatch, path, got, pl.SHA256)
 		}
 		code = b
-	case pl.Runtime == "native":
+	case pl.Native:
 		if natives == nil {
 			return nil, fmt.Errorf("no native built-ins available for %q", pl.Builtin)
 		}
@@ -129,7 +158,7 @@ func load(ctx context.Context, cfg *config.Config, pl *config.Plugin, rt *wasm.R
 	if rt == nil {
 		return nil, errors.New("no wasm runtime")
 	}
-	p, err := rt.Load(ctx, pl.Name, code, wasm.LimitsFor(pl))
+	p, err := rt.Load(ctx, pl.Name, code, pl.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -140,37 +169,19 @@ func load(ctx context.Context, cfg *config.Config, pl *config.Plugin, rt *wasm.R
 }
 
 // checkChains refuses a chain that names a plugin lacking the phase's hook.
-func (r *Registry) checkChains(cfg *config.Config) error {
-	check := func(where string, phase abi.Phase, names []string) error {
-		for _, n := range names {
+func (r *Registry) checkChains(chains []ChainSpec) error {
+	var errs []error
+	for _, c := range chains {
+		for _, n := range c.Names {
 			e, ok := r.plugins[n]
 			if !ok {
-				return fmt.Errorf("%s names plugin %q, which is not configured", where, n)
+				errs = append(errs, fmt.Errorf("%s names plugin %q, which is not configured", c.Where, n))
+				break
 			}
-			if !e.has(phase) {
-				return fmt.Errorf("%s names plugin %q, which has no %s hook", where, n, phase)
+			if !e.has(c.Phase) {
+				errs = append(errs, fmt.Errorf("%s names plugin %q, which has no %s hook", c.Where, n, c.Phase))
+				break
 			}
-		}
-		return nil
-	}
-	errs := []error{
-		check("pipeline.input", abi.PhaseInput, cfg.Pipeline.Input),
-		check("pipeline.output", abi.PhaseOutput, cfg.Pipeline.Output),
-	}
-	for _, cl := range cfg.Clients {
-		if cl.Input != nil {
-			errs = append(errs, check(fmt.Sprintf("clients[%q].input", cl.ID), abi.PhaseInput, *cl.Input))
-		}
-		if cl.Output != nil {
-			errs = append(errs, check(fmt.Sprintf("clients[%q].output", cl.ID), abi.PhaseOutput, *cl.Output))
-		}
-	}
-	for _, rt := range cfg.Routes {
-		if rt.Input != nil {
-			errs = append(errs, check(fmt.Sprintf("routes[%q].input", rt.Name), abi.PhaseInput, *rt.Input))
-		}
-		if rt.Output != nil {
-			errs = append(errs, check(fmt.Sprintf("routes[%q].output", rt.Name), abi.PhaseOutput, *rt.Output))
 		}
 	}
 	return errors.Join(errs...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,8 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -47,15 +48,6 @@ func sha(t *testing.T, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-func parse(t *testing.T, toml string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse([]byte(toml), filepath.Join(t.TempDir(), "config.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 func natives(name string) (in, out func(abi.Request) abi.Verdict, ok bool) {
 	if name != "upper" {
 		return nil, nil, false
@@ -77,28 +69,21 @@ func newRT(t *testing.T) *wasm.Runtime {
 func TestRegistry(t *testing.T) {
 	rt := newRT(t)
 	ctx := context.Background()
-	cfg := parse(t, fmt.Sprintf(`
-[upstream]
-base_url = "http://127.0.0.1:1"
-[pipeline]
-input = ["redact", "upper"]
-[[plugins]]
-name = "redact"
-path = %q
-sha256 = %q
-timeout_ms = 2000
-pool_size = 1
-config = { word = "secret" }
-[[plugins]]
-name = "upper"
-builtin = "upper"
-`, guestPath, sha(t, guestPath)))
-	reg, err := NewRegistry(ctx, cfg, rt, natives, nil)
+	input := []string{"redact", "upper"}
+	spec := Spec{
+		Plugins: []PluginSpec{
+			{Name: "redact", Path: guestPath, SHA256: sha(t, guestPath), OnError: "reject",
+				Limits: wasm.Limits{Timeout: 2 * time.Second, PoolSize: 1}, Config: json.RawMessage(`{"word":"secret"}`)},
+			{Name: "upper", Builtin: "upper", Native: true, OnError: "reject"},
+		},
+		Chains: []ChainSpec{{Where: "pipeline.input", Phase: abi.PhaseInput, Names: input}},
+	}
+	reg, err := NewRegistry(ctx, spec, rt, natives, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close(ctx)
-	chain, err := reg.Chain(cfg.Pipeline.Input)
+	chain, err := reg.Chain(input)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,40 +109,51 @@ func TestRegistryRefuses(t *testing.T) {
 	ctx := context.Background()
 	good := sha(t, guestPath)
 	tests := []struct {
-		name, toml string
-		want       string
-		wantErr    error
+		name    string
+		spec    Spec
+		want    string
+		wantErr error
 	}{
 		{
 			name:    "sha256 mismatch",
-			toml:    fmt.Sprintf("[[plugins]]\nname = \"p\"\npath = %q\nsha256 = %q\n", guestPath, strings.Repeat("ab", 32)),
+			spec:    Spec{Plugins: []PluginSpec{{Name: "p", Path: guestPath, SHA256: strings.Repeat("ab", 32)}}},
 			wantErr: ErrPinMismatch,
 		},
 		{
 			name: "plugin lacking the phase's hook",
-			toml: fmt.Sprintf("[pipeline]\noutput = [\"p\"]\n[[plugins]]\nname = \"p\"\npath = %q\nsha256 = %q\n", guestPath, good),
+			spec: Spec{
+				Plugins: []PluginSpec{{Name: "p", Path: guestPath, SHA256: good}},
+				Chains:  []ChainSpec{{Where: "pipeline.output", Phase: abi.PhaseOutput, Names: []string{"p"}}},
+			},
 			want: `pipeline.output names plugin "p", which has no output hook`,
 		},
 		{
 			name: "native plugin lacking the phase's hook",
-			toml: "[pipeline]\noutput = [\"u\"]\n[[plugins]]\nname = \"u\"\nbuiltin = \"upper\"\n",
+			spec: Spec{
+				Plugins: []PluginSpec{{Name: "u", Builtin: "upper", Native: true}},
+				Chains:  []ChainSpec{{Where: "pipeline.output", Phase: abi.PhaseOutput, Names: []string{"u"}}},
+			},
 			want: "has no output hook",
 		},
 		{
+			name: "chain naming a plugin not configured",
+			spec: Spec{Chains: []ChainSpec{{Where: `routes["r"].input`, Phase: abi.PhaseInput, Names: []string{"nope"}}}},
+			want: `routes["r"].input names plugin "nope", which is not configured`,
+		},
+		{
 			name: "unknown builtin",
-			toml: "[[plugins]]\nname = \"u\"\nbuiltin = \"nope\"\n",
+			spec: Spec{Plugins: []PluginSpec{{Name: "u", Builtin: "nope", Native: true}}},
 			want: `unknown built-in "nope"`,
 		},
 		{
 			name: "builtin as wasm without module",
-			toml: "[[plugins]]\nname = \"u\"\nbuiltin = \"upper\"\nruntime = \"wasm\"\n",
+			spec: Spec{Plugins: []PluginSpec{{Name: "u", Builtin: "upper"}}},
 			want: "has no embedded module in this binary",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := parse(t, "[upstream]\nbase_url = \"http://127.0.0.1:1\"\n"+tt.toml)
-			_, err := NewRegistry(ctx, cfg, rt, natives, func(string) ([]byte, bool) { return nil, false })
+			_, err := NewRegistry(ctx, tt.spec, rt, natives, func(string) ([]byte, bool) { return nil, false })
 			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %v / %q", err, tt.wantErr, tt.want)
 			}
@@ -172,8 +168,12 @@ func TestRegistryEmbeddedModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := parse(t, "[upstream]\nbase_url = \"http://127.0.0.1:1\"\n[pipeline]\ninput = [\"r\"]\n[[plugins]]\nname = \"r\"\nbuiltin = \"redact\"\nruntime = \"wasm\"\ntimeout_ms = 2000\npool_size = 1\nconfig = { word = \"x\" }\n")
-	reg, err := NewRegistry(ctx, cfg, rt, natives, func(name string) ([]byte, bool) { return code, name == "redact" })
+	spec := Spec{
+		Plugins: []PluginSpec{{Name: "r", Builtin: "redact", OnError: "reject",
+			Limits: wasm.Limits{Timeout: 2 * time.Second, PoolSize: 1}, Config: json.RawMessage(`{"word":"x"}`)}},
+		Chains: []ChainSpec{{Where: "pipeline.input", Phase: abi.PhaseInput, Names: []string{"r"}}},
+	}
+	reg, err := NewRegistry(ctx, spec, rt, natives, func(name string) ([]byte, bool) { return code, name == "redact" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 )
 
@@ -149,7 +150,7 @@ func defaultLimits() (wasm.Limits, error) {
 	if err != nil {
 		return wasm.Limits{}, err
 	}
-	return wasm.LimitsFor(pl), nil
+	return plan.PluginLimits(pl), nil
 }
 
 // loadWasm reads a .wasm file and loads it into a new runtime with the

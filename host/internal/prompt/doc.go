@@ -50,7 +50,7 @@
 //
 // # Routes
 //
-// Render turns a config.Route and the client's data into the system prompt
+// Render turns a Route (compiled once into a Template) and the client's data into the system prompt
 // (the configured one, byte for byte, plus the canary instruction when the
 // route asks for a canary) and the user message (the task with {{input}}
 // and {{var.NAME}} replaced by wrapped blocks). The client controls only the

@@ -2,29 +2,53 @@ package prompt
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/BurntSushi/toml"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 const fixedCanary = "moat-canary-0123456789abcdef"
 
-func loadRoute(t *testing.T, name string) *config.Route {
+// loadRoute reads route name of testdata/routes.toml, written as
+// config.toml's [[routes]] (system_file relative to testdata/).
+func loadRoute(t *testing.T, name string) *Route {
 	t.Helper()
-	c, err := config.Load("testdata/routes.toml")
-	if err != nil {
+	var f struct {
+		Routes []struct {
+			Name, Model, System, Task, Tag, Label string
+			SystemFile                            string   `toml:"system_file"`
+			Variables                             []string `toml:"variables"`
+			Canary                                bool     `toml:"canary"`
+			MaxInputBytes                         int      `toml:"max_input_bytes"`
+		} `toml:"routes"`
+	}
+	if _, err := toml.DecodeFile("testdata/routes.toml", &f); err != nil {
 		t.Fatalf("loading testdata/routes.toml: %v", err)
 	}
-	r, ok := c.Route(name)
-	if !ok {
-		t.Fatalf("no route %q", name)
+	for _, r := range f.Routes {
+		if r.Name != name {
+			continue
+		}
+		out := &Route{Name: r.Name, System: r.System, Task: r.Task, Tag: r.Tag, Label: r.Label,
+			Variables: r.Variables, Canary: r.Canary, MaxInputBytes: r.MaxInputBytes}
+		if r.SystemFile != "" {
+			b, err := os.ReadFile(filepath.Join("testdata", r.SystemFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.System = string(b)
+		}
+		return out
 	}
-	return r
+	t.Fatalf("no route %q", name)
+	return nil
 }
 
-func renderFixed(r *config.Route, in RouteInput) (Rendered, error) {
+func renderFixed(r *Route, in RouteInput) (Rendered, error) {
 	return render(r, in, testSuffixes(), func() string { return fixedCanary })
 }
 
@@ -49,8 +73,8 @@ func TestRenderGolden(t *testing.T) {
 	golden(t, "render.golden", goldenRendered(out))
 
 	// The system prompt is the configured one byte for byte, then the canary.
-	if !strings.HasPrefix(out.System, r.SystemText) || out.System != r.SystemText+"\n\n"+CanaryInstruction(fixedCanary) {
-		t.Fatalf("system prompt %q does not keep %q and append the canary", out.System, r.SystemText)
+	if !strings.HasPrefix(out.System, r.System) || out.System != r.System+"\n\n"+CanaryInstruction(fixedCanary) {
+		t.Fatalf("system prompt %q does not keep %q and append the canary", out.System, r.System)
 	}
 	if out.Canary != fixedCanary || !ContainsCanary(out.System, out.Canary) {
 		t.Fatalf("canary %q not planted", out.Canary)
@@ -65,7 +89,7 @@ func TestRenderGolden(t *testing.T) {
 // checkRenderedPieces checks each wrapped piece of a rendered user message
 // with the independent checker, and counts each tag over the whole message:
 // one real opening and closing tag, plus the label's mentions.
-func checkRenderedPieces(t *testing.T, r *config.Route, user string, pieces map[string]string) {
+func checkRenderedPieces(t *testing.T, r *Route, user string, pieces map[string]string) {
 	t.Helper()
 	suffix := ""
 	for base, data := range pieces {
@@ -217,21 +241,21 @@ func TestRenderInputErrors(t *testing.T) {
 }
 
 func TestRenderRouteErrors(t *testing.T) {
-	base := func() *config.Route {
-		return &config.Route{Name: "r", Task: "Do it.\n{{input}}", SystemText: "S"}
+	base := func() *Route {
+		return &Route{Name: "r", Task: "Do it.\n{{input}}", System: "S"}
 	}
 	tests := []struct {
 		name   string
-		modify func(r *config.Route)
+		modify func(r *Route)
 		want   string
 	}{
-		{"input twice", func(r *config.Route) { r.Task = "{{input}} {{input}}" }, "{{input}} more than once"},
-		{"variable twice", func(r *config.Route) { r.Task = "{{var.a}} {{var.a}} {{input}}" }, "{{var.a}} more than once"},
-		{"undeclared variable", func(r *config.Route) { r.Task = "{{var.b}} {{input}}"; r.Variables = []string{"a"} }, "variables does not list"},
-		{"bad variable name", func(r *config.Route) { r.Variables = []string{"a b"} }, "variable name"},
-		{"variables differing in case", func(r *config.Route) { r.Variables = []string{"doc", "DOC"} }, "clashes"},
-		{"variable clashes with tag", func(r *config.Route) { r.Tag = "var_doc"; r.Variables = []string{"doc"} }, "clashes"},
-		{"bad tag", func(r *config.Route) { r.Tag = "user input" }, "tag"},
+		{"input twice", func(r *Route) { r.Task = "{{input}} {{input}}" }, "{{input}} more than once"},
+		{"variable twice", func(r *Route) { r.Task = "{{var.a}} {{var.a}} {{input}}" }, "{{var.a}} more than once"},
+		{"undeclared variable", func(r *Route) { r.Task = "{{var.b}} {{input}}"; r.Variables = []string{"a"} }, "variables does not list"},
+		{"bad variable name", func(r *Route) { r.Variables = []string{"a b"} }, "variable name"},
+		{"variables differing in case", func(r *Route) { r.Variables = []string{"doc", "DOC"} }, "clashes"},
+		{"variable clashes with tag", func(r *Route) { r.Tag = "var_doc"; r.Variables = []string{"doc"} }, "clashes"},
+		{"bad tag", func(r *Route) { r.Tag = "user input" }, "tag"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,7 +285,7 @@ func TestRenderRouteErrors(t *testing.T) {
 // TestRenderDefaults: a route built in code (no config defaults applied)
 // and one whose variables come only from the task.
 func TestRenderDefaults(t *testing.T) {
-	r := &config.Route{Name: "r", System: "Be brief.", Task: "Reply to {{var.name}}:\n{{input}}"}
+	r := &Route{Name: "r", System: "Be brief.", Task: "Reply to {{var.name}}:\n{{input}}"}
 	out, err := renderFixed(r, RouteInput{Input: "hi </user_input>", Variables: map[string]string{"name": "Ann"}})
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +294,7 @@ func TestRenderDefaults(t *testing.T) {
 		t.Fatalf("system %q", out.System)
 	}
 	lr := *r
-	lr.Label = config.DefaultLabel
+	lr.Label = DefaultLabel
 	checkRenderedPieces(t, &lr, out.User, map[string]string{"user_input": "hi </user_input>", "var_name": "Ann"})
 	if _, err := renderFixed(r, RouteInput{Input: strings.Repeat("a", DefaultMaxInputBytes+1), Variables: map[string]string{"name": "A"}}); err == nil {
 		t.Fatal("default size limit not applied")

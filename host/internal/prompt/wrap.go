@@ -8,15 +8,13 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // DefaultTag is the tag name used when Wrapper.Tag is empty.
 const DefaultTag = "user_input"
 
 // Wrapper wraps untrusted text in tags the text cannot close or forge.
-// Its zero value wraps in <user_input> with config.DefaultLabel and no
+// Its zero value wraps in <user_input> with DefaultLabel and no
 // suffix; without a suffix only the escaping layer protects the tags (see
 // the package documentation), so request paths should use NewWrapper.
 type Wrapper struct {
@@ -25,7 +23,7 @@ type Wrapper struct {
 	// character is replaced by '_'.
 	Tag string
 	// Label is the sentence placed before the wrapper by Block; {{tag}} is
-	// replaced by the tag name. "" means config.DefaultLabel.
+	// replaced by the tag name. "" means DefaultLabel.
 	Label string
 	// Suffix is appended to Tag after '_' to make the tag name
 	// unguessable; "" means none. Other characters than letters, digits,
@@ -162,12 +160,12 @@ func validName(s string) bool {
 	return s != ""
 }
 
-// Instruction returns Label (or config.DefaultLabel) with every {{tag}}
+// Instruction returns Label (or DefaultLabel) with every {{tag}}
 // replaced by TagName.
 func (w Wrapper) Instruction() string {
 	label := w.Label
 	if label == "" {
-		label = config.DefaultLabel
+		label = DefaultLabel
 	}
 	return strings.ReplaceAll(label, "{{tag}}", w.TagName())
 }

@@ -14,8 +14,6 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and the committed fuzz seed corpus")
@@ -290,8 +288,8 @@ func TestTagNameAndInstruction(t *testing.T) {
 		w        Wrapper
 		tag, ins string
 	}{
-		{"zero value", Wrapper{}, "user_input", strings.ReplaceAll(config.DefaultLabel, "{{tag}}", "user_input")},
-		{"suffix", Wrapper{Suffix: "ab12"}, "user_input_ab12", strings.ReplaceAll(config.DefaultLabel, "{{tag}}", "user_input_ab12")},
+		{"zero value", Wrapper{}, "user_input", strings.ReplaceAll(DefaultLabel, "{{tag}}", "user_input")},
+		{"suffix", Wrapper{Suffix: "ab12"}, "user_input_ab12", strings.ReplaceAll(DefaultLabel, "{{tag}}", "user_input_ab12")},
 		{"custom", Wrapper{Tag: "doc", Label: "Data in <{{tag}}>; see {{tag}}.", Suffix: "x"}, "doc_x", "Data in <doc_x>; see doc_x."},
 		{"invalid characters replaced", Wrapper{Tag: "a>b c", Suffix: "1</"}, "a_b_c_1__", ""},
 	}

@@ -161,11 +161,11 @@ func TestPinRestartOnly(t *testing.T) {
 		}, nil},
 		{"listen", func(c *config.Config) { c.Server.Listen = "127.0.0.1:1" }, []string{"server.listen"}},
 		{"audit path", func(c *config.Config) { c.Audit.Path = "/elsewhere"; c.Audit.FailOpen = true },
-			[]string{"audit (all but fail_open and unauthenticated_rate)"}},
+			[]string{"audit.path"}},
 		{"key and sandbox", func(c *config.Config) {
 			c.Upstream.APIKeyEnv = "OTHER"
 			c.Sandbox.MaxMemoryMB = 7
-		}, []string{"upstream.api_key_env", "sandbox"}},
+		}, []string{"upstream.api_key_env", "sandbox.max_memory_mb"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 )
@@ -112,25 +113,25 @@ func Run(ctx context.Context, opts Options) error {
 
 func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	var err error
-	if s.keys, err = keysource.New(cfg.Upstream, s.log); err != nil {
+	if s.keys, err = keysource.New(plan.KeySource(cfg.Upstream), s.log); err != nil {
 		return err
 	}
 	s.metrics = metrics.New(metrics.Options{Environment: cfg.Environment})
 	secrets := s.keys.Secrets
 	aopts := audit.Options{Environment: cfg.Environment, Secrets: secrets, Redact: redactor(), Logger: s.log, Observer: s.metrics}
-	if s.cpRedis, err = audit.RedisStoreFor(cfg); err != nil {
+	if s.cpRedis, err = plan.CheckpointRedis(cfg); err != nil {
 		return err
 	}
 	if s.cpRedis != nil {
 		aopts.Checkpoints = append(aopts.Checkpoints, s.cpRedis)
 	}
-	if s.audit, err = audit.Open(cfg.Audit, aopts); err != nil {
+	if s.audit, err = audit.Open(plan.Audit(cfg.Audit), aopts); err != nil {
 		return fmt.Errorf("opening audit log: %w", err)
 	}
 	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {
 		return fmt.Errorf("starting limits: %w", err)
 	}
-	if s.anomaly, err = anomaly.New(cfg.Anomaly, anomaly.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
+	if s.anomaly, err = anomaly.New(plan.Anomaly(cfg.Anomaly), anomaly.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
 		return err
 	}
 	if s.rt, err = newRuntime(ctx, cfg, s.log, s.metrics); err != nil {
@@ -143,7 +144,7 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
+	st.Upstream = upstream.New(plan.Upstream(cfg), s.keys.Key)
 	s.gw = gateway.New(gateway.Deps{Limiter: s.limiter, Audit: s.audit, Metrics: s.metrics, Logger: s.log, Secrets: secrets, Anomaly: s.anomaly, KeyFingerprint: func() string { return keysource.Fingerprint(s.keys.Key()) }}, st)
 	return nil
 }
@@ -337,7 +338,7 @@ func (s *Server) reload(ctx context.Context) ([]string, error) {
 		st.Close(ctx)
 		return nil, fmt.Errorf("applying limits: %w", err)
 	}
-	st.Upstream = upstream.New(cfg.Upstream, cfg.Retry, s.keys.Key)
+	st.Upstream = upstream.New(plan.Upstream(cfg), s.keys.Key)
 	if len(restart) > 0 {
 		s.log.Warn("reload: changed settings that apply only after a restart; they keep their running values", "restart_required", restart)
 	}

@@ -15,27 +15,52 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
+
+// Options configure a Client: [upstream] and [retry] of config.toml,
+// compiled by host/internal/plan (which holds the defaults).
+type Options struct {
+	// BaseURL is the API's root, such as https://api.anthropic.com.
+	BaseURL string
+	// ConnectTimeout bounds dialing; zero leaves it to the OS.
+	ConnectTimeout time.Duration
+	// FirstByteTimeout bounds the wait for response headers; zero waits
+	// as long as the request's context.
+	FirstByteTimeout time.Duration
+	// MaxIdleConns is the keep-alive pool size; zero keeps net/http's
+	// defaults (no total cap, two per host).
+	MaxIdleConns int
+	// Retry bounds retries; the zero value tries once.
+	Retry Retry
+}
+
+// Retry configures retries of failures that are safe to retry.
+type Retry struct {
+	// Attempts is the total number of tries; 0 and 1 mean no retry.
+	Attempts int
+	// Backoff is the first wait; it doubles each try, up to MaxBackoff
+	// (which also bounds a retry-after the upstream asks for).
+	Backoff, MaxBackoff time.Duration
+}
 
 // Client calls the upstream API. It is safe for concurrent use.
 type Client struct {
 	base  string
 	hc    *http.Client
 	key   func() string
-	retry config.Retry
+	retry Retry
 	// sleep waits between retries; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a client for cfg. key is called for every request, so a
 // rotated key is used at once.
-func New(cfg config.Upstream, retry config.Retry, key func() string) *Client {
+func New(cfg Options, key func() string) *Client {
 	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
-			Timeout:   cfg.ConnectTimeout.Duration,
+			Timeout:   cfg.ConnectTimeout,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -43,7 +68,7 @@ func New(cfg config.Upstream, retry config.Retry, key func() string) *Client {
 		MaxIdleConnsPerHost:   cfg.MaxIdleConns,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: cfg.FirstByteTimeout.Duration,
+		ResponseHeaderTimeout: cfg.FirstByteTimeout,
 		ExpectContinueTimeout: time.Second,
 		// The upstream's compression reaches moat, not the client: moat
 		// reads bodies to validate them.
@@ -53,7 +78,7 @@ func New(cfg config.Upstream, retry config.Retry, key func() string) *Client {
 		base:  strings.TrimRight(cfg.BaseURL, "/"),
 		hc:    &http.Client{Transport: tr},
 		key:   key,
-		retry: retry,
+		retry: cfg.Retry,
 		sleep: sleepCtx,
 	}
 }
@@ -75,7 +100,7 @@ type Attempt struct {
 // the caller's to close.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, hdr http.Header) (*http.Response, []Attempt, error) {
 	var attempts []Attempt
-	backoff := c.retry.Backoff.Duration
+	backoff := c.retry.Backoff
 	for try := 1; ; try++ {
 		resp, err := c.once(ctx, method, path, body, hdr)
 		last := try >= c.retry.Attempts
@@ -96,8 +121,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, hdr h
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		if backoff > c.retry.MaxBackoff.Duration {
-			backoff = c.retry.MaxBackoff.Duration
+		if backoff > c.retry.MaxBackoff {
+			backoff = c.retry.MaxBackoff
 		}
 		if err := c.sleep(ctx, backoff); err != nil {
 			return nil, attempts, transportError(ctx, err)
@@ -132,7 +157,7 @@ func (c *Client) retryableResp(resp *http.Response) (time.Duration, bool) {
 		return retryAfter(resp.Header), true
 	case http.StatusTooManyRequests:
 		d := retryAfter(resp.Header)
-		if d <= 0 || d > c.retry.MaxBackoff.Duration {
+		if d <= 0 || d > c.retry.MaxBackoff {
 			return 0, false
 		}
 		return d, true

@@ -18,13 +18,13 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/pluginerr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
 // Limits bound one plugin. A zero field takes the default named on it, the
-// same defaults as config.Plugin.
+// same defaults as config.toml's [[plugins]] (host/internal/plan compiles
+// them).
 type Limits struct {
 	// MemoryMB caps the guest's linear memory (default 64).
 	MemoryMB int
@@ -55,24 +55,9 @@ type Limits struct {
 	BreakerCooldown time.Duration
 }
 
-// LimitsFor returns the limits a config.Plugin sets.
-func LimitsFor(pl *config.Plugin) Limits {
-	return Limits{
-		MemoryMB:           pl.MemoryMB,
-		Timeout:            time.Duration(pl.TimeoutMS) * time.Millisecond,
-		MaxOutputBytes:     pl.MaxOutputBytes,
-		PoolSize:           pl.PoolSize,
-		RecycleCalls:       pl.RecycleCalls,
-		RecycleMemoryBytes: int64(pl.RecycleMemoryMB) << 20,
-		Fresh:              pl.Isolation == "fresh",
-		MaxConcurrency:     pl.MaxConcurrency,
-		QueueTimeout:       time.Duration(pl.QueueTimeoutMS) * time.Millisecond,
-		BreakerFailures:    pl.Breaker.Failures,
-		BreakerCooldown:    pl.Breaker.Cooldown.Duration,
-	}
-}
-
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with each zero field set to its default (see
+// the fields), as Load applies them.
+func (l Limits) WithDefaults() Limits {
 	if l.MemoryMB <= 0 {
 		l.MemoryMB = 64
 	}
@@ -177,7 +162,7 @@ func (in *instance) close(ctx context.Context) {
 // signature, or imports anything moat does not provide.
 func (r *Runtime) Load(ctx context.Context, name string, wasmBytes []byte, lim Limits) (*Plugin, error) {
 	start := time.Now()
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()

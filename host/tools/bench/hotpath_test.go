@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
@@ -84,12 +83,12 @@ func lineCopy(stream []byte, w io.Writer) error {
 
 // wrapBlock wraps text as moat does on a request path.
 func wrapBlock(text string) string {
-	return prompt.NewWrapper(prompt.DefaultTag, config.DefaultLabel, text).Block(text)
+	return prompt.NewWrapper(prompt.DefaultTag, prompt.DefaultLabel, text).Block(text)
 }
 
 // escapeConcat is the baseline for wrapBlock: escape and concatenate.
 func escapeConcat(text string) string {
-	return config.DefaultLabel + "\n<user_input>\n" + html.EscapeString(text) + "\n</user_input>"
+	return prompt.DefaultLabel + "\n<user_input>\n" + html.EscapeString(text) + "\n</user_input>"
 }
 
 // decodeWrapEncode decodes a request, wraps its user text and re-encodes it.

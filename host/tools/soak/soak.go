@@ -22,6 +22,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/tools/standin"
 )
 
@@ -397,7 +398,7 @@ func checkAudit(rep *Report, cfgPath, path string, ids map[string]int) {
 		rep.problem("audit verify: %v", err)
 		return
 	}
-	v, err := audit.VerifyTrail(context.Background(), cfg.Audit, audit.TrailOptions{})
+	v, err := audit.VerifyTrail(context.Background(), plan.Audit(cfg.Audit), audit.TrailOptions{})
 	switch {
 	case err != nil:
 		rep.AuditVerify = "FAILED: " + err.Error()

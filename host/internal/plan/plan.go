@@ -1,0 +1,210 @@
+// Package plan compiles a parsed config.toml (host/internal/config, the
+// TOML schema with its defaults) into the typed options each component
+// takes: parsed durations and addresses, one options struct per
+// component. Components declare their own options and never import the
+// TOML schema; this package is the one place that knows both.
+//
+// Arrows: plan imports config and the components; components import
+// neither plan nor config; the server (and the gateway's state builder)
+// import plan.
+package plan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/anomaly"
+	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/keysource"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/host/internal/upstream"
+	"github.com/moat-gateway/moat/host/internal/wasm"
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// Anomaly compiles [anomaly].
+func Anomaly(c config.Anomaly) anomaly.Config {
+	return anomaly.Config{
+		Enabled:      c.Enabled,
+		SpendFactor:  c.SpendFactor,
+		NewIP:        c.NewIP,
+		AuthFailures: c.AuthFailures,
+		Webhook:      c.Webhook,
+	}
+}
+
+// KeySource compiles where the upstream key is ([upstream] api_key_file,
+// api_key_env).
+func KeySource(c config.Upstream) keysource.Config {
+	return keysource.Config{File: c.APIKeyFile, Env: c.APIKeyEnv}
+}
+
+// Upstream compiles the upstream client's options from [upstream] and
+// [retry].
+func Upstream(c *config.Config) upstream.Options {
+	u, r := c.Upstream, c.Retry
+	return upstream.Options{
+		BaseURL:          u.BaseURL,
+		ConnectTimeout:   u.ConnectTimeout.Duration,
+		FirstByteTimeout: u.FirstByteTimeout.Duration,
+		MaxIdleConns:     u.MaxIdleConns,
+		Retry:            upstream.Retry{Attempts: r.Attempts, Backoff: r.Backoff.Duration, MaxBackoff: r.MaxBackoff.Duration},
+	}
+}
+
+// Audit compiles [audit] for the audit log (fail_open and
+// unauthenticated_rate are the gateway's, read per request).
+func Audit(c config.Audit) audit.Config {
+	out := audit.Config{
+		Path:               c.Path,
+		Disabled:           c.Disabled,
+		Content:            c.Content,
+		HMACKeyEnv:         c.HMACKeyEnv,
+		HMACKeyFile:        c.HMACKeyFile,
+		MaxBytes:           int64(c.MaxSizeMB) << 20,
+		ChainKeyEnv:        c.ChainKeyEnv,
+		ChainKeyFile:       c.ChainKeyFile,
+		CheckpointPath:     c.CheckpointPath,
+		CheckpointInterval: c.CheckpointInterval.Duration,
+	}
+	// config.Load has checked fsync: "every" or a positive duration.
+	if c.FSync != "" && c.FSync != "every" {
+		out.FSyncInterval, _ = time.ParseDuration(c.FSync)
+	}
+	return out
+}
+
+// CheckpointRedis returns the Redis checkpoint store of c when its limits
+// use Redis (limits.store = "redis"), nil otherwise.
+func CheckpointRedis(c *config.Config) (*audit.RedisStore, error) {
+	if c.Limits.Store != "redis" {
+		return nil, nil
+	}
+	url := c.Limits.RedisURL
+	if url == "" && c.Limits.RedisURLEnv != "" {
+		url = os.Getenv(c.Limits.RedisURLEnv)
+	}
+	if url == "" {
+		return nil, errors.New("audit checkpoints: limits.store = \"redis\" but no redis url is set")
+	}
+	return audit.NewRedisStore(url, c.Audit.Path)
+}
+
+// PluginLimits compiles the sandbox limits of one [[plugins]] entry.
+func PluginLimits(pl *config.Plugin) wasm.Limits {
+	return wasm.Limits{
+		MemoryMB:           pl.MemoryMB,
+		Timeout:            time.Duration(pl.TimeoutMS) * time.Millisecond,
+		MaxOutputBytes:     pl.MaxOutputBytes,
+		PoolSize:           pl.PoolSize,
+		RecycleCalls:       pl.RecycleCalls,
+		RecycleMemoryBytes: int64(pl.RecycleMemoryMB) << 20,
+		Fresh:              pl.Isolation == "fresh",
+		MaxConcurrency:     pl.MaxConcurrency,
+		QueueTimeout:       time.Duration(pl.QueueTimeoutMS) * time.Millisecond,
+		BreakerFailures:    pl.Breaker.Failures,
+		BreakerCooldown:    pl.Breaker.Cooldown.Duration,
+	}
+}
+
+// Plugin compiles one [[plugins]] entry of c: its path resolved against
+// the config's directory, its config table as JSON, its limits.
+func Plugin(c *config.Config, pl *config.Plugin) (pipeline.PluginSpec, error) {
+	out := pipeline.PluginSpec{
+		Name:      pl.Name,
+		SHA256:    pl.SHA256,
+		Builtin:   pl.Builtin,
+		Native:    pl.Runtime == "native",
+		OnError:   pl.OnError,
+		Streaming: pl.Streaming,
+		HoldBack:  pl.HoldBack,
+		Limits:    PluginLimits(pl),
+	}
+	if pl.Path != "" {
+		out.Path = c.ResolvedPath(pl)
+	}
+	if len(pl.Config) > 0 {
+		b, err := json.Marshal(pl.Config)
+		if err != nil {
+			return out, fmt.Errorf("loading plugin %q: encoding config table: %w", pl.Name, err)
+		}
+		out.Config = b
+	}
+	return out, nil
+}
+
+// Pipeline compiles what the plugin registry loads: every [[plugins]]
+// entry, and every chain that names plugins (the default chains, then
+// each client's and each route's own), to be checked in that order.
+func Pipeline(c *config.Config) (pipeline.Spec, error) {
+	var spec pipeline.Spec
+	for i := range c.Plugins {
+		ps, err := Plugin(c, &c.Plugins[i])
+		if err != nil {
+			return spec, err
+		}
+		spec.Plugins = append(spec.Plugins, ps)
+	}
+	add := func(where string, phase abi.Phase, names []string) {
+		spec.Chains = append(spec.Chains, pipeline.ChainSpec{Where: where, Phase: phase, Names: names})
+	}
+	add("pipeline.input", abi.PhaseInput, c.Pipeline.Input)
+	add("pipeline.output", abi.PhaseOutput, c.Pipeline.Output)
+	for _, cl := range c.Clients {
+		if cl.Input != nil {
+			add(fmt.Sprintf("clients[%q].input", cl.ID), abi.PhaseInput, *cl.Input)
+		}
+		if cl.Output != nil {
+			add(fmt.Sprintf("clients[%q].output", cl.ID), abi.PhaseOutput, *cl.Output)
+		}
+	}
+	for _, r := range c.Routes {
+		if r.Input != nil {
+			add(fmt.Sprintf("routes[%q].input", r.Name), abi.PhaseInput, *r.Input)
+		}
+		if r.Output != nil {
+			add(fmt.Sprintf("routes[%q].output", r.Name), abi.PhaseOutput, *r.Output)
+		}
+	}
+	return spec, nil
+}
+
+// Route compiles the prompt of one [[routes]] entry: its template checked
+// (the tag, the variables, each {{var.NAME}} declared) and ready to render.
+func Route(r *config.Route) (*prompt.Template, error) {
+	return prompt.Compile(RoutePrompt(r))
+}
+
+// RoutePrompt is the prompt part of one [[routes]] entry, uncompiled.
+func RoutePrompt(r *config.Route) prompt.Route {
+	return prompt.Route{
+		Name:          r.Name,
+		System:        r.SystemText,
+		Task:          r.Task,
+		Tag:           r.Tag,
+		Label:         r.Label,
+		Variables:     r.Variables,
+		MaxInputBytes: r.MaxInputBytes,
+		Canary:        r.Canary,
+	}
+}
+
+// TrustedProxies parses server.trusted_proxies (CIDRs or single
+// addresses) into prefixes; a bad entry is an error naming it.
+func TrustedProxies(c *config.Config) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range c.Server.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

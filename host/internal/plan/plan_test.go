@@ -1,0 +1,184 @@
+package plan
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/wasm"
+)
+
+// TestEveryFieldCompiled: each compile step, given a config section with
+// every field set, yields options with every field set, so a field added
+// to a component's options (or to the section) and not mapped fails here.
+func TestEveryFieldCompiled(t *testing.T) {
+	cases := []struct {
+		name    string
+		compile func(c *config.Config) any
+		// unset are option fields the section cannot set (filled by the
+		// caller, or left at their zero value on purpose).
+		unset []string
+	}{
+		{"anomaly", func(c *config.Config) any { return Anomaly(c.Anomaly) }, nil},
+		{"keysource", func(c *config.Config) any { return KeySource(c.Upstream) }, nil},
+		{"audit", func(c *config.Config) any { c.Audit.FSync = "250ms"; return Audit(c.Audit) }, nil},
+		{"plugin", func(c *config.Config) any {
+			c.Plugins[0].Runtime = "native"
+			ps, err := Plugin(c, &c.Plugins[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ps
+		}, nil},
+		{"plugin limits", func(c *config.Config) any {
+			c.Plugins[0].Isolation = "fresh"
+			return PluginLimits(&c.Plugins[0])
+		}, nil},
+		{"route prompt", func(c *config.Config) any { return RoutePrompt(&c.Routes[0]) }, nil},
+		{"upstream", func(c *config.Config) any { return Upstream(c) }, nil},
+		{"upstream retry", func(c *config.Config) any { return Upstream(c).Retry }, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var c config.Config
+			fill(reflect.ValueOf(&c).Elem())
+			got := reflect.ValueOf(tc.compile(&c))
+			for got.Kind() == reflect.Pointer {
+				got = got.Elem()
+			}
+			for i := range got.NumField() {
+				f := got.Type().Field(i)
+				if !f.IsExported() || contains(tc.unset, f.Name) {
+					continue
+				}
+				if got.Field(i).IsZero() {
+					t.Errorf("%s.%s is not compiled from the config", got.Type(), f.Name)
+				}
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// fill sets every settable field under v to a non-zero value.
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("x1")
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if v.Type() == reflect.TypeFor[time.Duration]() {
+			v.SetInt(int64(3 * time.Second))
+			return
+		}
+		v.SetInt(3)
+	case reflect.Float64:
+		v.SetFloat(2.5)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem())
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fill(s.Index(0))
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(k)
+		fill(e)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i))
+			}
+		}
+	case reflect.Interface:
+		v.Set(reflect.ValueOf("x1"))
+	}
+}
+
+// TestPipelineChains: the registry checks the default chains, then each
+// client's and each route's own, named as config.toml names them.
+func TestPipelineChains(t *testing.T) {
+	in, out := []string{"a"}, []string{"b"}
+	c := &config.Config{
+		Pipeline: config.Chains{Input: []string{"x"}},
+		Clients:  []config.Client{{ID: "app", Output: &out}, {ID: "plain"}},
+		Routes:   []config.Route{{Name: "sum", Input: &in, Output: &out}},
+	}
+	spec, err := Pipeline(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ch := range spec.Chains {
+		got = append(got, ch.Where+" "+string(ch.Phase))
+	}
+	want := []string{"pipeline.input input", "pipeline.output output", `clients["app"].output output`, `routes["sum"].input input`, `routes["sum"].output output`}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("chains %q, want %q", got, want)
+	}
+}
+
+// TestTrustedProxies: entries parse as CIDRs (masked) or single
+// addresses; a bad entry is refused by its index.
+func TestTrustedProxies(t *testing.T) {
+	cases := []struct {
+		name    string
+		entries []string
+		want    []string
+		err     string
+	}{
+		{"none", nil, nil, ""},
+		{"cidr and address", []string{"10.1.2.3/8", "192.0.2.7", "::ffff:192.0.2.8"}, []string{"10.0.0.0/8", "192.0.2.7/32", "192.0.2.8/32"}, ""},
+		{"bad", []string{"10.0.0.0/8", "not-a-cidr"}, nil, `server.trusted_proxies[1]: not a CIDR or address: "not-a-cidr"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &config.Config{Server: config.Server{TrustedProxies: tc.entries}}
+			got, err := TrustedProxies(c)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s []string
+			for _, p := range got {
+				s = append(s, p.String())
+			}
+			if !reflect.DeepEqual(s, tc.want) {
+				t.Fatalf("got %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
+
+// TestPluginDefaultsAgree: the limits config.toml's defaults compile to
+// are wasm's own defaults, so a plugin with no limits of its own runs
+// the same whether built from config.toml or from wasm.Limits{}.
+func TestPluginDefaultsAgree(t *testing.T) {
+	c, err := config.Parse([]byte("[upstream]\nbase_url = \"http://127.0.0.1:1\"\n[[plugins]]\nname = \"p\"\nbuiltin = \"pii-redact\"\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := PluginLimits(&c.Plugins[0]).WithDefaults()
+	if want := (wasm.Limits{}).WithDefaults(); got != want {
+		t.Fatalf("config.toml's plugin defaults compile to %+v, wasm's defaults are %+v", got, want)
+	}
+}

@@ -45,7 +45,7 @@ var errTooDeep = errors.New("nesting exceeds 128 levels")
 
 // parseTree decodes body strictly into a tree.
 func parseTree(body []byte) (*node, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(body),
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body),
 		jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
 	p := treeParser{dec: dec, body: body}
 	root, err := p.value(0)

@@ -113,13 +113,17 @@ func TestTextDeltaParses(t *testing.T) {
 	}
 }
 
-// FuzzParseStreamEvent: decoding any event data never panics.
+// FuzzParseStreamEvent: decoding any event data never panics and reads
+// what the strict decoder alone reads (the delta fast path included).
 func FuzzParseStreamEvent(f *testing.F) {
+	for _, tc := range deltaCases {
+		f.Add([]byte(tc.data))
+	}
 	f.Add([]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}`))
 	f.Add([]byte(`{"type":"message_start","message":{"id":"msg_1","content":[],"usage":{"input_tokens":3}}}`))
 	f.Add([]byte(`{"type":"message_delta","usage":{"output_tokens":7}}`))
 	f.Add([]byte(`{"type":"error","error":{"type":"overloaded_error","message":"x"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = ParseStreamEvent(data)
+		checkSameAsDecoder(t, data)
 	})
 }

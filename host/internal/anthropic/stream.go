@@ -1,7 +1,9 @@
 package anthropic
 
 import (
+	"bytes"
 	"strconv"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -45,10 +47,103 @@ type StreamEvent struct {
 // ParseStreamEvent decodes an event's data with the strict decoder
 // (go-json-experiment: duplicate member names and invalid UTF-8 are
 // errors), so it reads an event as the output model's parse does.
+//
+// A text, thinking or tool-input delta in the API's own layout (no
+// whitespace, members in the API's order) is read without a decoder: its
+// fixed bytes are compared and its one string is checked as strictly as
+// the decoder would (valid UTF-8, no control characters, escapes through
+// jsontext); these are nearly every event of a stream. Anything else goes
+// to the decoder.
 func ParseStreamEvent(data []byte) (StreamEvent, error) {
 	var se StreamEvent
+	if parseDelta(data, &se) {
+		return se, nil
+	}
 	err := jsonv2.Unmarshal(data, &se)
 	return se, err
+}
+
+// deltaPrefix starts a content_block_delta in the API's layout.
+const deltaPrefix = `{"type":"content_block_delta","index":`
+
+// deltaFields are the delta types read by parseDelta: the bytes between
+// the index and the string, the delta's type, and the field of
+// StreamEvent.Delta it sets.
+var deltaFields = [...]struct {
+	mid, typ string
+	set      func(se *StreamEvent, s string)
+}{
+	{`,"delta":{"type":"text_delta","text":`, "text_delta", func(se *StreamEvent, s string) { se.Delta.Text = s }},
+	{`,"delta":{"type":"thinking_delta","thinking":`, "thinking_delta", func(se *StreamEvent, s string) { se.Delta.Thinking = s }},
+	{`,"delta":{"type":"input_json_delta","partial_json":`, "input_json_delta", func(se *StreamEvent, s string) { se.Delta.PartialJSON = s }},
+}
+
+// parseDelta reads data when it is exactly deltaPrefix, an index, one of
+// deltaFields' middles, a JSON string and "}}", and reports whether it
+// did. It only fills se when the decoder would read the same values (it
+// reports false for what it does not read, never an error: the decoder
+// then decides).
+func parseDelta(data []byte, se *StreamEvent) bool {
+	rest, ok := bytes.CutPrefix(data, []byte(deltaPrefix))
+	if !ok || !bytes.HasSuffix(rest, []byte(`"}}`)) {
+		return false
+	}
+	// The index: digits without a leading zero, small enough for an int.
+	n := 0
+	for n < len(rest) && n < 9 && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || (n > 1 && rest[0] == '0') {
+		return false
+	}
+	index := 0
+	for _, c := range rest[:n] {
+		index = index*10 + int(c-'0')
+	}
+	rest = rest[n:]
+	for i := range deltaFields {
+		df := &deltaFields[i]
+		lit, ok := bytes.CutPrefix(rest, []byte(df.mid))
+		if !ok {
+			continue
+		}
+		lit = lit[:len(lit)-2] // the string literal, quotes included
+		s, ok := unquoteStrict(lit)
+		if !ok {
+			return false
+		}
+		se.Type, se.Index = EventContentBlockDelta, index
+		se.Delta.Type = df.typ
+		df.set(se, s)
+		return true
+	}
+	return false
+}
+
+// unquoteStrict decodes lit, which must be exactly one JSON string
+// literal, refusing what the strict decoder refuses (invalid UTF-8,
+// unpaired surrogate escapes, control characters, bytes after the
+// closing quote).
+func unquoteStrict(lit []byte) (string, bool) {
+	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+		return "", false
+	}
+	body := lit[1 : len(lit)-1]
+	plain := true
+	for _, c := range body {
+		if c < ' ' || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(body), true
+	}
+	b, err := jsontext.AppendUnquote(nil, lit)
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
 }
 
 // StreamUsage accumulates usage across a stream's events.

@@ -67,4 +67,3 @@ func checkSameAsDecoder(t *testing.T, data []byte) {
 		t.Fatalf("ParseStreamEvent(%q) = %+v, the decoder read %+v", data, got, want)
 	}
 }
-

@@ -86,6 +86,19 @@ func (p *treeParser) value(depth int) (*node, error) {
 		return nil, errTooDeep
 	}
 	s := p.start()
+	if p.dec.PeekKind() == '"' {
+		// A string is read as a value: checked once by the decoder, its
+		// bytes aliasing body, and copied once (see unquote).
+		raw, err := p.dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		str, err := unquote(raw)
+		if err != nil {
+			return nil, err
+		}
+		return &node{kind: '"', str: str, raw: p.body[s:int(p.dec.InputOffset())]}, nil
+	}
 	tok, err := p.dec.ReadToken()
 	if err != nil {
 		return nil, err
@@ -94,11 +107,14 @@ func (p *treeParser) value(depth int) (*node, error) {
 	switch n.kind {
 	case '{':
 		for p.dec.PeekKind() != '}' {
-			kt, err := p.dec.ReadToken()
+			raw, err := p.dec.ReadValue()
 			if err != nil {
 				return nil, err
 			}
-			name := kt.String()
+			name, err := unquoteName(raw)
+			if err != nil {
+				return nil, err
+			}
 			v, err := p.value(depth + 1)
 			if err != nil {
 				return nil, err
@@ -122,13 +138,75 @@ func (p *treeParser) value(depth int) (*node, error) {
 		if _, err := p.dec.ReadToken(); err != nil {
 			return nil, err
 		}
-	case '"':
-		n.str = tok.String()
 	case 0:
 		return nil, fmt.Errorf("unexpected end of input")
 	}
 	n.raw = p.body[s:int(p.dec.InputOffset())]
 	return n, nil
+}
+
+// unquote decodes a string the decoder has read and checked: without an
+// escape, its bytes between the quotes are the string.
+func unquote(raw jsontext.Value) (string, error) {
+	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	b, err := jsontext.AppendUnquote(nil, raw)
+	return string(b), err
+}
+
+// unquoteName is unquote for member names, returning the names of the
+// Messages API without allocating.
+func unquoteName(raw jsontext.Value) (string, error) {
+	switch string(raw) {
+	case `"type"`:
+		return "type", nil
+	case `"text"`:
+		return "text", nil
+	case `"role"`:
+		return "role", nil
+	case `"content"`:
+		return "content", nil
+	case `"model"`:
+		return "model", nil
+	case `"messages"`:
+		return "messages", nil
+	case `"max_tokens"`:
+		return "max_tokens", nil
+	case `"stream"`:
+		return "stream", nil
+	case `"system"`:
+		return "system", nil
+	case `"id"`:
+		return "id", nil
+	case `"usage"`:
+		return "usage", nil
+	case `"index"`:
+		return "index", nil
+	case `"delta"`:
+		return "delta", nil
+	case `"input_tokens"`:
+		return "input_tokens", nil
+	case `"output_tokens"`:
+		return "output_tokens", nil
+	case `"stop_reason"`:
+		return "stop_reason", nil
+	case `"stop_sequence"`:
+		return "stop_sequence", nil
+	case `"content_block"`:
+		return "content_block", nil
+	case `"message"`:
+		return "message", nil
+	case `"name"`:
+		return "name", nil
+	case `"input"`:
+		return "input", nil
+	case `"metadata"`:
+		return "metadata", nil
+	case `"tools"`:
+		return "tools", nil
+	}
+	return unquote(raw)
 }
 
 // get returns the value of member key, or nil.

@@ -64,6 +64,22 @@ func parseTree(body []byte) (*node, error) {
 type treeParser struct {
 	dec  *jsontext.Decoder
 	body []byte
+	slab  []node // nodes allocated in chunks (see newNode)
+	chunk int
+}
+
+// newNode returns a zeroed node from the parser's current chunk. Nodes of
+// one tree live and die together, so chunks (8 nodes, then twice as many
+// each time up to 256) save most of the per-value allocations.
+func (p *treeParser) newNode(kind byte) *node {
+	if len(p.slab) == 0 {
+		p.chunk = min(max(p.chunk*2, 8), 256)
+		p.slab = make([]node, p.chunk)
+	}
+	n := &p.slab[0]
+	p.slab = p.slab[1:]
+	n.kind = kind
+	return n
 }
 
 // start returns the offset of the next value: the decoder's offset past
@@ -97,13 +113,15 @@ func (p *treeParser) value(depth int) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{kind: '"', str: str, raw: p.body[s:int(p.dec.InputOffset())]}, nil
+		n := p.newNode('"')
+		n.str, n.raw = str, p.body[s:int(p.dec.InputOffset())]
+		return n, nil
 	}
 	tok, err := p.dec.ReadToken()
 	if err != nil {
 		return nil, err
 	}
-	n := &node{kind: byte(tok.Kind())}
+	n := p.newNode(byte(tok.Kind()))
 	switch n.kind {
 	case '{':
 		for p.dec.PeekKind() != '}' {

@@ -62,8 +62,8 @@ func parseTree(body []byte) (*node, error) {
 }
 
 type treeParser struct {
-	dec  *jsontext.Decoder
-	body []byte
+	dec   *jsontext.Decoder
+	body  []byte
 	slab  []node // nodes allocated in chunks (see newNode)
 	chunk int
 }

@@ -142,3 +142,42 @@ func benchResponse(b *testing.B, name string) []byte {
 	}
 	return body
 }
+
+// BenchmarkStreamWhole runs a whole text stream like the benchmark's
+// (message_start, a text block of 80 deltas, message_delta) through
+// ParseStreamEvent and the output model; reference=true reads every event
+// as before issue 18 (the decoder for every event, then the output
+// model's own parse), in the same run.
+func BenchmarkStreamWhole(b *testing.B) {
+	evs := []Event{
+		{Name: EventMessageStart, Data: []byte(`{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-5-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1100,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}`)},
+		{Name: EventContentBlockStart, Data: []byte(evTextStart)},
+	}
+	for range 80 {
+		evs = append(evs, TextDelta(0, " busiest spring yet"))
+	}
+	evs = append(evs,
+		Event{Name: EventContentBlockStop, Data: []byte(`{"type":"content_block_stop","index":0}`)},
+		Event{Name: EventMessageDelta, Data: []byte(`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":300}}`)})
+	for _, ref := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reference=%v", ref), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				st := NewOutputStream(passJudge{}, nil)
+				for _, ev := range evs {
+					parse := ParseStreamEvent
+					if ref {
+						parse = referenceParseStreamEvent
+					}
+					se, err := parse(ev.Data)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := st.Event(ev, &se); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

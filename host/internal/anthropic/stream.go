@@ -42,6 +42,10 @@ type StreamEvent struct {
 	} `json:"message"`
 	Usage *Usage       `json:"usage"`
 	Error *ErrorDetail `json:"error"`
+
+	// tree is the strict parse ParseStreamEvent read the event from, for
+	// OutputStream.Event (nil when it was read another way).
+	tree *node
 }
 
 // ParseStreamEvent decodes an event's data with the strict decoder
@@ -59,23 +63,198 @@ func ParseStreamEvent(data []byte) (StreamEvent, error) {
 	if parseDelta(data, &se) {
 		return se, nil
 	}
+	return parseEvent(data)
+}
+
+// parseEvent is ParseStreamEvent for events other than deltas (apart, so
+// that the deltas' StreamEvent stays off the heap).
+func parseEvent(data []byte) (StreamEvent, error) {
+	var se StreamEvent
+	// One strict parse serves this and the output model; the fields are
+	// read from it when they hold what the decoder expects, else the
+	// decoder reads them (and refuses what it refuses).
+	if root, err := parseTree(data); err == nil && root.kind == '{' && fillEvent(root, &se) {
+		se.tree = root
+		return se, nil
+	}
+	se = StreamEvent{}
 	err := jsonv2.Unmarshal(data, &se)
 	return se, err
+}
+
+// fillEvent sets se's fields from a parsed event the way json v2's
+// Unmarshal does (names matched exactly, other members ignored, null
+// leaving the zero value), and reports false at the first value whose
+// reading it does not mirror (a wrong kind, a non-integer index, tool
+// content in message_start): the caller then asks the decoder.
+func fillEvent(root *node, se *StreamEvent) bool {
+	for i, k := range root.keys {
+		v := root.vals[i]
+		if v.kind == 'n' {
+			continue
+		}
+		ok := true
+		switch k {
+		case "type":
+			ok = setStr(v, &se.Type)
+		case "index":
+			ok = setInt(v, &se.Index)
+		case "delta":
+			ok = v.kind == '{' && eachMember(v, func(k string, v *node) bool {
+				switch k {
+				case "type":
+					return setStr(v, &se.Delta.Type)
+				case "text":
+					return setStr(v, &se.Delta.Text)
+				case "thinking":
+					return setStr(v, &se.Delta.Thinking)
+				case "partial_json":
+					return setStr(v, &se.Delta.PartialJSON)
+				}
+				return true
+			})
+		case "content_block":
+			ok = v.kind == '{' && eachMember(v, func(k string, v *node) bool {
+				switch k {
+				case "type":
+					return setStr(v, &se.ContentBlock.Type)
+				case "text":
+					return setStr(v, &se.ContentBlock.Text)
+				}
+				return true
+			})
+		case "message":
+			if v.kind != '{' {
+				return false
+			}
+			se.Message = &struct {
+				ID      string           `json:"id"`
+				Usage   *Usage           `json:"usage"`
+				Content []jsontext.Value `json:"content"`
+			}{}
+			m := se.Message
+			ok = eachMember(v, func(k string, v *node) bool {
+				switch k {
+				case "id":
+					return setStr(v, &m.ID)
+				case "usage":
+					return setUsage(v, &m.Usage)
+				case "content":
+					if v.kind == '[' && len(v.vals) == 0 {
+						m.Content = []jsontext.Value{}
+						return true
+					}
+					return v.kind == 'n'
+				}
+				return true
+			})
+		case "usage":
+			ok = setUsage(v, &se.Usage)
+		case "error":
+			if v.kind != '{' {
+				return false
+			}
+			se.Error = &ErrorDetail{}
+			ok = eachMember(v, func(k string, v *node) bool {
+				switch k {
+				case "type":
+					return setStr(v, &se.Error.Type)
+				case "message":
+					return setStr(v, &se.Error.Message)
+				}
+				return true
+			})
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// eachMember calls fn for the members of object v that are not null (a
+// null leaves the zero value) until fn returns false.
+func eachMember(v *node, fn func(string, *node) bool) bool {
+	for i, k := range v.keys {
+		if v.vals[i].kind != 'n' && !fn(k, v.vals[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func setStr(v *node, dst *string) bool {
+	switch v.kind {
+	case '"':
+		*dst = v.str
+	case 'n':
+		*dst = ""
+	default:
+		return false
+	}
+	return true
+}
+
+// setInt reads an integer written without fraction or exponent.
+func setInt(v *node, dst *int) bool {
+	if v.kind != '0' {
+		return v.kind == 'n'
+	}
+	n, err := strconv.ParseInt(string(v.raw), 10, strconv.IntSize)
+	if err != nil {
+		return false
+	}
+	*dst = int(n)
+	return true
+}
+
+func setInt64(v *node, dst *int64) bool {
+	if v.kind != '0' {
+		return v.kind == 'n'
+	}
+	n, err := strconv.ParseInt(string(v.raw), 10, 64)
+	if err != nil {
+		return false
+	}
+	*dst = n
+	return true
+}
+
+func setUsage(v *node, dst **Usage) bool {
+	if v.kind == 'n' {
+		*dst = nil
+		return true
+	}
+	if v.kind != '{' {
+		return false
+	}
+	u := &Usage{}
+	*dst = u
+	return eachMember(v, func(k string, v *node) bool {
+		switch k {
+		case "input_tokens":
+			return setInt64(v, &u.InputTokens)
+		case "output_tokens":
+			return setInt64(v, &u.OutputTokens)
+		case "cache_creation_input_tokens":
+			return setInt64(v, &u.CacheCreationInputTokens)
+		case "cache_read_input_tokens":
+			return setInt64(v, &u.CacheReadInputTokens)
+		}
+		return true
+	})
 }
 
 // deltaPrefix starts a content_block_delta in the API's layout.
 const deltaPrefix = `{"type":"content_block_delta","index":`
 
 // deltaFields are the delta types read by parseDelta: the bytes between
-// the index and the string, the delta's type, and the field of
-// StreamEvent.Delta it sets.
-var deltaFields = [...]struct {
-	mid, typ string
-	set      func(se *StreamEvent, s string)
-}{
-	{`,"delta":{"type":"text_delta","text":`, "text_delta", func(se *StreamEvent, s string) { se.Delta.Text = s }},
-	{`,"delta":{"type":"thinking_delta","thinking":`, "thinking_delta", func(se *StreamEvent, s string) { se.Delta.Thinking = s }},
-	{`,"delta":{"type":"input_json_delta","partial_json":`, "input_json_delta", func(se *StreamEvent, s string) { se.Delta.PartialJSON = s }},
+// the index and the string, and the delta's type (the field set is
+// Delta.Text, Delta.Thinking and Delta.PartialJSON, in this order).
+var deltaFields = [...]struct{ mid, typ string }{
+	{`,"delta":{"type":"text_delta","text":`, "text_delta"},
+	{`,"delta":{"type":"thinking_delta","thinking":`, "thinking_delta"},
+	{`,"delta":{"type":"input_json_delta","partial_json":`, "input_json_delta"},
 }
 
 // parseDelta reads data when it is exactly deltaPrefix, an index, one of
@@ -84,7 +263,7 @@ var deltaFields = [...]struct {
 // reports false for what it does not read, never an error: the decoder
 // then decides).
 func parseDelta(data []byte, se *StreamEvent) bool {
-	rest, ok := bytes.CutPrefix(data, []byte(deltaPrefix))
+	rest, ok := cutPrefix(data, deltaPrefix)
 	if !ok || !bytes.HasSuffix(rest, []byte(`"}}`)) {
 		return false
 	}
@@ -103,7 +282,7 @@ func parseDelta(data []byte, se *StreamEvent) bool {
 	rest = rest[n:]
 	for i := range deltaFields {
 		df := &deltaFields[i]
-		lit, ok := bytes.CutPrefix(rest, []byte(df.mid))
+		lit, ok := cutPrefix(rest, df.mid)
 		if !ok {
 			continue
 		}
@@ -114,10 +293,25 @@ func parseDelta(data []byte, se *StreamEvent) bool {
 		}
 		se.Type, se.Index = EventContentBlockDelta, index
 		se.Delta.Type = df.typ
-		df.set(se, s)
+		switch i {
+		case 0:
+			se.Delta.Text = s
+		case 1:
+			se.Delta.Thinking = s
+		default:
+			se.Delta.PartialJSON = s
+		}
 		return true
 	}
 	return false
+}
+
+// cutPrefix is bytes.CutPrefix for a string prefix, without converting it.
+func cutPrefix(b []byte, prefix string) ([]byte, bool) {
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return b, false
+	}
+	return b[len(prefix):], true
 }
 
 // unquoteStrict decodes lit, which must be exactly one JSON string

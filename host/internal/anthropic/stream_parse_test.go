@@ -40,6 +40,26 @@ var deltaCases = []struct {
 	{"other field", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","thinking":"a"}}`, false},
 	{"unterminated", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"}}`, false},
 	{"message stop", `{"type":"message_stop"}`, false},
+	{"message start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","usage":{"input_tokens":3,"output_tokens":1,"cache_creation_input_tokens":null}}}`, false},
+	{"message start content", `{"type":"message_start","message":{"id":"msg_1","content":[{"type":"text","text":"x"}]}}`, false},
+	{"message start null", `{"type":"message_start","message":null,"usage":null}`, false},
+	{"message delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}`, false},
+	{"block start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`, false},
+	{"block start tool", `{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"n","input":{}}}`, false},
+	{"block stop", `{"type":"content_block_stop","index":0}`, false},
+	{"error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, false},
+	{"ping", `{"type":"ping"}`, false},
+	{"float index", `{"type":"content_block_stop","index":1.0}`, false},
+	{"exp index", `{"type":"content_block_stop","index":1e1}`, false},
+	{"string index", `{"type":"content_block_stop","index":"1"}`, false},
+	{"type number", `{"type":5}`, false},
+	{"usage string", `{"type":"message_delta","usage":"x"}`, false},
+	{"usage float", `{"type":"message_delta","usage":{"output_tokens":1.5}}`, false},
+	{"usage huge", `{"type":"message_delta","usage":{"output_tokens":99999999999999999999}}`, false},
+	{"case variant", `{"Type":"ping","type":"message_stop"}`, false},
+	{"delta array", `{"type":"content_block_delta","index":0,"delta":[]}`, false},
+	{"error string", `{"type":"error","error":"x"}`, false},
+	{"array", `[1]`, false},
 }
 
 // TestParseStreamEventMatchesDecoder: the fast path reads exactly what the
@@ -59,6 +79,7 @@ func TestParseStreamEventMatchesDecoder(t *testing.T) {
 func checkSameAsDecoder(t *testing.T, data []byte) {
 	t.Helper()
 	got, gerr := ParseStreamEvent(data)
+	got.tree = nil
 	want, werr := referenceParseStreamEvent(data)
 	if (gerr == nil) != (werr == nil) {
 		t.Fatalf("ParseStreamEvent(%q) error %v, the decoder's %v", data, gerr, werr)

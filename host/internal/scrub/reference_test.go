@@ -110,3 +110,58 @@ func benchDeltas(b *testing.B, ref bool) {
 		st.Flush()
 	}
 }
+
+// referenceFound is Found before issue 18: the regexp on every text.
+func (s *Scrubber) referenceFound(t string) bool {
+	for _, sec := range s.list() {
+		if strings.Contains(t, sec) {
+			return true
+		}
+	}
+	return keyShape.MatchString(t)
+}
+
+var foundCases = []string{
+	"", "msg_01XYZ", "claude-sonnet-5-5", "toolu_01abc", "sk-ant-", "sk-ant-abcdef", "sk-ant-abcde", "xx moat_" + strings.Repeat("a", 40),
+	"moat_" + strings.Repeat("a", 39), key("F"), "exact-secret-42", "prefix sk-ant-api03-" + strings.Repeat("Z", 10),
+}
+
+// TestFoundMatchesReference: Found answers as the regexp alone did.
+func TestFoundMatchesReference(t *testing.T) {
+	s := New(key("F"), "exact-secret-42")
+	for _, text := range foundCases {
+		if got, want := s.Found(text), s.referenceFound(text); got != want {
+			t.Errorf("Found(%q) = %v, reference %v", text, got, want)
+		}
+	}
+}
+
+// FuzzFound compares Found with the reference on any text.
+func FuzzFound(f *testing.F) {
+	for _, text := range foundCases {
+		f.Add(text)
+	}
+	s := New(key("F"), "exact-secret-42")
+	f.Fuzz(func(t *testing.T, text string) {
+		if got, want := s.Found(text), s.referenceFound(text); got != want {
+			t.Fatalf("Found(%q) = %v, reference %v", text, got, want)
+		}
+	})
+}
+
+// BenchmarkFoundIdentifier checks a message id, as the output model does
+// for every identifier, with Found and the reference in the same run.
+func BenchmarkFoundIdentifier(b *testing.B) {
+	s := New(key("UP1"), key("UP2"), moatKey())
+	for _, ref := range []bool{false, true} {
+		b.Run(map[bool]string{false: "new", true: "reference"}[ref], func(b *testing.B) {
+			for b.Loop() {
+				if ref {
+					s.referenceFound("msg_01XFDUDYJgAACzvnptvVoYEL")
+				} else {
+					s.Found("msg_01XFDUDYJgAACzvnptvVoYEL")
+				}
+			}
+		})
+	}
+}

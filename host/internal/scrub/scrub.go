@@ -88,7 +88,9 @@ func (s *Scrubber) Found(t string) bool {
 			return true
 		}
 	}
-	return keyShape.MatchString(t)
+	// Every key-shaped match starts with one of the prefixes: the
+	// regexp runs only on text holding one.
+	return (strings.Contains(t, "sk-ant-") || strings.Contains(t, "moat_")) && keyShape.MatchString(t)
 }
 
 // Stream scrubs one text that arrives in pieces. Write returns the part

@@ -10,7 +10,8 @@ import (
 // prompt of English prose.
 func benchRequest(tb testing.TB, stream bool) []byte {
 	tb.Helper()
-	prompt := strings.Repeat("The spring season at the Riverside Community Garden began with more energy. ", 54)[:4096]
+	// English prose in paragraphs (escaped newlines), as the benchmark's.
+	prompt := strings.Repeat("The spring season at the Riverside Community Garden began with more energy.\n\n", 54)[:4096]
 	b, err := json.Marshal(map[string]any{
 		"model": "claude-sonnet-5-5", "max_tokens": 1024, "stream": stream,
 		"messages": []map[string]any{{"role": "user", "content": prompt}},

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -163,14 +166,104 @@ func (p *treeParser) value(depth int) (*node, error) {
 	return n, nil
 }
 
-// unquote decodes a string the decoder has read and checked: without an
-// escape, its bytes between the quotes are the string.
+// unquote decodes a string the decoder has read and checked (valid UTF-8,
+// valid escapes, surrogates paired): without an escape, its bytes between
+// the quotes are the string; with escapes, the runs between them are
+// copied as they are and each escape decoded (unescape).
 func unquote(raw jsontext.Value) (string, error) {
-	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1]), nil
+	if len(raw) < 2 {
+		return "", errors.New("not a string")
+	}
+	body := raw[1 : len(raw)-1]
+	i := bytes.IndexByte(body, '\\')
+	if i < 0 {
+		return string(body), nil
+	}
+	if b, ok := unescape(make([]byte, 0, len(body)), body, i); ok {
+		if len(b) == 0 {
+			return "", nil
+		}
+		// b is this string's own new buffer, never written again.
+		return unsafe.String(&b[0], len(b)), nil
 	}
 	b, err := jsontext.AppendUnquote(nil, raw)
 	return string(b), err
+}
+
+// unescape appends the decoded form of body (a checked JSON string without
+// its quotes) whose first backslash is at i; ok is false on anything but
+// the escapes JSON allows (the caller then asks jsontext).
+func unescape(dst, body []byte, i int) ([]byte, bool) {
+	for {
+		dst = append(dst, body[:i]...)
+		body = body[i:]
+		if len(body) < 2 {
+			return dst, false
+		}
+		switch c := body[1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+			body = body[2:]
+		case 'b':
+			dst, body = append(dst, '\b'), body[2:]
+		case 'f':
+			dst, body = append(dst, '\f'), body[2:]
+		case 'n':
+			dst, body = append(dst, '\n'), body[2:]
+		case 'r':
+			dst, body = append(dst, '\r'), body[2:]
+		case 't':
+			dst, body = append(dst, '\t'), body[2:]
+		case 'u':
+			r, ok := hex4(body[2:])
+			if !ok {
+				return dst, false
+			}
+			body = body[6:]
+			if utf16.IsSurrogate(r) {
+				// The decoder refused an unpaired one: a low half follows.
+				if len(body) < 6 || body[0] != '\\' || body[1] != 'u' {
+					return dst, false
+				}
+				r2, ok := hex4(body[2:])
+				if !ok {
+					return dst, false
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return dst, false
+				}
+				body = body[6:]
+			}
+			dst = utf8.AppendRune(dst, r)
+		default:
+			return dst, false
+		}
+		if i = bytes.IndexByte(body, '\\'); i < 0 {
+			return append(dst, body...), true
+		}
+	}
+}
+
+// hex4 reads four hex digits.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // unquoteName is unquote for member names, returning the names of the

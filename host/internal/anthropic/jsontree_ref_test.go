@@ -126,6 +126,8 @@ var treeCases = []string{
 	` { "model" : "m" , "messages" : [ { "role" : "user" , "content" : "hi" } ] } `,
 	`{"a":1}x`, `{"a":`, `{"a":"\u00"}`, `{"a":"` + "\x01" + `"}`, `[1,]`, `{"a":1,}`,
 	`{"type":"message","id":"msg_1","usage":{"input_tokens":3,"output_tokens":5}}`,
+	`"\u00e9\/\b\f\n\r\t\\\" end"`, `"\ud83d\ude00"`, `"\uD83D\uDE00x"`, `"a\ud800\u0041"`, `"\udc00"`, `"\ud800"`,
+	`"\u0000\u001f\u2028"`, `"\x"`, `"\u12"`, `"tail\\"`, `{"k\u0065y":"v\n"}`,
 }
 
 // TestParseTreeMatchesReference: the tree is the one the previous parser

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -46,16 +47,38 @@ const maxDepth = 128
 
 var errTooDeep = errors.New("nesting exceeds 128 levels")
 
+// strict are the decoder's options: duplicate names and invalid UTF-8
+// are errors.
+var strict = []jsontext.Options{jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false)}
+
+// pooledDecoder is a strict decoder and the buffer it reads, kept between
+// parses (a decoder and its name sets cost more to build than a small
+// event costs to read).
+type pooledDecoder struct {
+	dec jsontext.Decoder
+	buf bytes.Buffer
+}
+
+var decoders = sync.Pool{New: func() any { return new(pooledDecoder) }}
+
 // parseTree decodes body strictly into a tree.
 func parseTree(body []byte) (*node, error) {
-	dec := jsontext.NewDecoder(bytes.NewBuffer(body),
-		jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
-	p := treeParser{dec: dec, body: body}
+	pd := decoders.Get().(*pooledDecoder)
+	// A bytes.Buffer is read in place, without a copy.
+	pd.buf = *bytes.NewBuffer(body)
+	pd.dec.Reset(&pd.buf, strict...)
+	defer func() {
+		// Forget body before the decoder goes back to the pool.
+		pd.buf = bytes.Buffer{}
+		pd.dec.Reset(&pd.buf, strict...)
+		decoders.Put(pd)
+	}()
+	p := treeParser{dec: &pd.dec, body: body}
 	root, err := p.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
+	if _, err := pd.dec.ReadToken(); err != io.EOF {
 		if err == nil {
 			err = errors.New("data after the top-level value")
 		}

@@ -160,8 +160,8 @@ func FuzzParseTree(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) { checkSameParse(t, body) })
 }
 
-// BenchmarkParseTree parses the 4 KiB request and the every-block-type
-// response with parseTree and, as the baseline in the same run, with the
+// BenchmarkParseTree parses the 4 KiB request, the every-block-type
+// response and a message_delta event with parseTree and, as the baseline in the same run, with the
 // reference parser.
 func BenchmarkParseTree(b *testing.B) {
 	resp, err := os.ReadFile("testdata/output/message.json")
@@ -171,7 +171,8 @@ func BenchmarkParseTree(b *testing.B) {
 	for _, in := range []struct {
 		name string
 		body []byte
-	}{{"request4K", benchRequest(b, false)}, {"response", resp}} {
+	}{{"request4K", benchRequest(b, false)}, {"response", resp},
+		{"event", []byte(`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":300}}`)}} {
 		for _, impl := range []struct {
 			name  string
 			parse func([]byte) (*node, error)

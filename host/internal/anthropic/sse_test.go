@@ -3,9 +3,12 @@ package anthropic
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func readAll(t *testing.T, s string) ([]Event, error) {
@@ -126,4 +129,39 @@ func FuzzParseStreamEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSameAsDecoder(t, data)
 	})
+}
+
+// TestEventReaderBuffersReused: streams read one after another, with
+// collections in between returning earlier readers' buffers to the pool,
+// each read exactly their own events, and the events of earlier streams
+// stay as read (they do not share a reused buffer).
+func TestEventReaderBuffersReused(t *testing.T) {
+	var kept [][]byte
+	var wants []string
+	for i := range 50 {
+		want := fmt.Sprintf("stream %d %s", i, strings.Repeat(string(rune('a'+i%26)), i*97))
+		in := "event: a\ndata: " + want + "\n\nevent: b\ndata: second\n\n"
+		er := NewEventReader(strings.NewReader(in))
+		ev, err := er.Next()
+		if err != nil || ev.Name != "a" || string(ev.Data) != want {
+			t.Fatalf("stream %d: first event %q %q %v", i, ev.Name, ev.Data, err)
+		}
+		ev2, err := er.Next()
+		if err != nil || ev2.Name != "b" || string(ev2.Data) != "second" {
+			t.Fatalf("stream %d: second event %q %q %v", i, ev2.Name, ev2.Data, err)
+		}
+		if _, err := er.Next(); err != io.EOF {
+			t.Fatalf("stream %d: end %v", i, err)
+		}
+		kept, wants = append(kept, ev.Data), append(wants, want)
+		if i%5 == 0 {
+			runtime.GC()
+			time.Sleep(time.Millisecond) // the cleanups run
+		}
+	}
+	for i := range kept {
+		if string(kept[i]) != wants[i] {
+			t.Fatalf("stream %d's event changed after later streams: %.40q", i, kept[i])
+		}
+	}
 }

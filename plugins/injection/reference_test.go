@@ -98,7 +98,7 @@ func refScore(text string) Result {
 		res.Findings = append(res.Findings, abi.Finding{Rule: cat.String(), Start: start, End: end})
 	}
 
-	tz := &tokenizer{}
+	tz := tokPool.Get().(*tokenizer)
 	tz.refTokenize(text)
 	var seen [maxWordRules]bool // each rule counts once
 	toks := tz.toks
@@ -113,6 +113,7 @@ func refScore(text string) Result {
 			}
 		}
 	}
+	tokPool.Put(tz)
 	if refHasWideScript(text) {
 		for i := range compiled.pairs {
 			p := &compiled.pairs[i]

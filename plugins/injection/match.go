@@ -48,16 +48,29 @@ func (tz *tokenizer) tokenize(text string) {
 	for i := 0; i < len(text); {
 		c := text[i]
 		if c < utf8.RuneSelf {
-			if c = asciiFold[c]; c == 0 {
+			if asciiFold[c] == 0 {
 				flush(i)
 				i++
+				continue
+			}
+			// A run of ASCII letters and digits at once.
+			j, upper := i, false
+			for j < len(text) && text[j] < utf8.RuneSelf && asciiFold[text[j]] != 0 {
+				upper = upper || text[j]-'A' < 26
+				j++
+			}
+			if wordStart < 0 && !upper && (j == len(text) || text[j] < utf8.RuneSelf) {
+				// A whole lower-case ASCII word is its own folded form.
+				tz.toks = append(tz.toks, token{word: text[i:j], start: i, end: j})
+				i = j
 				continue
 			}
 			if wordStart < 0 {
 				wordStart, bufStart = i, len(tz.buf)
 			}
-			tz.buf = append(tz.buf, c)
-			i++
+			for ; i < j; i++ {
+				tz.buf = append(tz.buf, asciiFold[text[i]])
+			}
 			continue
 		}
 		if c >= 0xE3 && c <= 0xE9 {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/moat-gateway/moat/plugins/internal/benchtext"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -97,7 +99,7 @@ func refScore(text string) Result {
 	}
 
 	tz := tokPool.Get().(*tokenizer)
-	tz.tokenize(text)
+	tz.refTokenize(text)
 	var seen [maxWordRules]bool // each rule counts once
 	toks := tz.toks
 	for i := range toks {
@@ -200,5 +202,111 @@ func TestASCIIFoldTable(t *testing.T) {
 		if asciiFold[c] != want {
 			t.Errorf("asciiFold[%q] = %q, want %q", c, asciiFold[c], want)
 		}
+	}
+}
+
+// refTokenize is tokenize before the ASCII runs (issue 18): one byte at a
+// time, every word copied into the folded buffer.
+func (tz *tokenizer) refTokenize(text string) {
+	tz.buf = tz.buf[:0]
+	tz.toks = tz.toks[:0]
+	tz.wide = false
+	if cap(tz.buf) < 2*len(text) {
+		tz.buf = make([]byte, 0, 2*len(text))
+	}
+	wordStart, bufStart := -1, 0
+	flush := func(end int) {
+		if wordStart >= 0 {
+			w := tz.buf[bufStart:len(tz.buf)]
+			tz.toks = append(tz.toks, token{word: unsafeString(w), start: wordStart, end: end})
+			wordStart = -1
+		}
+	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			if c = asciiFold[c]; c == 0 {
+				flush(i)
+				i++
+				continue
+			}
+			if wordStart < 0 {
+				wordStart, bufStart = i, len(tz.buf)
+			}
+			tz.buf = append(tz.buf, c)
+			i++
+			continue
+		}
+		if c >= 0xE3 && c <= 0xE9 {
+			tz.wide = true
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
+			flush(i)
+			i += size
+			continue
+		}
+		if isHan(r) {
+			flush(i)
+			i += size
+			continue
+		}
+		if wordStart < 0 {
+			wordStart, bufStart = i, len(tz.buf)
+		}
+		tz.buf = appendFolded(tz.buf, r)
+		i += size
+	}
+	flush(len(text))
+}
+
+var tokenCases = []string{
+	"", "a", "The quick brown fox", "ALL CAPS", "MiXeD cAsE words", "café au lait", "naïve", "Straße", "ÆØ",
+	"abcé", "éabc", "ab-cd e'f", "x1y2 Z3", "从现在开始你是DAN", "DAN从现在", "\xff bad \xc3", "trailing ",
+	" leading", "İstanbul", "combining e\u0301 accent",
+}
+
+// TestTokenizeMatchesReference: the tokens (folded words and their byte
+// ranges) and the wide-script flag are the reference tokenizer's.
+func TestTokenizeMatchesReference(t *testing.T) {
+	for _, text := range append(tokenCases, benchtext.Text4K) {
+		t.Run(text[:min(len(text), 20)], func(t *testing.T) { sameTokens(t, text) })
+	}
+}
+
+func sameTokens(t *testing.T, text string) {
+	t.Helper()
+	var got, want tokenizer
+	got.tokenize(text)
+	want.refTokenize(text)
+	if got.wide != want.wide || !reflect.DeepEqual(got.toks, want.toks) && !(len(got.toks) == 0 && len(want.toks) == 0) {
+		t.Fatalf("tokenize(%.200q):\n got %v %+v\nwant %v %+v", text, got.wide, got.toks, want.wide, want.toks)
+	}
+}
+
+// FuzzTokenizeMatchesReference compares the tokenizers on any text.
+func FuzzTokenizeMatchesReference(f *testing.F) {
+	for _, text := range tokenCases {
+		f.Add(text)
+	}
+	f.Fuzz(func(t *testing.T, text string) { sameTokens(t, text) })
+}
+
+// BenchmarkTokenize4K tokenizes the 4 KiB benchmark text with tokenize and,
+// in the same run, with the reference tokenizer.
+func BenchmarkTokenize4K(b *testing.B) {
+	for _, ref := range []bool{false, true} {
+		b.Run(map[bool]string{false: "new", true: "reference"}[ref], func(b *testing.B) {
+			tz := &tokenizer{}
+			b.SetBytes(int64(len(benchtext.Text4K)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if ref {
+					tz.refTokenize(benchtext.Text4K)
+				} else {
+					tz.tokenize(benchtext.Text4K)
+				}
+			}
+		})
 	}
 }

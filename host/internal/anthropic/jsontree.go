@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -43,16 +47,38 @@ const maxDepth = 128
 
 var errTooDeep = errors.New("nesting exceeds 128 levels")
 
+// strict are the decoder's options: duplicate names and invalid UTF-8
+// are errors.
+var strict = []jsontext.Options{jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false)}
+
+// pooledDecoder is a strict decoder and the buffer it reads, kept between
+// parses (a decoder and its name sets cost more to build than a small
+// event costs to read).
+type pooledDecoder struct {
+	dec jsontext.Decoder
+	buf bytes.Buffer
+}
+
+var decoders = sync.Pool{New: func() any { return new(pooledDecoder) }}
+
 // parseTree decodes body strictly into a tree.
 func parseTree(body []byte) (*node, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(body),
-		jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
-	p := treeParser{dec: dec, body: body}
+	pd := decoders.Get().(*pooledDecoder)
+	// A bytes.Buffer is read in place, without a copy.
+	pd.buf = *bytes.NewBuffer(body)
+	pd.dec.Reset(&pd.buf, strict...)
+	defer func() {
+		// Forget body before the decoder goes back to the pool.
+		pd.buf = bytes.Buffer{}
+		pd.dec.Reset(&pd.buf, strict...)
+		decoders.Put(pd)
+	}()
+	p := treeParser{dec: &pd.dec, body: body}
 	root, err := p.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
+	if _, err := pd.dec.ReadToken(); err != io.EOF {
 		if err == nil {
 			err = errors.New("data after the top-level value")
 		}
@@ -62,8 +88,24 @@ func parseTree(body []byte) (*node, error) {
 }
 
 type treeParser struct {
-	dec  *jsontext.Decoder
-	body []byte
+	dec   *jsontext.Decoder
+	body  []byte
+	slab  []node // nodes allocated in chunks (see newNode)
+	chunk int
+}
+
+// newNode returns a zeroed node from the parser's current chunk. Nodes of
+// one tree live and die together, so chunks (8 nodes, then twice as many
+// each time up to 256) save most of the per-value allocations.
+func (p *treeParser) newNode(kind byte) *node {
+	if len(p.slab) == 0 {
+		p.chunk = min(max(p.chunk*2, 8), 256)
+		p.slab = make([]node, p.chunk)
+	}
+	n := &p.slab[0]
+	p.slab = p.slab[1:]
+	n.kind = kind
+	return n
 }
 
 // start returns the offset of the next value: the decoder's offset past
@@ -86,19 +128,37 @@ func (p *treeParser) value(depth int) (*node, error) {
 		return nil, errTooDeep
 	}
 	s := p.start()
+	if p.dec.PeekKind() == '"' {
+		// A string is read as a value: checked once by the decoder, its
+		// bytes aliasing body, and copied once (see unquote).
+		raw, err := p.dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		str, err := unquote(raw)
+		if err != nil {
+			return nil, err
+		}
+		n := p.newNode('"')
+		n.str, n.raw = str, p.body[s:int(p.dec.InputOffset())]
+		return n, nil
+	}
 	tok, err := p.dec.ReadToken()
 	if err != nil {
 		return nil, err
 	}
-	n := &node{kind: byte(tok.Kind())}
+	n := p.newNode(byte(tok.Kind()))
 	switch n.kind {
 	case '{':
 		for p.dec.PeekKind() != '}' {
-			kt, err := p.dec.ReadToken()
+			raw, err := p.dec.ReadValue()
 			if err != nil {
 				return nil, err
 			}
-			name := kt.String()
+			name, err := unquoteName(raw)
+			if err != nil {
+				return nil, err
+			}
 			v, err := p.value(depth + 1)
 			if err != nil {
 				return nil, err
@@ -122,13 +182,165 @@ func (p *treeParser) value(depth int) (*node, error) {
 		if _, err := p.dec.ReadToken(); err != nil {
 			return nil, err
 		}
-	case '"':
-		n.str = tok.String()
 	case 0:
 		return nil, fmt.Errorf("unexpected end of input")
 	}
 	n.raw = p.body[s:int(p.dec.InputOffset())]
 	return n, nil
+}
+
+// unquote decodes a string the decoder has read and checked (valid UTF-8,
+// valid escapes, surrogates paired): without an escape, its bytes between
+// the quotes are the string; with escapes, the runs between them are
+// copied as they are and each escape decoded (unescape).
+func unquote(raw jsontext.Value) (string, error) {
+	if len(raw) < 2 {
+		return "", errors.New("not a string")
+	}
+	body := raw[1 : len(raw)-1]
+	i := bytes.IndexByte(body, '\\')
+	if i < 0 {
+		return string(body), nil
+	}
+	if b, ok := unescape(make([]byte, 0, len(body)), body, i); ok {
+		if len(b) == 0 {
+			return "", nil
+		}
+		// b is this string's own new buffer, never written again.
+		return unsafe.String(&b[0], len(b)), nil
+	}
+	b, err := jsontext.AppendUnquote(nil, raw)
+	return string(b), err
+}
+
+// unescape appends the decoded form of body (a checked JSON string without
+// its quotes) whose first backslash is at i; ok is false on anything but
+// the escapes JSON allows (the caller then asks jsontext).
+func unescape(dst, body []byte, i int) ([]byte, bool) {
+	for {
+		dst = append(dst, body[:i]...)
+		body = body[i:]
+		if len(body) < 2 {
+			return dst, false
+		}
+		switch c := body[1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+			body = body[2:]
+		case 'b':
+			dst, body = append(dst, '\b'), body[2:]
+		case 'f':
+			dst, body = append(dst, '\f'), body[2:]
+		case 'n':
+			dst, body = append(dst, '\n'), body[2:]
+		case 'r':
+			dst, body = append(dst, '\r'), body[2:]
+		case 't':
+			dst, body = append(dst, '\t'), body[2:]
+		case 'u':
+			r, ok := hex4(body[2:])
+			if !ok {
+				return dst, false
+			}
+			body = body[6:]
+			if utf16.IsSurrogate(r) {
+				// The decoder refused an unpaired one: a low half follows.
+				if len(body) < 6 || body[0] != '\\' || body[1] != 'u' {
+					return dst, false
+				}
+				r2, ok := hex4(body[2:])
+				if !ok {
+					return dst, false
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return dst, false
+				}
+				body = body[6:]
+			}
+			dst = utf8.AppendRune(dst, r)
+		default:
+			return dst, false
+		}
+		if i = bytes.IndexByte(body, '\\'); i < 0 {
+			return append(dst, body...), true
+		}
+	}
+}
+
+// hex4 reads four hex digits.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// unquoteName is unquote for member names, returning the names of the
+// Messages API without allocating.
+func unquoteName(raw jsontext.Value) (string, error) {
+	switch string(raw) {
+	case `"type"`:
+		return "type", nil
+	case `"text"`:
+		return "text", nil
+	case `"role"`:
+		return "role", nil
+	case `"content"`:
+		return "content", nil
+	case `"model"`:
+		return "model", nil
+	case `"messages"`:
+		return "messages", nil
+	case `"max_tokens"`:
+		return "max_tokens", nil
+	case `"stream"`:
+		return "stream", nil
+	case `"system"`:
+		return "system", nil
+	case `"id"`:
+		return "id", nil
+	case `"usage"`:
+		return "usage", nil
+	case `"index"`:
+		return "index", nil
+	case `"delta"`:
+		return "delta", nil
+	case `"input_tokens"`:
+		return "input_tokens", nil
+	case `"output_tokens"`:
+		return "output_tokens", nil
+	case `"stop_reason"`:
+		return "stop_reason", nil
+	case `"stop_sequence"`:
+		return "stop_sequence", nil
+	case `"content_block"`:
+		return "content_block", nil
+	case `"message"`:
+		return "message", nil
+	case `"name"`:
+		return "name", nil
+	case `"input"`:
+		return "input", nil
+	case `"metadata"`:
+		return "metadata", nil
+	case `"tools"`:
+		return "tools", nil
+	}
+	return unquote(raw)
 }
 
 // get returns the value of member key, or nil.

@@ -37,6 +37,7 @@ type OutputStream struct {
 
 type streamBlock struct {
 	typ       string
+	path      string // blockPath of its streamed field, once computed
 	relayed   bool
 	json      []byte
 	sawJSON   bool
@@ -81,10 +82,14 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 			}
 		}
 	}
-	v, err := parseTree(ev.Data)
-	if err != nil {
-		return nil, malformed("", "event data is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
+	v := se.tree
+	if v == nil {
+		var err error
+		if v, err = parseTree(ev.Data); err != nil {
+			return nil, malformed("", "event data is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
+		}
 	}
+	se.tree = nil // judged in place below: one use
 	if v.kind != '{' {
 		return nil, malformed("", "event data is not an object")
 	}
@@ -141,7 +146,16 @@ func blockPath(index int, field string) string {
 
 // feed passes streamed text to the judge and builds the delta to release.
 func (s *OutputStream) feed(index int, kind, field, text string, build func(int, string) Event) ([]Event, error) {
-	out, err := s.judge.Feed(index, Field{Kind: kind, Path: blockPath(index, field), Text: text})
+	path := ""
+	if b := s.blocks[index]; b != nil {
+		if b.path == "" {
+			b.path = blockPath(index, field)
+		}
+		path = b.path
+	} else {
+		path = blockPath(index, field)
+	}
+	out, err := s.judge.Feed(index, Field{Kind: kind, Path: path, Text: text})
 	if err != nil || out == "" {
 		return nil, err
 	}

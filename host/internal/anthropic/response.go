@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // Response is a decoded non-streaming Messages response. Fields moat does
@@ -20,12 +22,97 @@ type Response struct {
 	dirty  bool
 	// judged is the whole body, strictly parsed and judged, after Judge.
 	judged *node
+	// tree is the body as DecodeResponse's strict parse read it (nil when
+	// that parse failed); Judge judges it instead of parsing again.
+	tree *node
 }
 
 // DecodeResponse parses a Messages response body: its id and usage now,
 // its content only when EachText, Text or Encode needs it (Judge reads the
 // body with the strict decoder instead).
 func DecodeResponse(body []byte) (*Response, error) {
+	// One strict parse serves the usage and Judge; the id and usage are
+	// read from it when that reads what encoding/json would (headFromTree),
+	// else below as before.
+	if root, err := parseTree(body); err == nil && root.kind == '{' {
+		r := &Response{raw: body, tree: root}
+		if headFromTree(root, r) {
+			return r, nil
+		}
+		return decodeHead(body, root)
+	}
+	return decodeHead(body, nil)
+}
+
+// usageNames are Usage's JSON names, in field order.
+var usageNames = [...]string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
+
+// headFromTree sets r's id and usage from the parsed body and reports
+// whether it could do so exactly as encoding/json reads them: only when no
+// member name is a case variant of (or non-ASCII beside) the names read,
+// and every usage count is an integer or null.
+func headFromTree(root *node, r *Response) bool {
+	var id, usage *node
+	for i, k := range root.keys {
+		switch {
+		case k == "id":
+			id = root.vals[i]
+		case k == "usage":
+			usage = root.vals[i]
+		case !isASCII(k) || strings.EqualFold(k, "id") || strings.EqualFold(k, "usage"):
+			return false
+		}
+	}
+	if usage != nil && usage.kind != 'n' {
+		if usage.kind != '{' {
+			return false
+		}
+		counts := [...]*int64{&r.Usage.InputTokens, &r.Usage.OutputTokens, &r.Usage.CacheCreationInputTokens, &r.Usage.CacheReadInputTokens}
+	members:
+		for i, k := range usage.keys {
+			v := usage.vals[i]
+			for j, name := range usageNames {
+				switch {
+				case k == name:
+					switch v.kind {
+					case 'n':
+					case '0':
+						n, err := strconv.ParseInt(string(v.raw), 10, 64)
+						if err != nil {
+							return false
+						}
+						*counts[j] = n
+					default:
+						return false
+					}
+					continue members
+				case strings.EqualFold(k, name):
+					return false
+				}
+			}
+			if !isASCII(k) {
+				return false
+			}
+		}
+	}
+	if id != nil && id.kind == '"' {
+		r.ID = id.str
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeHead reads the id and usage with encoding/json's rules (tree, when
+// not nil, is kept for Judge).
+func decodeHead(body []byte, tree *node) (*Response, error) {
 	var head struct {
 		ID    json.RawMessage `json:"id"`
 		Usage json.RawMessage `json:"usage"`
@@ -33,7 +120,7 @@ func DecodeResponse(body []byte) (*Response, error) {
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' || decodeJSON(body, &head) != nil {
 		return nil, fmt.Errorf("decoding upstream response: not a JSON object")
 	}
-	r := &Response{raw: body}
+	r := &Response{raw: body, tree: tree}
 	if len(head.Usage) > 0 {
 		if err := json.Unmarshal(head.Usage, &r.Usage); err != nil {
 			return nil, fmt.Errorf("decoding upstream response usage: %w", err)
@@ -106,10 +193,14 @@ func (r *Response) Text() string {
 // what did not change. A content block type moat does not know is refused
 // (*UnknownTypeError) unless relay names it.
 func (r *Response) Judge(j OutputJudge, relay Relay) error {
-	root, err := parseTree(r.raw)
-	if err != nil {
-		return malformed("", "the response is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
+	root := r.tree
+	if root == nil {
+		var err error
+		if root, err = parseTree(r.raw); err != nil {
+			return malformed("", "the response is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
+		}
 	}
+	r.tree = nil
 	if root.kind != '{' {
 		return malformed("", "the response is not an object")
 	}

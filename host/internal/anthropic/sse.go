@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
+	"sync"
 )
 
 // Event is one server-sent event.
@@ -29,9 +31,27 @@ type EventReader struct {
 	r *bufio.Reader
 }
 
+// readBufs holds the 32 KiB read buffers of event readers no longer
+// reachable, for the next stream.
+var readBufs sync.Pool
+
 // NewEventReader returns a reader of events from r.
 func NewEventReader(r io.Reader) *EventReader {
-	return &EventReader{r: bufio.NewReaderSize(r, 32<<10)}
+	br, _ := readBufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(r, 32<<10)
+	} else {
+		br.Reset(r)
+	}
+	er := &EventReader{r: br}
+	// Only er reads br, and events are copied out of it (Next), so once er
+	// is unreachable its buffer can serve another stream: a stream then
+	// costs no 32 KiB allocation.
+	runtime.AddCleanup(er, func(br *bufio.Reader) {
+		br.Reset(nil)
+		readBufs.Put(br)
+	}, br)
+	return er
 }
 
 // Next returns the next event, or io.EOF at a clean end between events, or

@@ -3,9 +3,12 @@ package anthropic
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func readAll(t *testing.T, s string) ([]Event, error) {
@@ -113,13 +116,52 @@ func TestTextDeltaParses(t *testing.T) {
 	}
 }
 
-// FuzzParseStreamEvent: decoding any event data never panics.
+// FuzzParseStreamEvent: decoding any event data never panics and reads
+// what the strict decoder alone reads (the delta fast path included).
 func FuzzParseStreamEvent(f *testing.F) {
+	for _, tc := range deltaCases {
+		f.Add([]byte(tc.data))
+	}
 	f.Add([]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}`))
 	f.Add([]byte(`{"type":"message_start","message":{"id":"msg_1","content":[],"usage":{"input_tokens":3}}}`))
 	f.Add([]byte(`{"type":"message_delta","usage":{"output_tokens":7}}`))
 	f.Add([]byte(`{"type":"error","error":{"type":"overloaded_error","message":"x"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = ParseStreamEvent(data)
+		checkSameAsDecoder(t, data)
 	})
+}
+
+// TestEventReaderBuffersReused: streams read one after another, with
+// collections in between returning earlier readers' buffers to the pool,
+// each read exactly their own events, and the events of earlier streams
+// stay as read (they do not share a reused buffer).
+func TestEventReaderBuffersReused(t *testing.T) {
+	var kept [][]byte
+	var wants []string
+	for i := range 50 {
+		want := fmt.Sprintf("stream %d %s", i, strings.Repeat(string(rune('a'+i%26)), i*97))
+		in := "event: a\ndata: " + want + "\n\nevent: b\ndata: second\n\n"
+		er := NewEventReader(strings.NewReader(in))
+		ev, err := er.Next()
+		if err != nil || ev.Name != "a" || string(ev.Data) != want {
+			t.Fatalf("stream %d: first event %q %q %v", i, ev.Name, ev.Data, err)
+		}
+		ev2, err := er.Next()
+		if err != nil || ev2.Name != "b" || string(ev2.Data) != "second" {
+			t.Fatalf("stream %d: second event %q %q %v", i, ev2.Name, ev2.Data, err)
+		}
+		if _, err := er.Next(); err != io.EOF {
+			t.Fatalf("stream %d: end %v", i, err)
+		}
+		kept, wants = append(kept, ev.Data), append(wants, want)
+		if i%5 == 0 {
+			runtime.GC()
+			time.Sleep(time.Millisecond) // the cleanups run
+		}
+	}
+	for i := range kept {
+		if string(kept[i]) != wants[i] {
+			t.Fatalf("stream %d's event changed after later streams: %.40q", i, kept[i])
+		}
+	}
 }

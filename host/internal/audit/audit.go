@@ -1,10 +1,6 @@
 package audit
 
 import (
-	"encoding/json"
-
-	gojson "github.com/goccy/go-json"
-
 	"context"
 	"errors"
 	"fmt"
@@ -779,18 +775,4 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		d.Close()
 	}
-}
-
-// marshalRecord encodes a record with goccy/go-json (no reflection walk per
-// record), falling back to encoding/json should it fail or panic.
-func marshalRecord(rec *Record) (b []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			b, err = json.Marshal(rec)
-		}
-	}()
-	if b, err = gojson.Marshal(rec); err != nil {
-		return json.Marshal(rec)
-	}
-	return b, nil
 }

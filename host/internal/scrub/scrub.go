@@ -88,7 +88,9 @@ func (s *Scrubber) Found(t string) bool {
 			return true
 		}
 	}
-	return keyShape.MatchString(t)
+	// Every key-shaped match starts with one of the prefixes: the
+	// regexp runs only on text holding one.
+	return (strings.Contains(t, "sk-ant-") || strings.Contains(t, "moat_")) && keyShape.MatchString(t)
 }
 
 // Stream scrubs one text that arrives in pieces. Write returns the part
@@ -144,22 +146,12 @@ func (s *Scrubber) safe(p string) int {
 		if i := strings.Index(tail, pre); i >= 0 {
 			b = min(b, run+i)
 		}
-		for k := min(len(pre)-1, len(p)); k > 0; k-- {
-			if strings.HasSuffix(p, pre[:k]) {
-				b = min(b, len(p)-k)
-				break
-			}
-		}
+		b = min(b, len(p)-overhang(p, pre))
 	}
 	// Exact secrets: hold a suffix that begins one, and never cut through
 	// a whole occurrence.
 	for _, sec := range s.list() {
-		for k := min(len(sec)-1, len(p)); k > 0; k-- {
-			if strings.HasSuffix(p, sec[:k]) {
-				b = min(b, len(p)-k)
-				break
-			}
-		}
+		b = min(b, len(p)-overhang(p, sec))
 	}
 	for changed := true; changed; {
 		changed = false
@@ -173,6 +165,27 @@ func (s *Scrubber) safe(p string) int {
 		}
 	}
 	return b
+}
+
+// overhang returns the length of the longest suffix of p that is a proper
+// prefix of w (text that could still become w): it tries only the
+// positions where w's first byte occurs, from the earliest one that could
+// hold such a suffix.
+func overhang(p, w string) int {
+	if w == "" {
+		return 0
+	}
+	for i := max(0, len(p)-len(w)+1); i < len(p); i++ {
+		j := strings.IndexByte(p[i:], w[0])
+		if j < 0 {
+			return 0
+		}
+		i += j
+		if strings.HasPrefix(w, p[i:]) {
+			return len(p) - i
+		}
+	}
+	return 0
 }
 
 // keyChar reports whether c can be part of a key-shaped match.

@@ -1,0 +1,50 @@
+package anthropic
+
+import (
+	"os"
+	"testing"
+)
+
+var headCases = []string{
+	`{"id":"msg_1","usage":{"input_tokens":3,"output_tokens":5}}`,
+	`{"id":"msg_1","usage":{"input_tokens":3,"output_tokens":5,"cache_creation_input_tokens":7,"cache_read_input_tokens":9,"server_tool_use":{"web_search_requests":1}}}`,
+	`{"id":"msg_1","usage":null}`, `{"id":null}`, `{"id":5,"usage":{}}`, `{}`,
+	`{"ID":"x","id":"y"}`, `{"Id":"x"}`, `{"usage":{"Input_Tokens":4}}`, `{"usage":{"input_tokens":4,"INPUT_TOKENS":5}}`,
+	`{"usage":{"input_tokens":1.5}}`, `{"usage":{"input_tokens":1e3}}`, `{"usage":{"input_tokens":"3"}}`, `{"usage":{"input_tokens":null}}`,
+	`{"usage":{"input_tokens":99999999999999999999}}`, `{"usage":[1]}`, `{"usage":"x"}`, `{"usage":{"ınput_tokens":4}}`,
+	`{"\u0069d":"esc"}`, `{"id":"a","id":"b"}`, "{\"id\":\"a\xffb\"}", `[]`, `"x"`, `{"usage":{"input_tokens":-2}}`,
+	`{"usage":{"\u212aey":1,"input_tokens":2}}`,
+}
+
+// TestDecodeResponseHeadMatchesEncodingJSON: the id and usage read from
+// the strict parse are what encoding/json reads (the previous decode).
+func TestDecodeResponseHeadMatchesEncodingJSON(t *testing.T) {
+	for _, c := range headCases {
+		t.Run(c, func(t *testing.T) { checkSameHead(t, []byte(c)) })
+	}
+	b, err := os.ReadFile("testdata/output/message.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSameHead(t, b)
+}
+
+func checkSameHead(t *testing.T, body []byte) {
+	t.Helper()
+	got, gerr := DecodeResponse(body)
+	want, werr := decodeHead(body, nil)
+	if (gerr == nil) != (werr == nil) {
+		t.Fatalf("DecodeResponse(%q) error %v, encoding/json's %v", body, gerr, werr)
+	}
+	if gerr == nil && (got.ID != want.ID || got.Usage != want.Usage) {
+		t.Fatalf("DecodeResponse(%q) = %q %+v, encoding/json read %q %+v", body, got.ID, got.Usage, want.ID, want.Usage)
+	}
+}
+
+// FuzzDecodeResponseHead compares the two reads on any bytes.
+func FuzzDecodeResponseHead(f *testing.F) {
+	for _, c := range headCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkSameHead(t, body) })
+}

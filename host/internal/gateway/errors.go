@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
@@ -80,17 +80,8 @@ func rowOf(f *fault.Error) faultRow {
 	return row
 }
 
-// apiError is an error as the client gets it, in Anthropic's shape.
-type apiError struct {
-	Status  int
-	Type    string
-	Message string
-	// Header holds extra response headers (retry-after, X-RateLimit-*).
-	Header http.Header
-	// Upstream is set when Message quotes the upstream: it is judged by
-	// the output chain and scrubbed before the client sees it.
-	Upstream bool
-}
+// apiError is an error as the client gets it (exchange.APIError).
+type apiError = exchange.APIError
 
 // toAPI is the client's error for err, by its kind's row.
 func toAPI(err error) *apiError {
@@ -117,22 +108,4 @@ func decision(err error) (string, string) {
 	}
 	row := rowOf(fault.From(err))
 	return row.decision, row.by
-}
-
-// body encodes e as Anthropic's JSON error body.
-func (e *apiError) body(requestID string) []byte {
-	return anthropic.EncodeError(e.Type, e.Message, requestID)
-}
-
-// event is e as an SSE "error" event.
-func (e *apiError) event() anthropic.Event { return anthropic.ErrorEvent(e.Type, e.Message) }
-
-// auditFailure is the refusal of a call whose record could not be written
-// (or whose trail is unhealthy) while audit is fail-closed: the audit's own
-// fault.AuditUnavailable, or err made one.
-func auditFailure(err error) error {
-	if errors.Is(err, fault.AuditUnavailable) {
-		return err
-	}
-	return fault.Wrap(fault.AuditUnavailable, err, audit.MsgUnavailable)
 }

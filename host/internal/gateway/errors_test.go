@@ -9,6 +9,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -148,7 +149,7 @@ func TestCauseOf(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := causeOf(tc.err, toAPI(tc.err)); got != tc.want {
+			if got := exchange.CauseOf(tc.err, toAPI(tc.err)); got != tc.want {
 				t.Fatalf("cause %q, want %q", got, tc.want)
 			}
 		})

@@ -29,7 +29,7 @@ func TestServerErrorCauses(t *testing.T) {
 			// A route whose compiled template went missing behind the
 			// state's back: the render fails with an error no component
 			// classifies.
-			break_: func(tg *testGateway) { tg.g.State().routes["greet"].tmpl = nil },
+			break_: func(tg *testGateway) { tg.g.State().routes["greet"].Template = nil },
 			method: "POST", path: "/v1/routes/greet", body: `{"variables":{"who":"Ada"}}`,
 			status: 500, told: "internal error", cause: "rendering route: no compiled template", level: "ERROR",
 		},

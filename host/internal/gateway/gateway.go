@@ -1,7 +1,17 @@
-// Package gateway is moat's request path: authenticate, admit, reserve
-// budget, run the input chain, wrap, call the upstream, validate the output
-// (streams included), settle and audit. It has the Gin handlers; the
-// components it calls each live in their own package.
+// Package gateway is moat's HTTP edge, on Gin: the routes and middleware
+// (request ids, panics), authentication and CORS from the request's
+// headers, the relayed request and response headers, reading bodies,
+// status codes, SSE framing, and writing errors in Anthropic's shape,
+// mapped from the components' errors in one place (asAPIError, decision).
+//
+// Where a request goes: a handler authenticates the caller and reads the
+// body, then hands it to host/internal/exchange (admit, reserve, input
+// chain, upstream, output guard, settle, record), giving it the call as its
+// Upstream (the API client with the caller's relayed headers) and its
+// Response (JSON, or an SSE stream judged by host/internal/streamguard). An
+// error comes back to the handler, which the exchange has recorded and the
+// edge writes. State is what one config builds (plugins, chains, the
+// upstream client), swapped atomically on reload.
 package gateway
 
 import (
@@ -21,6 +31,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anomaly"
 	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
@@ -57,6 +68,8 @@ type Gateway struct {
 	unauth unauthSampler
 	// keys tracks whether the upstream accepts moat's key.
 	keys keyHealth
+	// x are the exchange's dependencies, shared by every call.
+	x exchange.Deps
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -70,6 +83,8 @@ func New(deps Deps, st *State) *Gateway {
 		deps.Secrets = func() []string { return nil }
 	}
 	g := &Gateway{deps: deps}
+	g.x = exchange.Deps{Limiter: deps.Limiter, Audit: deps.Audit, Metrics: deps.Metrics, Logger: deps.Logger,
+		Anomaly: deps.Anomaly, Secrets: deps.Secrets, Told: toAPI, Decide: decision, Sample: g.unauth.admit}
 	g.state.Store(st)
 	g.engine = g.routes()
 	return g
@@ -248,6 +263,3 @@ func (g *Gateway) Wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
-
-// since is time.Since, as a field for tests.
-var since = time.Since

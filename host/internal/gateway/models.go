@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/fault"
@@ -89,7 +86,7 @@ func (cl *call) serveFilteredModels() error {
 		var head struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(m, &head) != nil || !cl.who.Client.AllowsModel(head.ID) {
+		if json.Unmarshal(m, &head) != nil || !cl.Who.Client.AllowsModel(head.ID) {
 			continue
 		}
 		ids = append(ids, head.ID)
@@ -110,10 +107,10 @@ func (cl *call) serveFilteredModels() error {
 	if err != nil {
 		return err
 	}
-	if b, err = cl.scrubBody(b); err != nil {
+	if b, err = cl.ScrubBody(b); err != nil {
 		return err
 	}
-	return cl.respond(b)
+	return cl.Respond(b)
 }
 
 // allModels reads every page of the upstream's models list.
@@ -125,7 +122,7 @@ func (cl *call) allModels() ([]json.RawMessage, error) {
 		if after != "" {
 			q.Set("after_id", after)
 		}
-		b, err := cl.getUpstream("/v1/models?" + q.Encode())
+		b, err := cl.Get("/v1/models?" + q.Encode())
 		if err != nil {
 			return nil, err
 		}
@@ -140,29 +137,6 @@ func (cl *call) allModels() ([]json.RawMessage, error) {
 		after = *p.LastID
 	}
 	return nil, fault.New(fault.UpstreamFailed, "upstream models list has more than %d pages", modelsMaxPages)
-}
-
-// getUpstream sends a GET and returns the body of a 200.
-func (cl *call) getUpstream(pathQuery string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(cl.c.Request.Context(), cl.st.Config.Upstream.Timeout.Duration)
-	t0 := time.Now()
-	resp, _, err := cl.st.Upstream.Do(ctx, http.MethodGet, pathQuery, nil, cl.forwardHeaders())
-	cl.upstreamTime += time.Since(t0)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	cl.upstreamID = firstValue(resp.Header, "Request-Id")
-	cl.g.noteUpstream(resp.StatusCode)
-	copyResponseHeaders(cl.c.Writer.Header(), resp.Header)
-	b, err := cl.readUpstream(&upstreamResponse{Response: resp, cancel: cancel})
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, upstreamFailure(resp.StatusCode, b)
-	}
-	return b, nil
 }
 
 func indexOf(list []string, s string) int {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -12,12 +11,13 @@ import (
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/builtin"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/prompt"
+	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
-	"github.com/moat-gateway/moat/plugins/jsonschema"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -35,9 +35,12 @@ type State struct {
 	// checked has none.
 	Upstream *upstream.Client
 
-	input, output pipeline.Chain
-	clients       map[string]*clientState
-	routes        map[string]*routeState
+	// fallback is the chains of a caller that is no configured client.
+	fallback exchange.Chains
+	clients  map[string]*exchange.Chains
+	// policy is what the exchange reads of this state.
+	policy exchange.Policy
+	routes map[string]*routeState
 	// relayBlocks are the request block types relayed outside the content
 	// model (upstream.relay_unknown_types).
 	relayBlocks anthropic.Relay
@@ -50,19 +53,26 @@ type State struct {
 	refs refCount
 }
 
-type clientState struct {
-	input, output pipeline.Chain
-	// schema is the json-schema validator of a format = "json" client.
-	schema pipeline.Chain
+// routeState is a route: what its calls need (exchange.Route: its config,
+// compiled prompt and chains), and the clients that may call it.
+type routeState struct {
+	exchange.Route
+	clients map[string]bool
 }
 
-type routeState struct {
-	cfg           *config.Route
-	tmpl          *prompt.Template
-	input, output pipeline.Chain
-	// schema is the json-schema validator of a format = "json" route.
-	schema  pipeline.Chain
-	clients map[string]bool
+// buildChains builds chains from the input and output chains and, for
+// format = "json", the schema's validator.
+func buildChains(c *exchange.Chains, input, output pipeline.Chain, format string, schema map[string]any) error {
+	c.Input, c.Output = input, streamguard.Chain(output)
+	if format != "json" {
+		return nil
+	}
+	s, err := streamguard.Schema(schema)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	c.Schema = &s
+	return nil
 }
 
 // BuildState loads plugins and builds chains for cfg. local are clients
@@ -91,7 +101,7 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*clientState{}, routes: map[string]*routeState{}, templates: templates}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*exchange.Chains{}, routes: map[string]*routeState{}, templates: templates}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
 		st.relayBlocks = make(anthropic.Relay, len(cfg.Upstream.RelayUnknownTypes))
@@ -99,12 +109,15 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 			st.relayBlocks[t] = true
 		}
 	}
-	if st.input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
+	if st.fallback.Input, err = reg.PhaseChain(abi.PhaseInput, cfg.Pipeline.Input); err != nil {
 		return fail(fmt.Errorf("pipeline.input: %w", err))
 	}
-	if st.output, err = reg.PhaseChain(abi.PhaseOutput, cfg.Pipeline.Output); err != nil {
+	output, err := reg.PhaseChain(abi.PhaseOutput, cfg.Pipeline.Output)
+	if err != nil {
 		return fail(fmt.Errorf("pipeline.output: %w", err))
 	}
+	st.fallback.Output = streamguard.Chain(output)
+	st.policy = exchange.Policy{Config: cfg, Relay: st.relayBlocks, Chains: st.client}
 	all := append(append([]config.Client(nil), cfg.Clients...), local...)
 	if err := st.buildClients(all); err != nil {
 		return fail(err)
@@ -119,20 +132,19 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 // schema validator.
 func (st *State) buildClients(all []config.Client) error {
 	cfg, reg := st.Config, st.Plugins
-	var err error
 	for i := range all {
 		cl := &all[i]
-		cs := &clientState{}
-		if cs.input, err = reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input)); err != nil {
+		cs := &exchange.Chains{}
+		in, err := reg.PhaseChain(abi.PhaseInput, cl.InputChain(cfg.Pipeline.Input))
+		if err != nil {
 			return fmt.Errorf("clients[%q].input: %w", cl.ID, err)
 		}
-		if cs.output, err = reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output)); err != nil {
+		out, err := reg.PhaseChain(abi.PhaseOutput, cl.OutputChain(cfg.Pipeline.Output))
+		if err != nil {
 			return fmt.Errorf("clients[%q].output: %w", cl.ID, err)
 		}
-		if cl.Format == "json" {
-			if cs.schema, err = schemaChain(cl.Schema); err != nil {
-				return fmt.Errorf("clients[%q].schema: %w", cl.ID, err)
-			}
+		if err := buildChains(cs, in, out, cl.Format, cl.Schema); err != nil {
+			return fmt.Errorf("clients[%q].%w", cl.ID, err)
 		}
 		st.clients[cl.ID] = cs
 	}
@@ -143,10 +155,9 @@ func (st *State) buildClients(all []config.Client) error {
 // clients (of all) that may call it.
 func (st *State) buildRoutes(all []config.Client) error {
 	cfg, reg := st.Config, st.Plugins
-	var err error
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		rs := &routeState{cfg: r, tmpl: st.templates[r.Name], clients: map[string]bool{}}
+		rs := &routeState{Route: exchange.Route{Config: r, Template: st.templates[r.Name]}, clients: map[string]bool{}}
 		in, out := cfg.Pipeline.Input, cfg.Pipeline.Output
 		if r.Input != nil {
 			in = *r.Input
@@ -154,16 +165,16 @@ func (st *State) buildRoutes(all []config.Client) error {
 		if r.Output != nil {
 			out = *r.Output
 		}
-		if rs.input, err = reg.PhaseChain(abi.PhaseInput, in); err != nil {
+		inChain, err := reg.PhaseChain(abi.PhaseInput, in)
+		if err != nil {
 			return fmt.Errorf("routes[%q].input: %w", r.Name, err)
 		}
-		if rs.output, err = reg.PhaseChain(abi.PhaseOutput, out); err != nil {
+		outChain, err := reg.PhaseChain(abi.PhaseOutput, out)
+		if err != nil {
 			return fmt.Errorf("routes[%q].output: %w", r.Name, err)
 		}
-		if r.Format == "json" {
-			if rs.schema, err = schemaChain(r.Schema); err != nil {
-				return fmt.Errorf("routes[%q].schema: %w", r.Name, err)
-			}
+		if err := buildChains(&rs.Chains, inChain, outChain, r.Format, r.Schema); err != nil {
+			return fmt.Errorf("routes[%q].%w", r.Name, err)
 		}
 		for _, id := range r.Clients {
 			rs.clients[id] = true
@@ -194,42 +205,12 @@ func compileRoutes(cfg *config.Config) (map[string]*prompt.Template, error) {
 	return out, nil
 }
 
-// schemaChain is the built-in json-schema validator, run natively with the
-// given schema. A nil schema checks only that the output parses as JSON.
-// The output guard runs it on the model's raw text, before the output
-// chain, which then sees each string value of the parsed JSON.
-func schemaChain(schema map[string]any) (pipeline.Chain, error) {
-	in, out, ok := builtin.Native("json-schema")
-	if !ok {
-		return nil, fmt.Errorf("the json-schema built-in is missing from this build")
-	}
-	if schema == nil {
-		schema = map[string]any{}
-	}
-	cfgJSON, err := json.Marshal(map[string]any{"schema": schema})
-	if err != nil {
-		return nil, fmt.Errorf("encoding schema: %w", err)
-	}
-	// Check the schema now rather than on the first response.
-	if err := jsonschema.CheckConfig(cfgJSON); err != nil {
-		return nil, err
-	}
-	st := &pipeline.NativeStage{PluginName: "json-schema", Input: in, Output: out}
-	p := &pipeline.Plugin{Stage: st, Name: "json-schema", OnError: "reject", Config: cfgJSON, Streaming: "buffer"}
-	return pipeline.Chain{p}, nil
-}
-
 // client returns the chains for a client id.
-func (st *State) client(id string) *clientState {
+func (st *State) client(id string) *exchange.Chains {
 	if cs, ok := st.clients[id]; ok {
 		return cs
 	}
-	return &clientState{input: st.input, output: st.output}
-}
-
-// outputGuard builds the output guard for a call.
-func (st *State) outputGuard(cs *clientState, canary string, meta abi.Context) *outputGuard {
-	return newOutputGuard(cs.output, cs.schema, canary, meta)
+	return &st.fallback
 }
 
 // Retire waits for the requests using st (up to grace) and closes its

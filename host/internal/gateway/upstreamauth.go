@@ -2,14 +2,10 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/moat-gateway/moat/host/internal/anthropic"
-	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
 // keyHealth tracks whether the upstream accepts moat's own key. A 401 or
@@ -84,40 +80,4 @@ func (g *Gateway) probeKey(ctx context.Context) {
 	}
 	resp.Body.Close()
 	g.noteUpstream(resp.StatusCode)
-}
-
-// upstreamFailure turns a non-2xx upstream answer into the client's error.
-// An error in Anthropic's shape passes through with its status, except 401
-// and 403, which reject moat's key, not the caller's: the caller gets a 502
-// api_error that says so (an SDK would otherwise report the caller's own
-// key as bad). Any other body (a proxy's HTML, a plain-text 404 from a
-// wrong base_url) is a 502 that names the upstream's real status.
-func upstreamFailure(status int, body []byte) *fault.Error {
-	d, ok := anthropic.ParseErrorBody(body)
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		detail := ""
-		if ok {
-			detail = ": " + d.Type + ": " + d.Message
-		}
-		e := fault.New(fault.UpstreamFailed,
-			"the gateway's upstream credentials were rejected (upstream status %d%s); this is a gateway configuration problem, not your key: tell the gateway's operator", status, detail)
-		e.Quoted = detail != "" // it quotes the upstream: judged and scrubbed
-		return e
-	}
-	if ok {
-		// Judged and scrubbed before the client sees it.
-		e := &fault.Error{Kind: fault.UpstreamError, Status: status, Type: d.Type, Msg: d.Message, Quoted: true}
-		switch {
-		case status == 529:
-			e.Kind = fault.UpstreamOverloaded
-		case status < 500 && status != http.StatusTooManyRequests:
-			e.Kind = fault.UpstreamRefused
-		}
-		return e
-	}
-	st := status
-	if st < 500 {
-		st = http.StatusBadGateway
-	}
-	return &fault.Error{Kind: fault.UpstreamError, Status: st, Msg: fmt.Sprintf("upstream returned status %d with a body that is not an API error", status)}
 }

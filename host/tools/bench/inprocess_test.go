@@ -84,7 +84,7 @@ func processCPU(tb testing.TB) time.Duration {
 // process CPU per request (cpu-ns/op: client, stand-in and moat together;
 // compare two builds by running their test binaries in turn).
 func BenchmarkMoatInProcess(b *testing.B) {
-	if _, err := os.Stat(filepath.Join("..", "builtin", "wasm")); err != nil {
+	if _, err := os.Stat(filepath.Join("..", "..", "internal", "builtin", "wasm")); err != nil {
 		b.Skip("built-in modules missing")
 	}
 	for _, key := range []string{KeyMoatNone, KeyMoatDefault} {

@@ -1,4 +1,4 @@
-package gateway
+package streamguard
 
 import (
 	"encoding/json"

@@ -1,6 +1,7 @@
-package gateway
+package streamguard
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -27,14 +28,13 @@ func TestGuardCanaryOnPacedStream(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			og := newOutputGuard(nil, nil, canary, abi.Context{})
-			cl := &call{}
-			var bg blockGuard
+			og := New(context.Background(), []Stage{Canary(canary)}, abi.Context{}, &pipeline.Verdicts{})
+			var bg block
 			var released strings.Builder
 			var err error
 			for i := 0; i < len(tc.text) && err == nil; i += 3 {
 				var out string
-				out, err = og.feed(cl, &bg, tc.text[i:min(i+3, len(tc.text))], true)
+				out, err = og.feed(&bg, tc.text[i:min(i+3, len(tc.text))], true)
 				released.WriteString(out)
 				if err == nil && len(released.String()) < i-len(canary) {
 					t.Fatalf("after %d bytes only %d released: the guard holds more than a canary", i+3, released.Len())
@@ -42,7 +42,7 @@ func TestGuardCanaryOnPacedStream(t *testing.T) {
 			}
 			if err == nil {
 				var out string
-				out, err = og.flush(cl, &bg)
+				out, err = og.flush(&bg)
 				released.WriteString(out)
 			}
 			var rej *pipeline.RejectError

@@ -1,0 +1,347 @@
+package streamguard
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/moat-gateway/moat/host/internal/anthropic"
+	"github.com/moat-gateway/moat/host/internal/pipeline"
+	"github.com/moat-gateway/moat/sdk/abi"
+)
+
+// Guard runs the output stages over text the client will receive: whole
+// texts (Whole) and streamed blocks (Feed, Flush). A nil *Guard passes
+// everything.
+type Guard struct {
+	ctx    context.Context
+	stages []Stage
+	meta   abi.Context
+	rec    Recorder
+	// buffered is set when a stage needs whole blocks.
+	buffered bool
+}
+
+// Recorder receives the records of the stages' runs (a
+// *pipeline.Verdicts, or a request's, which also logs failures).
+type Recorder interface {
+	Add(recs []pipeline.Record)
+}
+
+// New returns the guard of stages (nil when there are none). ctx bounds
+// the plugin calls; meta is their context; rec receives their records.
+func New(ctx context.Context, stages []Stage, meta abi.Context, rec Recorder) *Guard {
+	if len(stages) == 0 {
+		return nil
+	}
+	g := &Guard{ctx: ctx, stages: stages, meta: meta, rec: rec}
+	for _, s := range stages {
+		if !s.Has(Incremental) {
+			g.buffered = true
+		}
+	}
+	return g
+}
+
+// At points the stages' context at one field of the output.
+func (g *Guard) At(kind, path, role string) {
+	if g != nil {
+		g.meta.Kind, g.meta.Path, g.meta.Role = kind, path, role
+	}
+}
+
+// Repairable reports whether err is a refusal by a stage that Repairs.
+func (g *Guard) Repairable(err error) bool {
+	var rej *pipeline.RejectError
+	if g == nil || !errors.As(err, &rej) {
+		return false
+	}
+	for _, s := range g.stages {
+		if s.Has(Repairs) && s.Name() == rej.Plugin {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonStage is the index of the WholeJSON stage, or -1.
+func (g *Guard) jsonStage() int {
+	for i, s := range g.stages {
+		if s.Has(WholeJSON) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Whole judges a complete text.
+func (g *Guard) Whole(text string) (string, error) {
+	if g == nil {
+		return text, nil
+	}
+	if i := g.jsonStage(); i >= 0 && (g.meta.Kind == "" || g.meta.Kind == abi.KindText) {
+		// Only the answer must be JSON; thinking, tool input and the
+		// rest go through the other stages as they are.
+		return g.wholeJSON(g.stages[i], text)
+	}
+	out, _, _, err := g.run(text, false)
+	return out, err
+}
+
+// wholeJSON judges a JSON-mode answer: js judges the raw text, the
+// SeesOriginal stages the whole of it, and the other stages each string
+// value, so that an HTML policy escapes values without breaking the JSON
+// around them.
+func (g *Guard) wholeJSON(js Stage, text string) (string, error) {
+	raw, err := g.runOne(js, StripFence(text), g.meta)
+	if err != nil {
+		return "", err
+	}
+	var values []Stage
+	for _, s := range g.stages {
+		switch {
+		case s.Has(WholeJSON):
+		case s.Has(SeesOriginal):
+			if _, err := g.runOne(s, text, g.meta); err != nil {
+				return "", err
+			}
+			if _, err := g.runOne(s, raw, g.meta); err != nil {
+				return "", err
+			}
+		default:
+			values = append(values, s)
+		}
+	}
+	if len(values) == 0 {
+		return raw, nil
+	}
+	out, err := mapJSONStrings([]byte(StripFence(raw)), func(s string) (string, error) {
+		for _, st := range values {
+			var err error
+			if s, err = g.runOne(st, s, g.meta); err != nil {
+				return "", err
+			}
+		}
+		return s, nil
+	})
+	if err != nil {
+		var rej *pipeline.RejectError
+		var pe *pipeline.PluginError
+		if errors.As(err, &rej) || errors.As(err, &pe) {
+			return "", err
+		}
+		return "", &pipeline.RejectError{Plugin: js.Name(), Reason: "output is not valid JSON", Phase: abi.PhaseOutput}
+	}
+	return string(out), nil
+}
+
+// runOne runs one stage on text and keeps its record.
+func (g *Guard) runOne(s Stage, text string, meta abi.Context) (string, error) {
+	out, recs, err := pipeline.Chain{s.Plugin}.Run(g.ctx, abi.PhaseOutput, text, meta)
+	g.rec.Add(recs)
+	return out, err
+}
+
+// runHeld runs one stage on text and returns the suffix of text it holds
+// back: its verdict's hold, or its configured hold_back when it gives none
+// (legacy).
+func (g *Guard) runHeld(s Stage, text string, meta abi.Context) (out string, hold int, legacy bool, err error) {
+	out, recs, err := pipeline.Chain{s.Plugin}.Run(g.ctx, abi.PhaseOutput, text, meta)
+	g.rec.Add(recs)
+	if err != nil {
+		return "", 0, false, err
+	}
+	hold = s.Plugin.HoldBack
+	if len(recs) == 1 && recs[0].Hold >= 0 {
+		hold = recs[0].Hold
+	} else if hold > 0 {
+		legacy = true
+	}
+	return out, min(hold, len(text)), legacy, nil
+}
+
+// run runs the stages (but a WholeJSON one) in order on text. With
+// partial set (the unreleased tail of a stream) it also returns how many
+// trailing bytes of text must be kept back: for each stage its hold,
+// widened by what the stages before it removed, since their output is
+// what it judged, and for a SeesOriginal stage also its hold on text
+// itself; the largest of these. legacy reports that a stage gave no hold
+// and its configured hold_back was used.
+func (g *Guard) run(text string, partial bool) (out string, hold int, legacy bool, err error) {
+	meta := g.meta
+	meta.Partial = partial
+	cur, shrunk := text, 0
+	for _, s := range g.stages {
+		if s.Has(WholeJSON) {
+			continue
+		}
+		if s.Has(SeesOriginal) {
+			_, h, l, err := g.runHeld(s, text, meta)
+			if err != nil {
+				return "", 0, false, err
+			}
+			hold, legacy = max(hold, h), legacy || l
+		}
+		next, h, l, err := g.runHeld(s, cur, meta)
+		if err != nil {
+			return "", 0, false, err
+		}
+		hold, legacy = max(hold, h+shrunk), legacy || l
+		shrunk += max(0, len(cur)-len(next))
+		cur = next
+	}
+	if !partial {
+		return cur, 0, false, nil
+	}
+	return cur, min(hold, len(text)), legacy, nil
+}
+
+// block holds the unreleased text of one streamed text block.
+type block struct {
+	pending string
+	// judged is len(pending) at the last attempt that released nothing,
+	// so a burst is judged once, when it is complete.
+	judged int
+}
+
+// maxBatch bounds how much unjudged text a burst may accumulate before the
+// guard judges it even though more events are buffered.
+const maxBatch = 4 << 10
+
+// feed adds a delta and returns the text that may be released now. now
+// says the upstream has nothing more buffered (the next read waits for the
+// network): the guard judges then, so text arriving paced is released at
+// once and a burst is judged once.
+//
+// Released text is what the stages make of a prefix cut where their holds
+// allow (see run): the whole unreleased tail is judged (so a reject
+// anywhere in it stops the stream before any of it leaves), and the prefix
+// is released only when the stages split at the cut, judge(tail) ==
+// judge(prefix) + judge(rest), so a match spanning the cut is never
+// released half-transformed and the rest, judged later without the
+// prefix, cannot escape it.
+func (g *Guard) feed(b *block, delta string, now bool) (string, error) {
+	b.pending += delta
+	if g.buffered || (!now && len(b.pending)-b.judged < maxBatch) {
+		return "", nil
+	}
+	b.judged = len(b.pending)
+	outTail, hold, legacy, err := g.run(b.pending, true)
+	if err != nil {
+		return "", err
+	}
+	if hold == 0 {
+		b.pending, b.judged = "", 0
+		return outTail, nil
+	}
+	cut := g.cut(b.pending, hold, legacy)
+	if cut <= 0 {
+		return "", nil
+	}
+	outSeg, ok, err := g.splits(b.pending, cut, outTail)
+	if err != nil || !ok {
+		return "", err
+	}
+	b.pending = b.pending[cut:]
+	b.judged = len(b.pending)
+	return outSeg, nil
+}
+
+// cut is where pending may be cut to keep hold bytes back: on a rune
+// boundary, and after whitespace for a stage that gave no hold.
+func (g *Guard) cut(pending string, hold int, legacy bool) int {
+	cut := len(pending) - hold
+	if legacy {
+		cut = safeCut(pending, cut)
+	}
+	for cut > 0 && !utf8.RuneStart(pending[cut]) {
+		cut--
+	}
+	return cut
+}
+
+// splits judges pending's prefix up to cut and the rest, and reports
+// whether they make outTail, the judgement of the whole of pending; it
+// returns the judged prefix.
+func (g *Guard) splits(pending string, cut int, outTail string) (string, bool, error) {
+	outSeg, _, _, err := g.run(pending[:cut], false)
+	if err != nil || !strings.HasPrefix(outTail, outSeg) {
+		return "", false, err
+	}
+	outRest, _, _, err := g.run(pending[cut:], true)
+	if err != nil {
+		return "", false, err
+	}
+	if len(outSeg)+len(outRest) != len(outTail) || !strings.HasSuffix(outTail, outRest) {
+		return "", false, nil
+	}
+	return outSeg, true, nil
+}
+
+// flush judges and releases what is left at the end of a block.
+func (g *Guard) flush(b *block) (string, error) {
+	if b.pending == "" {
+		return "", nil
+	}
+	out, err := g.Whole(b.pending)
+	b.pending, b.judged = "", 0
+	return out, err
+}
+
+// safeCut returns a cut point at or before limit: after the last
+// whitespace, or at a rune boundary when there is none.
+func safeCut(s string, limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	if limit > len(s) {
+		limit = len(s)
+	}
+	for i := limit; i > 0; {
+		r, size := utf8.DecodeLastRuneInString(s[:i])
+		if unicode.IsSpace(r) {
+			return i
+		}
+		i -= size
+	}
+	for limit > 0 && !utf8.RuneStart(s[limit]) {
+		limit--
+	}
+	return limit
+}
+
+// StripFence removes a ```json fence around a JSON answer.
+func StripFence(s string) string {
+	t := strings.TrimSpace(s)
+	if strings.HasPrefix(t, "```") {
+		t = strings.TrimPrefix(t, "```")
+		t = strings.TrimPrefix(t, "json")
+		t = strings.TrimSuffix(strings.TrimSpace(t), "```")
+	}
+	return strings.TrimSpace(t)
+}
+
+// mapJSONStrings rewrites every string value (not object keys) of a JSON
+// document through f with the strict decoder of anthropic.MapStrings,
+// keeping the order of keys and elements and the bytes of what f left
+// unchanged. The first error of f stops it.
+func mapJSONStrings(doc []byte, f func(string) (string, error)) ([]byte, error) {
+	var ferr error
+	out, err := anthropic.MapStrings(doc, func(s string) string {
+		if ferr != nil {
+			return s
+		}
+		o, err := f(s)
+		if err != nil {
+			ferr = err
+			return s
+		}
+		return o
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	return out, err
+}

@@ -11,18 +11,29 @@ import (
 // This file rewrites a plugin's binary before it is compiled so that a guest
 // in an endless loop can be stopped without wazero's WithCloseOnContextDone
 // (see RATIONALE.md): every function entry and every loop header charges a
-// cost (the byte length of the function or loop body) to a fuel counter held
-// in a new mutable global, and when the counter runs out the guest calls the
-// host function moat.__tick, which checks the call's deadline (trapping the
-// guest when it has passed) and returns a new budget. Calling the host leaves
-// native code, so the Go garbage collector can also stop the world there.
+// cost (the byte length of the function or loop body) to a fuel counter, and
+// when the counter runs out the guest calls the host function moat.__tick,
+// which checks the call's deadline (trapping the guest when it has passed)
+// and returns a new budget. Calling the host leaves native code, so the Go
+// garbage collector can also stop the world there.
+//
+// The counter lives in a new mutable global between functions, and in a new
+// local of each function while it runs: the entry loads the global into the
+// local, loop headers charge the local (a register, not memory: a tight
+// loop pays a subtraction, a compare and a branch per iteration), and the
+// local is stored back to the global before every call to another guest
+// function and before every way out of the function (return, a branch to
+// its outermost label, its final end), and reloaded after the call. The
+// accounting is exact: the same fuel is charged as with the global alone,
+// so a runaway guest ticks just as often.
 //
 // The same rewrite bounds the guest's call depth: a second new global counts
-// nested calls, every call and call_indirect increments it before and
-// decrements it after, and past maxCallDepth the guest calls the host
-// function moat.__overflow, which ends the call as a stack overflow. Without
-// it wazero grows the guest's native stack up to 400 MB before trapping
-// (sdk/ABI.md, RATIONALE).
+// nested calls, every call and call_indirect of a guest function increments
+// it before and decrements it after, and past maxCallDepth the guest calls
+// the host function moat.__overflow, which ends the call as a stack
+// overflow. Without it wazero grows the guest's native stack up to 400 MB
+// before trapping (sdk/ABI.md, RATIONALE). Calls of imported (host)
+// functions need neither: they cannot nest guest frames or run guest code.
 //
 // The rewrite also clamps the declared maximum of the module's memory to the
 // plugin's cap, and drops custom sections (names, debug info), whose function
@@ -221,6 +232,10 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 		}
 		typeBody = b[tr.pos:]
 	}
+	params, err := paramCounts(typeBody, typeCount)
+	if err != nil {
+		return nil, nil, err
+	}
 	tickType := typeCount
 	overflowType := typeCount + 1
 	newTypes := appendU32(nil, typeCount+2)
@@ -281,7 +296,7 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 			return nil, info, nil
 		}
 	}
-	fx := fixups{tick: nImportFuncs, overflow: nImportFuncs + 1}
+	fx := fixups{tick: nImportFuncs, overflow: nImportFuncs + 1, imports: nImportFuncs}
 	remap := func(idx uint32) uint32 {
 		if idx >= nImportFuncs {
 			return idx + 2
@@ -391,11 +406,36 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 		}
 	}
 
+	// Functions: each one's parameter count (its first new local's index
+	// starts after them).
+	var funcParams []uint32
+	if b, ok := sections[secFunction]; ok {
+		fr := &reader{b: b}
+		count := fr.u32()
+		if int(count) > len(b) {
+			return nil, nil, fmt.Errorf("%w: function section too long", errMalformed)
+		}
+		funcParams = make([]uint32, count)
+		for i := range funcParams {
+			t := fr.u32()
+			if fr.err == nil && t >= typeCount {
+				fr.fail("function %d has type %d of %d", i, t, typeCount)
+			}
+			if fr.err != nil {
+				return nil, nil, fr.err
+			}
+			funcParams[i] = params[t]
+		}
+	}
+
 	// Code.
 	var newCode []byte
 	if b, ok := sections[secCode]; ok {
 		cr := &reader{b: b}
 		count := cr.u32()
+		if cr.err == nil && int(count) != len(funcParams) {
+			return nil, nil, fmt.Errorf("%w: %d function bodies for %d functions", errMalformed, count, len(funcParams))
+		}
 		newCode = appendU32(nil, count)
 		for i := uint32(0); i < count && cr.err == nil; i++ {
 			size := cr.u32()
@@ -403,7 +443,7 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 			if cr.err != nil {
 				break
 			}
-			fn, err := rewriteBody(body, remap, fx, fuel)
+			fn, err := rewriteBody(body, funcParams[i], remap, fx, fuel)
 			if err != nil {
 				return nil, nil, fmt.Errorf("function %d: %w", i, err)
 			}
@@ -459,6 +499,42 @@ func skipLimits(r *reader) {
 	if flags&1 != 0 {
 		r.u32()
 	}
+}
+
+// paramCounts reads the number of parameters of each of the count
+// function types in body (the type section after its count).
+func paramCounts(body []byte, count uint32) ([]uint32, error) {
+	r := &reader{b: body}
+	if int(count) > len(body) {
+		return nil, fmt.Errorf("%w: type section too long", errMalformed)
+	}
+	out := make([]uint32, count)
+	for i := range out {
+		if form := r.byte(); r.err == nil && form != 0x60 {
+			r.fail("type %d is not a function type (form 0x%02x)", i, form)
+		}
+		for vec := range 2 { // parameters, then results
+			n := r.u32()
+			if vec == 0 {
+				out[i] = n
+			}
+			for range n {
+				if r.err != nil {
+					break
+				}
+				if t := r.byte(); t == 0x63 || t == 0x64 {
+					r.fail("typed references are not supported")
+				}
+			}
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	if r.pos != len(body) {
+		return nil, fmt.Errorf("%w: %d bytes after the function types", errMalformed, len(body)-r.pos)
+	}
+	return out, nil
 }
 
 // rewriteElements shifts the function indices of an element section.
@@ -616,14 +692,18 @@ func decodeInstr(r *reader) instr {
 }
 
 // fixups are the indices the rewrite adds: the tick and overflow imports,
-// and the fuel and depth globals.
-type fixups struct{ tick, overflow, fuel, depth uint32 }
+// and the fuel and depth globals; imports is the count of imported
+// functions (a callee below it is the host's).
+type fixups struct{ tick, overflow, fuel, depth, imports uint32 }
 
-// rewriteBody instruments one function body (locals and expression).
-func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool) ([]byte, error) {
+// rewriteBody instruments one function body (locals and expression) of a
+// function with params parameters. With checks it declares one more i32
+// local, the function's fuel while it runs (the file comment).
+func rewriteBody(body []byte, params uint32, remap func(uint32) uint32, fx fixups, checks bool) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
-	var locals uint64
+	groups := r.pos // the local declarations, after their count
+	locals := uint64(params)
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		locals += uint64(r.u32())
 		r.byte()
@@ -635,6 +715,7 @@ func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool)
 		return nil, r.err
 	}
 	codeStart := r.pos
+	fuel := uint32(locals) // the new local's index
 
 	// Pass 1: decode, find each loop's end to weigh its body.
 	type loopMark struct{ at, weight int }
@@ -669,18 +750,26 @@ func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool)
 	}
 
 	// Pass 2: emit.
-	out := make([]byte, 0, len(body)+len(body)/8+32)
-	out = append(out, body[:codeStart]...)
-	if checks {
-		out = appendCheck(out, len(body)-codeStart, fx)
+	out := make([]byte, 0, len(body)+len(body)/4+32)
+	if !checks {
+		out = append(out, body[:codeStart]...)
+	} else {
+		out = appendU32(out, n+1)
+		out = append(out, body[groups:codeStart]...)
+		out = append(out, 0x01, 0x7f) // one more i32: the fuel
+		out = appendEntry(out, len(body)-codeStart, fuel, fx)
 	}
 	r.pos = codeStart
 	next := 0
+	depth := 0 // blocks open; a branch to label depth leaves the function
 	for r.pos < len(r.b) {
 		start := r.pos
 		in := decodeInstr(r)
-		isCall := checks && (in.op == 0x10 || in.op == 0x11)
-		if isCall {
+		guestCall := checks && (in.op == 0x11 || in.op == 0x10 && in.funcIdxVal >= fx.imports)
+		if checks && (guestCall || leaves(in.op, body[start:r.pos], depth)) {
+			out = appendStore(out, fuel, fx)
+		}
+		if guestCall {
 			out = appendEnter(out, fx)
 		}
 		if in.funcIdx >= 0 {
@@ -689,15 +778,48 @@ func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool)
 		} else {
 			out = append(out, r.b[start:r.pos]...)
 		}
-		if isCall {
+		if guestCall {
 			out = appendLeave(out, fx)
+			out = appendLoad(out, fuel, fx)
 		}
-		if in.op == 0x03 && checks {
-			out = appendCheck(out, loops[next].weight, fx)
-			next++
+		switch in.op {
+		case 0x02, 0x04:
+			depth++
+		case 0x03:
+			depth++
+			if checks {
+				out = appendCharge(out, loops[next].weight, fuel, fx)
+				next++
+			}
+		case 0x0b:
+			depth--
 		}
 	}
 	return out, nil
+}
+
+// leaves reports whether the instruction ins (its bytes, opcode first),
+// with depth blocks open around it, can leave the function: return, its
+// final end (at depth 0), or a branch to its outermost label.
+func leaves(op byte, ins []byte, depth int) bool {
+	switch op {
+	case 0x0f:
+		return true
+	case 0x0b:
+		return depth == 0
+	case 0x0c, 0x0d, 0x0e:
+		r := &reader{b: ins, pos: 1}
+		n := uint32(0)
+		if op == 0x0e {
+			n = r.u32() // the targets, then the default
+		}
+		for i := uint32(0); i <= n && r.err == nil; i++ {
+			if int(r.u32()) == depth {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // appendEnter emits: depth++; if depth > maxCallDepth { overflow() }.
@@ -725,26 +847,54 @@ func appendLeave(out []byte, fx fixups) []byte {
 	return appendU32(out, fx.depth)
 }
 
-// appendCheck emits: fuel -= weight; if fuel < 0 { fuel = tick() }.
-func appendCheck(out []byte, weight int, fx fixups) []byte {
-	tickFunc, fuel := fx.tick, fx.fuel
+// appendEntry emits, at a function's start: local = global - weight, then
+// the tick when it ran out.
+func appendEntry(out []byte, weight int, local uint32, fx fixups) []byte {
+	out = append(out, 0x23)
+	out = appendU32(out, fx.fuel)
+	return appendSpend(out, weight, local, fx)
+}
+
+// appendCharge emits, at a loop header: local -= weight, then the tick when
+// it ran out.
+func appendCharge(out []byte, weight int, local uint32, fx fixups) []byte {
+	out = append(out, 0x20)
+	out = appendU32(out, local)
+	return appendSpend(out, weight, local, fx)
+}
+
+// appendSpend emits, with the fuel on the operand stack: local = fuel -
+// weight; if local < 0 { local = tick() }.
+func appendSpend(out []byte, weight int, local uint32, fx fixups) []byte {
 	if weight < 1 {
 		weight = 1
 	}
 	if weight > math.MaxInt32/2 {
 		weight = math.MaxInt32 / 2
 	}
-	out = append(out, 0x23)
-	out = appendU32(out, fuel)
 	out = append(out, 0x41)
 	out = appendS32(out, int32(weight))
-	out = append(out, 0x6b, 0x24) // i32.sub, global.set
-	out = appendU32(out, fuel)
-	out = append(out, 0x23)
-	out = appendU32(out, fuel)
+	out = append(out, 0x6b, 0x22) // i32.sub, local.tee
+	out = appendU32(out, local)
 	out = append(out, 0x41, 0x00, 0x48, 0x04, 0x40, 0x10) // i32.const 0, i32.lt_s, if (empty), call
-	out = appendU32(out, tickFunc)
-	out = append(out, 0x24) // global.set
-	out = appendU32(out, fuel)
+	out = appendU32(out, fx.tick)
+	out = append(out, 0x21) // local.set
+	out = appendU32(out, local)
 	return append(out, 0x0b)
+}
+
+// appendStore emits: global = local (before a call or a way out).
+func appendStore(out []byte, local uint32, fx fixups) []byte {
+	out = append(out, 0x20)
+	out = appendU32(out, local)
+	out = append(out, 0x24)
+	return appendU32(out, fx.fuel)
+}
+
+// appendLoad emits: local = global (after a call).
+func appendLoad(out []byte, local uint32, fx fixups) []byte {
+	out = append(out, 0x23)
+	out = appendU32(out, fx.fuel)
+	out = append(out, 0x21)
+	return appendU32(out, local)
 }

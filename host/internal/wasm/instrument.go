@@ -11,18 +11,59 @@ import (
 // This file rewrites a plugin's binary before it is compiled so that a guest
 // in an endless loop can be stopped without wazero's WithCloseOnContextDone
 // (see RATIONALE.md): every function entry and every loop header charges a
-// cost (the byte length of the function or loop body) to a fuel counter held
-// in a new mutable global, and when the counter runs out the guest calls the
-// host function moat.__tick, which checks the call's deadline (trapping the
-// guest when it has passed) and returns a new budget. Calling the host leaves
-// native code, so the Go garbage collector can also stop the world there.
+// cost (the byte length of the function or loop body) to a fuel counter, and
+// when the counter runs out the guest calls the host function moat.__tick,
+// which checks the call's deadline (trapping the guest when it has passed)
+// and returns a new budget. Calling the host leaves native code, so the Go
+// garbage collector can also stop the world there.
+//
+// The counter lives in a new mutable global between functions, and in a new
+// local of each function while it runs: the entry loads the global into the
+// local, loop headers charge the local (a register, not memory: a tight
+// loop pays a subtraction, a compare and a branch per iteration), and the
+// local is stored back to the global before every call to another guest
+// function and before every way out of the function (return, a branch to
+// its outermost label, its final end), and reloaded after the call. The
+// accounting is exact: the same fuel is charged as with the global alone,
+// so a runaway guest ticks just as often.
+//
+// A call inside a loop, even one that rarely runs, makes wazero's register
+// allocator keep the loop's values in stack slots on every iteration (a
+// value live across a call is spilled, and a loop variable is spilled
+// where it is defined): the AssemblyScript SDK's UTF-8 decoder, with its
+// tick inside the loop, ran about 25% slower than with an out-of-fuel path
+// that did not call. So the tick goes outside the loop. Each loop
+//
+//	loop BT ... end
+//
+// becomes
+//
+//	block BT              ;; $done: the loop's results leave through it
+//	  loop                ;; $again
+//	    block             ;; $refuel
+//	      loop BT         ;; the original loop
+//	        fuel -= weight; br_if $refuel (fuel < 0)
+//	        ...           ;; its body, branch labels past it shifted by 3
+//	      end
+//	      br $done
+//	    end
+//	    fuel = tick()
+//	    br $again         ;; back into the loop, at its header
+//	  end
+//	  unreachable
+//	end
+//
+// A loop whose block type takes parameters (they are on the stack at its
+// header, and $refuel could not take them) keeps the tick inside:
+// fuel -= weight; if fuel < 0 { fuel = tick() }.
 //
 // The same rewrite bounds the guest's call depth: a second new global counts
-// nested calls, every call and call_indirect increments it before and
-// decrements it after, and past maxCallDepth the guest calls the host
-// function moat.__overflow, which ends the call as a stack overflow. Without
-// it wazero grows the guest's native stack up to 400 MB before trapping
-// (sdk/ABI.md, RATIONALE).
+// nested calls, every call and call_indirect of a guest function increments
+// it before and decrements it after, and past maxCallDepth the guest calls
+// the host function moat.__overflow, which ends the call as a stack
+// overflow. Without it wazero grows the guest's native stack up to 400 MB
+// before trapping (sdk/ABI.md, RATIONALE). Calls of imported (host)
+// functions need neither: they cannot nest guest frames or run guest code.
 //
 // The rewrite also clamps the declared maximum of the module's memory to the
 // plugin's cap, and drops custom sections (names, debug info), whose function
@@ -41,8 +82,17 @@ const (
 const maxCallDepth = 10000
 
 // fuelBudget is the fuel a tick hands out: about this many bytes of guest
-// code run between two returns to the host.
-const fuelBudget = 1 << 16
+// code run between two returns to the host. A charge counts a loop's whole
+// body, though an iteration usually runs one path through it, so real code
+// runs far less than the budget: with 1 MiB, scaffolded plugins and the
+// AssemblyScript SDK's example tick every 15-30 us, the tightest endless
+// loop every 34-47 us (sdk/ABI.md, RATIONALE); the GC and the deadline
+// wait about that long at most.
+const fuelBudget = 1 << 20
+
+// chargeWeight is added to every charge: the code the charge itself adds
+// runs too, so that the tightest loop (br 0, 2 bytes) is charged its cost.
+const chargeWeight = 12
 
 // errMalformed marks a binary the rewriter cannot parse.
 var errMalformed = errors.New("malformed module")
@@ -221,6 +271,10 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 		}
 		typeBody = b[tr.pos:]
 	}
+	params, err := paramCounts(typeBody, typeCount)
+	if err != nil {
+		return nil, nil, err
+	}
 	tickType := typeCount
 	overflowType := typeCount + 1
 	newTypes := appendU32(nil, typeCount+2)
@@ -281,7 +335,7 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 			return nil, info, nil
 		}
 	}
-	fx := fixups{tick: nImportFuncs, overflow: nImportFuncs + 1}
+	fx := fixups{tick: nImportFuncs, overflow: nImportFuncs + 1, imports: nImportFuncs, typeParams: params}
 	remap := func(idx uint32) uint32 {
 		if idx >= nImportFuncs {
 			return idx + 2
@@ -391,11 +445,36 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 		}
 	}
 
+	// Functions: each one's parameter count (its first new local's index
+	// starts after them).
+	var funcParams []uint32
+	if b, ok := sections[secFunction]; ok {
+		fr := &reader{b: b}
+		count := fr.u32()
+		if int(count) > len(b) {
+			return nil, nil, fmt.Errorf("%w: function section too long", errMalformed)
+		}
+		funcParams = make([]uint32, count)
+		for i := range funcParams {
+			t := fr.u32()
+			if fr.err == nil && t >= typeCount {
+				fr.fail("function %d has type %d of %d", i, t, typeCount)
+			}
+			if fr.err != nil {
+				return nil, nil, fr.err
+			}
+			funcParams[i] = params[t]
+		}
+	}
+
 	// Code.
 	var newCode []byte
 	if b, ok := sections[secCode]; ok {
 		cr := &reader{b: b}
 		count := cr.u32()
+		if cr.err == nil && int(count) != len(funcParams) {
+			return nil, nil, fmt.Errorf("%w: %d function bodies for %d functions", errMalformed, count, len(funcParams))
+		}
 		newCode = appendU32(nil, count)
 		for i := uint32(0); i < count && cr.err == nil; i++ {
 			size := cr.u32()
@@ -403,7 +482,7 @@ func instrumentFuel(wasm []byte, maxPages uint32, fuel bool) ([]byte, *moduleInf
 			if cr.err != nil {
 				break
 			}
-			fn, err := rewriteBody(body, remap, fx, fuel)
+			fn, err := rewriteBody(body, funcParams[i], remap, fx, fuel)
 			if err != nil {
 				return nil, nil, fmt.Errorf("function %d: %w", i, err)
 			}
@@ -459,6 +538,42 @@ func skipLimits(r *reader) {
 	if flags&1 != 0 {
 		r.u32()
 	}
+}
+
+// paramCounts reads the number of parameters of each of the count
+// function types in body (the type section after its count).
+func paramCounts(body []byte, count uint32) ([]uint32, error) {
+	r := &reader{b: body}
+	if int(count) > len(body) {
+		return nil, fmt.Errorf("%w: type section too long", errMalformed)
+	}
+	out := make([]uint32, count)
+	for i := range out {
+		if form := r.byte(); r.err == nil && form != 0x60 {
+			r.fail("type %d is not a function type (form 0x%02x)", i, form)
+		}
+		for vec := range 2 { // parameters, then results
+			n := r.u32()
+			if vec == 0 {
+				out[i] = n
+			}
+			for range n {
+				if r.err != nil {
+					break
+				}
+				if t := r.byte(); t == 0x63 || t == 0x64 {
+					r.fail("typed references are not supported")
+				}
+			}
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	if r.pos != len(body) {
+		return nil, fmt.Errorf("%w: %d bytes after the function types", errMalformed, len(body)-r.pos)
+	}
+	return out, nil
 }
 
 // rewriteElements shifts the function indices of an element section.
@@ -616,14 +731,36 @@ func decodeInstr(r *reader) instr {
 }
 
 // fixups are the indices the rewrite adds: the tick and overflow imports,
-// and the fuel and depth globals.
-type fixups struct{ tick, overflow, fuel, depth uint32 }
+// and the fuel and depth globals; imports is the count of imported
+// functions (a callee below it is the host's) and typeParams the parameter
+// count of each function type.
+type fixups struct {
+	tick, overflow, fuel, depth, imports uint32
+	typeParams                           []uint32
+}
 
-// rewriteBody instruments one function body (locals and expression).
-func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool) ([]byte, error) {
+// blockParams reports whether the block type bt (its encoding) takes
+// parameters: only a type index can.
+func (fx fixups) blockParams(bt []byte) bool {
+	if len(bt) == 0 || bt[0] == 0x40 || len(bt) == 1 && bt[0] >= 0x6f {
+		return false
+	}
+	var v uint64
+	for i, c := range bt {
+		v |= uint64(c&0x7f) << (7 * i)
+	}
+	return v >= uint64(len(fx.typeParams)) || fx.typeParams[v] > 0
+}
+
+// rewriteBody instruments one function body (locals and expression) of a
+// function with params parameters. With checks it declares one more i32
+// local, the function's fuel while it runs, and wraps each loop so that its
+// tick runs outside it (the file comment).
+func rewriteBody(body []byte, params uint32, remap func(uint32) uint32, fx fixups, checks bool) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
-	var locals uint64
+	groups := r.pos // the local declarations, after their count
+	locals := uint64(params)
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		locals += uint64(r.u32())
 		r.byte()
@@ -635,25 +772,29 @@ func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool)
 		return nil, r.err
 	}
 	codeStart := r.pos
+	fuel := uint32(locals) // the new local's index
 
-	// Pass 1: decode, find each loop's end to weigh its body.
-	type loopMark struct{ at, weight int }
+	// Pass 1: decode; find each loop's end to weigh its body, and whether
+	// its block type takes parameters (such a loop keeps its tick inside).
+	type loopMark struct {
+		at, weight int
+		params     bool
+	}
 	var loops []loopMark // in order of appearance
-	type open struct{ loopIdx int }
-	var stack []open
+	var stack []int      // open blocks: their loop's index, or -1
 	for r.pos < len(r.b) && r.err == nil {
 		at := r.pos
 		in := decodeInstr(r)
 		switch in.op {
 		case 0x02, 0x04:
-			stack = append(stack, open{-1})
+			stack = append(stack, -1)
 		case 0x03:
-			loops = append(loops, loopMark{at: r.pos})
-			stack = append(stack, open{len(loops) - 1})
+			loops = append(loops, loopMark{at: r.pos, params: fx.blockParams(body[at+1 : r.pos])})
+			stack = append(stack, len(loops)-1)
 		case 0x0b:
 			if len(stack) > 0 {
-				if o := stack[len(stack)-1]; o.loopIdx >= 0 {
-					loops[o.loopIdx].weight = at - loops[o.loopIdx].at
+				if i := stack[len(stack)-1]; i >= 0 {
+					loops[i].weight = at - loops[i].at
 				}
 				stack = stack[:len(stack)-1]
 			} else if r.pos != len(r.b) {
@@ -669,35 +810,133 @@ func rewriteBody(body []byte, remap func(uint32) uint32, fx fixups, checks bool)
 	}
 
 	// Pass 2: emit.
-	out := make([]byte, 0, len(body)+len(body)/8+32)
-	out = append(out, body[:codeStart]...)
+	out := make([]byte, 0, len(body)+len(body)/4+32)
 	if checks {
-		out = appendCheck(out, len(body)-codeStart, fx)
+		out = appendU32(out, n+1)
+		out = append(out, body[groups:codeStart]...)
+		out = append(out, 0x01, 0x7f) // one more i32: the fuel
+		out = appendEntry(out, len(body)-codeStart, fuel, fx)
+	} else {
+		out = append(out, body[:codeStart]...)
 	}
 	r.pos = codeStart
 	next := 0
+	// frames are the open blocks, innermost last: the loop each one is
+	// (-1 for block and if), and whether the rewrite wrapped it.
+	type frame struct {
+		loop    int
+		wrapped bool
+	}
+	var frames []frame
+	// label maps a branch's label to the rewritten nesting: each wrapped
+	// loop the branch leaves adds its wrappers' labels.
+	label := func(l uint32) uint32 {
+		a := l
+		for j := 0; j < int(l) && j < len(frames); j++ {
+			if frames[len(frames)-1-j].wrapped {
+				a += loopWrappers
+			}
+		}
+		return a
+	}
 	for r.pos < len(r.b) {
 		start := r.pos
 		in := decodeInstr(r)
-		isCall := checks && (in.op == 0x10 || in.op == 0x11)
-		if isCall {
+		ins := body[start:r.pos]
+		guestCall := checks && (in.op == 0x11 || in.op == 0x10 && in.funcIdxVal >= fx.imports)
+		if checks && (guestCall || leaves(in.op, ins, len(frames))) {
+			out = appendStore(out, fuel, fx)
+		}
+		if guestCall {
 			out = appendEnter(out, fx)
 		}
-		if in.funcIdx >= 0 {
+		switch {
+		case !checks:
+			if in.funcIdx >= 0 {
+				out = append(out, r.b[start:in.funcIdx]...)
+				out = appendU32(out, remap(in.funcIdxVal))
+			} else {
+				out = append(out, ins...)
+			}
+		case in.op == 0x02 || in.op == 0x04:
+			frames = append(frames, frame{loop: -1})
+			out = append(out, ins...)
+		case in.op == 0x03:
+			lp := loops[next]
+			if lp.params {
+				// The loop's parameters are on the stack at its header:
+				// the tick stays inside.
+				frames = append(frames, frame{loop: next})
+				out = append(out, ins...)
+				out = appendCharge(out, lp.weight, fuel, fx)
+			} else {
+				frames = append(frames, frame{loop: next, wrapped: true})
+				out = append(out, 0x02)
+				out = append(out, ins[1:]...)             // block $done, of the loop's type
+				out = append(out, 0x03, 0x40, 0x02, 0x40) // loop $again, block $refuel
+				out = append(out, ins...)                 // the loop
+				out = appendChargeOut(out, lp.weight, fuel)
+			}
+			next++
+		case in.op == 0x0b:
+			out = append(out, ins...)
+			if len(frames) == 0 {
+				break // the function's end
+			}
+			f := frames[len(frames)-1]
+			frames = frames[:len(frames)-1]
+			if f.wrapped {
+				out = appendRefuel(out, fuel, fx)
+			}
+		case in.op == 0x0c || in.op == 0x0d: // br, br_if
+			br := &reader{b: ins, pos: 1}
+			out = appendU32(append(out, in.op), label(br.u32()))
+		case in.op == 0x0e: // br_table
+			br := &reader{b: ins, pos: 1}
+			k := br.u32()
+			out = appendU32(append(out, in.op), k)
+			for range k + 1 {
+				out = appendU32(out, label(br.u32()))
+			}
+		case in.funcIdx >= 0:
 			out = append(out, r.b[start:in.funcIdx]...)
 			out = appendU32(out, remap(in.funcIdxVal))
-		} else {
-			out = append(out, r.b[start:r.pos]...)
+		default:
+			out = append(out, ins...)
 		}
-		if isCall {
+		if guestCall {
 			out = appendLeave(out, fx)
-		}
-		if in.op == 0x03 && checks {
-			out = appendCheck(out, loops[next].weight, fx)
-			next++
+			out = appendLoad(out, fuel, fx)
 		}
 	}
 	return out, nil
+}
+
+// loopWrappers is how many labels the rewrite puts around a loop.
+const loopWrappers = 3
+
+// leaves reports whether the instruction ins (its bytes, opcode first),
+// with depth blocks open around it, can leave the function: return, its
+// final end (at depth 0), or a branch to its outermost label.
+func leaves(op byte, ins []byte, depth int) bool {
+	switch op {
+	case 0x0f:
+		return true
+	case 0x0b:
+		return depth == 0
+	case 0x0c, 0x0d, 0x0e:
+		r := &reader{b: ins, pos: 1}
+		n := uint32(0)
+		if op == 0x0e {
+			n = r.u32() // the targets, then the default
+		}
+		for i := uint32(0); i <= n && r.err == nil; i++ {
+			if int(r.u32()) == depth {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // appendEnter emits: depth++; if depth > maxCallDepth { overflow() }.
@@ -725,26 +964,76 @@ func appendLeave(out []byte, fx fixups) []byte {
 	return appendU32(out, fx.depth)
 }
 
-// appendCheck emits: fuel -= weight; if fuel < 0 { fuel = tick() }.
-func appendCheck(out []byte, weight int, fx fixups) []byte {
-	tickFunc, fuel := fx.tick, fx.fuel
-	if weight < 1 {
-		weight = 1
-	}
-	if weight > math.MaxInt32/2 {
-		weight = math.MaxInt32 / 2
-	}
+// appendEntry emits, at a function's start: local = global - weight; if
+// local < 0 { local = tick() }.
+func appendEntry(out []byte, weight int, local uint32, fx fixups) []byte {
 	out = append(out, 0x23)
-	out = appendU32(out, fuel)
+	out = appendU32(out, fx.fuel)
+	out = appendSpend(out, weight, local)
+	out = append(out, 0x41, 0x00, 0x48, 0x04, 0x40) // i32.const 0, i32.lt_s, if (empty)
+	out = appendTick(out, local, fx)
+	return append(out, 0x0b)
+}
+
+// appendCharge emits, at the header of a loop that keeps its tick inside:
+// local -= weight; if local < 0 { local = tick() }.
+func appendCharge(out []byte, weight int, local uint32, fx fixups) []byte {
+	out = append(out, 0x20)
+	out = appendU32(out, local)
+	out = appendSpend(out, weight, local)
+	out = append(out, 0x41, 0x00, 0x48, 0x04, 0x40) // i32.const 0, i32.lt_s, if (empty)
+	out = appendTick(out, local, fx)
+	return append(out, 0x0b)
+}
+
+// appendChargeOut emits, at the header of a wrapped loop: local -= weight;
+// if local < 0, branch out to $refuel (label 1).
+func appendChargeOut(out []byte, weight int, local uint32) []byte {
+	out = append(out, 0x20)
+	out = appendU32(out, local)
+	out = appendSpend(out, weight, local)
+	return append(out, 0x41, 0x00, 0x48, 0x0d, 0x01) // i32.const 0, i32.lt_s, br_if 1
+}
+
+// appendRefuel emits, after the end of a wrapped loop, the rest of its
+// wrapping (the file comment): the loop's results leave through $done, and
+// a branch out of fuel lands after $refuel, ticks and enters the loop again.
+func appendRefuel(out []byte, local uint32, fx fixups) []byte {
+	out = append(out, 0x0c, 0x02, 0x0b) // br $done, end $refuel
+	out = appendTick(out, local, fx)
+	return append(out, 0x0c, 0x00, 0x0b, 0x00, 0x0b) // br $again, end $again, unreachable, end $done
+}
+
+// appendSpend emits, with the fuel on the operand stack: local = fuel -
+// (weight + chargeWeight), leaving it on the stack.
+func appendSpend(out []byte, weight int, local uint32) []byte {
+	weight = min(weight, math.MaxInt32/2) + chargeWeight
 	out = append(out, 0x41)
 	out = appendS32(out, int32(weight))
-	out = append(out, 0x6b, 0x24) // i32.sub, global.set
-	out = appendU32(out, fuel)
+	out = append(out, 0x6b, 0x22) // i32.sub, local.tee
+	return appendU32(out, local)
+}
+
+// appendTick emits: local = tick().
+func appendTick(out []byte, local uint32, fx fixups) []byte {
+	out = append(out, 0x10) // call
+	out = appendU32(out, fx.tick)
+	out = append(out, 0x21) // local.set
+	return appendU32(out, local)
+}
+
+// appendStore emits: global = local (before a call or a way out).
+func appendStore(out []byte, local uint32, fx fixups) []byte {
+	out = append(out, 0x20)
+	out = appendU32(out, local)
+	out = append(out, 0x24)
+	return appendU32(out, fx.fuel)
+}
+
+// appendLoad emits: local = global (after a call).
+func appendLoad(out []byte, local uint32, fx fixups) []byte {
 	out = append(out, 0x23)
-	out = appendU32(out, fuel)
-	out = append(out, 0x41, 0x00, 0x48, 0x04, 0x40, 0x10) // i32.const 0, i32.lt_s, if (empty), call
-	out = appendU32(out, tickFunc)
-	out = append(out, 0x24) // global.set
-	out = appendU32(out, fuel)
-	return append(out, 0x0b)
+	out = appendU32(out, fx.fuel)
+	out = append(out, 0x21)
+	return appendU32(out, local)
 }

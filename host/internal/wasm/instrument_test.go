@@ -118,3 +118,83 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestInstrumentControlFlow runs loops through the rewrite's wrapping
+// (instrument.go): results, branches out of a loop to outer labels (shifted
+// past the wrappers), br_table, return, a loop with parameters (which keeps
+// its tick inside) and a guest call in a loop. Each loop runs long enough
+// to run out of fuel many times, so the guest leaves and re-enters it, and
+// must still compute the same result as without the rewrite.
+func TestInstrumentControlFlow(t *testing.T) {
+	const n = 400000 // iterations: dozens of ticks at 1 MiB of fuel
+	const (
+		nArg = 0 // f(n): the parameter
+		acc  = 1 // locals
+		i    = 2
+		k    = 3
+	)
+	add := func(local int, v []byte) []byte { // local += v
+		return append(append(append(lget(local), v...), 0x6a), lset(local)...)
+	}
+	cases := []struct {
+		name string
+		body func(m *tModule) [][]byte
+		want uint32
+	}{
+		{"loop with a result", func(*tModule) [][]byte {
+			return [][]byte{
+				{0x03, tI32}, add(acc, lget(i)), add(i, i32c(1)), lget(i), lget(nArg), {0x49, 0x0d, 0x00}, lget(acc), {0x0b},
+			}
+		}, uint32(uint64(n) * (n - 1) / 2 % (1 << 32))},
+		{"branch out of a loop with a value", func(*tModule) [][]byte {
+			return [][]byte{
+				{0x02, tI32, 0x03, 0x40}, add(i, i32c(1)), lget(i), lget(nArg), {0x46, 0x04, 0x40},
+				lget(i), i32c(7), {0x6c, 0x0c, 0x02, 0x0b}, // i*7, br 2 (out of if and loop)
+				{0x0c, 0x00, 0x0b}, i32c(-1), {0x0b},
+			}
+		}, n * 7},
+		{"br_table out of nested loops", func(*tModule) [][]byte {
+			return [][]byte{
+				{0x02, 0x40, 0x03, 0x40}, i32c(0), lset(k), // block $exit, loop $outer, k = 0
+				{0x03, 0x40}, add(acc, i32c(1)), add(k, i32c(1)), lget(k), i32c(1000), {0x49, 0x0d, 0x00, 0x0b},
+				add(i, i32c(1)), lget(i), i32c(n / 1000), {0x4f, 0x0e, 0x01, 0x00, 0x01, 0x00}, // br_table [$outer $exit] $outer
+				{0x0b, 0x0b}, lget(acc),
+			}
+		}, n},
+		{"return from a loop", func(*tModule) [][]byte {
+			return [][]byte{
+				{0x03, 0x40}, add(i, i32c(1)), lget(i), lget(nArg), {0x46, 0x04, 0x40}, lget(i), i32c(3), {0x6c, 0x0f, 0x0b},
+				{0x0c, 0x00, 0x0b}, i32c(-1),
+			}
+		}, n * 3},
+		{"loop with a parameter", func(m *tModule) [][]byte {
+			bt := byte(m.typ([]byte{tI32}, []byte{tI32}))
+			return [][]byte{
+				lget(nArg), {0x03, bt}, i32c(1), {0x6b, 0x22, i}, add(acc, i32c(2)), lget(i), {0x0d, 0x00, 0x0b},
+				{0x1a}, lget(acc),
+			}
+		}, n * 2},
+		{"guest call in a loop", func(m *tModule) [][]byte {
+			double := m.fn([]byte{tI32}, []byte{tI32}, nil, lget(0), lget(0), []byte{0x6a})
+			return [][]byte{
+				{0x03, 0x40}, add(acc, append(lget(i), call(double)...)), add(i, i32c(1)), lget(i), lget(nArg), {0x49, 0x0d, 0x00, 0x0b},
+				lget(acc),
+			}
+		}, uint32(uint64(n) * (n - 1) % (1 << 32))},
+	}
+	r := newRuntime(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := abiModule().finishABI()
+			f := m.fn([]byte{tI32}, []byte{tI32}, []byte{tI32, tI32, tI32}, tc.body(m)...)
+			// moat_input: if f(n) != want { return an out-of-bounds verdict }
+			body := append(append(i32c(n), call(f)...), append(i32c(int32(tc.want)), 0x47, 0x04, 0x40)...)
+			body = append(append(body, packed(0xfffffff0, 8)...), 0x0f, 0x0b)
+			body = append(body, i64c(0)...)
+			p := load(t, r, "flow", m.hook("moat_input", nil, body).bytes(), Limits{Timeout: 5 * time.Second})
+			if v, err := p.Call(context.Background(), input("x")); err != nil || v.Action != "allow" {
+				t.Fatalf("got %+v, %v; want allow (f(%d) = %d)", v, err, n, tc.want)
+			}
+		})
+	}
+}

@@ -43,9 +43,6 @@ type Options struct {
 	// Work is the scratch directory; default Root/.cache/bench (kept
 	// between runs so wazero's compilation cache stays warm).
 	Work string
-	// ASPlugin is the AssemblyScript plugin; default
-	// Root/sdk/assemblyscript/example/build/example.wasm.
-	ASPlugin string
 	// PortkeyDir holds Portkey's pinned package.json and lock; default
 	// Root/host/tools/bench/peers/portkey.
 	PortkeyDir string
@@ -103,7 +100,6 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	def(&c.MoatBin, filepath.Join(c.Root, "bin", "moat"))
 	def(&c.Work, filepath.Join(c.Root, ".cache", "bench"))
-	def(&c.ASPlugin, filepath.Join(c.Root, "sdk", "assemblyscript", "example", "build", "example.wasm"))
 	def(&c.PortkeyDir, filepath.Join(c.Root, "host", "internal", "bench", "peers", "portkey"))
 	def(&c.AuditFSync, "every")
 	if c.Duration <= 0 {
@@ -360,22 +356,21 @@ func (e *env) prepare(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// buildPlugins builds the Go plugins and checks the AssemblyScript one.
+// buildPlugins builds the user plugins from the scaffold and the looping
+// plugin, as the targets run need them.
 func (e *env) buildPlugins(ctx context.Context, rep *Report) {
 	o := e.opts
 	needUser := o.wants(KeyMoatUser)
 	needLoop := !o.SkipLoop && o.wants(KeyMoatLoop)
 	if needUser {
-		fmt.Fprintf(o.Progress, "building the Go plugin (GOOS=wasip1 GOARCH=wasm)\n")
-		e.goPlugin = buildGoPlugin(ctx, o.Root, "./host/tools/bench/testdata/goplugin", filepath.Join(e.work, "goplugin.wasm"))
+		fmt.Fprintf(o.Progress, "scaffolding and building the user plugins (moat plugin new --lang go|as, moat plugin build)\n")
+		e.goPlugin = e.scaffoldPlugin(ctx, userGoName, "go", filepath.Join(e.work, userGoName+".wasm"))
 		if e.goPlugin.na != "" {
 			rep.Notes = append(rep.Notes, "Go plugin n/a: "+oneLine(e.goPlugin.na))
 		}
-		if sum, err := fileSHA256(o.ASPlugin); err != nil {
-			e.asPlugin.na = fmt.Sprintf("%s missing (run `make as-sdk`): %v", o.ASPlugin, err)
+		e.asPlugin = e.scaffoldPlugin(ctx, userASName, "as", filepath.Join(e.work, userASName+".wasm"))
+		if e.asPlugin.na != "" {
 			rep.Notes = append(rep.Notes, "AssemblyScript plugin n/a: "+oneLine(e.asPlugin.na))
-		} else {
-			e.asPlugin = pluginFile{path: o.ASPlugin, sha256: sum}
 		}
 	}
 	if needLoop {

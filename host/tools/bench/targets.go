@@ -84,8 +84,8 @@ type env struct {
 	hostileKey string
 	hostHash   string
 	standinURL string
-	goPlugin   pluginFile // user Go plugin; path "" when unavailable
-	asPlugin   pluginFile
+	goPlugin   pluginFile // the user Go plugin; path "" when unavailable
+	asPlugin   pluginFile // the user AssemblyScript plugin
 	loopPlugin pluginFile
 }
 
@@ -102,6 +102,99 @@ func fileSHA256(path string) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// The user plugins: a Go and an AssemblyScript plugin exactly as
+// `moat plugin new` writes them (the scaffold's check: reject a text that
+// contains a denied phrase, ASCII case ignored), each with its own deny list.
+const (
+	userGoName = "user-go"
+	userASName = "user-as"
+)
+
+// userPluginConfig is each user plugin's [[plugins]] config.
+var userPluginConfig = map[string]string{
+	userGoName: `{ deny = ["wire transfer", "password reset"] }`,
+	userASName: `{ deny = ["ignore previous instructions", "reveal your system prompt"] }`,
+}
+
+// scaffoldPlugin creates the plugin name in lang (go or as) with the moat
+// binary under test, in a fresh directory outside any Go module (as a
+// plugin author starts: the Go project gets its own go.mod and the SDK copy
+// embedded in moat), builds it with `moat plugin build` and copies the
+// module to out. Nothing is downloaded: Go needs only the standard library,
+// and the AssemblyScript project gets the compiler the SDK pins
+// (linkASPackages).
+func (e *env) scaffoldPlugin(ctx context.Context, name, lang, out string) pluginFile {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	tmp, err := os.MkdirTemp("", "moat-bench-plugin-")
+	if err != nil {
+		return pluginFile{na: fmt.Sprintf("creating a directory for %s: %v", name, err)}
+	}
+	defer os.RemoveAll(tmp)
+	dir := filepath.Join(tmp, name)
+	moat := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, e.opts.MoatBin, args...)
+		cmd.Dir = tmp
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("moat %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(b)))
+		}
+		return nil
+	}
+	if err := moat("plugin", "new", name, "--lang", lang); err != nil {
+		return pluginFile{na: err.Error()}
+	}
+	if lang == "as" {
+		if err := e.linkASPackages(ctx, dir); err != nil {
+			return pluginFile{na: err.Error()}
+		}
+	}
+	if err := moat("plugin", "build", dir); err != nil {
+		return pluginFile{na: err.Error()}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name+".wasm"))
+	if err == nil {
+		err = os.WriteFile(out, b, 0o644)
+	}
+	if err != nil {
+		return pluginFile{na: fmt.Sprintf("copying %s: %v", name, err)}
+	}
+	sum := sha256.Sum256(b)
+	return pluginFile{path: out, sha256: hex.EncodeToString(sum[:])}
+}
+
+// linkASPackages gives the AssemblyScript project dir the node_modules
+// `npm install` would: the compiler (linked from the SDK's own packages,
+// installed with `npm ci` from its lock file when missing, as `make as-sdk`
+// does: the same version, TestEmbeddedSDKInSync keeps the scaffold's pin
+// equal to it) and the SDK copy the scaffold wrote (moat-sdk, its "file:"
+// dependency).
+func (e *env) linkASPackages(ctx context.Context, dir string) error {
+	sdk := filepath.Join(e.opts.Root, "sdk", "assemblyscript")
+	if _, err := os.Stat(filepath.Join(sdk, "node_modules", ".package-lock.json")); err != nil {
+		fmt.Fprintf(e.opts.Progress, "installing the AssemblyScript SDK's packages with npm ci in %s\n", sdk)
+		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Dir = sdk
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("npm ci in %s: %v: %s", sdk, err, strings.TrimSpace(string(b)))
+		}
+	}
+	nm := filepath.Join(dir, "node_modules")
+	links := map[string]string{ // link -> target
+		filepath.Join(nm, "assemblyscript"): filepath.Join(sdk, "node_modules", "assemblyscript"),
+		filepath.Join(nm, "@moat", "sdk"):   filepath.Join("..", "..", "moat-sdk"),
+		filepath.Join(nm, ".bin", "asc"):    filepath.Join("..", "assemblyscript", "bin", "asc.js"),
+	}
+	for link, target := range links {
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			return fmt.Errorf("linking the AssemblyScript packages: %w", err)
+		}
+		if err := os.Symlink(target, link); err != nil {
+			return fmt.Errorf("linking the AssemblyScript packages: %w", err)
+		}
+	}
+	return nil
 }
 
 // buildGoPlugin compiles a Go SDK plugin package to wasm.
@@ -166,18 +259,16 @@ func (e *env) moatConfigAs(key, name string) (string, error) {
 	}
 	clientInput := ""
 	if key == KeyMoatUser {
-		if e.goPlugin.path != "" {
-			fmt.Fprintf(&b, "[[plugins]]\nname = \"topic-guard\"\npath = %q\nsha256 = %q\nconfig = { deny = [\"wire transfer\", \"password reset\"] }\n\n", e.goPlugin.path, e.goPlugin.sha256)
-		}
-		if e.asPlugin.path != "" {
-			fmt.Fprintf(&b, "[[plugins]]\nname = \"deny-words\"\npath = %q\nsha256 = %q\nconfig = { deny = [\"ignore previous instructions\"], mask = [\"hunter2\"] }\n\n", e.asPlugin.path, e.asPlugin.sha256)
-		}
 		in := append([]string{}, DefaultInput...)
-		if e.goPlugin.path != "" {
-			in = append(in, "topic-guard")
-		}
-		if e.asPlugin.path != "" {
-			in = append(in, "deny-words")
+		for _, u := range []struct {
+			name string
+			file pluginFile
+		}{{userGoName, e.goPlugin}, {userASName, e.asPlugin}} {
+			if u.file.path == "" {
+				continue
+			}
+			fmt.Fprintf(&b, "[[plugins]]\nname = %q\npath = %q\nsha256 = %q\nconfig = %s\n\n", u.name, u.file.path, u.file.sha256, userPluginConfig[u.name])
+			in = append(in, u.name)
 		}
 		clientInput = "input = " + tomlList(in) + "\n"
 	}

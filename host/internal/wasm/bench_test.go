@@ -64,7 +64,7 @@ func BenchmarkCall(b *testing.B) {
 }
 
 // BenchmarkRecursionBomb times one call of a module that recurses without
-// end until the call-depth bound stops it (sdk/ABI.md, RATIONALE).
+// end until the call-depth bound stops it (RATIONALE.md, the plugin runtime).
 func BenchmarkRecursionBomb(b *testing.B) {
 	r := newRuntime(b)
 	p := load(b, r, "bomb", recursionModule(), Limits{Timeout: 5 * time.Second, MemoryMB: 16, PoolSize: 1, BreakerFailures: -1})

@@ -9,7 +9,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/pluginerr"
 )
 
-// CPU bulkheads (sdk/ABI.md, RATIONALE).
+// CPU bulkheads (RATIONALE.md, the plugin runtime).
 //
 // A guest runs native code on the goroutine that called it, and Go cannot
 // preempt native code: a goroutine running a hostile guest keeps its core

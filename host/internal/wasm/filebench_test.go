@@ -27,7 +27,7 @@ var mixedText = func() string {
 // MOAT_BENCH_WASM, and the minimal hand-made module, with and without
 // fuel: one call each on 4 KiB of mixed text, round-robin so all see the
 // same machine, reported as p50 per module and mode (the breakdown in
-// sdk/ABI.md's RATIONALE comes from it). MOAT_BENCH_CONFIG is the config.
+// RATIONALE.md.s plugin-runtime section comes from it). MOAT_BENCH_CONFIG is the config.
 func BenchmarkFiles(b *testing.B) {
 	list := os.Getenv("MOAT_BENCH_WASM")
 	if list == "" {

@@ -118,7 +118,7 @@ func hostileCases() []hostileCase {
 				return m.hook("moat_input", nil, i32c(0), call(f), []byte{0x1a}, i64c(0)).bytes()
 			},
 			// The call-depth bound of the rewrite stops it long before
-			// wazero's 400 MB stack ceiling (sdk/ABI.md, RATIONALE).
+			// wazero's 400 MB stack ceiling (RATIONALE.md, the plugin runtime).
 			wantErr: ErrTrap,
 			cause:   pluginerr.TrapStackOverflow,
 		},

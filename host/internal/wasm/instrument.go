@@ -62,7 +62,7 @@ import (
 // it before and decrements it after, and past maxCallDepth the guest calls
 // the host function moat.__overflow, which ends the call as a stack
 // overflow. Without it wazero grows the guest's native stack up to 400 MB
-// before trapping (sdk/ABI.md, RATIONALE). Calls of imported (host)
+// before trapping (RATIONALE.md, the plugin runtime). Calls of imported (host)
 // functions need neither: they cannot nest guest frames or run guest code.
 //
 // The rewrite also clamps the declared maximum of the module's memory to the
@@ -86,7 +86,7 @@ const maxCallDepth = 10000
 // body, though an iteration usually runs one path through it, so real code
 // runs far less than the budget: with 1 MiB, scaffolded plugins and the
 // AssemblyScript SDK's example tick every 15-30 us, the tightest endless
-// loop every 34-47 us (sdk/ABI.md, RATIONALE); the GC and the deadline
+// loop every 34-47 us (RATIONALE.md, the plugin runtime); the GC and the deadline
 // wait about that long at most.
 const fuelBudget = 1 << 20
 

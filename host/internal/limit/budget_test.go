@@ -72,7 +72,7 @@ func TestBudgetNeverExceeded(t *testing.T) {
 	for _, store := range stores {
 		for _, tc := range cases {
 			t.Run(store+"/"+tc.name, func(t *testing.T) {
-				cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n"+tc.body)
+				cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\n"+tc.body)
 				l := newLimiter(t, cfg, Options{})
 				ctx := context.Background()
 				id := Identity{Client: "app", User: "bob"}
@@ -162,7 +162,6 @@ func TestBudgetNeverExceeded(t *testing.T) {
 func TestSharedAcrossInstances(t *testing.T) {
 	cfg := parseCfg(t, "redis", `[[clients]]
 id = "app"
-key_sha256 = "KEYHASH"
 rate = "40-M"
 max_in_flight = 5
 [[budgets]]
@@ -439,7 +438,6 @@ func TestAlerts(t *testing.T) {
 			clk := newClock(time.Date(2031, 5, 10, 12, 0, 0, 0, time.UTC))
 			cfg := parseCfg(t, store, `[[clients]]
 id = "app"
-key_sha256 = "KEYHASH"
 [[budgets]]
 scope = "client"
 id = "app"

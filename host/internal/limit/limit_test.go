@@ -23,10 +23,10 @@ func TestExactAdmission(t *testing.T) {
 		id    Identity
 		limit int
 	}{
-		{"client rate 1", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nrate = \"1-M\"\n", Identity{Client: "app"}, 1},
-		{"client rate 37", "[limits]\nclient_rate = \"37-H\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n", Identity{Client: "app"}, 37},
-		{"user rate 50", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nuser_rate = \"50-M\"\n", Identity{Client: "app", User: "bob"}, 50},
-		{"client rate 199", "[limits]\nclient_rate = \"199-M\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n", Identity{Client: "app"}, 199},
+		{"client rate 1", "[[clients]]\nid = \"app\"\nrate = \"1-M\"\n", Identity{Client: "app"}, 1},
+		{"client rate 37", "[limits]\nclient_rate = \"37-H\"\n[[clients]]\nid = \"app\"\n", Identity{Client: "app"}, 37},
+		{"user rate 50", "[[clients]]\nid = \"app\"\nuser_rate = \"50-M\"\n", Identity{Client: "app", User: "bob"}, 50},
+		{"client rate 199", "[limits]\nclient_rate = \"199-M\"\n[[clients]]\nid = \"app\"\n", Identity{Client: "app"}, 199},
 	}
 	for _, store := range stores {
 		for _, tc := range cases {
@@ -61,7 +61,7 @@ func TestExactAdmission(t *testing.T) {
 func TestRateHeaders(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
-			cfg := parseCfg(t, store, "[limits]\nclient_rate = \"5-M\"\nuser_rate = \"3-M\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			cfg := parseCfg(t, store, "[limits]\nclient_rate = \"5-M\"\nuser_rate = \"3-M\"\n[[clients]]\nid = \"app\"\n")
 			l := newLimiter(t, cfg, Options{})
 			ctx := context.Background()
 			for i := 1; i <= 3; i++ {
@@ -108,7 +108,7 @@ func TestRateHeaders(t *testing.T) {
 func TestInFlightCap(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
-			cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nmax_in_flight = 3\n")
+			cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\nmax_in_flight = 3\n")
 			l := newLimiter(t, cfg, Options{})
 			ctx := context.Background()
 			tickets := make(chan *Ticket, 200)
@@ -159,7 +159,7 @@ func TestInFlightCap(t *testing.T) {
 // Done, so nothing refreshes them) expire after the lease; live ones are
 // refreshed past it.
 func TestInFlightLeaseExpires(t *testing.T) {
-	cfg := parseCfg(t, "redis", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nmax_in_flight = 2\n")
+	cfg := parseCfg(t, "redis", "[[clients]]\nid = \"app\"\nmax_in_flight = 2\n")
 	prefix := testPrefix(t)
 	lease := 600 * time.Millisecond
 	dead := newLimiter(t, cfg, Options{KeyPrefix: prefix, Lease: lease})
@@ -195,7 +195,7 @@ func TestTokensPerMinute(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
 			clk := newClock(time.Now().UTC().Truncate(time.Minute).Add(10 * time.Second))
-			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\n")
 			l := newLimiter(t, cfg, Options{Now: clk.Now})
 			ctx := context.Background()
 			bob := Identity{Client: "app", User: "bob"}
@@ -280,7 +280,7 @@ func TestTokensPerMinute(t *testing.T) {
 func TestTokensPerMinuteReservedUnderConcurrency(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
-			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\n")
 			clk := newClock(time.Now().UTC().Truncate(time.Minute).Add(5 * time.Second))
 			l := newLimiter(t, cfg, Options{Now: clk.Now})
 			ctx := context.Background()
@@ -409,20 +409,14 @@ func TestAdmitBadInput(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	t.Run("redis env unset", func(t *testing.T) {
-		cfg := parseCfg(t, "memory", "")
-		c := *cfg
-		c.Limits.Store = "redis"
-		c.Limits.RedisURLEnv = "MOAT_TEST_UNSET_REDIS_URL"
-		if _, err := New(context.Background(), &c, Options{}); err == nil || !strings.Contains(err.Error(), "MOAT_TEST_UNSET_REDIS_URL") {
+		c := Config{Store: Store{Kind: StoreRedis, RedisURLEnv: "MOAT_TEST_UNSET_REDIS_URL"}}
+		if _, err := New(context.Background(), c, Options{}); err == nil || !strings.Contains(err.Error(), "MOAT_TEST_UNSET_REDIS_URL") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("redis unreachable", func(t *testing.T) {
-		cfg := parseCfg(t, "memory", "")
-		c := *cfg
-		c.Limits.Store = "redis"
-		c.Limits.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t))
-		if _, err := New(context.Background(), &c, Options{}); err == nil || !strings.Contains(err.Error(), "connecting to redis") {
+		c := Config{Store: Store{Kind: StoreRedis, RedisURL: fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t))}}
+		if _, err := New(context.Background(), c, Options{}); err == nil || !strings.Contains(err.Error(), "connecting to redis") {
 			t.Fatalf("err = %v", err)
 		}
 	})

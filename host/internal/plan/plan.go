@@ -184,6 +184,19 @@ func PluginLimits(pl *config.Plugin) wasm.Limits {
 	}
 }
 
+// DefaultPluginLimits are the sandbox limits of a [[plugins]] entry that
+// sets none of its own (a name, a path and a hash only), as config.toml's
+// defaults give them.
+func DefaultPluginLimits() (wasm.Limits, error) {
+	const block = "[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\nsha256 = \"" +
+		"0000000000000000000000000000000000000000000000000000000000000000\"\n"
+	c, err := config.Parse([]byte(block), "")
+	if err != nil {
+		return wasm.Limits{}, fmt.Errorf("building default plugin limits: %w", err)
+	}
+	return PluginLimits(&c.Plugins[0]), nil
+}
+
 // Plugin compiles one [[plugins]] entry of c: its path resolved against
 // the config's directory, its config table as JSON, its limits.
 func Plugin(c *config.Config, pl *config.Plugin) (pipeline.PluginSpec, error) {

@@ -95,7 +95,7 @@ func (p *policy) bucketsFor(id Identity, now time.Time) []bucketSpec {
 }
 
 // Cost is the USD cost of u at model's prices (see DefaultPricing for
-// models [pricing] does not name).
+// models Config.Pricing does not name).
 func (l *Limiter) Cost(model string, u Usage) float64 {
 	return nanoToUSD(l.pol.Load().prices.lookup(model).nanoCost(u))
 }

@@ -27,11 +27,12 @@ func clamp0(n int64) int64 {
 	return n
 }
 
-// DefaultPricing is used for models that Config.Pricing does not name, matched by
-// the longest key that prefixes the model name. USD per million tokens, as
-// published by Anthropic; cache write is 1.25x input and cache read 0.1x
-// input. A model that matches neither [pricing] nor this table is priced at
-// the most expensive known model, so a budget errs on the safe side.
+// DefaultPricing is used for models that Config.Pricing does not name,
+// matched by the longest key that prefixes the model name. USD per million
+// tokens, as published by Anthropic; cache write is 1.25x input and cache
+// read 0.1x input. A model that matches neither Config.Pricing nor this
+// table is priced at the most expensive known model, so a budget errs on
+// the safe side.
 var DefaultPricing = map[string]Pricing{
 	"claude-opus-4":          {Input: 5, Output: 25},
 	"claude-opus-4-0":        {Input: 15, Output: 75},
@@ -88,9 +89,9 @@ func newPriceTable(configured map[string]Pricing) *priceTable {
 	return t
 }
 
-// lookup returns the model's prices: an exact [pricing] key, else the
-// longest prefix among [pricing] and DefaultPricing keys ([pricing] wins a
-// tie), else the most expensive known prices.
+// lookup returns the model's prices: an exact Config.Pricing key, else the
+// longest prefix among Config.Pricing and DefaultPricing keys
+// (Config.Pricing wins a tie), else the most expensive known prices.
 func (t *priceTable) lookup(model string) price {
 	if p, ok := t.configured[model]; ok {
 		return toPrice(p)

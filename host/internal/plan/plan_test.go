@@ -1,8 +1,11 @@
 package plan
 
 import (
+	"go/parser"
+	"go/token"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,5 +268,30 @@ func TestLimitsDefaults(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults compile to\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestComponentsDoNotImportSchema: the components plan compiles options
+// for import neither the TOML schema nor plan, in code or in tests.
+func TestComponentsDoNotImportSchema(t *testing.T) {
+	const mod = "github.com/moat-gateway/moat/host/internal/"
+	for _, pkg := range []string{"anomaly", "audit", "keysource", "limit", "pipeline", "prompt", "upstream", "wasm"} {
+		t.Run(pkg, func(t *testing.T) {
+			files, err := filepath.Glob(filepath.Join("..", pkg, "*.go"))
+			if err != nil || len(files) == 0 {
+				t.Fatalf("no Go files for %s: %v", pkg, err)
+			}
+			for _, f := range files {
+				af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, imp := range af.Imports {
+					if p := strings.Trim(imp.Path.Value, `"`); p == mod+"config" || p == mod+"plan" {
+						t.Errorf("%s imports %s", f, p)
+					}
+				}
+			}
+		})
 	}
 }

@@ -448,7 +448,7 @@ webhook = "`+srv.URL+`/hook"
 `)
 			prefix := testPrefix(t)
 			var logged atomic.Int64
-			opts := Options{KeyPrefix: prefix, Now: clk.Now, Logger: alertCounter(&logged)}
+			opts := Options{KeyPrefix: prefix, Now: clk.Now, Logger: alertCounter(&logged), Environment: "staging"}
 			a := newLimiter(t, cfg, opts)
 			b := a // memory instances do not share: one instance, racing
 			if store == "redis" {
@@ -500,7 +500,7 @@ webhook = "`+srv.URL+`/hook"
 			wantTh := map[float64]bool{0.5: false, 0.8: false, 1.0: true}
 			for _, al := range seen {
 				ex, ok := wantTh[al.Threshold]
-				if !ok || al.Exhausted != ex || al.Scope != "client" || al.Subject != "app" || al.Period != "month" ||
+				if !ok || al.Exhausted != ex || al.Scope != "client" || al.Subject != "app" || al.Period != "month" || al.Environment != "staging" ||
 					al.TokensLimit != 1000 || al.Type != "budget_alert" || !al.ResetsAt.Equal(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)) {
 					t.Fatalf("bad alert %+v", al)
 				}

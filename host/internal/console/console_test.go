@@ -90,7 +90,11 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 		t.Fatalf("loading test config: %v", err)
 	}
 	f := &fixture{cfg: cfg, metrics: metrics.New(metrics.Options{Environment: "test"}), audit: filepath.Join(dir, "audit.jsonl")}
-	if f.lim, err = limit.New(context.Background(), cfg, limit.Options{}); err != nil {
+	lcfg, err := plan.Limits(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.lim, err = limit.New(context.Background(), lcfg, limit.Options{}); err != nil {
 		t.Fatalf("starting limiter: %v", err)
 	}
 	t.Cleanup(func() { _ = f.lim.Close() })

@@ -60,7 +60,11 @@ func newTestGateway(t *testing.T, clientTOML, extra string) *testGateway {
 	st.Upstream = upstream.New(plan.Upstream(cfg), func() string { return lb.UpstreamKey })
 	tg := &testGateway{t: t, si: si, metrics: metrics.New(metrics.Options{}), logs: &syncBuffer{}, dir: dir, key: key}
 	logger := slog.New(slog.NewJSONHandler(tg.logs, nil))
-	lim, err := limit.New(ctx, cfg, limit.Options{Logger: logger})
+	lcfg, err := plan.Limits(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := limit.New(ctx, lcfg, limit.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,6 @@ user_rate = "1000000000-H"
 user_tokens_per_minute = 1000000000000
 [[clients]]
 id = "app"
-key_sha256 = "KEYHASH"
 max_in_flight = 1000
 [[budgets]]
 scope = "global"

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
@@ -23,9 +22,9 @@ import (
 const periodGrace = time.Hour
 
 // period returns the UTC period holding now: its start, end and stamp.
-func period(kind string, now time.Time) (start, end time.Time, stamp string) {
+func period(kind Period, now time.Time) (start, end time.Time, stamp string) {
 	now = now.UTC()
-	if kind == "day" {
+	if kind == PeriodDay {
 		start = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 		return start, start.AddDate(0, 0, 1), start.Format("20060102")
 	}
@@ -33,14 +32,16 @@ func period(kind string, now time.Time) (start, end time.Time, stamp string) {
 	return start, start.AddDate(0, 1, 0), start.Format("200601")
 }
 
-var scopeLetter = map[string]string{"global": "g", "client": "c", "user": "u"}
+var scopeLetter = map[Scope]string{ScopeGlobal: "g", ScopeClient: "c", ScopeUser: "u"}
 
 // bucketSpec is a bucket with the budgets that share it.
 type bucketSpec struct {
 	bucket
-	scope, subject, period string
-	start, resets          time.Time
-	budgets                []int // indexes into cfg.Budgets
+	scope         Scope
+	subject       string
+	period        Period
+	start, resets time.Time
+	budgets       []int // indexes into cfg.Budgets
 }
 
 // bucketsFor lists the budget buckets id counts against at now, one per
@@ -51,14 +52,14 @@ func (p *policy) bucketsFor(id Identity, now time.Time) []bucketSpec {
 	for i, b := range p.cfg.Budgets {
 		var subject string
 		switch b.Scope {
-		case "global":
+		case ScopeGlobal:
 			subject = "*"
-		case "client":
+		case ScopeClient:
 			if b.ID != "" && b.ID != id.Client {
 				continue
 			}
 			subject = id.Client
-		case "user":
+		case ScopeUser:
 			if id.User == "" || (b.ID != "" && b.ID != id.User) {
 				continue
 			}
@@ -67,7 +68,7 @@ func (p *policy) bucketsFor(id Identity, now time.Time) []bucketSpec {
 			continue
 		}
 		start, end, stamp := period(b.Period, now)
-		key := "b:" + scopeLetter[b.Scope] + ":" + b.Period[:1] + ":" + stamp + ":" + esc(subject)
+		key := "b:" + scopeLetter[b.Scope] + ":" + string(b.Period[:1]) + ":" + stamp + ":" + esc(subject)
 		j := -1
 		for k := range out {
 			if out[k].key == key {
@@ -94,7 +95,7 @@ func (p *policy) bucketsFor(id Identity, now time.Time) []bucketSpec {
 }
 
 // Cost is the USD cost of u at model's prices (see DefaultPricing for
-// models [pricing] does not name).
+// models Config.Pricing does not name).
 func (l *Limiter) Cost(model string, u Usage) float64 {
 	return nanoToUSD(l.pol.Load().prices.lookup(model).nanoCost(u))
 }
@@ -182,9 +183,9 @@ func (l *Limiter) Reserve(ctx context.Context, id Identity, model string, estInp
 
 // describe names a bucket for people: `client "acme" monthly budget`.
 func (s *bucketSpec) describe() string {
-	per := map[string]string{"day": "daily", "month": "monthly"}[s.period]
+	per := map[Period]string{PeriodDay: "daily", PeriodMonth: "monthly"}[s.period]
 	switch s.scope {
-	case "global":
+	case ScopeGlobal:
 		return "global " + per + " budget"
 	default:
 		return fmt.Sprintf("%s %q %s budget", s.scope, s.subject, per)
@@ -377,15 +378,15 @@ func (l *Limiter) checkAlerts(p *policy, s bucketSpec, st bucketState, now time.
 			if !first {
 				continue
 			}
-			l.fire(p, b, s, st, th, frac, exhausted)
+			l.fire(b, s, st, th, frac, exhausted)
 		}
 	}
 }
 
-func (l *Limiter) fire(p *policy, b config.Budget, s bucketSpec, st bucketState, th, frac float64, exhausted bool) {
+func (l *Limiter) fire(b Budget, s bucketSpec, st bucketState, th, frac float64, exhausted bool) {
 	a := Alert{
-		Type: "budget_alert", Environment: p.cfg.Environment,
-		Scope: b.Scope, ID: b.ID, Subject: s.subject, Period: b.Period,
+		Type: "budget_alert", Environment: l.env,
+		Scope: string(b.Scope), ID: b.ID, Subject: s.subject, Period: string(b.Period),
 		PeriodStart: s.start, ResetsAt: s.resets,
 		Threshold: th, Fraction: frac, Exhausted: exhausted,
 		USDLimit: b.USD, USDSpent: nanoToUSD(st.SpentUSD),

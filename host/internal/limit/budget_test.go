@@ -72,7 +72,7 @@ func TestBudgetNeverExceeded(t *testing.T) {
 	for _, store := range stores {
 		for _, tc := range cases {
 			t.Run(store+"/"+tc.name, func(t *testing.T) {
-				cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n"+tc.body)
+				cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\n"+tc.body)
 				l := newLimiter(t, cfg, Options{})
 				ctx := context.Background()
 				id := Identity{Client: "app", User: "bob"}
@@ -162,7 +162,6 @@ func TestBudgetNeverExceeded(t *testing.T) {
 func TestSharedAcrossInstances(t *testing.T) {
 	cfg := parseCfg(t, "redis", `[[clients]]
 id = "app"
-key_sha256 = "KEYHASH"
 rate = "40-M"
 max_in_flight = 5
 [[budgets]]
@@ -439,7 +438,6 @@ func TestAlerts(t *testing.T) {
 			clk := newClock(time.Date(2031, 5, 10, 12, 0, 0, 0, time.UTC))
 			cfg := parseCfg(t, store, `[[clients]]
 id = "app"
-key_sha256 = "KEYHASH"
 [[budgets]]
 scope = "client"
 id = "app"
@@ -450,7 +448,7 @@ webhook = "`+srv.URL+`/hook"
 `)
 			prefix := testPrefix(t)
 			var logged atomic.Int64
-			opts := Options{KeyPrefix: prefix, Now: clk.Now, Logger: alertCounter(&logged)}
+			opts := Options{KeyPrefix: prefix, Now: clk.Now, Logger: alertCounter(&logged), Environment: "staging"}
 			a := newLimiter(t, cfg, opts)
 			b := a // memory instances do not share: one instance, racing
 			if store == "redis" {
@@ -502,7 +500,7 @@ webhook = "`+srv.URL+`/hook"
 			wantTh := map[float64]bool{0.5: false, 0.8: false, 1.0: true}
 			for _, al := range seen {
 				ex, ok := wantTh[al.Threshold]
-				if !ok || al.Exhausted != ex || al.Scope != "client" || al.Subject != "app" || al.Period != "month" ||
+				if !ok || al.Exhausted != ex || al.Scope != "client" || al.Subject != "app" || al.Period != "month" || al.Environment != "staging" ||
 					al.TokensLimit != 1000 || al.Type != "budget_alert" || !al.ResetsAt.Equal(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)) {
 					t.Fatalf("bad alert %+v", al)
 				}

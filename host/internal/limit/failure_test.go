@@ -23,7 +23,6 @@ auth_fail_rate = "5-M"
 %s
 [[clients]]
 id = "app"
-key_sha256 = "KEYHASH"
 max_in_flight = 10
 [[budgets]]
 scope = "global"

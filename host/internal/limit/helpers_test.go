@@ -18,11 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/BurntSushi/toml"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
-
-const testKeyHash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 // redisAddr is the test redis-server (scripts/redis.sh, exported by the
 // Makefile). Without it the test fails under CI=true and skips otherwise.
@@ -46,42 +44,105 @@ func testPrefix(t testing.TB) string {
 	return fmt.Sprintf("moattest:%s:%d:%d:", name, time.Now().UnixNano(), prefixSeq.Add(1))
 }
 
-// parseCfg parses a config.toml body with the given [limits] store. For
-// "redis" the redis_url is filled from MOAT_TEST_REDIS_ADDR (or addr when
-// given); for "memory" the state file goes in a temp dir.
-func parseCfg(t testing.TB, store, body string) *config.Config {
+// parseCfg builds a Config from a TOML body written as config.toml
+// writes limits ([limits] rates, user_tokens_per_minute and fail_open;
+// [[clients]] id, rate, user_rate and max_in_flight; [[budgets]];
+// [pricing."model"]), with the given store. For "redis" the URL is
+// MOAT_TEST_REDIS_ADDR's; for "memory" the state file goes in a temp dir.
+// config.toml's defaults are not applied: a budget names its period.
+func parseCfg(t testing.TB, store, body string) Config {
 	t.Helper()
 	return parseCfgAt(t, store, "", filepath.Join(t.TempDir(), "state.db"), body)
 }
 
-func parseCfgAt(t testing.TB, store, addr, statePath, body string) *config.Config {
+// parseCfgAt is parseCfg with the Redis address (for "redis"; "" is
+// MOAT_TEST_REDIS_ADDR's) or the state file (for "memory") given.
+func parseCfgAt(t testing.TB, store, addr, statePath, body string) Config {
 	t.Helper()
-	var lim string
+	var f struct {
+		Limits struct {
+			ClientRate          string `toml:"client_rate"`
+			UserRate            string `toml:"user_rate"`
+			AuthFailRate        string `toml:"auth_fail_rate"`
+			UserTokensPerMinute int64  `toml:"user_tokens_per_minute"`
+			FailOpen            bool   `toml:"fail_open"`
+		} `toml:"limits"`
+		Clients []struct {
+			ID          string `toml:"id"`
+			Rate        string `toml:"rate"`
+			UserRate    string `toml:"user_rate"`
+			MaxInFlight int    `toml:"max_in_flight"`
+		} `toml:"clients"`
+		Budgets []struct {
+			Scope   Scope     `toml:"scope"`
+			ID      string    `toml:"id"`
+			Period  Period    `toml:"period"`
+			USD     float64   `toml:"usd"`
+			Tokens  int64     `toml:"tokens"`
+			Alerts  []float64 `toml:"alerts"`
+			Webhook string    `toml:"webhook"`
+		} `toml:"budgets"`
+		Pricing map[string]struct {
+			Input      float64 `toml:"input"`
+			Output     float64 `toml:"output"`
+			CacheWrite float64 `toml:"cache_write"`
+			CacheRead  float64 `toml:"cache_read"`
+		} `toml:"pricing"`
+	}
+	md, err := toml.Decode(body, &f)
+	if err != nil {
+		t.Fatalf("parsing test config: %v\n%s", err, body)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Fatalf("parseCfg does not know %v\n%s", u, body)
+	}
+	var cfg Config
 	switch store {
 	case "redis":
 		if addr == "" {
 			addr = redisAddr(t)
 		}
-		lim = fmt.Sprintf("store = \"redis\"\nredis_url = \"redis://%s/0\"\n", addr)
+		cfg.Store = Store{Kind: StoreRedis, RedisURL: fmt.Sprintf("redis://%s/0", addr)}
 	default:
-		lim = fmt.Sprintf("store = \"memory\"\nstate_path = %q\n", statePath)
+		cfg.Store = Store{Kind: StoreMemory, StateFile: statePath}
 	}
-	// The test body's [limits] keys are appended to the store lines.
-	if i := strings.Index(body, "[limits]\n"); i >= 0 {
-		body = body[:i] + "[limits]\n" + lim + body[i+len("[limits]\n"):]
-	} else {
-		body = "[limits]\n" + lim + body
+	l := f.Limits
+	cfg.ClientRate = testRate(t, l.ClientRate)
+	cfg.UserRate = testRate(t, l.UserRate)
+	cfg.AuthFailRate = testRate(t, l.AuthFailRate)
+	cfg.UserTokensPerMinute, cfg.FailOpen = l.UserTokensPerMinute, l.FailOpen
+	for _, c := range f.Clients {
+		cfg.Clients = append(cfg.Clients, Client{ID: c.ID, Rate: testRate(t, c.Rate), UserRate: testRate(t, c.UserRate), MaxInFlight: c.MaxInFlight})
 	}
-	body = strings.ReplaceAll(body, "KEYHASH", testKeyHash)
-	cfg, err := config.Parse([]byte(body), "")
-	if err != nil {
-		t.Fatalf("parsing test config: %v\n%s", err, body)
+	for _, b := range f.Budgets {
+		cfg.Budgets = append(cfg.Budgets, Budget(b))
+	}
+	for m, p := range f.Pricing {
+		if cfg.Pricing == nil {
+			cfg.Pricing = map[string]Pricing{}
+		}
+		cfg.Pricing[m] = Pricing(p)
 	}
 	return cfg
 }
 
+// testRate parses a rate written as config.toml writes it ("10-M").
+func testRate(t testing.TB, s string) Rate {
+	t.Helper()
+	if s == "" {
+		return Rate{}
+	}
+	n, unit, ok := strings.Cut(s, "-")
+	count, err := strconv.ParseInt(n, 10, 64)
+	per := map[string]time.Duration{"S": time.Second, "M": time.Minute, "H": time.Hour, "D": 24 * time.Hour}[unit]
+	if !ok || err != nil || per == 0 {
+		t.Fatalf("test rate %q: want COUNT-S|M|H|D", s)
+	}
+	return Rate{Count: count, Period: per}
+}
+
 // newLimiter builds a Limiter closed at the end of the test.
-func newLimiter(t testing.TB, cfg *config.Config, opts Options) *Limiter {
+func newLimiter(t testing.TB, cfg Config, opts Options) *Limiter {
 	t.Helper()
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = testPrefix(t)

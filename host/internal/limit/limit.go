@@ -12,7 +12,7 @@
 // Every refusal is a *fault.Error of a kind (rate limited, budget exhausted,
 // over budget) with the message and headers to send. When the store cannot
 // be reached, calls fail closed with a fault.StoreUnavailable unless
-// [limits] fail_open is set, in which case they admit and log.
+// Config.FailOpen is set, in which case they admit and log.
 //
 // Budgets are reserve-then-settle: Reserve holds the worst case in every
 // budget that applies, atomically (one Lua script in Redis, one mutex in
@@ -25,7 +25,7 @@
 // invalid_request_error instead, since waiting cannot help.
 //
 // Persistence: with the memory store, settled spend and fired alerts are
-// committed to a bbolt file (config.StateFile) by a background writer, so a
+// committed to a bbolt file (Store.StateFile) by a background writer, so a
 // restart keeps the period's spend; Redis keeps everything itself, and
 // in-flight slots and reservations there carry leases (Options.Lease) so a
 // crashed instance's holds expire.
@@ -45,15 +45,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/ulule/limiter/v3"
 )
@@ -65,8 +66,12 @@ type Identity struct {
 	User   string
 }
 
-// Options are the non-config inputs of New. The zero value is usable.
+// Options are the inputs of New that a reload does not change. The zero
+// value is usable.
 type Options struct {
+	// Environment names the deployment in budget alerts; "" leaves it
+	// empty.
+	Environment string
 	// Logger receives alerts, fail-open admissions and store trouble;
 	// nil discards.
 	Logger *slog.Logger
@@ -84,7 +89,7 @@ type Options struct {
 	Lease time.Duration
 }
 
-// Limiter enforces [limits], [[clients]] limits and [[budgets]]. It is safe
+// Limiter enforces a Config's rates, caps and budgets. It is safe
 // for concurrent use. Close it when done.
 type Limiter struct {
 	log   *slog.Logger
@@ -93,9 +98,10 @@ type Limiter struct {
 	lease time.Duration
 	store backend
 	kind  string
+	env   string
 	// storeCfg is what the store was opened with; Reconfigure refuses to
 	// change it.
-	storeCfg storeConfig
+	storeCfg Store
 	// pol is the current policy; each call loads it once, so a call sees
 	// one config from start to end even when Reconfigure swaps it.
 	pol atomic.Pointer[policy]
@@ -112,19 +118,17 @@ type Limiter struct {
 	closed   sync.Once
 }
 
-// New builds a Limiter from a validated config: it opens the budget state
-// file (memory store) or connects to Redis, and starts the goroutine that
+// New builds a Limiter enforcing cfg: it opens the budget state file
+// (memory store) or connects to Redis, and starts the goroutine that
 // refreshes leases and prunes expired state.
-func New(ctx context.Context, cfg *config.Config, opts Options) (*Limiter, error) {
-	if cfg == nil {
-		return nil, errors.New("creating limiter: nil config")
-	}
+func New(ctx context.Context, cfg Config, opts Options) (*Limiter, error) {
 	l := &Limiter{
 		log:      opts.Logger,
 		http:     opts.HTTPClient,
 		now:      opts.Now,
 		lease:    opts.Lease,
-		storeCfg: storeConfigOf(cfg),
+		env:      opts.Environment,
+		storeCfg: storeOf(cfg),
 		stop:     make(chan struct{}),
 	}
 	if l.log == nil {
@@ -143,21 +147,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Limiter, error
 	if prefix == "" {
 		prefix = "moat:"
 	}
-	l.kind = cfg.Limits.Store
+	sc := l.storeCfg
+	l.kind = sc.Kind
 	switch l.kind {
-	case "", "memory":
-		l.kind = "memory"
-		st, err := newMemoryStore(prefix, cfg.StateFile(), l.now(), l.log)
+	case StoreMemory:
+		st, err := newMemoryStore(prefix, sc.StateFile, l.now(), l.log)
 		if err != nil {
 			return nil, fmt.Errorf("creating limiter: %w", err)
 		}
 		l.store = st
-	case "redis":
-		url := cfg.Limits.RedisURL
-		if url == "" && cfg.Limits.RedisURLEnv != "" {
-			url = os.Getenv(cfg.Limits.RedisURLEnv)
+	case StoreRedis:
+		url := sc.RedisURL
+		if url == "" && sc.RedisURLEnv != "" {
+			url = os.Getenv(sc.RedisURLEnv)
 			if url == "" {
-				return nil, fmt.Errorf("creating limiter: limits.redis_url_env names %s, which is not set", cfg.Limits.RedisURLEnv)
+				return nil, fmt.Errorf("creating limiter: limits.redis_url_env names %s, which is not set", sc.RedisURLEnv)
 			}
 		}
 		if url == "" {
@@ -182,10 +186,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Limiter, error
 	return l, nil
 }
 
-// policy is everything the limiter takes from one config: the rates,
+// policy is everything the limiter takes from one Config: the rates,
 // token limit, in-flight caps, budgets and prices. It is immutable.
 type policy struct {
-	cfg        *config.Config
+	cfg        Config
+	inFlight   map[string]int // by client id, caps > 0 only
 	prices     *priceTable
 	clientRate map[string]*limiter.Limiter // by client id; "" = default
 	userRate   map[string]*limiter.Limiter
@@ -194,93 +199,106 @@ type policy struct {
 }
 
 // newPolicy builds the policy of cfg over the rate store rs.
-func newPolicy(cfg *config.Config, rs limiter.Store) (*policy, error) {
+func newPolicy(cfg Config, rs limiter.Store) (*policy, error) {
+	cfg = cfg.clone()
 	p := &policy{
 		cfg:        cfg,
+		inFlight:   map[string]int{},
 		prices:     newPriceTable(cfg.Pricing),
 		clientRate: map[string]*limiter.Limiter{},
 		userRate:   map[string]*limiter.Limiter{},
 	}
-	mk := func(key, s string) (*limiter.Limiter, error) {
-		if s == "" {
+	mk := func(what string, r Rate) (*limiter.Limiter, error) {
+		if r.IsZero() {
 			return nil, nil
 		}
-		r, err := limiter.NewRateFromFormatted(s)
-		if err != nil || r.Limit <= 0 {
-			return nil, fmt.Errorf("%s: invalid rate %q", key, s)
+		if err := r.check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		return limiter.New(rs, r), nil
+		return limiter.New(rs, limiter.Rate{Formatted: r.String(), Period: r.Period, Limit: r.Count}), nil
 	}
 	var err error
-	if p.clientRate[""], err = mk("limits.client_rate", cfg.Limits.ClientRate); err != nil {
+	if p.clientRate[""], err = mk("client rate", cfg.ClientRate); err != nil {
 		return nil, err
 	}
-	if p.userRate[""], err = mk("limits.user_rate", cfg.Limits.UserRate); err != nil {
+	if p.userRate[""], err = mk("user rate", cfg.UserRate); err != nil {
 		return nil, err
 	}
-	if p.authRate, err = mk("limits.auth_fail_rate", cfg.Limits.AuthFailRate); err != nil {
+	if p.authRate, err = mk("auth failure rate", cfg.AuthFailRate); err != nil {
 		return nil, err
 	}
 	for _, c := range cfg.Clients {
 		cr, ur := p.clientRate[""], p.userRate[""]
-		if c.Rate != "" {
-			if cr, err = mk(fmt.Sprintf("clients[%q].rate", c.ID), c.Rate); err != nil {
+		if !c.Rate.IsZero() {
+			if cr, err = mk(fmt.Sprintf("client %q: rate", c.ID), c.Rate); err != nil {
 				return nil, err
 			}
 		}
-		if c.UserRate != "" {
-			if ur, err = mk(fmt.Sprintf("clients[%q].user_rate", c.ID), c.UserRate); err != nil {
+		if !c.UserRate.IsZero() {
+			if ur, err = mk(fmt.Sprintf("client %q: user rate", c.ID), c.UserRate); err != nil {
 				return nil, err
 			}
 		}
 		p.clientRate[c.ID], p.userRate[c.ID] = cr, ur
+		if _, dup := p.inFlight[c.ID]; !dup && c.MaxInFlight > 0 {
+			p.inFlight[c.ID] = c.MaxInFlight
+		}
 	}
-	for _, b := range cfg.Budgets {
+	for i, b := range cfg.Budgets {
+		if err := b.check(); err != nil {
+			return nil, fmt.Errorf("budget %d: %w", i, err)
+		}
 		sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%g\x00%d", b.Scope, b.ID, b.Period, b.USD, b.Tokens))
 		p.budgetFP = append(p.budgetFP, hex.EncodeToString(sum[:6]))
 	}
 	return p, nil
 }
 
-// storeConfig is the part of [limits] that picks and opens the store.
-type storeConfig struct {
-	store, redisURL, redisURLEnv, stateFile string
+// clone copies the slices and maps of c, so a caller changing its Config
+// afterwards does not change a running policy.
+func (c Config) clone() Config {
+	c.Clients = slices.Clone(c.Clients)
+	c.Budgets = slices.Clone(c.Budgets)
+	for i := range c.Budgets {
+		c.Budgets[i].Alerts = slices.Clone(c.Budgets[i].Alerts)
+	}
+	c.Pricing = maps.Clone(c.Pricing)
+	return c
 }
 
-func storeConfigOf(cfg *config.Config) storeConfig {
-	sc := storeConfig{store: cfg.Limits.Store, redisURL: cfg.Limits.RedisURL, redisURLEnv: cfg.Limits.RedisURLEnv}
-	if sc.store == "" {
-		sc.store = "memory"
+// storeOf is the Store of cfg as New opens it: the kind named, and no
+// state file for Redis.
+func storeOf(cfg Config) Store {
+	sc := cfg.Store
+	if sc.Kind == "" {
+		sc.Kind = StoreMemory
 	}
-	if sc.store == "memory" {
-		sc.stateFile = cfg.StateFile()
+	if sc.Kind != StoreMemory {
+		sc.StateFile = ""
 	}
 	return sc
 }
 
-// Reconfigure applies a new config's request rates, token limit, in-flight
+// Reconfigure applies a new Config's request rates, token limit, in-flight
 // caps, budgets, alerts, prices and fail_open to calls admitted from now
 // on. Counters, in-flight slots, reservations and spend stay in the store,
 // so a reload neither forgets what was spent nor frees what is held; calls
 // already admitted finish under the policy they started with. It refuses,
-// leaving the running policy in place, a config that changes the store
-// (limits.store, redis_url, redis_url_env or state_path): that needs a
-// restart.
-func (l *Limiter) Reconfigure(cfg *config.Config) error {
-	if cfg == nil {
-		return errors.New("reconfiguring limits: nil config")
-	}
-	want := storeConfigOf(cfg)
+// leaving the running policy in place, a Config whose Store differs from
+// the running one (limits.store, redis_url, redis_url_env or state_path):
+// that needs a restart.
+func (l *Limiter) Reconfigure(cfg Config) error {
+	want := storeOf(cfg)
 	have := l.storeCfg
 	switch {
-	case want.store != have.store:
-		return fmt.Errorf("reconfiguring limits: changing limits.store needs a restart (running %q, config has %q)", have.store, want.store)
-	case want.redisURL != have.redisURL:
+	case want.Kind != have.Kind:
+		return fmt.Errorf("reconfiguring limits: changing limits.store needs a restart (running %q, config has %q)", have.Kind, want.Kind)
+	case want.RedisURL != have.RedisURL:
 		return errors.New("reconfiguring limits: changing limits.redis_url needs a restart")
-	case want.redisURLEnv != have.redisURLEnv:
+	case want.RedisURLEnv != have.RedisURLEnv:
 		return errors.New("reconfiguring limits: changing limits.redis_url_env needs a restart")
-	case want.stateFile != have.stateFile:
-		return fmt.Errorf("reconfiguring limits: changing limits.state_path needs a restart (running %s, config has %s)", have.stateFile, want.stateFile)
+	case want.StateFile != have.StateFile:
+		return fmt.Errorf("reconfiguring limits: changing limits.state_path needs a restart (running %s, config has %s)", have.StateFile, want.StateFile)
 	}
 	p, err := newPolicy(cfg, l.store.rates())
 	if err != nil {
@@ -389,7 +407,7 @@ func newID() string {
 // storeErr decides what a store failure means: nil (admit, logged) when
 // fail_open is set, else a fault.StoreUnavailable.
 func (l *Limiter) storeErr(step string, id Identity, err error) error {
-	if l.pol.Load().cfg.Limits.FailOpen {
+	if l.pol.Load().cfg.FailOpen {
 		l.log.Warn("limit: store unavailable, admitting (fail_open)", "step", step, "client", id.Client, "user", id.User, "err", err)
 		return nil
 	}
@@ -491,7 +509,7 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 		if err := l.store.seen(ctx, esc(id.Client)+":"+esc(id.User), now); err != nil {
 			l.log.Debug("limit: recording user for report failed", "err", err)
 		}
-		if tpm := p.cfg.Limits.UserTokensPerMinute; tpm > 0 {
+		if tpm := p.cfg.UserTokensPerMinute; tpm > 0 {
 			key, end := tokenWindow(id.User, now)
 			used, err := l.store.tokens(ctx, key)
 			if err != nil {
@@ -504,16 +522,16 @@ func (l *Limiter) Admit(ctx context.Context, id Identity) (*Ticket, error) {
 			}
 		}
 	}
-	if cl, ok := p.cfg.Client(id.Client); ok && cl.MaxInFlight > 0 {
+	if maxIn := p.inFlight[id.Client]; maxIn > 0 {
 		key, sid := "f:"+esc(id.Client), newID()
-		ok, _, err := l.store.acquireSlot(ctx, key, sid, int64(cl.MaxInFlight), l.lease)
+		ok, _, err := l.store.acquireSlot(ctx, key, sid, int64(maxIn), l.lease)
 		switch {
 		case err != nil:
 			if err := l.storeErr("taking in-flight slot", id, err); err != nil {
 				return nil, err
 			}
 		case !ok:
-			return nil, refusal(fault.RateLimited, fmt.Sprintf("too many requests in flight: client %q allows %d at once", id.Client, cl.MaxInFlight), time.Second, t.headers.Clone())
+			return nil, refusal(fault.RateLimited, fmt.Sprintf("too many requests in flight: client %q allows %d at once", id.Client, maxIn), time.Second, t.headers.Clone())
 		default:
 			t.slotKey, t.slotID = key, sid
 			if l.kind == "redis" {
@@ -567,7 +585,7 @@ func tokenWindow(user string, now time.Time) (string, time.Time) {
 
 // recordTokens adds n to the user's current token window.
 func (l *Limiter) recordTokens(ctx context.Context, user string, n int64) error {
-	if user == "" || n <= 0 || l.pol.Load().cfg.Limits.UserTokensPerMinute <= 0 {
+	if user == "" || n <= 0 || l.pol.Load().cfg.UserTokensPerMinute <= 0 {
 		return nil
 	}
 	key, _ := tokenWindow(user, l.now())
@@ -580,7 +598,7 @@ func (l *Limiter) recordTokens(ctx context.Context, user string, n int64) error 
 // cannot together overrun limits.user_tokens_per_minute: the add and the
 // check are one atomic step in the store, and a refused add is undone.
 func (l *Limiter) reserveTokens(ctx context.Context, p *policy, r *Reservation, tok int64) error {
-	tpm := p.cfg.Limits.UserTokensPerMinute
+	tpm := p.cfg.UserTokensPerMinute
 	if r.id.User == "" || tpm <= 0 {
 		return nil
 	}

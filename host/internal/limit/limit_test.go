@@ -23,10 +23,10 @@ func TestExactAdmission(t *testing.T) {
 		id    Identity
 		limit int
 	}{
-		{"client rate 1", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nrate = \"1-M\"\n", Identity{Client: "app"}, 1},
-		{"client rate 37", "[limits]\nclient_rate = \"37-H\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n", Identity{Client: "app"}, 37},
-		{"user rate 50", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nuser_rate = \"50-M\"\n", Identity{Client: "app", User: "bob"}, 50},
-		{"client rate 199", "[limits]\nclient_rate = \"199-M\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n", Identity{Client: "app"}, 199},
+		{"client rate 1", "[[clients]]\nid = \"app\"\nrate = \"1-M\"\n", Identity{Client: "app"}, 1},
+		{"client rate 37", "[limits]\nclient_rate = \"37-H\"\n[[clients]]\nid = \"app\"\n", Identity{Client: "app"}, 37},
+		{"user rate 50", "[[clients]]\nid = \"app\"\nuser_rate = \"50-M\"\n", Identity{Client: "app", User: "bob"}, 50},
+		{"client rate 199", "[limits]\nclient_rate = \"199-M\"\n[[clients]]\nid = \"app\"\n", Identity{Client: "app"}, 199},
 	}
 	for _, store := range stores {
 		for _, tc := range cases {
@@ -61,7 +61,7 @@ func TestExactAdmission(t *testing.T) {
 func TestRateHeaders(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
-			cfg := parseCfg(t, store, "[limits]\nclient_rate = \"5-M\"\nuser_rate = \"3-M\"\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			cfg := parseCfg(t, store, "[limits]\nclient_rate = \"5-M\"\nuser_rate = \"3-M\"\n[[clients]]\nid = \"app\"\n")
 			l := newLimiter(t, cfg, Options{})
 			ctx := context.Background()
 			for i := 1; i <= 3; i++ {
@@ -108,7 +108,7 @@ func TestRateHeaders(t *testing.T) {
 func TestInFlightCap(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
-			cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nmax_in_flight = 3\n")
+			cfg := parseCfg(t, store, "[[clients]]\nid = \"app\"\nmax_in_flight = 3\n")
 			l := newLimiter(t, cfg, Options{})
 			ctx := context.Background()
 			tickets := make(chan *Ticket, 200)
@@ -159,7 +159,7 @@ func TestInFlightCap(t *testing.T) {
 // Done, so nothing refreshes them) expire after the lease; live ones are
 // refreshed past it.
 func TestInFlightLeaseExpires(t *testing.T) {
-	cfg := parseCfg(t, "redis", "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\nmax_in_flight = 2\n")
+	cfg := parseCfg(t, "redis", "[[clients]]\nid = \"app\"\nmax_in_flight = 2\n")
 	prefix := testPrefix(t)
 	lease := 600 * time.Millisecond
 	dead := newLimiter(t, cfg, Options{KeyPrefix: prefix, Lease: lease})
@@ -195,7 +195,7 @@ func TestTokensPerMinute(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
 			clk := newClock(time.Now().UTC().Truncate(time.Minute).Add(10 * time.Second))
-			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\n")
 			l := newLimiter(t, cfg, Options{Now: clk.Now})
 			ctx := context.Background()
 			bob := Identity{Client: "app", User: "bob"}
@@ -280,7 +280,7 @@ func TestTokensPerMinute(t *testing.T) {
 func TestTokensPerMinuteReservedUnderConcurrency(t *testing.T) {
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
-			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n")
+			cfg := parseCfg(t, store, "[limits]\nuser_tokens_per_minute = 1000\n[[clients]]\nid = \"app\"\n")
 			clk := newClock(time.Now().UTC().Truncate(time.Minute).Add(5 * time.Second))
 			l := newLimiter(t, cfg, Options{Now: clk.Now})
 			ctx := context.Background()
@@ -407,25 +407,93 @@ func TestAdmitBadInput(t *testing.T) {
 	}
 }
 
+// TestZeroConfig: the zero Config limits nothing and keeps its counts in
+// memory only.
+func TestZeroConfig(t *testing.T) {
+	l := newLimiter(t, Config{}, Options{})
+	ctx := context.Background()
+	id := Identity{Client: "app", User: "bob"}
+	for range 50 {
+		tk, err := l.Admit(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := l.Reserve(ctx, id, sonnet, 1e6, 1e6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Settle(ctx, sonnet, Usage{InputTokens: 1e6, OutputTokens: 1e6}); err != nil {
+			t.Fatal(err)
+		}
+		tk.Done()
+	}
+	if err := l.AuthFailure(ctx, "192.0.2.1", "k"); err != nil {
+		t.Fatalf("auth failure counted without a rate: %v", err)
+	}
+	if rep, err := l.Usage(ctx); err != nil || rep.Store != StoreMemory {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+}
+
+// TestRateString: a Rate reads as config.toml writes it.
+func TestRateString(t *testing.T) {
+	cases := []struct {
+		r    Rate
+		want string
+	}{
+		{Rate{10, time.Minute}, "10-M"},
+		{Rate{1, time.Second}, "1-S"},
+		{Rate{37, time.Hour}, "37-H"},
+		{Rate{2, 24 * time.Hour}, "2-D"},
+		{Rate{5, 90 * time.Second}, "5-1m30s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := tc.r.String(); got != tc.want {
+				t.Fatalf("%+v is %q, want %q", tc.r, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	t.Run("redis env unset", func(t *testing.T) {
-		cfg := parseCfg(t, "memory", "")
-		c := *cfg
-		c.Limits.Store = "redis"
-		c.Limits.RedisURLEnv = "MOAT_TEST_UNSET_REDIS_URL"
-		if _, err := New(context.Background(), &c, Options{}); err == nil || !strings.Contains(err.Error(), "MOAT_TEST_UNSET_REDIS_URL") {
+		c := Config{Store: Store{Kind: StoreRedis, RedisURLEnv: "MOAT_TEST_UNSET_REDIS_URL"}}
+		if _, err := New(context.Background(), c, Options{}); err == nil || !strings.Contains(err.Error(), "MOAT_TEST_UNSET_REDIS_URL") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("redis unreachable", func(t *testing.T) {
-		cfg := parseCfg(t, "memory", "")
-		c := *cfg
-		c.Limits.Store = "redis"
-		c.Limits.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t))
-		if _, err := New(context.Background(), &c, Options{}); err == nil || !strings.Contains(err.Error(), "connecting to redis") {
+		c := Config{Store: Store{Kind: StoreRedis, RedisURL: fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t))}}
+		if _, err := New(context.Background(), c, Options{}); err == nil || !strings.Contains(err.Error(), "connecting to redis") {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("unknown store", func(t *testing.T) {
+		if _, err := New(context.Background(), Config{Store: Store{Kind: "disk"}}, Options{}); err == nil || !strings.Contains(err.Error(), `unknown limits.store "disk"`) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	invalid := []struct {
+		name, want string
+		cfg        Config
+	}{
+		{"rate allowing nothing", "client rate: invalid rate 0 per 1m0s", Config{ClientRate: Rate{Period: time.Minute}}},
+		{"rate without period", `client "app": user rate: invalid rate 3 per 0s`, Config{Clients: []Client{{ID: "app", UserRate: Rate{Count: 3}}}}},
+		{"budget without period", "budget 0: unknown period \"\"", Config{Budgets: []Budget{{Scope: ScopeGlobal, USD: 1}}}},
+		{"budget without cap", "budget 0: no usd or tokens cap", Config{Budgets: []Budget{{Scope: ScopeUser, Period: PeriodDay}}}},
+		{"negative budget", "budget 1: usd and tokens must not be negative", Config{Budgets: []Budget{{Scope: ScopeUser, Period: PeriodDay, USD: 1}, {Scope: ScopeGlobal, Period: PeriodMonth, Tokens: -1, USD: 1}}}},
+	}
+	for _, tc := range invalid {
+		t.Run(tc.name, func(t *testing.T) {
+			if l, err := New(context.Background(), tc.cfg, Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				if l != nil {
+					l.Close()
+				}
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
 	t.Run("state file locked", func(t *testing.T) {
 		cfg := parseCfg(t, "memory", "")
 		newLimiter(t, cfg, Options{})
@@ -433,4 +501,34 @@ func TestNewErrors(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestConfigCopied: changing a Config after New does not change what
+// the Limiter enforces; only Reconfigure does.
+func TestConfigCopied(t *testing.T) {
+	cfg := parseCfg(t, "memory", "[[clients]]\nid = \"app\"\nmax_in_flight = 1\n[[budgets]]\nscope = \"global\"\nperiod = \"day\"\ntokens = 100\nalerts = [0.5]\n[pricing.\"m\"]\ninput = 1\noutput = 1\n")
+	l := newLimiter(t, cfg, Options{})
+	cfg.Clients[0].MaxInFlight = 10
+	cfg.Budgets[0].Tokens = 1e9
+	cfg.Budgets[0].Alerts[0] = 0.9
+	cfg.Pricing["m"] = Pricing{Input: 1000, Output: 1000}
+	ctx := context.Background()
+	id := Identity{Client: "app"}
+	tk, err := l.Admit(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tk.Done()
+	if _, err := l.Admit(ctx, id); err == nil {
+		t.Fatal("second call admitted: the in-flight cap changed with the caller's Config")
+	}
+	if _, err := l.Reserve(ctx, id, "m", 100, 100); err == nil {
+		t.Fatal("200 tokens reserved: the budget changed with the caller's Config")
+	}
+	if got := l.Cost("m", Usage{InputTokens: 1e6}); got != 1 {
+		t.Fatalf("cost %v, want 1: the prices changed with the caller's Config", got)
+	}
+	if got := l.pol.Load().cfg.Budgets[0].Alerts[0]; got != 0.5 {
+		t.Fatalf("alert threshold %v, want 0.5", got)
+	}
 }

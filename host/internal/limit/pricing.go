@@ -4,8 +4,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // Usage is the token usage of one call, as Anthropic reports it.
@@ -29,12 +27,13 @@ func clamp0(n int64) int64 {
 	return n
 }
 
-// DefaultPricing is used for models that [pricing] does not name, matched by
-// the longest key that prefixes the model name. USD per million tokens, as
-// published by Anthropic; cache write is 1.25x input and cache read 0.1x
-// input. A model that matches neither [pricing] nor this table is priced at
-// the most expensive known model, so a budget errs on the safe side.
-var DefaultPricing = map[string]config.Pricing{
+// DefaultPricing is used for models that Config.Pricing does not name,
+// matched by the longest key that prefixes the model name. USD per million
+// tokens, as published by Anthropic; cache write is 1.25x input and cache
+// read 0.1x input. A model that matches neither Config.Pricing nor this
+// table is priced at the most expensive known model, so a budget errs on
+// the safe side.
+var DefaultPricing = map[string]Pricing{
 	"claude-opus-4":          {Input: 5, Output: 25},
 	"claude-opus-4-0":        {Input: 15, Output: 75},
 	"claude-opus-4-1":        {Input: 15, Output: 75},
@@ -45,7 +44,7 @@ var DefaultPricing = map[string]config.Pricing{
 
 // priceTable resolves a model name to per-token prices in nano-USD.
 type priceTable struct {
-	configured map[string]config.Pricing
+	configured map[string]Pricing
 	keys       []string // configured then default keys, longest first
 	max        price
 }
@@ -53,7 +52,7 @@ type priceTable struct {
 // price is nano-USD per token (USD per MTok * 1000).
 type price struct{ in, out, cacheWrite, cacheRead float64 }
 
-func toPrice(p config.Pricing) price {
+func toPrice(p Pricing) price {
 	pr := price{in: p.Input * 1000, out: p.Output * 1000, cacheWrite: p.CacheWrite * 1000, cacheRead: p.CacheRead * 1000}
 	if p.CacheWrite == 0 {
 		pr.cacheWrite = pr.in * 1.25
@@ -64,10 +63,10 @@ func toPrice(p config.Pricing) price {
 	return pr
 }
 
-func newPriceTable(configured map[string]config.Pricing) *priceTable {
+func newPriceTable(configured map[string]Pricing) *priceTable {
 	t := &priceTable{configured: configured}
 	seen := map[string]bool{}
-	for _, m := range []map[string]config.Pricing{configured, DefaultPricing} {
+	for _, m := range []map[string]Pricing{configured, DefaultPricing} {
 		for k, p := range m {
 			pr := toPrice(p)
 			t.max.in = math.Max(t.max.in, pr.in)
@@ -90,9 +89,9 @@ func newPriceTable(configured map[string]config.Pricing) *priceTable {
 	return t
 }
 
-// lookup returns the model's prices: an exact [pricing] key, else the
-// longest prefix among [pricing] and DefaultPricing keys ([pricing] wins a
-// tie), else the most expensive known prices.
+// lookup returns the model's prices: an exact Config.Pricing key, else the
+// longest prefix among Config.Pricing and DefaultPricing keys
+// (Config.Pricing wins a tie), else the most expensive known prices.
 func (t *priceTable) lookup(model string) price {
 	if p, ok := t.configured[model]; ok {
 		return toPrice(p)

@@ -14,7 +14,7 @@ import (
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
-const appClient = "[[clients]]\nid = \"app\"\nkey_sha256 = \"KEYHASH\"\n"
+const appClient = "[[clients]]\nid = \"app\"\n"
 
 // admitN admits n requests, releasing each, and reports how many were
 // admitted before the first 429.
@@ -191,7 +191,7 @@ func TestReconfigurePricingAndTokens(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.db")
 	priced := func(in, out string, tpm string) string {
 		return "[limits]\nuser_tokens_per_minute = " + tpm + "\n" + appClient +
-			"[[budgets]]\nscope = \"global\"\nusd = 100\n[pricing.\"my-model\"]\ninput = " + in + "\noutput = " + out + "\n"
+			"[[budgets]]\nscope = \"global\"\nperiod = \"month\"\nusd = 100\n[pricing.\"my-model\"]\ninput = " + in + "\noutput = " + out + "\n"
 	}
 	l := newLimiter(t, parseCfgAt(t, "memory", "", state, priced("1", "2", "0")), Options{})
 	ctx := context.Background()
@@ -243,7 +243,16 @@ func TestReconfigureRefusesStoreChange(t *testing.T) {
 		{"other state file", "changing limits.state_path needs a restart", func() error {
 			return l.Reconfigure(parseCfgAt(t, "memory", "", filepath.Join(t.TempDir(), "other.db"), loose))
 		}},
-		{"nil config", "nil config", func() error { return l.Reconfigure(nil) }},
+		{"rate allowing nothing", `client "app": rate: invalid rate 0 per 1m0s`, func() error {
+			c := parseCfgAt(t, "memory", "", state, loose)
+			c.Clients[0].Rate = Rate{Period: time.Minute}
+			return l.Reconfigure(c)
+		}},
+		{"budget without scope", "budget 0: unknown scope", func() error {
+			c := parseCfgAt(t, "memory", "", state, loose)
+			c.Budgets = []Budget{{Period: PeriodDay, USD: 1}}
+			return l.Reconfigure(c)
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -278,7 +287,7 @@ func TestReconfigureRefusesStoreChange(t *testing.T) {
 func TestReconfigureRace(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.db")
 	mk := func(cap string) string {
-		return appClient + "max_in_flight = " + cap + "\n[[budgets]]\nscope = \"client\"\nusd = 1000\n"
+		return appClient + "max_in_flight = " + cap + "\n[[budgets]]\nscope = \"client\"\nperiod = \"month\"\nusd = 1000\n"
 	}
 	cfgs := []string{mk("3"), mk("5")}
 	l := newLimiter(t, parseCfgAt(t, "memory", "", state, cfgs[0]), Options{})

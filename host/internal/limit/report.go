@@ -85,12 +85,13 @@ func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 	p := l.pol.Load()
 	rep := Report{At: now.UTC(), Store: l.kind, Clients: []ClientReport{}, Users: []UserReport{}, Budgets: []BudgetReport{}}
 	for _, c := range p.cfg.Clients {
-		cr := ClientReport{ID: c.ID, MaxInFlight: int64(c.MaxInFlight)}
+		mif := p.inFlight[c.ID]
+		cr := ClientReport{ID: c.ID, MaxInFlight: int64(mif)}
 		var err error
 		if cr.Rate, err = rateReport(ctx, pick(p.clientRate, c.ID), "c:"+esc(c.ID)); err != nil {
 			return Report{}, fmt.Errorf("reporting usage: %w", storeUnavailable("reading client rate", err))
 		}
-		if c.MaxInFlight > 0 {
+		if mif > 0 {
 			if cr.InFlight, err = l.store.slotsInUse(ctx, "f:"+esc(c.ID)); err != nil {
 				return Report{}, fmt.Errorf("reporting usage: %w", storeUnavailable("reading in-flight count", err))
 			}
@@ -106,7 +107,7 @@ func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 		if !ok {
 			continue
 		}
-		ur := UserReport{Client: unesc(ec), User: unesc(eu), TokensPerMinute: p.cfg.Limits.UserTokensPerMinute}
+		ur := UserReport{Client: unesc(ec), User: unesc(eu), TokensPerMinute: p.cfg.UserTokensPerMinute}
 		if ur.Rate, err = rateReport(ctx, pick(p.userRate, ur.Client), "u:"+m); err != nil {
 			return Report{}, fmt.Errorf("reporting usage: %w", storeUnavailable("reading user rate", err))
 		}
@@ -122,12 +123,12 @@ func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("reporting usage: %w", storeUnavailable("reading budgets", err))
 	}
-	for bi, b := range p.cfg.Budgets {
+	for _, b := range p.cfg.Budgets {
 		start, end, stamp := period(b.Period, now)
-		prefix := "b:" + scopeLetter[b.Scope] + ":" + b.Period[:1] + ":" + stamp + ":"
+		prefix := "b:" + scopeLetter[b.Scope] + ":" + string(b.Period[:1]) + ":" + stamp + ":"
 		subjects := map[string]bool{}
 		switch {
-		case b.Scope == "global":
+		case b.Scope == ScopeGlobal:
 			subjects["*"] = true
 		case b.ID != "":
 			subjects[b.ID] = true
@@ -141,7 +142,7 @@ func (l *Limiter) Usage(ctx context.Context) (Report, error) {
 		for s := range subjects {
 			st := states[prefix+esc(s)]
 			br := BudgetReport{
-				Scope: b.Scope, ID: p.cfg.Budgets[bi].ID, Subject: s, Period: b.Period,
+				Scope: string(b.Scope), ID: b.ID, Subject: s, Period: string(b.Period),
 				PeriodStart: start, ResetsAt: end,
 				USDLimit: b.USD, USDSpent: nanoToUSD(st.SpentUSD), USDReserved: nanoToUSD(st.ReservedUSD),
 				TokensLimit: b.Tokens, TokensSpent: st.SpentTokens, TokensReserved: st.ReservedTokens,

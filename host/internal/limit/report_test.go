@@ -17,12 +17,10 @@ client_rate = "100-M"
 user_tokens_per_minute = 5000
 [[clients]]
 id = "app"
-key_sha256 = "KEYHASH"
 user_rate = "10-M"
 max_in_flight = 4
 [[clients]]
 id = "other:app"
-key_sha256 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 [[budgets]]
 scope = "global"
 period = "month"

@@ -21,11 +21,13 @@ import (
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/keysource"
+	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 	"github.com/moat-gateway/moat/sdk/abi"
+	"github.com/ulule/limiter/v3"
 )
 
 // Anomaly compiles [anomaly].
@@ -96,6 +98,75 @@ func CheckpointRedis(c *config.Config) (*audit.RedisStore, error) {
 	return audit.NewRedisStore(url, c.Audit.Path)
 }
 
+// Limits compiles what the limiter enforces: [limits], each client's
+// rate, user_rate and max_in_flight, [[budgets]] and [pricing]. A rate
+// that does not parse (config.Load refuses it) is an error naming its key.
+func Limits(c *config.Config) (limit.Config, error) {
+	l := c.Limits
+	out := limit.Config{
+		Store: limit.Store{
+			Kind:        l.Store,
+			RedisURL:    l.RedisURL,
+			RedisURLEnv: l.RedisURLEnv,
+			StateFile:   c.StateFile(),
+		},
+		UserTokensPerMinute: l.UserTokensPerMinute,
+		FailOpen:            l.FailOpen,
+	}
+	var err error
+	rate := func(key, s string, to *limit.Rate) {
+		if err == nil {
+			if *to, err = Rate(s); err != nil {
+				err = fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	rate("limits.client_rate", l.ClientRate, &out.ClientRate)
+	rate("limits.user_rate", l.UserRate, &out.UserRate)
+	rate("limits.auth_fail_rate", l.AuthFailRate, &out.AuthFailRate)
+	for _, cl := range c.Clients {
+		lc := limit.Client{ID: cl.ID, MaxInFlight: cl.MaxInFlight}
+		rate(fmt.Sprintf("clients[%q].rate", cl.ID), cl.Rate, &lc.Rate)
+		rate(fmt.Sprintf("clients[%q].user_rate", cl.ID), cl.UserRate, &lc.UserRate)
+		out.Clients = append(out.Clients, lc)
+	}
+	if err != nil {
+		return limit.Config{}, err
+	}
+	for _, b := range c.Budgets {
+		out.Budgets = append(out.Budgets, limit.Budget{
+			Scope:   limit.Scope(b.Scope),
+			ID:      b.ID,
+			Period:  limit.Period(b.Period),
+			USD:     b.USD,
+			Tokens:  b.Tokens,
+			Alerts:  b.Alerts,
+			Webhook: b.Webhook,
+		})
+	}
+	if c.Pricing != nil {
+		out.Pricing = make(map[string]limit.Pricing, len(c.Pricing))
+		for m, p := range c.Pricing {
+			out.Pricing[m] = limit.Pricing{Input: p.Input, Output: p.Output, CacheWrite: p.CacheWrite, CacheRead: p.CacheRead}
+		}
+	}
+	return out, nil
+}
+
+// Rate parses a rate in config.toml's (ulule's) format, "10-M": a count,
+// then S, M, H or D for per second, minute, hour or day. "" is the zero
+// Rate (no limit).
+func Rate(s string) (limit.Rate, error) {
+	if s == "" {
+		return limit.Rate{}, nil
+	}
+	r, err := limiter.NewRateFromFormatted(s)
+	if err != nil || r.Limit <= 0 {
+		return limit.Rate{}, fmt.Errorf("invalid rate %q", s)
+	}
+	return limit.Rate{Count: r.Limit, Period: r.Period}, nil
+}
+
 // PluginLimits compiles the sandbox limits of one [[plugins]] entry.
 func PluginLimits(pl *config.Plugin) wasm.Limits {
 	return wasm.Limits{
@@ -111,6 +182,19 @@ func PluginLimits(pl *config.Plugin) wasm.Limits {
 		BreakerFailures:    pl.Breaker.Failures,
 		BreakerCooldown:    pl.Breaker.Cooldown.Duration,
 	}
+}
+
+// DefaultPluginLimits are the sandbox limits of a [[plugins]] entry that
+// sets none of its own (a name, a path and a hash only), as config.toml's
+// defaults give them.
+func DefaultPluginLimits() (wasm.Limits, error) {
+	const block = "[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\nsha256 = \"" +
+		"0000000000000000000000000000000000000000000000000000000000000000\"\n"
+	c, err := config.Parse([]byte(block), "")
+	if err != nil {
+		return wasm.Limits{}, fmt.Errorf("building default plugin limits: %w", err)
+	}
+	return PluginLimits(&c.Plugins[0]), nil
 }
 
 // Plugin compiles one [[plugins]] entry of c: its path resolved against

@@ -1,11 +1,16 @@
 package plan
 
 import (
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 )
 
@@ -38,6 +43,11 @@ func TestEveryFieldCompiled(t *testing.T) {
 		{"route prompt", func(c *config.Config) any { return RoutePrompt(&c.Routes[0]) }, nil},
 		{"upstream", func(c *config.Config) any { return Upstream(c) }, nil},
 		{"upstream retry", func(c *config.Config) any { return Upstream(c).Retry }, nil},
+		{"limits", func(c *config.Config) any { return limits(t, c) }, nil},
+		{"limits store", func(c *config.Config) any { return limits(t, c).Store }, nil},
+		{"limits client", func(c *config.Config) any { return limits(t, c).Clients[0] }, nil},
+		{"limits budget", func(c *config.Config) any { return limits(t, c).Budgets[0] }, nil},
+		{"limits pricing", func(c *config.Config) any { return limits(t, c).Pricing["x1"] }, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +68,18 @@ func TestEveryFieldCompiled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// limits compiles c's limits with every rate set to one that parses.
+func limits(t *testing.T, c *config.Config) limit.Config {
+	t.Helper()
+	c.Limits.ClientRate, c.Limits.UserRate, c.Limits.AuthFailRate = "1-S", "2-M", "3-H"
+	c.Clients[0].Rate, c.Clients[0].UserRate = "4-D", "5-M"
+	lc, err := Limits(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lc
 }
 
 func contains(list []string, s string) bool {
@@ -180,5 +202,96 @@ func TestPluginDefaultsAgree(t *testing.T) {
 	got := PluginLimits(&c.Plugins[0]).WithDefaults()
 	if want := (wasm.Limits{}).WithDefaults(); got != want {
 		t.Fatalf("config.toml's plugin defaults compile to %+v, wasm's defaults are %+v", got, want)
+	}
+	def, err := DefaultPluginLimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := PluginLimits(&c.Plugins[0]); def != want {
+		t.Fatalf("DefaultPluginLimits %+v, a [[plugins]] entry without limits compiles to %+v", def, want)
+	}
+}
+
+// TestLimitsRates: rates compile from config.toml's format to counts per
+// period, "" to no limit; one that does not parse is refused by its key.
+func TestLimitsRates(t *testing.T) {
+	cases := []struct {
+		name   string
+		client string
+		want   limit.Rate
+		err    string
+	}{
+		{"none", "", limit.Rate{}, ""},
+		{"per minute", "10-M", limit.Rate{Count: 10, Period: time.Minute}, ""},
+		{"lowercase day", "7-d", limit.Rate{Count: 7, Period: 24 * time.Hour}, ""},
+		{"per second", "1-S", limit.Rate{Count: 1, Period: time.Second}, ""},
+		{"bad unit", "10-W", limit.Rate{}, `clients["app"].rate: invalid rate "10-W"`},
+		{"allows nothing", "0-M", limit.Rate{}, `clients["app"].rate: invalid rate "0-M"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &config.Config{Clients: []config.Client{{ID: "app", Rate: tc.client}}}
+			got, err := Limits(c)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Clients[0].Rate != tc.want {
+				t.Fatalf("rate %+v, want %+v", got.Clients[0].Rate, tc.want)
+			}
+		})
+	}
+}
+
+// TestLimitsDefaults: the limits config.toml's defaults compile to (the
+// memory store with its state file next to the config, 20 failed
+// authentications a minute, monthly budgets) come from config alone.
+func TestLimitsDefaults(t *testing.T) {
+	dir := t.TempDir()
+	c, err := config.Parse([]byte("[upstream]\nbase_url = \"http://127.0.0.1:1\"\n[[budgets]]\nscope = \"global\"\nusd = 5\n"), filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Limits(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := limit.Config{
+		Store:        limit.Store{Kind: limit.StoreMemory, StateFile: filepath.Join(dir, ".moat-state.db")},
+		AuthFailRate: limit.Rate{Count: 20, Period: time.Minute},
+		Budgets:      []limit.Budget{{Scope: limit.ScopeGlobal, Period: limit.PeriodMonth, USD: 5}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("defaults compile to\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestComponentsDoNotImportSchema: the components plan compiles options
+// for import neither the TOML schema nor plan, in code or in tests.
+func TestComponentsDoNotImportSchema(t *testing.T) {
+	const mod = "github.com/moat-gateway/moat/host/internal/"
+	for _, pkg := range []string{"anomaly", "audit", "keysource", "limit", "pipeline", "prompt", "upstream", "wasm"} {
+		t.Run(pkg, func(t *testing.T) {
+			files, err := filepath.Glob(filepath.Join("..", pkg, "*.go"))
+			if err != nil || len(files) == 0 {
+				t.Fatalf("no Go files for %s: %v", pkg, err)
+			}
+			for _, f := range files {
+				af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, imp := range af.Imports {
+					if p := strings.Trim(imp.Path.Value, `"`); p == mod+"config" || p == mod+"plan" {
+						t.Errorf("%s imports %s", f, p)
+					}
+				}
+			}
+		})
 	}
 }

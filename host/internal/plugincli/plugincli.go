@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/wasm"
 )
@@ -131,26 +130,10 @@ func defaultCacheDir() string {
 	return filepath.Join(d, "moat", "wasm")
 }
 
-// defaultPlugin returns the config.Plugin a [[plugins]] block with only a
-// name and path gets: the limits the gateway applies by default.
-func defaultPlugin() (*config.Plugin, error) {
-	const block = "[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\nsha256 = \"" +
-		"0000000000000000000000000000000000000000000000000000000000000000\"\n"
-	c, err := config.Parse([]byte(block), "")
-	if err != nil {
-		return nil, fmt.Errorf("building default plugin limits: %w", err)
-	}
-	return &c.Plugins[0], nil
-}
-
 // defaultLimits are the sandbox limits of a plugin configured with no
 // limits of its own.
 func defaultLimits() (wasm.Limits, error) {
-	pl, err := defaultPlugin()
-	if err != nil {
-		return wasm.Limits{}, err
-	}
-	return plan.PluginLimits(pl), nil
+	return plan.DefaultPluginLimits()
 }
 
 // loadWasm reads a .wasm file and loads it into a new runtime with the

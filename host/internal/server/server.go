@@ -128,7 +128,11 @@ func (s *Server) start(ctx context.Context, cfg *config.Config) error {
 	if s.audit, err = audit.Open(plan.Audit(cfg.Audit), aopts); err != nil {
 		return fmt.Errorf("opening audit log: %w", err)
 	}
-	if s.limiter, err = limit.New(ctx, cfg, limit.Options{Logger: s.log}); err != nil {
+	lcfg, err := plan.Limits(cfg)
+	if err != nil {
+		return fmt.Errorf("starting limits: %w", err)
+	}
+	if s.limiter, err = limit.New(ctx, lcfg, limit.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
 		return fmt.Errorf("starting limits: %w", err)
 	}
 	if s.anomaly, err = anomaly.New(plan.Anomaly(cfg.Anomaly), anomaly.Options{Logger: s.log, Environment: cfg.Environment}); err != nil {
@@ -334,7 +338,11 @@ func (s *Server) reload(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.limiter.Reconfigure(cfg); err != nil {
+	lcfg, err := plan.Limits(cfg)
+	if err == nil {
+		err = s.limiter.Reconfigure(lcfg)
+	}
+	if err != nil {
 		st.Close(ctx)
 		return nil, fmt.Errorf("applying limits: %w", err)
 	}

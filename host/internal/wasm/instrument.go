@@ -76,7 +76,7 @@ const (
 	overflowName = "__overflow"
 )
 
-// maxCallDepth bounds nested guest calls (sdk/ABI.md, RATIONALE: a Go guest
+// maxCallDepth bounds nested guest calls (RATIONALE.md, the plugin runtime: a Go guest
 // decoding JSON nests a few hundred deep; 10000 frames cost wazero at most a
 // few MB of stack).
 const maxCallDepth = 10000

@@ -100,7 +100,11 @@ func newEnv(t *testing.T, extra string) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	lim, err := limit.New(context.Background(), cfg, limit.Options{Logger: logger})
+	lcfg, err := plan.Limits(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := limit.New(context.Background(), lcfg, limit.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

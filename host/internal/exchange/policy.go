@@ -50,7 +50,8 @@ type Client struct {
 	// "system", "tools") for a trusted client's key callers; empty judges
 	// all.
 	Judge []string
-	// WrapUserInput wraps user data in untrusted-data tags named Tag.
+	// WrapUserInput wraps user data in untrusted-data tags named Tag (""
+	// is prompt.DefaultTag).
 	WrapUserInput bool
 	Tag           string
 	// Canary puts a per-request canary in the system prompt and refuses

@@ -3,9 +3,9 @@ package exchange
 import (
 	"context"
 	"errors"
-	"math"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
 

@@ -59,9 +59,9 @@ func DecodeRouteRequest(body []byte) (*RouteRequest, error) {
 }
 
 // Route is what a route's calls need: its settings, its compiled prompt
-// and its chains. The zero value of each setting is that of [[routes]]
-// with the key left out, except Model and MaxTokens, which a route must
-// set.
+// and its chains. Name, Model, MaxTokens and Template are required; the
+// zero value of the rest sends no temperature, refuses streamed calls,
+// answers text, makes no repair round and estimates the prompt at nothing.
 type Route struct {
 	// Name names the route in records and refusals.
 	Name string

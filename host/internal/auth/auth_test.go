@@ -57,14 +57,17 @@ func prefixes(t *testing.T, cidrs ...string) []netip.Prefix {
 type keys struct {
 	app, appExpired, appRevoked, appLater string
 	office, backend, web, local           string
+	// untrusted has a user_header but is not trusted (config check
+	// refuses that; auth must too).
+	untrusted string
 }
 
 // newTestAuth builds an Authenticator from a real parsed config.
 func newTestAuth(t *testing.T) (*Authenticator, keys) {
 	t.Helper()
 	var k keys
-	var h [8]string
-	for i, p := range []*string{&k.app, &k.appExpired, &k.appRevoked, &k.appLater, &k.office, &k.backend, &k.web, &k.local} {
+	var h [9]string
+	for i, p := range []*string{&k.app, &k.appExpired, &k.appRevoked, &k.appLater, &k.office, &k.backend, &k.web, &k.local, &k.untrusted} {
 		*p, h[i] = mustKey(t)
 	}
 	at := func(s string) time.Time {
@@ -85,6 +88,7 @@ func newTestAuth(t *testing.T) (*Authenticator, keys) {
 		{ID: "backend", Keys: []Key{{SHA256: h[5]}}, Trusted: true, UserHeader: "X-End-User"},
 		{ID: "web", Keys: []Key{{SHA256: h[6]}}, CORSOrigins: []string{"https://app.example.com"}},
 		{ID: "local-dev", Keys: []Key{{SHA256: h[7]}}},
+		{ID: "untrusted", Keys: []Key{{SHA256: h[8]}}, UserHeader: "X-Own-User"},
 	}}
 	a, err := newAuthenticator(o, func(string) string { return "" }, fixedNow)
 	if err != nil {
@@ -143,6 +147,7 @@ func TestAuthenticate(t *testing.T) {
 		{"trusted control char user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "al\x01ice"}}, ip, want{kind: fault.InvalidRequest, client: "backend"}},
 		{"trusted long user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", strings.Repeat("u", 300)}}, ip, want{kind: fault.InvalidRequest, client: "backend"}},
 		{"trusted other header", [][2]string{{"X-Api-Key", k.backend}, {"X-Moat-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "backend", msg: "X-Moat-User"}},
+		{"user header without trust", [][2]string{{"X-Api-Key", k.untrusted}, {"X-Own-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "untrusted", msg: "may not name end users"}},
 		{"untrusted names user", [][2]string{{"X-Api-Key", k.web}, {"X-End-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "web", msg: "may not name end users"}},
 		{"untrusted default header", [][2]string{{"X-Api-Key", k.app}, {"x-moat-user", "alice"}}, ip, want{kind: fault.Forbidden, client: "app"}},
 		{"untrusted unrelated header ignored", [][2]string{{"X-Api-Key", k.app}, {"X-Something", "alice"}}, ip, want{client: "app"}},

@@ -133,6 +133,10 @@ func newEnv(t *testing.T) *env {
 func told(err error) *APIError {
 	f := fault.From(err)
 	switch f.Kind {
+	case fault.Forbidden:
+		return &APIError{Status: http.StatusForbidden, Type: anthropic.TypePermission, Message: f.Msg}
+	case fault.InvalidRequest:
+		return &APIError{Status: http.StatusBadRequest, Type: anthropic.TypeInvalidRequest, Message: f.Msg}
 	case fault.InputRejected:
 		return &APIError{Status: http.StatusBadRequest, Type: anthropic.TypeInvalidRequest, Message: f.Msg}
 	case fault.UpstreamOverloaded:
@@ -248,6 +252,46 @@ func TestMessages(t *testing.T) {
 			}
 			if rec["decision"] != tc.decision || tc.by != "" && rec["decided_by"] != tc.by {
 				t.Errorf("audit decision %v by %v, want %s by %s", rec["decision"], rec["decided_by"], tc.decision, tc.by)
+			}
+		})
+	}
+}
+
+// TestClientPolicy: the caller's client's policy (Policy.Clients) is what
+// a call enforces: its models, its max_tokens cap, its system prompt and
+// its wrapping.
+func TestClientPolicy(t *testing.T) {
+	cases := []struct {
+		name   string
+		client Client
+		status int    // 0: answered
+		sent   string // in what the upstream read
+	}{
+		{"zero policy", Client{}, 0, `"content":"HELLO THERE"`},
+		{"model allowed", Client{Models: []string{"claude-haiku-*"}}, 0, "HELLO THERE"},
+		{"model refused", Client{Models: []string{"claude-opus-*"}}, http.StatusForbidden, ""},
+		{"under cap", Client{MaxTokens: 16}, 0, "HELLO THERE"},
+		{"over cap", Client{MaxTokens: 8}, http.StatusBadRequest, ""},
+		{"prepended system", Client{System: anthropic.SystemPrepend, SystemPrompt: "Be brief."}, 0, "Be brief."},
+		{"wrapped", Client{WrapUserInput: true, Tag: "data"}, 0, "<data_"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.client = tc.client
+			up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", message)}}
+			ae, _, _ := e.call(up, func(c *Call) error { return c.Messages([]byte(request)) })
+			if (ae == nil) != (tc.status == 0) || ae != nil && ae.Status != tc.status {
+				t.Fatalf("error %v, want status %d", ae, tc.status)
+			}
+			if tc.status != 0 {
+				if len(up.sent) != 0 {
+					t.Fatalf("a refused call reached the upstream: %q", up.sent)
+				}
+				return
+			}
+			if len(up.sent) != 1 || !strings.Contains(up.sent[0], tc.sent) {
+				t.Fatalf("upstream read %q, want %q in it", up.sent, tc.sent)
 			}
 		})
 	}

@@ -29,7 +29,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
@@ -57,12 +56,53 @@ func badRequest(format string, args ...any) *fault.Error {
 	return fault.New(fault.InvalidRequest, format, args...)
 }
 
+// Options are what an Authenticator checks credentials against. The zero
+// value accepts no one: no client, and JWTs off.
+type Options struct {
+	// Clients are the clients that may call, with distinct non-empty ids.
+	Clients []Client
+	// JWT, when set, accepts end-user JWTs in Authorization: Bearer; nil
+	// refuses them (a bearer token must then be a client key).
+	JWT *JWT
+}
+
+// Client is what auth knows of one client. The zero value beyond ID is a
+// client with no key, callable from any address, that may not name end
+// users and allows no browser origin.
+type Client struct {
+	// ID names the client; required and unique.
+	ID string
+	// Keys are the client's keys by hash; none means no key reaches it
+	// (a JWT-only client).
+	Keys []Key
+	// AllowIPs are the networks callers must come from; empty allows any
+	// address.
+	AllowIPs []netip.Prefix
+	// Trusted lets the client name end users with UserHeader.
+	Trusted bool
+	// UserHeader is the header a trusted client names end users with; ""
+	// names none.
+	UserHeader string
+	// CORSOrigins are the browser origins allowed to call as this client,
+	// compared exactly after lower-casing; empty allows none.
+	CORSOrigins []string
+}
+
+// Key is one key of a client. The zero value beyond SHA256 is a key that
+// never expires and is not revoked.
+type Key struct {
+	// SHA256 is the hex SHA-256 of the key (64 hex characters).
+	SHA256 string
+	// Expires is when the key stops working; zero: never.
+	Expires time.Time
+	// Revoked refuses the key.
+	Revoked bool
+}
+
 // Identity is who a request comes from.
 type Identity struct {
-	// ClientID is the calling client's id.
+	// ClientID is the calling client's id; never "" on success.
 	ClientID string
-	// Client is the client's config; never nil on success.
-	Client *config.Client
 	// User is the end user: from a trusted client's user header, or a JWT's
 	// sub. "" when the request names none.
 	User string
@@ -81,7 +121,7 @@ const (
 
 type keyEntry struct {
 	hash    [32]byte
-	client  *config.Client
+	client  *Client
 	expires time.Time // zero: never
 	revoked bool
 }
@@ -90,60 +130,39 @@ type keyEntry struct {
 // is safe for concurrent use; build a new one when the config changes.
 type Authenticator struct {
 	keys        map[[32]byte]keyEntry
-	nets        map[*config.Client][]netip.Prefix
+	clients     map[string]*Client
 	userHeaders []string // canonical header names
 	jwt         *jwtVerifier
-	jwtClient   *config.Client
+	jwtClient   *Client
 	now         func() time.Time
 }
 
-// New builds an Authenticator from the config's clients plus local clients
-// (generated on first start, not in config.toml). It reads JWT key material
-// (secret from the environment or a file, PEM or JWKS file) when [jwt] is
-// enabled.
-func New(cfg *config.Config, local []config.Client) (*Authenticator, error) {
-	return newAuthenticator(cfg, local, os.Getenv, time.Now)
+// New builds an Authenticator from o. It reads JWT key material (secret
+// from the environment or a file, PEM or JWKS file) when o.JWT is set.
+func New(o Options) (*Authenticator, error) {
+	return newAuthenticator(o, os.Getenv, time.Now)
 }
 
-func newAuthenticator(cfg *config.Config, local []config.Client, getenv func(string) string, now func() time.Time) (*Authenticator, error) {
+func newAuthenticator(o Options, getenv func(string) string, now func() time.Time) (*Authenticator, error) {
 	a := &Authenticator{
-		keys: map[[32]byte]keyEntry{},
-		nets: map[*config.Client][]netip.Prefix{},
-		now:  now,
+		keys:    map[[32]byte]keyEntry{},
+		clients: map[string]*Client{},
+		now:     now,
 	}
-	clients := make([]*config.Client, 0, len(cfg.Clients)+len(local))
-	for i := range cfg.Clients {
-		clients = append(clients, &cfg.Clients[i])
-	}
-	for i := range local {
-		cl := local[i] // copy: the caller's slice may change
-		cl.Local = true
-		clients = append(clients, &cl)
-	}
-	seenID := map[string]bool{}
 	hdrs := map[string]bool{DefaultUserHeader: true}
-	for _, cl := range clients {
+	for i := range o.Clients {
+		cl := o.Clients[i] // copy: the caller's slice may change
 		if cl.ID == "" {
 			return nil, fmt.Errorf("client without an id")
 		}
-		if seenID[cl.ID] {
+		if a.clients[cl.ID] != nil {
 			return nil, fmt.Errorf("client %q defined twice", cl.ID)
 		}
-		seenID[cl.ID] = true
-		if err := a.addKey(cl, cl.KeySHA256, time.Time{}, false); err != nil {
-			return nil, err
-		}
+		a.clients[cl.ID] = &cl
 		for _, k := range cl.Keys {
-			if err := a.addKey(cl, k.SHA256, k.Expires, k.Revoked); err != nil {
+			if err := a.addKey(&cl, k.SHA256, k.Expires, k.Revoked); err != nil {
 				return nil, err
 			}
-		}
-		for _, s := range cl.AllowIPs {
-			p, err := config.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("client %q allow_ips: %w", cl.ID, err)
-			}
-			a.nets[cl] = append(a.nets[cl], p)
 		}
 		if cl.UserHeader != "" {
 			hdrs[http.CanonicalHeaderKey(cl.UserHeader)] = true
@@ -152,16 +171,12 @@ func newAuthenticator(cfg *config.Config, local []config.Client, getenv func(str
 	for h := range hdrs {
 		a.userHeaders = append(a.userHeaders, h)
 	}
-	if cfg.JWT.Enabled {
-		for _, cl := range clients {
-			if cl.ID == cfg.JWT.Client {
-				a.jwtClient = cl
-			}
-		}
+	if o.JWT != nil {
+		a.jwtClient = a.clients[o.JWT.Client]
 		if a.jwtClient == nil {
-			return nil, fmt.Errorf("jwt.client %q names no client", cfg.JWT.Client)
+			return nil, fmt.Errorf("jwt.client %q names no client", o.JWT.Client)
 		}
-		v, err := newJWTVerifier(cfg.JWT, getenv, now)
+		v, err := newJWTVerifier(*o.JWT, getenv, now)
 		if err != nil {
 			return nil, fmt.Errorf("setting up jwt: %w", err)
 		}
@@ -170,7 +185,7 @@ func newAuthenticator(cfg *config.Config, local []config.Client, getenv func(str
 	return a, nil
 }
 
-func (a *Authenticator) addKey(cl *config.Client, h string, expires time.Time, revoked bool) error {
+func (a *Authenticator) addKey(cl *Client, h string, expires time.Time, revoked bool) error {
 	if h == "" {
 		return nil
 	}
@@ -218,7 +233,7 @@ func (a *Authenticator) Authenticate(r *http.Request, remoteIP netip.Addr) (Iden
 		if err != nil {
 			return Identity{}, unauthorized("invalid token: %s", err.Error())
 		}
-		id = Identity{ClientID: a.jwtClient.ID, Client: a.jwtClient, User: sub, Via: ViaJWT, KeyHash: hex.EncodeToString(sum[:4])}
+		id = Identity{ClientID: a.jwtClient.ID, User: sub, Via: ViaJWT, KeyHash: hex.EncodeToString(sum[:4])}
 		if err := CheckUserID("the token's sub", sub); err != nil {
 			return id, err
 		}
@@ -227,7 +242,7 @@ func (a *Authenticator) Authenticate(r *http.Request, remoteIP netip.Addr) (Iden
 	default:
 		return Identity{}, unauthorized("invalid API key")
 	}
-	if err := a.checkIP(id.Client, remoteIP); err != nil {
+	if err := a.checkIP(a.clients[id.ClientID], remoteIP); err != nil {
 		return id, err
 	}
 	user, err := a.user(r.Header, id)
@@ -287,7 +302,7 @@ func (a *Authenticator) byKey(tok string) (Identity, *fault.Error) {
 	if !ok || subtle.ConstantTimeCompare(e.hash[:], sum[:]) != 1 {
 		return Identity{}, unauthorized("invalid API key")
 	}
-	id := Identity{ClientID: e.client.ID, Client: e.client, Via: ViaKey, KeyHash: hex.EncodeToString(sum[:4])}
+	id := Identity{ClientID: e.client.ID, Via: ViaKey, KeyHash: hex.EncodeToString(sum[:4])}
 	if e.revoked {
 		return id, unauthorized("API key revoked")
 	}
@@ -297,8 +312,8 @@ func (a *Authenticator) byKey(tok string) (Identity, *fault.Error) {
 	return id, nil
 }
 
-func (a *Authenticator) checkIP(cl *config.Client, ip netip.Addr) *fault.Error {
-	nets := a.nets[cl]
+func (a *Authenticator) checkIP(cl *Client, ip netip.Addr) *fault.Error {
+	nets := cl.AllowIPs
 	if len(nets) == 0 {
 		return nil
 	}
@@ -317,8 +332,8 @@ func (a *Authenticator) checkIP(cl *config.Client, ip netip.Addr) *fault.Error {
 // refuses a user header anyone else sends.
 func (a *Authenticator) user(h http.Header, id Identity) (string, *fault.Error) {
 	own := ""
-	if id.Via == ViaKey && id.Client.Trusted && id.Client.UserHeader != "" {
-		own = http.CanonicalHeaderKey(id.Client.UserHeader)
+	if cl := a.clients[id.ClientID]; id.Via == ViaKey && cl.Trusted && cl.UserHeader != "" {
+		own = http.CanonicalHeaderKey(cl.UserHeader)
 	}
 	for _, name := range a.userHeaders {
 		if _, present := h[name]; !present || name == own {

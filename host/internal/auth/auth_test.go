@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
@@ -45,54 +44,53 @@ func TestNewKey(t *testing.T) {
 	}
 }
 
+// prefixes parses CIDRs for a client's AllowIPs.
+func prefixes(t *testing.T, cidrs ...string) []netip.Prefix {
+	t.Helper()
+	out := make([]netip.Prefix, len(cidrs))
+	for i, c := range cidrs {
+		out[i] = netip.MustParsePrefix(c)
+	}
+	return out
+}
+
 type keys struct {
 	app, appExpired, appRevoked, appLater string
 	office, backend, web, local           string
+	// untrusted has a user_header but is not trusted (config check
+	// refuses that; auth must too).
+	untrusted string
 }
 
 // newTestAuth builds an Authenticator from a real parsed config.
 func newTestAuth(t *testing.T) (*Authenticator, keys) {
 	t.Helper()
 	var k keys
-	var h [8]string
-	for i, p := range []*string{&k.app, &k.appExpired, &k.appRevoked, &k.appLater, &k.office, &k.backend, &k.web, &k.local} {
+	var h [9]string
+	for i, p := range []*string{&k.app, &k.appExpired, &k.appRevoked, &k.appLater, &k.office, &k.backend, &k.web, &k.local, &k.untrusted} {
 		*p, h[i] = mustKey(t)
 	}
-	toml := `
-[[clients]]
-id = "app"
-key_sha256 = "` + h[0] + `"
-  [[clients.keys]]
-  sha256 = "` + h[1] + `"
-  expires = 2026-03-01T11:00:00Z
-  [[clients.keys]]
-  sha256 = "` + h[2] + `"
-  revoked = true
-  [[clients.keys]]
-  sha256 = "` + h[3] + `"
-  expires = 2026-04-01T00:00:00Z
-
-[[clients]]
-id = "office"
-key_sha256 = "` + h[4] + `"
-allow_ips = ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
-
-[[clients]]
-id = "backend"
-key_sha256 = "` + h[5] + `"
-trusted = true
-user_header = "X-End-User"
-
-[[clients]]
-id = "web"
-key_sha256 = "` + h[6] + `"
-cors_origins = ["https://app.example.com"]
-`
-	cfg, err := config.Parse([]byte(toml), "")
-	if err != nil {
-		t.Fatal(err)
+	at := func(s string) time.Time {
+		ts, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
 	}
-	a, err := newAuthenticator(cfg, []config.Client{{ID: "local-dev", KeySHA256: h[7]}}, func(string) string { return "" }, fixedNow)
+	o := Options{Clients: []Client{
+		{ID: "app", Keys: []Key{
+			{SHA256: h[0]},
+			{SHA256: h[1], Expires: at("2026-03-01T11:00:00Z")},
+			{SHA256: h[2], Revoked: true},
+			{SHA256: h[3], Expires: at("2026-04-01T00:00:00Z")},
+		}},
+		{ID: "office", Keys: []Key{{SHA256: h[4]}}, AllowIPs: prefixes(t, "10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32")},
+		{ID: "backend", Keys: []Key{{SHA256: h[5]}}, Trusted: true, UserHeader: "X-End-User"},
+		{ID: "web", Keys: []Key{{SHA256: h[6]}}, CORSOrigins: []string{"https://app.example.com"}},
+		{ID: "local-dev", Keys: []Key{{SHA256: h[7]}}},
+		{ID: "untrusted", Keys: []Key{{SHA256: h[8]}}, UserHeader: "X-Own-User"},
+	}}
+	a, err := newAuthenticator(o, func(string) string { return "" }, fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +147,7 @@ func TestAuthenticate(t *testing.T) {
 		{"trusted control char user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", "al\x01ice"}}, ip, want{kind: fault.InvalidRequest, client: "backend"}},
 		{"trusted long user", [][2]string{{"X-Api-Key", k.backend}, {"X-End-User", strings.Repeat("u", 300)}}, ip, want{kind: fault.InvalidRequest, client: "backend"}},
 		{"trusted other header", [][2]string{{"X-Api-Key", k.backend}, {"X-Moat-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "backend", msg: "X-Moat-User"}},
+		{"user header without trust", [][2]string{{"X-Api-Key", k.untrusted}, {"X-Own-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "untrusted", msg: "may not name end users"}},
 		{"untrusted names user", [][2]string{{"X-Api-Key", k.web}, {"X-End-User", "alice"}}, ip, want{kind: fault.Forbidden, client: "web", msg: "may not name end users"}},
 		{"untrusted default header", [][2]string{{"X-Api-Key", k.app}, {"x-moat-user", "alice"}}, ip, want{kind: fault.Forbidden, client: "app"}},
 		{"untrusted unrelated header ignored", [][2]string{{"X-Api-Key", k.app}, {"X-Something", "alice"}}, ip, want{client: "app"}},
@@ -164,7 +163,7 @@ func TestAuthenticate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				if id.ClientID != tc.want.client || id.Client == nil || id.Client.ID != tc.want.client || id.User != tc.want.user || id.Via != ViaKey || len(id.KeyHash) != 8 {
+				if id.ClientID != tc.want.client || id.User != tc.want.user || id.Via != ViaKey || len(id.KeyHash) != 8 {
 					t.Fatalf("identity = %+v, want client %q user %q via key", id, tc.want.client, tc.want.user)
 				}
 				return
@@ -194,24 +193,22 @@ func TestAuthenticate(t *testing.T) {
 
 func TestNewRefusesBadClients(t *testing.T) {
 	_, h := mustKey(t)
-	cfg, err := config.Parse([]byte("[[clients]]\nid = \"a\"\nkey_sha256 = \""+h+"\"\n"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := Client{ID: "a", Keys: []Key{{SHA256: h}}}
 	cases := []struct {
-		name  string
-		local []config.Client
-		want  string
+		name string
+		more []Client
+		jwt  *JWT
+		want string
 	}{
-		{"shared hash", []config.Client{{ID: "b", KeySHA256: h}}, "shares a key hash"},
-		{"bad hash", []config.Client{{ID: "b", KeySHA256: "moat_notahash"}}, "64 hex"},
-		{"same id", []config.Client{{ID: "a"}}, "defined twice"},
-		{"no id", []config.Client{{}}, "without an id"},
-		{"bad allowlist", []config.Client{{ID: "b", AllowIPs: []string{"10.0.0.0/99"}}}, "allow_ips"},
+		{"shared hash", []Client{{ID: "b", Keys: []Key{{SHA256: h}}}}, nil, "shares a key hash"},
+		{"bad hash", []Client{{ID: "b", Keys: []Key{{SHA256: "moat_notahash"}}}}, nil, "64 hex"},
+		{"same id", []Client{{ID: "a"}}, nil, "defined twice"},
+		{"no id", []Client{{}}, nil, "without an id"},
+		{"jwt client unknown", nil, &JWT{Client: "nope", Algorithms: []string{"HS256"}}, "names no client"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(cfg, tc.local)
+			_, err := New(Options{Clients: append([]Client{a}, tc.more...), JWT: tc.jwt})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New = %v, want error containing %q", err, tc.want)
 			}
@@ -221,17 +218,7 @@ func TestNewRefusesBadClients(t *testing.T) {
 
 func TestRevokedWinsOverDuplicateActiveEntry(t *testing.T) {
 	k, h := mustKey(t)
-	cfg, err := config.Parse([]byte(`[[clients]]
-id = "a"
-key_sha256 = "`+h+`"
-  [[clients.keys]]
-  sha256 = "`+h+`"
-  revoked = true
-`), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, nil)
+	a, err := New(Options{Clients: []Client{{ID: "a", Keys: []Key{{SHA256: h}, {SHA256: h, Revoked: true}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package auth
 import (
 	"net/http"
 	"strings"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // CORS headers moat allows browsers to send and lets them read.
@@ -23,10 +21,10 @@ type CORSPolicy struct {
 	byOrigin map[string]map[string]bool
 }
 
-// CORS builds the policy from the config's clients and local clients.
-func CORS(cfg *config.Config, local []config.Client) *CORSPolicy {
+// CORS builds the policy from the clients' CORSOrigins.
+func CORS(clients []Client) *CORSPolicy {
 	p := &CORSPolicy{byOrigin: map[string]map[string]bool{}}
-	add := func(cl *config.Client) {
+	for _, cl := range clients {
 		for _, o := range cl.CORSOrigins {
 			o = normOrigin(o)
 			if p.byOrigin[o] == nil {
@@ -34,12 +32,6 @@ func CORS(cfg *config.Config, local []config.Client) *CORSPolicy {
 			}
 			p.byOrigin[o][cl.ID] = true
 		}
-	}
-	for i := range cfg.Clients {
-		add(&cfg.Clients[i])
-	}
-	for i := range local {
-		add(&local[i])
 	}
 	return p
 }

@@ -5,28 +5,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 func TestCORS(t *testing.T) {
 	_, h1 := mustKey(t)
 	_, h2 := mustKey(t)
-	cfg, err := config.Parse([]byte(`
-[[clients]]
-id = "web"
-key_sha256 = "`+h1+`"
-cors_origins = ["https://app.example.com", "http://localhost:5173"]
-
-[[clients]]
-id = "other"
-key_sha256 = "`+h2+`"
-cors_origins = ["https://other.example.com"]
-`), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := CORS(cfg, []config.Client{{ID: "dev", CORSOrigins: []string{"http://localhost:3000"}}})
+	p := CORS([]Client{
+		{ID: "web", Keys: []Key{{SHA256: h1}}, CORSOrigins: []string{"https://app.example.com", "http://localhost:5173"}},
+		{ID: "other", Keys: []Key{{SHA256: h2}}, CORSOrigins: []string{"https://other.example.com"}},
+		{ID: "dev", CORSOrigins: []string{"http://localhost:3000"}},
+	})
 
 	t.Run("preflight", func(t *testing.T) {
 		cases := []struct {

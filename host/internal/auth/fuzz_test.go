@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // FuzzParseToken feeds arbitrary tokens to a verifier holding an HMAC
@@ -15,7 +13,7 @@ import (
 // accepts must carry a sub.
 func FuzzParseToken(f *testing.F) {
 	k := testJWTKeys(f)
-	v, err := newJWTVerifier(baseJWT(func(j *config.JWT) {
+	v, err := newJWTVerifier(baseJWT(func(j *JWT) {
 		j.SecretEnv = "S"
 		j.JWKSFile = k.jwksPath
 	}), env(map[string]string{"S": testSecret}), fixedNow)

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/moat-gateway/moat/host/internal/config"
 )
 
 // minHMACSecret is the shortest HS256 secret accepted (RFC 7518 3.2: a key
@@ -23,6 +21,29 @@ const minHMACSecret = 32
 
 // minRSABits is the smallest RSA modulus accepted.
 const minRSABits = 2048
+
+// JWT says how end-user tokens are checked. The zero value beyond Client
+// accepts no token: Algorithms is empty and no key is set (New refuses it).
+type JWT struct {
+	// Client is the id of the client JWT callers are attributed to.
+	Client string
+	// Algorithms are the algorithms accepted ("HS256", "RS256", "ES256"),
+	// each only with a key of its type; empty accepts none.
+	Algorithms []string
+	// SecretEnv names the environment variable holding the HS256 secret;
+	// SecretFile is a file holding it (SecretEnv wins). "": no secret.
+	SecretEnv  string
+	SecretFile string
+	// PublicKeyFile is a PEM public key and JWKSFile a JWKS document, for
+	// RS256 and ES256. "": none.
+	PublicKeyFile string
+	JWKSFile      string
+	// Issuer and Audience, when set, must match the token's iss and aud.
+	Issuer   string
+	Audience string
+	// Leeway is the clock skew allowed on exp and nbf; zero allows none.
+	Leeway time.Duration
+}
 
 // jwtVerifier checks end-user tokens. Each algorithm is pinned to one key
 // type: HS256 only ever gets the HMAC secret, RS256 an *rsa.PublicKey,
@@ -44,7 +65,7 @@ type jwtError struct {
 func (e *jwtError) Error() string { return e.msg }
 func (e *jwtError) Unwrap() error { return e.err }
 
-func newJWTVerifier(j config.JWT, getenv func(string) string, now func() time.Time) (*jwtVerifier, error) {
+func newJWTVerifier(j JWT, getenv func(string) string, now func() time.Time) (*jwtVerifier, error) {
 	v := &jwtVerifier{rsa: map[string]*rsa.PublicKey{}, ec: map[string]*ecdsa.PublicKey{}}
 	switch {
 	case j.SecretEnv != "":
@@ -106,7 +127,7 @@ func newJWTVerifier(j config.JWT, getenv func(string) string, now func() time.Ti
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(j.Leeway.Duration),
+		jwt.WithLeeway(j.Leeway),
 		jwt.WithTimeFunc(now),
 		jwt.WithStrictDecoding(),
 	}

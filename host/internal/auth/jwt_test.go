@@ -23,7 +23,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 )
 
@@ -137,14 +136,13 @@ func claims(mod func(jwt.MapClaims)) jwt.MapClaims {
 	return c
 }
 
-func baseJWT(mod func(*config.JWT)) config.JWT {
-	j := config.JWT{
-		Enabled:    true,
+func baseJWT(mod func(*JWT)) JWT {
+	j := JWT{
 		Client:     "spa",
 		Algorithms: []string{"HS256", "RS256", "ES256"},
 		Issuer:     "https://issuer.example",
 		Audience:   "moat",
-		Leeway:     config.Duration{Duration: 30 * time.Second},
+		Leeway:     30 * time.Second,
 	}
 	if mod != nil {
 		mod(&j)
@@ -159,10 +157,10 @@ func env(vars map[string]string) func(string) string {
 func TestJWTVerify(t *testing.T) {
 	k := testJWTKeys(t)
 	secretEnv := env(map[string]string{"JWT_SECRET": testSecret})
-	hs := baseJWT(func(j *config.JWT) { j.SecretEnv = "JWT_SECRET" })
-	pemOnly := baseJWT(func(j *config.JWT) { j.PublicKeyFile = k.pemPath })
-	jwks := baseJWT(func(j *config.JWT) { j.JWKSFile = k.jwksPath })
-	both := baseJWT(func(j *config.JWT) { j.SecretEnv = "JWT_SECRET"; j.PublicKeyFile = k.pemPath })
+	hs := baseJWT(func(j *JWT) { j.SecretEnv = "JWT_SECRET" })
+	pemOnly := baseJWT(func(j *JWT) { j.PublicKeyFile = k.pemPath })
+	jwks := baseJWT(func(j *JWT) { j.JWKSFile = k.jwksPath })
+	both := baseJWT(func(j *JWT) { j.SecretEnv = "JWT_SECRET"; j.PublicKeyFile = k.pemPath })
 
 	none := func() string {
 		s, err := jwt.NewWithClaims(jwt.SigningMethodNone, claims(nil)).SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -174,7 +172,7 @@ func TestJWTVerify(t *testing.T) {
 
 	cases := []struct {
 		name  string
-		cfg   config.JWT
+		cfg   JWT
 		token string
 		want  error // nil: valid
 	}{
@@ -257,25 +255,25 @@ func TestJWTSetupErrors(t *testing.T) {
 	p384DER, _ := x509.MarshalPKIXPublicKey(&p384.PublicKey)
 	cases := []struct {
 		name string
-		mod  func(*config.JWT)
+		mod  func(*JWT)
 		want string
 	}{
-		{"short secret", func(j *config.JWT) { j.SecretEnv = "SHORT" }, "at least 32"},
-		{"unset secret", func(j *config.JWT) { j.SecretEnv = "UNSET" }, "empty or unset"},
-		{"missing secret file", func(j *config.JWT) { j.SecretFile = filepath.Join(dir, "nope") }, "secret_file"},
-		{"missing pem", func(j *config.JWT) { j.PublicKeyFile = filepath.Join(dir, "nope") }, "public_key_file"},
-		{"not pem", func(j *config.JWT) { j.PublicKeyFile = write("x.pem", []byte("hello")) }, "no PEM block"},
-		{"private key pem", func(j *config.JWT) {
+		{"short secret", func(j *JWT) { j.SecretEnv = "SHORT" }, "at least 32"},
+		{"unset secret", func(j *JWT) { j.SecretEnv = "UNSET" }, "empty or unset"},
+		{"missing secret file", func(j *JWT) { j.SecretFile = filepath.Join(dir, "nope") }, "secret_file"},
+		{"missing pem", func(j *JWT) { j.PublicKeyFile = filepath.Join(dir, "nope") }, "public_key_file"},
+		{"not pem", func(j *JWT) { j.PublicKeyFile = write("x.pem", []byte("hello")) }, "no PEM block"},
+		{"private key pem", func(j *JWT) {
 			j.PublicKeyFile = write("priv.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}}))
 		}, "not a public key"},
-		{"small rsa", func(j *config.JWT) {
+		{"small rsa", func(j *JWT) {
 			j.PublicKeyFile = write("small.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: smallDER}))
 		}, "at least 2048"},
-		{"p384", func(j *config.JWT) {
+		{"p384", func(j *JWT) {
 			j.PublicKeyFile = write("p384.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: p384DER}))
 		}, "P-256"},
-		{"bad jwks", func(j *config.JWT) { j.JWKSFile = write("bad.json", []byte(`{"keys":[{"kty":"oct","k":"AA"}]}`)) }, "unsupported kty"},
-		{"alg without key", func(j *config.JWT) { j.PublicKeyFile = k.pemPath; j.Algorithms = []string{"HS256"} }, "no key for any allowed algorithm"},
+		{"bad jwks", func(j *JWT) { j.JWKSFile = write("bad.json", []byte(`{"keys":[{"kty":"oct","k":"AA"}]}`)) }, "unsupported kty"},
+		{"alg without key", func(j *JWT) { j.PublicKeyFile = k.pemPath; j.Algorithms = []string{"HS256"} }, "no key for any allowed algorithm"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -344,29 +342,20 @@ func TestParseJWKS(t *testing.T) {
 func TestAuthenticateJWT(t *testing.T) {
 	k := testJWTKeys(t)
 	_, h := mustKey(t)
-	cfg, err := config.Parse([]byte(`
-[[clients]]
-id = "spa"
-key_sha256 = "`+h+`"
-allow_ips = ["127.0.0.0/8"]
-
-[[clients]]
-id = "backend"
-key_sha256 = "`+HashKey("moat_backend")+`"
-trusted = true
-user_header = "X-End-User"
-
-[jwt]
-enabled = true
-client = "spa"
-jwks_file = "`+k.jwksPath+`"
-issuer = "https://issuer.example"
-audience = "moat"
-`), "")
-	if err != nil {
-		t.Fatal(err)
+	o := Options{
+		Clients: []Client{
+			{ID: "spa", Keys: []Key{{SHA256: h}}, AllowIPs: prefixes(t, "127.0.0.0/8")},
+			{ID: "backend", Keys: []Key{{SHA256: HashKey("moat_backend")}}, Trusted: true, UserHeader: "X-End-User"},
+		},
+		JWT: &JWT{
+			Client:     "spa",
+			Algorithms: []string{"HS256", "RS256", "ES256"},
+			JWKSFile:   k.jwksPath,
+			Issuer:     "https://issuer.example",
+			Audience:   "moat",
+		},
 	}
-	a, err := newAuthenticator(cfg, nil, env(nil), fixedNow)
+	a, err := newAuthenticator(o, env(nil), fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +393,7 @@ audience = "moat"
 				if err != nil {
 					t.Fatal(err)
 				}
-				if id.Via != ViaJWT || id.ClientID != "spa" || id.Client == nil || id.User != "user-42" || len(id.KeyHash) != 8 {
+				if id.Via != ViaJWT || id.ClientID != "spa" || id.User != "user-42" || len(id.KeyHash) != 8 {
 					t.Fatalf("identity = %+v", id)
 				}
 				return

@@ -87,20 +87,6 @@ func (cl *Client) ActiveKeyHashes(now time.Time) [][]byte {
 	return out
 }
 
-// Judges reports whether the input chain judges part for this client
-// (see Judge); callers apply it only to key-authenticated callers.
-func (cl *Client) Judges(part string) bool {
-	if len(cl.Judge) == 0 {
-		return true
-	}
-	for _, p := range cl.Judge {
-		if p == part {
-			return true
-		}
-	}
-	return false
-}
-
 // InputChain returns the client's input chain, or def.
 func (cl *Client) InputChain(def []string) []string {
 	if cl.Input != nil {
@@ -115,19 +101,6 @@ func (cl *Client) OutputChain(def []string) []string {
 		return *cl.Output
 	}
 	return def
-}
-
-// AllowsModel reports whether the client may use model.
-func (cl *Client) AllowsModel(model string) bool {
-	if len(cl.Models) == 0 {
-		return true
-	}
-	for _, m := range cl.Models {
-		if m == model || (strings.HasSuffix(m, "*") && strings.HasPrefix(model, strings.TrimSuffix(m, "*"))) {
-			return true
-		}
-	}
-	return false
 }
 
 func (cl *Client) applyDefaults() {

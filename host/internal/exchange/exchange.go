@@ -12,7 +12,6 @@ import (
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/metrics"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
@@ -42,16 +41,19 @@ type Deps struct {
 	Sample func(rate string, now time.Time) (ok bool, sampledOut int64)
 }
 
-// Policy is what one config says about calls: the config itself, the
-// unknown types relayed, and each client's chains. It is built once per
+// Policy is what one config says about calls: its options, the unknown
+// types relayed, and each client's policy and chains. It is built once per
 // config.
 type Policy struct {
-	Config *config.Config
+	Options
 	// Relay are the block, delta and event types relayed outside the
 	// content model (upstream.relay_unknown_types).
 	Relay anthropic.Relay
 	// Chains returns the chains of a client id.
 	Chains func(client string) *Chains
+	// Clients returns the policy of a client id, nil for none (a caller
+	// that is no configured client gets the zero Client).
+	Clients func(client string) *Client
 }
 
 // Chains are the plugins of a client or route: its input chain and its
@@ -176,7 +178,7 @@ func (c *Call) background() context.Context {
 
 // keepContent reports whether the audit trail stores content, so the call
 // must collect it.
-func (c *Call) keepContent() bool { return c.pol.Config.Audit.Content != "off" }
+func (c *Call) keepContent() bool { return c.pol.KeepContent }
 
 // keepInput and KeepOutput collect content for the audit trail;
 // KeepOutput makes the call a streamguard.Keeper.

@@ -17,11 +17,9 @@ import (
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
-	"github.com/moat-gateway/moat/host/internal/plan"
 	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/sdk/abi"
@@ -87,37 +85,40 @@ type env struct {
 	deps   Deps
 	pol    Policy
 	chains Chains
+	client Client
 	dir    string
+	// auditPath is the audit log the calls write.
+	auditPath string
 }
 
-func newEnv(t *testing.T, extra string) *env {
+func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	toml := "[upstream]\nbase_url = \"http://127.0.0.1:1\"\n\n[[clients]]\nid = \"app\"\nkey_sha256 = \"" + strings.Repeat("ab", 32) + "\"\n" + extra
-	cfg, err := config.Parse([]byte(toml), path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.DiscardHandler)
-	lcfg, err := plan.Limits(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := limit.New(context.Background(), lcfg, limit.Options{Logger: logger})
+	// limit.Config{}: no limits, counts in memory.
+	lim, err := limit.New(context.Background(), limit.Config{}, limit.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lim.Close() })
-	al, err := audit.Open(plan.Audit(cfg.Audit), audit.Options{Logger: logger})
+	e := &env{t: t, dir: dir, auditPath: filepath.Join(dir, "audit.jsonl")}
+	al, err := audit.Open(audit.Config{Path: e.auditPath}, audit.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = al.Close() })
-	e := &env{t: t, dir: dir}
 	e.deps = Deps{Limiter: lim, Audit: al, Logger: logger, Secrets: func() []string { return nil }, Told: told, Decide: decide}
 	e.chains.Input = pipeline.Chain{{Stage: shout{}, Name: "shout"}}
-	e.pol = Policy{Config: cfg, Chains: func(string) *Chains { return &e.chains }}
+	e.pol = Policy{
+		Options: Options{Timeout: time.Minute, MaxResponseBytes: 1 << 20},
+		Chains:  func(string) *Chains { return &e.chains },
+		Clients: func(id string) *Client {
+			if id == "app" {
+				return &e.client
+			}
+			return nil
+		},
+	}
 	return e
 }
 
@@ -126,6 +127,10 @@ func newEnv(t *testing.T, extra string) *env {
 func told(err error) *APIError {
 	f := fault.From(err)
 	switch f.Kind {
+	case fault.Forbidden:
+		return &APIError{Status: http.StatusForbidden, Type: anthropic.TypePermission, Message: f.Msg}
+	case fault.InvalidRequest:
+		return &APIError{Status: http.StatusBadRequest, Type: anthropic.TypeInvalidRequest, Message: f.Msg}
 	case fault.InputRejected:
 		return &APIError{Status: http.StatusBadRequest, Type: anthropic.TypeInvalidRequest, Message: f.Msg}
 	case fault.UpstreamOverloaded:
@@ -152,7 +157,7 @@ func (e *env) call(up *fakeUpstream, serve func(*Call) error) (*APIError, *fakeR
 	resp := &fakeResponse{header: http.Header{}}
 	var c Call
 	c.Start, c.ID, c.Endpoint = time.Now(), "req_test", "/v1/messages"
-	c.Who, c.Authed = auth.Identity{ClientID: "app", Client: &e.pol.Config.Clients[0]}, true
+	c.Who, c.Authed = auth.Identity{ClientID: "app"}, true
 	c.Begin(&e.deps, &e.pol, context.Background(), up, resp)
 	defer c.End()
 	var ae *APIError
@@ -162,10 +167,10 @@ func (e *env) call(up *fakeUpstream, serve func(*Call) error) (*APIError, *fakeR
 	return ae, resp, e.record("req_test")
 }
 
-// template compiles r's prompt as the state does.
-func (e *env) template(r *config.Route) *prompt.Template {
+// template compiles r's prompt.
+func (e *env) template(r prompt.Route) *prompt.Template {
 	e.t.Helper()
-	t, err := plan.Route(r)
+	t, err := prompt.Compile(r)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -173,7 +178,7 @@ func (e *env) template(r *config.Route) *prompt.Template {
 }
 
 func (e *env) record(id string) map[string]any {
-	b, err := os.ReadFile(e.pol.Config.Audit.Path)
+	b, err := os.ReadFile(e.auditPath)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -220,7 +225,7 @@ func TestMessages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, "")
+			e := newEnv(t)
 			up := &fakeUpstream{answers: tc.answers}
 			ae, resp, rec := e.call(up, func(c *Call) error { return c.Messages([]byte(tc.body)) })
 			received := string(resp.body)
@@ -246,10 +251,50 @@ func TestMessages(t *testing.T) {
 	}
 }
 
+// TestClientPolicy: the caller's client's policy (Policy.Clients) is what
+// a call enforces: its models, its max_tokens cap, its system prompt and
+// its wrapping.
+func TestClientPolicy(t *testing.T) {
+	cases := []struct {
+		name   string
+		client Client
+		status int    // 0: answered
+		sent   string // in what the upstream read
+	}{
+		{"zero policy", Client{}, 0, `"content":"HELLO THERE"`},
+		{"model allowed", Client{Models: []string{"claude-haiku-*"}}, 0, "HELLO THERE"},
+		{"model refused", Client{Models: []string{"claude-opus-*"}}, http.StatusForbidden, ""},
+		{"under cap", Client{MaxTokens: 16}, 0, "HELLO THERE"},
+		{"over cap", Client{MaxTokens: 8}, http.StatusBadRequest, ""},
+		{"prepended system", Client{System: anthropic.SystemPrepend, SystemPrompt: "Be brief."}, 0, "Be brief."},
+		{"wrapped", Client{WrapUserInput: true, Tag: "data"}, 0, "<data_"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.client = tc.client
+			up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", message)}}
+			ae, _, _ := e.call(up, func(c *Call) error { return c.Messages([]byte(request)) })
+			if (ae == nil) != (tc.status == 0) || ae != nil && ae.Status != tc.status {
+				t.Fatalf("error %v, want status %d", ae, tc.status)
+			}
+			if tc.status != 0 {
+				if len(up.sent) != 0 {
+					t.Fatalf("a refused call reached the upstream: %q", up.sent)
+				}
+				return
+			}
+			if len(up.sent) != 1 || !strings.Contains(up.sent[0], tc.sent) {
+				t.Fatalf("upstream read %q, want %q in it", up.sent, tc.sent)
+			}
+		})
+	}
+}
+
 // TestCountTokens: a count is of what the model would read (the input
 // chain ran), and the upstream's answer is scrubbed of keys.
 func TestCountTokens(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", `{"input_tokens":3,"note":"sk-ant-api03-AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH"}`)}}
 	ae, resp, rec := e.call(up, func(c *Call) error { return c.CountTokens([]byte(request)) })
 	if ae != nil {
@@ -269,10 +314,10 @@ func TestCountTokens(t *testing.T) {
 // TestRouteStream: a streamed route call relays the upstream's events
 // through its output stages and ends with message_stop after the record.
 func TestRouteStream(t *testing.T) {
-	e := newEnv(t, "routes = [\"greet\"]\n\n[[routes]]\nname = \"greet\"\nmodel = \"claude-haiku-4-5\"\ntask = \"Greet.\"\nstream = true\n")
-	r := &e.pol.Config.Routes[0]
+	e := newEnv(t)
 	up := &fakeUpstream{answers: []*http.Response{answer(200, "text/event-stream", stream)}}
-	rt := &Route{Config: r, Template: e.template(r), Chains: Chains{Input: e.chains.Input}}
+	rt := &Route{Name: "greet", Model: "claude-haiku-4-5", MaxTokens: 1024, Stream: true, PromptBytes: len("Greet."),
+		Template: e.template(prompt.Route{Name: "greet", Task: "Greet."}), Chains: Chains{Input: e.chains.Input}}
 	ae, resp, rec := e.call(up, func(c *Call) error { return c.ServeRoute(rt, []byte(`{"input":"hi","stream":true}`)) })
 	if ae != nil || resp.sink == nil {
 		t.Fatalf("route failed: %v", ae)
@@ -292,13 +337,13 @@ func TestRouteStream(t *testing.T) {
 // that Repairs) goes back to the model with the reason; the second answer
 // passes, and the call is charged for both.
 func TestRouteRepair(t *testing.T) {
-	e := newEnv(t, "routes = [\"classify\"]\n\n[[routes]]\nname = \"classify\"\nmodel = \"claude-haiku-4-5\"\ntask = \"Classify.\"\nformat = \"json\"\nrepair_retries = 1\n[routes.schema]\ntype = \"object\"\nrequired = [\"label\"]\n")
-	r := &e.pol.Config.Routes[0]
-	schema, err := streamguard.Schema(r.Schema)
+	e := newEnv(t)
+	schema, err := streamguard.Schema(map[string]any{"type": "object", "required": []any{"label"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := &Route{Config: r, Template: e.template(r), Chains: Chains{Schema: &schema}}
+	rt := &Route{Name: "classify", Model: "claude-haiku-4-5", MaxTokens: 1024, JSON: true, RepairRetries: 1, PromptBytes: len("Classify."),
+		Template: e.template(prompt.Route{Name: "classify", Task: "Classify."}), Chains: Chains{Schema: &schema}}
 	bad := strings.Replace(message, `"text":"Hi."`, `"text":"{\"x\":1}"`, 1)
 	good := strings.Replace(message, `"text":"Hi."`, `"text":"{\"label\":\"ok\"}"`, 1)
 	up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", bad), answer(200, "application/json", good)}}

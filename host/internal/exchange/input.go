@@ -44,7 +44,7 @@ func (c *Call) meta(model string) abi.Context {
 // it, so a count is of what the model would read, and no text reaches
 // Anthropic without the chain (redactors included).
 func (c *Call) prepareRequest(req *anthropic.Request, chain pipeline.Chain, meta abi.Context, canary string) ([]byte, error) {
-	client := c.Who.Client
+	client := c.ClientPolicy()
 	if err := c.judgeRequest(req, chain, meta); err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (c *Call) prepareRequest(req *anthropic.Request, chain pipeline.Chain, meta
 // plugin that changes text which cannot change (a signed thinking block, a
 // name in tool JSON) is refused in that plugin's name.
 func (c *Call) judgeRequest(req *anthropic.Request, chain pipeline.Chain, meta abi.Context) error {
-	client := c.Who.Client
+	client := c.ClientPolicy()
 	exempt := c.Who.Via == auth.ViaKey && client.Trusted && len(client.Judge) > 0
 	return req.EachText(func(seg anthropic.Segment, text string) (string, error) {
 		if exempt && !client.Judges(seg.Part) {

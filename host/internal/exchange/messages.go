@@ -11,7 +11,7 @@ import (
 
 // CheckModel refuses a model the client may not use.
 func (c *Call) CheckModel(model string) error {
-	if !c.Who.Client.AllowsModel(model) {
+	if !c.ClientPolicy().AllowsModel(model) {
 		return fault.New(fault.Forbidden, "model: client %q may not use model %q", c.Who.ClientID, model)
 	}
 	return nil
@@ -21,7 +21,7 @@ func (c *Call) CheckModel(model string) error {
 // request: its models, its max_tokens cap, a pinned system prompt, and
 // metadata.user_id (which names a trusted client's end user).
 func (c *Call) checkMessagesRequest(req *anthropic.Request) error {
-	client := c.Who.Client
+	client := c.ClientPolicy()
 	if err := c.CheckModel(req.Model); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (c *Call) Messages(body []byte) error {
 	chains := c.pol.Chains(c.Who.ClientID)
 	meta := c.meta(req.Model)
 	canary := ""
-	if c.Who.Client.Canary {
+	if c.ClientPolicy().Canary {
 		canary = prompt.NewCanary()
 	}
 	out, err := c.prepareRequest(req, chains.Input, meta, canary)

@@ -46,9 +46,8 @@ func (c *Call) Record(status int, err error) error {
 	if status >= 500 {
 		c.logFailure(rec)
 	}
-	cfg := c.pol.Config.Audit
 	if !c.Authed && c.deps.Sample != nil {
-		ok, n := c.deps.Sample(cfg.UnauthenticatedRate, time.Now())
+		ok, n := c.deps.Sample(c.pol.UnauthenticatedRate, time.Now())
 		if !ok {
 			c.deps.Metrics.AuditSampledOut()
 			return nil
@@ -57,7 +56,7 @@ func (c *Call) Record(status int, err error) error {
 	}
 	if werr := c.deps.Audit.Write(c.background(), rec); werr != nil {
 		c.deps.Logger.Error("writing audit record", "request_id", c.ID, "err", werr)
-		if !cfg.FailOpen {
+		if !c.pol.FailOpen {
 			return werr
 		}
 	}

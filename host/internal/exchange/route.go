@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
-	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/prompt"
@@ -59,11 +58,28 @@ func DecodeRouteRequest(body []byte) (*RouteRequest, error) {
 	return &rr, nil
 }
 
-// Route is what a route's calls need: its config, its compiled prompt and
-// its chains.
+// Route is what a route's calls need: its settings, its compiled prompt
+// and its chains. Name, Model, MaxTokens and Template are required; the
+// zero value of the rest sends no temperature, refuses streamed calls,
+// answers text, makes no repair round and estimates the prompt at nothing.
 type Route struct {
-	Config   *config.Route
-	Template *prompt.Template
+	// Name names the route in records and refusals.
+	Name string
+	// Model and MaxTokens are the upstream request's.
+	Model     string
+	MaxTokens int
+	// Temperature, when set, is the upstream request's.
+	Temperature *float64
+	// Stream allows callers to ask for a streamed answer.
+	Stream bool
+	// JSON parses the answer as JSON (format = "json"); RepairRetries is
+	// how many times an answer the guard refuses is sent back for repair.
+	JSON          bool
+	RepairRetries int
+	// PromptBytes is the length of the route's system text and task, for
+	// the input estimate.
+	PromptBytes int
+	Template    *prompt.Template
 	Chains
 }
 
@@ -72,7 +88,7 @@ type Route struct {
 // on its data, the route's prompt, the upstream (streaming, or with repair
 // rounds for JSON), the output guard, settle and record.
 func (c *Call) ServeRoute(rt *Route, body []byte) error {
-	r, chains := rt.Config, &rt.Chains
+	r, chains := rt, &rt.Chains
 	c.Route, c.Model = r.Name, r.Model
 	rr, err := DecodeRouteRequest(body)
 	if err != nil {
@@ -105,12 +121,12 @@ func (c *Call) ServeRoute(rt *Route, body []byte) error {
 
 // routeData admits the call, reserves its worst-case cost and runs the
 // route's input chain on the input and each variable.
-func (c *Call) routeData(r *config.Route, input pipeline.Chain, rr *RouteRequest) (prompt.RouteInput, abi.Context, error) {
+func (c *Call) routeData(r *Route, input pipeline.Chain, rr *RouteRequest) (prompt.RouteInput, abi.Context, error) {
 	in := prompt.RouteInput{Variables: map[string]string{}}
 	if rr.Input != nil {
 		in.Input = *rr.Input
 	}
-	est := int64(len(in.Input)+len(r.SystemText)+len(r.Task))/3 + 16
+	est := int64(len(in.Input)+r.PromptBytes)/3 + 16
 	for k, v := range rr.Variables {
 		in.Variables[k] = v
 		est += int64(len(v)) / 3
@@ -136,7 +152,7 @@ func (c *Call) routeData(r *config.Route, input pipeline.Chain, rr *RouteRequest
 }
 
 // routeBody is the upstream request of a route call.
-func routeBody(r *config.Route, system string, messages []map[string]any, stream bool) ([]byte, error) {
+func routeBody(r *Route, system string, messages []map[string]any, stream bool) ([]byte, error) {
 	req := map[string]any{"model": r.Model, "max_tokens": r.MaxTokens, "messages": messages}
 	if system != "" {
 		req["system"] = system
@@ -153,7 +169,7 @@ func routeBody(r *config.Route, system string, messages []map[string]any, stream
 // routeWithRepair calls the upstream until the output passes the guard:
 // an output refused by a stage that Repairs (a JSON route's schema) is
 // sent back with the reason, up to repair_retries times.
-func (c *Call) routeWithRepair(r *config.Route, system string, messages []map[string]any, guard *streamguard.Guard) error {
+func (c *Call) routeWithRepair(r *Route, system string, messages []map[string]any, guard *streamguard.Guard) error {
 	for attempt := 0; ; attempt++ {
 		b, err := routeBody(r, system, messages, false)
 		if err != nil {
@@ -181,9 +197,9 @@ func (c *Call) routeWithRepair(r *config.Route, system string, messages []map[st
 }
 
 // routeAnswer settles the call and answers with its judged output.
-func (c *Call) routeAnswer(r *config.Route, text, stop string) error {
+func (c *Call) routeAnswer(r *Route, text, stop string) error {
 	resp := routeResponse{Output: text, Usage: c.usage, RequestID: c.ID, Model: r.Model, StopReason: stop}
-	if r.Format == "json" {
+	if r.JSON {
 		var v any
 		if err := json.Unmarshal([]byte(streamguard.StripFence(text)), &v); err != nil {
 			return fault.New(fault.UpstreamFailed, "route output is not valid JSON")

@@ -13,7 +13,7 @@ import (
 // relayStream serves a streamed call: the upstream's events go through
 // the stream guard to the Response's stream.
 func (c *Call) relayStream(body []byte, guard *streamguard.Guard) error {
-	if err := c.deps.Audit.Healthy(); err != nil && !c.pol.Config.Audit.FailOpen {
+	if err := c.deps.Audit.Healthy(); err != nil && !c.pol.FailOpen {
 		return AuditFailure(err)
 	}
 	resp, err := c.openStream("/v1/messages", body)
@@ -50,13 +50,12 @@ func (c *Call) openStream(path string, body []byte) (*upstreamResponse, error) {
 func (c *Call) pump(resp *upstreamResponse, guard *streamguard.Guard, sink streamguard.Sink) {
 	defer resp.cancel()
 	defer resp.Body.Close()
-	up := c.pol.Config.Upstream
 	t0 := time.Now()
 	out := streamguard.Relay(c.ctx, resp.Body, sink, c.outputJudge(guard), streamguard.Options{
 		Relay:       c.pol.Relay,
-		MaxBuffered: int(min(up.MaxResponseBytes, 1<<30)),
-		Idle:        up.StreamIdleTimeout.Duration,
-		MaxDuration: up.MaxStreamDuration.Duration,
+		MaxBuffered: int(min(c.maxResponseBytes(), 1<<30)),
+		Idle:        c.pol.StreamIdle,
+		MaxDuration: c.pol.MaxStreamDuration,
 		Cancel:      resp.cancel,
 		Keep:        c,
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
 
@@ -25,8 +26,10 @@ func (c *Call) callUpstream(method, path string, body []byte) (*upstreamResponse
 	var cancel context.CancelFunc
 	if c.Stream {
 		ctx, cancel = context.WithCancel(ctx)
+	} else if c.pol.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, c.pol.Timeout)
 	} else {
-		ctx, cancel = context.WithTimeout(ctx, c.pol.Config.Upstream.Timeout.Duration)
+		ctx, cancel = context.WithCancel(ctx)
 	}
 	t0 := time.Now()
 	resp, err := c.up.Send(ctx, method, path, body)
@@ -41,11 +44,20 @@ func (c *Call) callUpstream(method, path string, body []byte) (*upstreamResponse
 	return &upstreamResponse{Response: resp, cancel: cancel}, nil
 }
 
+// maxResponseBytes is Options.MaxResponseBytes, or when it is zero the
+// most a body can be.
+func (c *Call) maxResponseBytes() int64 {
+	if c.pol.MaxResponseBytes > 0 {
+		return c.pol.MaxResponseBytes
+	}
+	return math.MaxInt64 - 1
+}
+
 // readUpstream reads a non-streaming body within the configured cap.
 func (c *Call) readUpstream(resp *upstreamResponse) ([]byte, error) {
 	defer resp.cancel()
 	defer resp.Body.Close()
-	max := c.pol.Config.Upstream.MaxResponseBytes
+	max := c.maxResponseBytes()
 	t0 := time.Now()
 	b, err := ReadAll(io.LimitReader(resp.Body, max+1), resp.ContentLength, max+1)
 	c.upstreamTime += time.Since(t0)

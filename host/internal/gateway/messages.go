@@ -125,10 +125,10 @@ func (cl *call) serveModels() error {
 	if err != nil {
 		return err
 	}
-	if id := cl.c.Param("id"); id != "" && !cl.Who.Client.AllowsModel(id) {
+	if id := cl.c.Param("id"); id != "" && !cl.ClientPolicy().AllowsModel(id) {
 		return fault.New(fault.NotFound, "model: %s", id)
 	}
-	if cl.c.Param("id") == "" && len(cl.Who.Client.Models) > 0 {
+	if cl.c.Param("id") == "" && len(cl.ClientPolicy().Models) > 0 {
 		return cl.serveFilteredModels()
 	}
 	b, err := cl.Get(path)

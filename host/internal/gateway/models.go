@@ -86,7 +86,7 @@ func (cl *call) serveFilteredModels() error {
 		var head struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(m, &head) != nil || !cl.Who.Client.AllowsModel(head.ID) {
+		if json.Unmarshal(m, &head) != nil || !cl.ClientPolicy().AllowsModel(head.ID) {
 			continue
 		}
 		ids = append(ids, head.ID)

@@ -18,7 +18,7 @@ func (cl *call) serveRoute() error {
 	if !rs.clients[cl.Who.ClientID] {
 		return fault.New(fault.Forbidden, "client %q may not call route %q", cl.Who.ClientID, cl.Route)
 	}
-	cl.Model = rs.Config.Model
+	cl.Model = rs.Model
 	body, err := cl.readBody()
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
 	"github.com/moat-gateway/moat/host/internal/plan"
-	"github.com/moat-gateway/moat/host/internal/prompt"
 	"github.com/moat-gateway/moat/host/internal/streamguard"
 	"github.com/moat-gateway/moat/host/internal/upstream"
 	"github.com/moat-gateway/moat/host/internal/wasm"
@@ -38,6 +37,8 @@ type State struct {
 	// fallback is the chains of a caller that is no configured client.
 	fallback exchange.Chains
 	clients  map[string]*exchange.Chains
+	// policies are the clients' exchange policies, by client id.
+	policies map[string]*exchange.Client
 	// policy is what the exchange reads of this state.
 	policy exchange.Policy
 	routes map[string]*routeState
@@ -47,14 +48,15 @@ type State struct {
 	// trusted are the proxies whose X-Forwarded-For is believed
 	// (server.trusted_proxies).
 	trusted []netip.Prefix
-	// templates are the routes' compiled prompts, by route name.
-	templates map[string]*prompt.Template
+	// compiled are the routes' settings and compiled prompts, by route
+	// name, before their chains are added.
+	compiled map[string]exchange.Route
 	// refs counts requests using this state, so Retire waits for them.
 	refs refCount
 }
 
-// routeState is a route: what its calls need (exchange.Route: its config,
-// compiled prompt and chains), and the clients that may call it.
+// routeState is a route: what its calls need (exchange.Route: its
+// settings, compiled prompt and chains), and the clients that may call it.
 type routeState struct {
 	exchange.Route
 	clients map[string]bool
@@ -85,11 +87,15 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, err
 	}
-	templates, err := compileRoutes(cfg)
+	compiled, err := compileRoutes(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a, err := auth.New(cfg, local)
+	authOpts, err := plan.Auth(cfg, local)
+	if err != nil {
+		return nil, fmt.Errorf("building authenticator: %w", err)
+	}
+	a, err := auth.New(authOpts)
 	if err != nil {
 		return nil, fmt.Errorf("building authenticator: %w", err)
 	}
@@ -101,7 +107,8 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(cfg, local), Plugins: reg, trusted: trusted, clients: map[string]*exchange.Chains{}, routes: map[string]*routeState{}, templates: templates}
+	st := &State{Config: cfg, Auth: a, CORS: auth.CORS(authOpts.Clients), Plugins: reg, trusted: trusted,
+		clients: map[string]*exchange.Chains{}, policies: map[string]*exchange.Client{}, routes: map[string]*routeState{}, compiled: compiled}
 	fail := func(err error) (*State, error) { _ = reg.Close(ctx); return nil, err }
 	if len(cfg.Upstream.RelayUnknownTypes) > 0 {
 		st.relayBlocks = make(anthropic.Relay, len(cfg.Upstream.RelayUnknownTypes))
@@ -117,8 +124,8 @@ func BuildState(ctx context.Context, cfg *config.Config, local []config.Client, 
 		return fail(fmt.Errorf("pipeline.output: %w", err))
 	}
 	st.fallback.Output = streamguard.Chain(output)
-	st.policy = exchange.Policy{Config: cfg, Relay: st.relayBlocks, Chains: st.client}
-	all := append(append([]config.Client(nil), cfg.Clients...), local...)
+	st.policy = exchange.Policy{Options: plan.Exchange(cfg), Relay: st.relayBlocks, Chains: st.client, Clients: st.clientPolicy}
+	all := plan.Clients(cfg, local)
 	if err := st.buildClients(all); err != nil {
 		return fail(err)
 	}
@@ -147,6 +154,8 @@ func (st *State) buildClients(all []config.Client) error {
 			return fmt.Errorf("clients[%q].%w", cl.ID, err)
 		}
 		st.clients[cl.ID] = cs
+		pol := plan.ClientPolicy(cl)
+		st.policies[cl.ID] = &pol
 	}
 	return nil
 }
@@ -157,7 +166,7 @@ func (st *State) buildRoutes(all []config.Client) error {
 	cfg, reg := st.Config, st.Plugins
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		rs := &routeState{Route: exchange.Route{Config: r, Template: st.templates[r.Name]}, clients: map[string]bool{}}
+		rs := &routeState{Route: st.compiled[r.Name], clients: map[string]bool{}}
 		in, out := cfg.Pipeline.Input, cfg.Pipeline.Output
 		if r.Input != nil {
 			in = *r.Input
@@ -189,18 +198,19 @@ func (st *State) buildRoutes(all []config.Client) error {
 	return nil
 }
 
-// compileRoutes compiles every route's prompt as a call renders it
-// (plan.Route: the tag, the variables, and each {{var.NAME}} of the task
-// declared when variables is set), so a route that could only fail at
-// call time is refused by config check, serve and reload instead.
-func compileRoutes(cfg *config.Config) (map[string]*prompt.Template, error) {
-	out := make(map[string]*prompt.Template, len(cfg.Routes))
+// compileRoutes compiles every route's settings and its prompt as a call
+// renders it (plan.ExchangeRoute: the tag, the variables, and each
+// {{var.NAME}} of the task declared when variables is set), so a route
+// that could only fail at call time is refused by config check, serve and
+// reload instead.
+func compileRoutes(cfg *config.Config) (map[string]exchange.Route, error) {
+	out := make(map[string]exchange.Route, len(cfg.Routes))
 	for i := range cfg.Routes {
-		t, err := plan.Route(&cfg.Routes[i])
+		r, err := plan.ExchangeRoute(&cfg.Routes[i])
 		if err != nil {
 			return nil, fmt.Errorf("checking routes: %w", err)
 		}
-		out[cfg.Routes[i].Name] = t
+		out[r.Name] = r
 	}
 	return out, nil
 }
@@ -212,6 +222,9 @@ func (st *State) client(id string) *exchange.Chains {
 	}
 	return &st.fallback
 }
+
+// clientPolicy returns the exchange policy of a client id, nil for none.
+func (st *State) clientPolicy(id string) *exchange.Client { return st.policies[id] }
 
 // Retire waits for the requests using st (up to grace) and closes its
 // plugins.

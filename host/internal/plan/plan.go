@@ -19,7 +19,9 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anomaly"
 	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
+	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/keysource"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
@@ -291,4 +293,124 @@ func TrustedProxies(c *config.Config) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// AuthClient compiles what auth checks of one client: its keys (key_sha256,
+// then [[clients.keys]]), its allow_ips parsed, its user header and CORS
+// origins.
+func AuthClient(cl *config.Client) (auth.Client, error) {
+	out := auth.Client{
+		ID:          cl.ID,
+		Trusted:     cl.Trusted,
+		UserHeader:  cl.UserHeader,
+		CORSOrigins: cl.CORSOrigins,
+	}
+	if cl.KeySHA256 != "" {
+		out.Keys = append(out.Keys, auth.Key{SHA256: cl.KeySHA256})
+	}
+	for _, k := range cl.Keys {
+		out.Keys = append(out.Keys, auth.Key{SHA256: k.SHA256, Expires: k.Expires, Revoked: k.Revoked})
+	}
+	for _, s := range cl.AllowIPs {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return out, fmt.Errorf("client %q allow_ips: %w", cl.ID, err)
+		}
+		out.AllowIPs = append(out.AllowIPs, p)
+	}
+	return out, nil
+}
+
+// JWT compiles [jwt]; nil when it is not enabled.
+func JWT(j config.JWT) *auth.JWT {
+	if !j.Enabled {
+		return nil
+	}
+	return &auth.JWT{
+		Client:        j.Client,
+		Algorithms:    j.Algorithms,
+		SecretEnv:     j.SecretEnv,
+		SecretFile:    j.SecretFile,
+		PublicKeyFile: j.PublicKeyFile,
+		JWKSFile:      j.JWKSFile,
+		Issuer:        j.Issuer,
+		Audience:      j.Audience,
+		Leeway:        j.Leeway.Duration,
+	}
+}
+
+// Auth compiles who may call: the config's clients, then local (clients
+// generated on first start, not in config.toml), and [jwt].
+func Auth(c *config.Config, local []config.Client) (auth.Options, error) {
+	out := auth.Options{JWT: JWT(c.JWT)}
+	for _, cl := range Clients(c, local) {
+		ac, err := AuthClient(&cl)
+		if err != nil {
+			return out, err
+		}
+		out.Clients = append(out.Clients, ac)
+	}
+	return out, nil
+}
+
+// Clients returns the config's clients followed by local, each local one
+// marked Local.
+func Clients(c *config.Config, local []config.Client) []config.Client {
+	all := make([]config.Client, 0, len(c.Clients)+len(local))
+	all = append(all, c.Clients...)
+	for _, cl := range local {
+		cl.Local = true
+		all = append(all, cl)
+	}
+	return all
+}
+
+// Exchange compiles what the exchange reads of every call: the audit
+// trail's content policy, sampling and fail_open, and the upstream's
+// time and size bounds.
+func Exchange(c *config.Config) exchange.Options {
+	return exchange.Options{
+		KeepContent:         c.Audit.Content != "off",
+		UnauthenticatedRate: c.Audit.UnauthenticatedRate,
+		FailOpen:            c.Audit.FailOpen,
+		Timeout:             c.Upstream.Timeout.Duration,
+		MaxResponseBytes:    c.Upstream.MaxResponseBytes,
+		StreamIdle:          c.Upstream.StreamIdleTimeout.Duration,
+		MaxStreamDuration:   c.Upstream.MaxStreamDuration.Duration,
+	}
+}
+
+// ClientPolicy compiles what the exchange enforces for one client.
+func ClientPolicy(cl *config.Client) exchange.Client {
+	return exchange.Client{
+		Models:        cl.Models,
+		MaxTokens:     cl.MaxTokens,
+		System:        cl.System,
+		SystemPrompt:  cl.SystemPrompt,
+		Judge:         cl.Judge,
+		WrapUserInput: cl.WrapUserInput,
+		Tag:           cl.Tag,
+		Canary:        cl.Canary,
+		Trusted:       cl.Trusted,
+	}
+}
+
+// ExchangeRoute compiles one [[routes]] entry's settings for its calls,
+// with its compiled prompt (see Route); the caller adds its chains.
+func ExchangeRoute(r *config.Route) (exchange.Route, error) {
+	t, err := Route(r)
+	if err != nil {
+		return exchange.Route{}, err
+	}
+	return exchange.Route{
+		Name:          r.Name,
+		Model:         r.Model,
+		MaxTokens:     r.MaxTokens,
+		Temperature:   r.Temperature,
+		Stream:        r.Stream,
+		JSON:          r.Format == "json",
+		RepairRetries: r.RepairRetries,
+		PromptBytes:   len(r.SystemText) + len(r.Task),
+		Template:      t,
+	}, nil
 }

@@ -3,12 +3,14 @@ package plan
 import (
 	"go/parser"
 	"go/token"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/config"
 	"github.com/moat-gateway/moat/host/internal/limit"
 	"github.com/moat-gateway/moat/host/internal/wasm"
@@ -48,6 +50,29 @@ func TestEveryFieldCompiled(t *testing.T) {
 		{"limits client", func(c *config.Config) any { return limits(t, c).Clients[0] }, nil},
 		{"limits budget", func(c *config.Config) any { return limits(t, c).Budgets[0] }, nil},
 		{"limits pricing", func(c *config.Config) any { return limits(t, c).Pricing["x1"] }, nil},
+		{"auth", func(c *config.Config) any { c.Clients[0].AllowIPs = []string{"10.0.0.0/8"}; return mustAuth(t, c) }, nil},
+		{"auth client", func(c *config.Config) any {
+			c.Clients[0].AllowIPs = []string{"10.0.0.0/8"}
+			return mustAuth(t, c).Clients[0]
+		}, nil},
+		{"auth key", func(c *config.Config) any {
+			c.Clients[0].AllowIPs = []string{"10.0.0.0/8"}
+			c.Clients[0].Keys[0].Expires = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			keys := mustAuth(t, c).Clients[0].Keys
+			return keys[len(keys)-1]
+		}, nil},
+		{"jwt", func(c *config.Config) any { return JWT(c.JWT) }, nil},
+		{"exchange", func(c *config.Config) any { return Exchange(c) }, nil},
+		{"client policy", func(c *config.Config) any { return ClientPolicy(&c.Clients[0]) }, nil},
+		{"exchange route", func(c *config.Config) any {
+			r := &c.Routes[0]
+			r.Format, r.Task = "json", "Do {{input}} with {{var.x1}}."
+			rt, err := ExchangeRoute(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rt
+		}, []string{"Chains"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,6 +105,16 @@ func limits(t *testing.T, c *config.Config) limit.Config {
 		t.Fatal(err)
 	}
 	return lc
+}
+
+// mustAuth compiles c's clients and [jwt] for auth.
+func mustAuth(t *testing.T, c *config.Config) auth.Options {
+	t.Helper()
+	o, err := Auth(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 func contains(list []string, s string) bool {
@@ -275,7 +310,7 @@ func TestLimitsDefaults(t *testing.T) {
 // for import neither the TOML schema nor plan, in code or in tests.
 func TestComponentsDoNotImportSchema(t *testing.T) {
 	const mod = "github.com/moat-gateway/moat/host/internal/"
-	for _, pkg := range []string{"anomaly", "audit", "keysource", "limit", "pipeline", "prompt", "upstream", "wasm"} {
+	for _, pkg := range []string{"anomaly", "audit", "auth", "exchange", "keysource", "limit", "pipeline", "prompt", "streamguard", "upstream", "wasm"} {
 		t.Run(pkg, func(t *testing.T) {
 			files, err := filepath.Glob(filepath.Join("..", pkg, "*.go"))
 			if err != nil || len(files) == 0 {
@@ -291,6 +326,49 @@ func TestComponentsDoNotImportSchema(t *testing.T) {
 						t.Errorf("%s imports %s", f, p)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestAuthClients: auth gets the config's clients then the local ones, each
+// client's key_sha256 before its [[clients.keys]], allow_ips parsed (a bad
+// entry refused by client), and no JWT unless [jwt] is enabled.
+func TestAuthClients(t *testing.T) {
+	exp := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		cfg   config.Config
+		local []config.Client
+		want  auth.Options
+		err   string
+	}{
+		{"config then local", config.Config{Clients: []config.Client{
+			{ID: "app", KeySHA256: "aa", Keys: []config.ClientKey{{SHA256: "bb", Expires: exp}, {SHA256: "cc", Revoked: true}}, AllowIPs: []string{"10.1.2.3/8", "192.0.2.7"}},
+		}}, []config.Client{{ID: "local-dev", KeySHA256: "dd"}}, auth.Options{Clients: []auth.Client{
+			{ID: "app", Keys: []auth.Key{{SHA256: "aa"}, {SHA256: "bb", Expires: exp}, {SHA256: "cc", Revoked: true}},
+				AllowIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}},
+			{ID: "local-dev", Keys: []auth.Key{{SHA256: "dd"}}},
+		}}, ""},
+		{"jwt off", config.Config{JWT: config.JWT{Client: "spa", Algorithms: []string{"HS256"}}}, nil, auth.Options{}, ""},
+		{"jwt on", config.Config{JWT: config.JWT{Enabled: true, Client: "spa", Algorithms: []string{"HS256"}, SecretEnv: "S", Leeway: config.Duration{Duration: time.Second}}}, nil,
+			auth.Options{JWT: &auth.JWT{Client: "spa", Algorithms: []string{"HS256"}, SecretEnv: "S", Leeway: time.Second}}, ""},
+		{"bad allowlist", config.Config{}, []config.Client{{ID: "b", AllowIPs: []string{"10.0.0.0/99"}}}, auth.Options{}, `client "b" allow_ips: `},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Auth(&tc.cfg, tc.local)
+			if tc.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one starting %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -10,16 +10,20 @@ REDIS_PORT ?= 6391
 REDIS_DIR := $(CURDIR)/.cache/redis
 export GOFLAGS ?=
 
-.PHONY: all build plugins as-sdk run demo test test-deps eval lint fuzz bench bench-peers soak redis-start redis-stop clean train-detector
+.PHONY: all build plugins modules as-sdk run demo test test-deps eval lint fuzz bench bench-peers soak redis-start redis-stop clean train-detector
 
 all: build
 
-## plugins: build the built-in plugins to wasm (build outputs, embedded in the binary by make build)
+## plugins: build the built-in plugins to wasm (host/internal/builtin/wasm/*.wasm, git-ignored; the tests check the committed modules against them)
 plugins:
 	@bash scripts/build-plugins.sh
 
-## build: the moat binary
-build: plugins
+## modules: rebuild the built-in plugins and write the committed, embedded modules (*.wasm.gz); commit what changes
+modules: plugins
+	@bash scripts/pack-modules.sh
+
+## build: the moat binary (the built-ins' modules are committed and embedded: go install gives the same binary)
+build:
 	$(GO) build -o $(BIN) ./host/cmd/moat
 
 ## run: the gateway on config.toml at 127.0.0.1:8080
@@ -60,7 +64,7 @@ eval: build
 	  --benign $(EVAL_DIR)/NotInject_one.json --benign $(EVAL_DIR)/NotInject_two.json --benign $(EVAL_DIR)/NotInject_three.json
 
 ## test: every test, with the race detector, against a real redis-server
-test: build as-sdk test-deps redis-start
+test: plugins build as-sdk test-deps redis-start
 	@set -o pipefail; status=0; \
 	MOAT_TEST_REDIS_ADDR=127.0.0.1:$(REDIS_PORT) $(GO) test -race -count=1 -timeout 9m ./... || status=$$?; \
 	(cd sdk && $(GO) test -race -count=1 ./...) || status=$$?; \

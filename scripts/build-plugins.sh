@@ -3,7 +3,10 @@
 # host/internal/builtin/wasm/<name>.wasm, where <name> is the config name
 # given by the "moat:builtin <name>" line of the package's main.go.
 #
-# The modules are build outputs (git-ignored), embedded by `make build`.
+# The .wasm files are build outputs (git-ignored); what the binary embeds
+# are their compressed copies, <name>.wasm.gz, committed and written by
+# scripts/pack-modules.sh (make modules). make test builds these modules
+# and TestCommittedModulesMatchSource compares them with the committed ones.
 # The build is reproducible (-trimpath, no VCS stamp, the same Go toolchain
 # gives the same bytes): every module is rebuilt (Go's build cache makes
 # that cheap) and replaced only when its bytes changed, so the binary is

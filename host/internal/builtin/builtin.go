@@ -2,16 +2,23 @@
 // names, their native handlers (the same SDK source compiled into moat) and
 // their embedded sandbox modules.
 //
-// The modules are built by scripts/build-plugins.sh (make plugins, which
-// make build runs first) into wasm/<name>.wasm and embedded at compile time.
-// They are build outputs, not committed: a binary built without them (go
-// install) runs every built-in natively, the default, and refuses
-// runtime = "wasm" for a built-in, saying why; Module reports them missing.
+// The modules are committed, compressed, as wasm/<name>.wasm.gz and
+// embedded, so `go install ./host/cmd/moat` gives the binary `make build`
+// gives. scripts/build-plugins.sh (make plugins) builds each one
+// reproducibly from plugins/<pkg>/wasm into wasm/<name>.wasm (git-ignored);
+// make modules compresses those into the committed files; and
+// TestCommittedModulesMatchSource fails when a committed module is not
+// what its source builds to.
 package builtin
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
+	"fmt"
+	"io"
 	"slices"
+	"sync"
 
 	"github.com/moat-gateway/moat/plugins/allowpatterns"
 	"github.com/moat-gateway/moat/plugins/denypatterns"
@@ -54,8 +61,17 @@ var registry = map[string]entry{
 	"markdown-links":       {output: mdlinks.Output},
 }
 
-//go:embed wasm
+//go:embed wasm/*.wasm.gz
 var modules embed.FS
+
+// unpacked holds each module once decompressed (a *unpackedModule per name).
+var unpacked sync.Map
+
+type unpackedModule struct {
+	once sync.Once
+	code []byte
+	err  error
+}
 
 // Names returns the config names of the built-ins, sorted.
 func Names() []string {
@@ -75,16 +91,32 @@ func Native(name string) (input, output Handler, ok bool) {
 	return e.input, e.output, ok
 }
 
-// Module returns the embedded sandbox module of the built-in called name.
-// ok is false for an unknown name (or a module deleted from the tree
-// before the build).
+// Module returns the embedded sandbox module of the built-in called name,
+// decompressed (once per process). ok is false for an unknown name or a
+// module missing from the binary.
 func Module(name string) ([]byte, bool) {
 	if _, known := registry[name]; !known {
 		return nil, false
 	}
-	b, err := modules.ReadFile("wasm/" + name + ".wasm")
+	v, _ := unpacked.LoadOrStore(name, &unpackedModule{})
+	m := v.(*unpackedModule)
+	m.once.Do(func() { m.code, m.err = unpack(name) })
+	return m.code, m.err == nil
+}
+
+// unpack reads and decompresses the embedded module of name.
+func unpack(name string) ([]byte, error) {
+	gz, err := modules.ReadFile("wasm/" + name + ".wasm.gz")
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
-	return b, true
+	r, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("decompressing module %q: %w", name, err)
+	}
+	code, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("decompressing module %q: %w", name, err)
+	}
+	return code, nil
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -47,23 +50,10 @@ func TestNamesAndNative(t *testing.T) {
 	}
 }
 
-// needModules skips a test when the modules were not built (go test
-// without make plugins); under CI, where make test builds them, it fails.
-func needModules(t *testing.T) {
-	t.Helper()
-	if _, ok := Module("strip-markers"); ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("modules not built: make test runs make plugins first")
-	}
-	t.Skip("modules not built; run make plugins")
-}
-
 // TestModulesEmbedded checks every built-in has an embedded module and
-// that it is a wasm binary, in a binary built after make plugins.
+// that it is a wasm binary: the modules are committed, so every build
+// (go install included) carries them.
 func TestModulesEmbedded(t *testing.T) {
-	needModules(t)
 	for _, n := range Names() {
 		b, ok := Module(n)
 		if !ok || !bytes.HasPrefix(b, []byte("\x00asm\x01\x00\x00\x00")) {
@@ -72,10 +62,38 @@ func TestModulesEmbedded(t *testing.T) {
 	}
 }
 
+// TestCommittedModulesMatchSource compares each committed module with the
+// one scripts/build-plugins.sh built from the source in this tree
+// (wasm/<name>.wasm, which make test builds first): a built-in or SDK
+// changed without make modules fails here. Without a build (go test alone)
+// it skips; under CI it fails.
+func TestCommittedModulesMatchSource(t *testing.T) {
+	for _, n := range Names() {
+		t.Run(n, func(t *testing.T) {
+			built, err := os.ReadFile(filepath.Join("wasm", n+".wasm"))
+			if errors.Is(err, fs.ErrNotExist) {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("wasm/%s.wasm not built: make test runs make plugins first", n)
+				}
+				t.Skipf("wasm/%s.wasm not built; run make plugins", n)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			committed, ok := Module(n)
+			if !ok {
+				t.Fatalf("no committed module for %q", n)
+			}
+			if !bytes.Equal(built, committed) {
+				t.Fatalf("the committed module of %q (%d bytes) is not what its source builds to (%d bytes): run make modules and commit host/internal/builtin/wasm/%s.wasm.gz", n, len(committed), len(built), n)
+			}
+		})
+	}
+}
+
 // TestModuleMatchesNative runs embedded modules in wazero and checks they
 // judge like the native handlers.
 func TestModuleMatchesNative(t *testing.T) {
-	needModules(t)
 	tests := []struct {
 		name   string
 		phase  abi.Phase

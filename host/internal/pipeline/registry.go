@@ -151,7 +151,7 @@ func load(ctx context.Context, pl *PluginSpec, rt *wasm.Runtime, natives Natives
 		}
 		b, ok := modules(pl.Builtin)
 		if !ok {
-			return nil, fmt.Errorf("built-in %q has no embedded module in this binary (built without `make plugins`, as `go install` builds it): use runtime = \"native\" or build moat with `make build`", pl.Builtin)
+			return nil, fmt.Errorf("built-in %q has no embedded module in this binary (host/internal/builtin/wasm lacks %s.wasm.gz: run make modules): use runtime = \"native\"", pl.Builtin, pl.Builtin)
 		}
 		code = b
 	}

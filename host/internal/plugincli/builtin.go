@@ -30,7 +30,7 @@ func resolveBuiltin(ctx context.Context, name string, phase abi.Phase, runtime s
 	case "wasm":
 		code, ok := builtin.Module(name)
 		if !ok {
-			return nil, "", nil, fmt.Errorf("built-in %q: this binary carries no wasm module for it (host/internal/builtin/wasm lacks it: run make plugins)", name)
+			return nil, "", nil, fmt.Errorf("built-in %q: this binary carries no wasm module for it (host/internal/builtin/wasm lacks its .wasm.gz: run make modules)", name)
 		}
 		p, closeRT, err := loadCode(ctx, name, code, nil)
 		if err != nil {

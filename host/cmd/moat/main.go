@@ -214,7 +214,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 	path := configFlag(fs)
 	fromSeq := fs.Uint64("from-seq", 0, "accept a trail starting at this seq (older records removed on purpose)")
 	var expect []audit.SourcedCheckpoint
-	fs.Func("checkpoint", "also check SEQ:HEADPREFIX (from the metrics page's audit_checkpoint_seq and audit_checkpoint_head_prefix as dDECIMAL); repeatable", func(v string) error {
+	fs.Func("checkpoint", "also check SEQ:HEADPREFIX (from the metrics page's audit_checkpoint_seq and audit_checkpoint_head_prefix as =DECIMAL); repeatable", func(v string) error {
 		cp, err := audit.ParseExpect(v)
 		expect = append(expect, cp)
 		return err

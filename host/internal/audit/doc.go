@@ -80,7 +80,7 @@
 // (keep the key away from whoever can write the log); and someone able to
 // write both the log and every store of the checkpoint can roll both back
 // to an older consistent state. The Redis copy and the metrics history
-// (scraped off-host; `moat audit verify --checkpoint SEQ:dHEAD` checks the
+// (scraped off-host; `moat audit verify --checkpoint SEQ:=HEAD` checks the
 // trail against any scraped point) are there for the second case.
 //
 // # Logs written in the old format

@@ -349,7 +349,7 @@ func TestExpectedCheckpoint(t *testing.T) {
 	}{
 		{"4:" + head4[:12], ""},
 		{"4:" + head4, ""},
-		{fmt.Sprintf("4:d%d", v), ""},
+		{fmt.Sprintf("4:=%d", v), ""},
 		{"4:" + strings.Repeat("0", 12), KindCheckpointMismatch},
 		{"9:" + head4[:12], KindCutTail},
 	} {
@@ -370,9 +370,25 @@ func TestExpectedCheckpoint(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "4", "x:abc", "4:abc", "4:zzzzzzzzzzzz", "4:d99999999999999999"} {
+	for _, bad := range []string{"", "4", "x:abc", "4:abc", "4:zzzzzzzzzzzz", "4:=99999999999999999", "4:=12x"} {
 		if _, err := ParseExpect(bad); err == nil {
 			t.Errorf("ParseExpect(%q) accepted", bad)
 		}
+	}
+}
+
+// TestParseExpectHexHeads: a hex head is read as hex whatever digit it
+// starts with (a head starting with "d" was once read as the decimal
+// form, which made TestExpectedCheckpoint fail for one trail in 16).
+func TestParseExpectHexHeads(t *testing.T) {
+	for _, head := range []string{"d513dc5364e2", "d12345678901", "0123456789ab", "ffffffffffff", "D513DC5364E2"} {
+		cp, err := ParseExpect("4:" + head)
+		if err != nil || cp.Seq != 4 || cp.Head != strings.ToLower(head) {
+			t.Errorf("ParseExpect(4:%s) = %+v, %v", head, cp, err)
+		}
+	}
+	cp, err := ParseExpect("4:=255")
+	if err != nil || cp.Head != "0000000000ff" {
+		t.Errorf("ParseExpect(4:=255) = %+v, %v", cp, err)
 	}
 }

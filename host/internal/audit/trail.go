@@ -27,15 +27,16 @@ type TrailOptions struct {
 }
 
 // ParseExpect parses "SEQ:HEAD" (HEAD: at least 12 hex digits of the head
-// hash, or the decimal value of audit_checkpoint_head_prefix prefixed with
-// "d", as the metrics page shows it).
+// hash, or "=" and the decimal value of audit_checkpoint_head_prefix as
+// the metrics page shows it; "=" because a hex head may start with any
+// hex digit, so a letter would be ambiguous).
 func ParseExpect(s string) (SourcedCheckpoint, error) {
 	seqs, head, ok := strings.Cut(s, ":")
 	seq, err := strconv.ParseUint(seqs, 10, 64)
 	if !ok || err != nil {
-		return SourcedCheckpoint{}, fmt.Errorf("checkpoint %q: want SEQ:HEXPREFIX or SEQ:dDECIMAL", s)
+		return SourcedCheckpoint{}, fmt.Errorf("checkpoint %q: want SEQ:HEXPREFIX or SEQ:=DECIMAL", s)
 	}
-	if d, isDec := strings.CutPrefix(head, "d"); isDec {
+	if d, isDec := strings.CutPrefix(head, "="); isDec {
 		v, err := strconv.ParseUint(d, 10, 64)
 		if err != nil || v >= 1<<48 {
 			return SourcedCheckpoint{}, fmt.Errorf("checkpoint %q: the decimal head prefix must be below 2^48", s)

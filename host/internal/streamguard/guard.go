@@ -22,6 +22,10 @@ type Guard struct {
 	rec    Recorder
 	// buffered is set when a stage needs whole blocks.
 	buffered bool
+	// splitAlways makes every cut take the full split check (splits), as
+	// a cut does when a stage gave no hold; tests and benchmarks set it to
+	// compare with the one-run path (settled).
+	splitAlways bool
 }
 
 // Recorder receives the records of the stages' runs (a
@@ -215,13 +219,17 @@ const maxBatch = 4 << 10
 // network): the guard judges then, so text arriving paced is released at
 // once and a burst is judged once.
 //
-// Released text is what the stages make of a prefix cut where their holds
-// allow (see run): the whole unreleased tail is judged (so a reject
-// anywhere in it stops the stream before any of it leaves), and the prefix
-// is released only when the stages split at the cut, judge(tail) ==
-// judge(prefix) + judge(rest), so a match spanning the cut is never
-// released half-transformed and the rest, judged later without the
-// prefix, cannot escape it.
+// Released text is a prefix of what the stages make of the whole
+// unreleased tail (so a reject anywhere in it stops the stream before any
+// of it leaves), cut where their holds allow (see run). When every stage
+// gave its hold (the ABI's verdict hold: what could still change once more
+// text follows; everything before it is final and carries no context the
+// rest needs), the tail is judged once per step (settled); when one gave
+// none (its configured hold_back, cut at whitespace) the prefix is
+// released only when the stages split at the cut, judge(tail) ==
+// judge(prefix) + judge(rest) (splits). Either way a match spanning the
+// cut is never released half-transformed, and the rest, judged later
+// without the prefix, cannot escape it.
 func (g *Guard) feed(b *block, delta string, now bool) (string, error) {
 	b.pending += delta
 	if g.buffered || (!now && len(b.pending)-b.judged < maxBatch) {
@@ -240,13 +248,39 @@ func (g *Guard) feed(b *block, delta string, now bool) (string, error) {
 	if cut <= 0 {
 		return "", nil
 	}
-	outSeg, ok, err := g.splits(b.pending, cut, outTail)
+	var outSeg string
+	ok := false
+	if legacy || g.splitAlways {
+		outSeg, ok, err = g.splits(b.pending, cut, outTail)
+	} else {
+		outSeg, ok, err = g.settled(b.pending, cut, outTail)
+	}
 	if err != nil || !ok {
 		return "", err
 	}
 	b.pending = b.pending[cut:]
 	b.judged = len(b.pending)
 	return outSeg, nil
+}
+
+// settled returns the part of outTail, the stages' judgement of pending
+// with exact holds, that belongs to pending's prefix up to cut. When the
+// stages left pending unchanged it is that prefix, and no stage runs
+// again: each said everything before its hold is final, and cut is at or
+// before each hold. When a stage changed it, the rest (the held bytes,
+// few) is judged again alone and the prefix's part is released only when
+// that judgement is outTail's end, so a match whose context lies before
+// the cut (a credential's name, released, and its value, held) is never
+// judged without it.
+func (g *Guard) settled(pending string, cut int, outTail string) (string, bool, error) {
+	if outTail == pending {
+		return pending[:cut], true, nil
+	}
+	outRest, _, _, err := g.run(pending[cut:], true)
+	if err != nil || !strings.HasSuffix(outTail, outRest) {
+		return "", false, err
+	}
+	return outTail[:len(outTail)-len(outRest)], true, nil
 }
 
 // cut is where pending may be cut to keep hold bytes back: on a rune

@@ -193,3 +193,43 @@ func TestSettledRejectInTail(t *testing.T) {
 		t.Fatalf("released %q", got)
 	}
 }
+
+// TestBurstJudgedOnce feeds deltas that arrive together (more buffered):
+// they collect unjudged until the upstream has nothing more buffered or
+// maxBatch bytes wait, and then are judged once, as one text.
+func TestBurstJudgedOnce(t *testing.T) {
+	delta := "words in a burst "
+	tests := []struct {
+		name      string
+		deltas    int
+		wantCalls int
+	}{
+		{"short burst", 40, 1},
+		{"past maxBatch", maxBatch/len(delta) + 2, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls int
+			st := redactor(t)
+			p := *st.Plugin
+			p.Stage = counting{Stage: p.Stage, calls: &calls}
+			st.Plugin = &p
+			g := New(context.Background(), []Stage{st}, abi.Context{}, &pipeline.Verdicts{})
+			var b block
+			var released strings.Builder
+			for i := 0; i < tc.deltas; i++ {
+				out, err := g.feed(&b, delta, i == tc.deltas-1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				released.WriteString(out)
+			}
+			if calls != tc.wantCalls {
+				t.Fatalf("%d stage calls for a burst of %d deltas, want %d", calls, tc.deltas, tc.wantCalls)
+			}
+			if want := strings.Repeat(delta, tc.deltas); released.String() != want {
+				t.Fatalf("released %d bytes, want all %d", released.Len(), len(want))
+			}
+		})
+	}
+}

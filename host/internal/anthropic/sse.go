@@ -106,7 +106,7 @@ func (er *EventReader) Next() (Event, error) {
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "event":
-			ev.Name = string(value)
+			ev.Name = eventName(value)
 			seen = true
 		case "data":
 			if data != nil {
@@ -123,6 +123,30 @@ func (er *EventReader) Next() (Event, error) {
 			return Event{}, io.ErrUnexpectedEOF
 		}
 	}
+}
+
+// eventName returns the event type name, without allocating for the
+// Messages API's own.
+func eventName(b []byte) string {
+	switch string(b) {
+	case EventContentBlockDelta:
+		return EventContentBlockDelta
+	case EventContentBlockStart:
+		return EventContentBlockStart
+	case EventContentBlockStop:
+		return EventContentBlockStop
+	case EventMessageStart:
+		return EventMessageStart
+	case EventMessageDelta:
+		return EventMessageDelta
+	case EventMessageStop:
+		return EventMessageStop
+	case EventPing:
+		return EventPing
+	case EventError:
+		return EventError
+	}
+	return string(b)
 }
 
 // Buffered returns the number of bytes read from the stream but not yet

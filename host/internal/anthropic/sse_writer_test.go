@@ -106,3 +106,51 @@ func TestEventWriterNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per write and flush, want 0", allocs)
 	}
 }
+
+// repeatReader repeats one encoded event forever.
+type repeatReader struct {
+	ev  []byte
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.ev[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.ev)
+	}
+	return n, nil
+}
+
+// TestEventReaderAllocs checks that reading an event of the Messages API
+// allocates its data and nothing for its name; an unknown name is copied.
+func TestEventReaderAllocs(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   Event
+		want float64
+	}{
+		{"content_block_delta", TextDelta(0, "a few words"), 1},
+		{"message_stop", Event{Name: EventMessageStop, Data: []byte(`{"type":"message_stop"}`)}, 1},
+		{"unknown name", Event{Name: "made_up_event", Data: []byte(`{"type":"made_up_event"}`)}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			er := NewEventReader(&repeatReader{ev: AppendEvent(nil, tc.ev)})
+			var got Event
+			allocs := testing.AllocsPerRun(200, func() {
+				var err error
+				if got, err = er.Next(); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if got.Name != tc.ev.Name || !bytes.Equal(got.Data, tc.ev.Data) {
+				t.Fatalf("read %q %q", got.Name, got.Data)
+			}
+			if allocs != tc.want {
+				t.Fatalf("%v allocations per event, want %v", allocs, tc.want)
+			}
+		})
+	}
+}

@@ -33,6 +33,9 @@ type OutputStream struct {
 	// cut short is charged for what was generated.
 	Generated int64
 	blocks    map[int]*streamBlock
+	// fed backs the one event feed returns, so a judged delta costs no
+	// slice.
+	fed [1]Event
 }
 
 type streamBlock struct {
@@ -50,7 +53,8 @@ func NewOutputStream(j StreamJudge, relay Relay) *OutputStream {
 }
 
 // Event judges one upstream event and returns the events to send in its
-// place: none, the event itself, or rebuilt events. se is the event's
+// place: none, the event itself, or rebuilt events; the slice is valid
+// until the next call. se is the event's
 // data as ParseStreamEvent read it. Error and message_stop events are the
 // caller's and are returned unchanged.
 func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
@@ -159,7 +163,8 @@ func (s *OutputStream) feed(index int, kind, field, text string, build func(int,
 	if err != nil || out == "" {
 		return nil, err
 	}
-	return []Event{build(index, out)}, nil
+	s.fed[0] = build(index, out)
+	return s.fed[:], nil
 }
 
 func (s *OutputStream) start(v *node, index int) ([]Event, error) {

@@ -106,7 +106,7 @@ func (er *EventReader) Next() (Event, error) {
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "event":
-			ev.Name = string(value)
+			ev.Name = eventName(value)
 			seen = true
 		case "data":
 			if data != nil {
@@ -125,34 +125,86 @@ func (er *EventReader) Next() (Event, error) {
 	}
 }
 
+// eventName returns the event type name, without allocating for the
+// Messages API's own.
+func eventName(b []byte) string {
+	switch string(b) {
+	case EventContentBlockDelta:
+		return EventContentBlockDelta
+	case EventContentBlockStart:
+		return EventContentBlockStart
+	case EventContentBlockStop:
+		return EventContentBlockStop
+	case EventMessageStart:
+		return EventMessageStart
+	case EventMessageDelta:
+		return EventMessageDelta
+	case EventMessageStop:
+		return EventMessageStop
+	case EventPing:
+		return EventPing
+	case EventError:
+		return EventError
+	}
+	return string(b)
+}
+
 // Buffered returns the number of bytes read from the stream but not yet
 // returned as events: when it is zero, the next Next will block on the
 // network, so a relay should flush what it wrote first.
 func (er *EventReader) Buffered() int { return er.r.Buffered() }
 
-// EventWriter writes server-sent events. Write buffers nothing itself but
-// does not flush; call Flush before waiting for more input, so events that
-// arrive together leave together and a lone event is never held back.
+// EventWriter writes server-sent events. Write encodes an event into the
+// writer's buffer, and Flush writes the buffer in one Write and sends it to
+// the client; call Flush before waiting for more input, so events that
+// arrive together leave in one write and one flush, and a lone event is
+// never held back. A buffer past writeThrough is written at once.
 type EventWriter struct {
 	w   io.Writer
 	rc  *http.ResponseController
 	buf []byte
 }
 
+// writeThrough is the buffered size past which Write writes the buffer
+// without waiting for Flush, so a long burst does not pile up.
+const writeThrough = 16 << 10
+
 // NewEventWriter returns a writer of events to w.
 func NewEventWriter(w http.ResponseWriter) *EventWriter {
-	return &EventWriter{w: w, rc: http.NewResponseController(w)}
+	return &EventWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 4<<10)}
 }
 
-// Write writes one event.
+// Write buffers one event; an error is the failure of a write through.
 func (ew *EventWriter) Write(ev Event) error {
-	ew.buf = AppendEvent(ew.buf[:0], ev)
-	_, err := ew.w.Write(ew.buf)
-	return err
+	ew.buf = AppendEvent(ew.buf, ev)
+	if len(ew.buf) < writeThrough {
+		return nil
+	}
+	return ew.write()
 }
 
-// Flush sends what was written to the client.
+// write writes the buffered events.
+func (ew *EventWriter) write() error {
+	if len(ew.buf) == 0 {
+		return nil
+	}
+	_, err := ew.w.Write(ew.buf)
+	if cap(ew.buf) > 4*writeThrough {
+		// One very large event: do not keep its buffer for the stream.
+		ew.buf = nil
+	}
+	ew.buf = ew.buf[:0]
+	if err != nil {
+		return fmt.Errorf("writing events: %w", err)
+	}
+	return nil
+}
+
+// Flush writes the buffered events and sends them to the client.
 func (ew *EventWriter) Flush() error {
+	if err := ew.write(); err != nil {
+		return err
+	}
 	if err := ew.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("flushing events: %w", err)
 	}

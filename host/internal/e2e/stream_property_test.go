@@ -208,24 +208,32 @@ func TestStreamGuardProperty(t *testing.T) {
 	if testing.Short() {
 		sizes, repeats = sizes[:5], 1
 	}
-	kinds := []string{"deny", "redact", "html"}
+	// chain is the default output chain (secret-redact, then html-escape)
+	// on the redactor's replies: both plugins give exact holds, so the
+	// guard judges the tail once per step.
+	kinds := []string{"deny", "redact", "html", "chain"}
 	styles := []string{styleWords, styleCJK, styleSpanCut}
 	checked := map[string]int{}
 	for _, si := range sizes {
 		ds := si + 1
 		redactKey, redactBlock := extraClient(t, "redact", `output = ["p-redact"]`)
 		escapeKey, escapeBlock := extraClient(t, "escape", `output = ["p-escape"]`)
+		chainKey, chainBlock := extraClient(t, "chain", `output = ["p-redact", "p-escape"]`)
 		e := start(t, envOpts{
 			client: `output = ["p-deny"]`,
-			extra:  propPlugins + redactBlock + escapeBlock,
+			extra:  propPlugins + redactBlock + escapeBlock + chainBlock,
 			si:     standin.Options{DeltaSize: ds},
 		})
-		keys := map[string]string{"deny": e.key, "redact": redactKey, "html": escapeKey}
+		keys := map[string]string{"deny": e.key, "redact": redactKey, "html": escapeKey, "chain": chainKey}
 		for _, kind := range kinds {
 			for _, style := range styles {
 				for rep := 0; rep < repeats; rep++ {
 					withMatch := rep > 0 || r.Intn(4) != 0
-					reply, secrets := genReply(r, kind, style, withMatch)
+					gen := kind
+					if kind == "chain" {
+						gen = "redact"
+					}
+					reply, secrets := genReply(r, gen, style, withMatch)
 					name := fmt.Sprintf("delta=%d/%s/%s/%d", ds, kind, style, rep)
 					e.si.SetReply(reply)
 					raw := e.streamRaw(t, keys[kind], "go")

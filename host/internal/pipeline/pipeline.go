@@ -177,39 +177,55 @@ func canceled(name string, ctxErr error) error {
 // on_error = "reject" a *PluginError.
 func (c Chain) Run(ctx context.Context, phase abi.Phase, text string, meta abi.Context) (string, []Record, error) {
 	records := make([]Record, 0, len(c))
+	req := &abi.Request{Phase: phase, Context: meta}
 	for _, p := range c {
-		if err := ctx.Err(); err != nil {
-			return text, records, canceled(p.Name, err)
-		}
-		req := &abi.Request{Phase: phase, Text: text, Config: p.Config, Context: meta}
-		start := time.Now()
-		v, err := p.Stage.Call(ctx, req)
-		rec := Record{Plugin: p.Name, Phase: phase, Duration: time.Since(start), Hold: -1}
-		if err != nil {
-			rec.Error = err.Error()
-			if rec.Cause = pluginerr.CauseOf(err); rec.Cause == "" {
-				rec.Cause = pluginerr.TrapOther
-			}
-			if p.OnError == "skip" {
-				rec.Action = ActionSkip
-				records = append(records, rec)
-				continue
-			}
-			rec.Action = ActionError
+		req.Text, req.Config = text, p.Config
+		out, rec, err := p.Judge(ctx, req)
+		if rec.Plugin != "" {
 			records = append(records, rec)
-			return text, records, &PluginError{Plugin: p.Name, Phase: phase, Err: err}
 		}
-		rec.Action, rec.Reason, rec.Findings = v.Action, v.Reason, len(v.Findings)
-		if v.Hold != nil {
-			rec.Hold = *v.Hold
+		if err != nil {
+			return text, records, err
 		}
-		records = append(records, rec)
-		switch v.Action {
-		case abi.Reject:
-			return text, records, &RejectError{Plugin: p.Name, Reason: v.Reason, Phase: phase}
-		case abi.Modify:
-			text = v.Text
-		}
+		text = out
 	}
 	return text, records, nil
+}
+
+// Judge runs the plugin alone on req, as Run runs each plugin of a chain
+// (req.Config is the caller's to set; a caller judging many texts reuses
+// one req). It returns the text the verdict leaves (req.Text unless it
+// modifies) and the run's record; the error is a *RejectError, a
+// *PluginError, or, when ctx ended before the plugin ran, the chain's
+// cancel error with a zero record (Plugin "").
+func (p *Plugin) Judge(ctx context.Context, req *abi.Request) (string, Record, error) {
+	if err := ctx.Err(); err != nil {
+		return req.Text, Record{}, canceled(p.Name, err)
+	}
+	start := time.Now()
+	v, err := p.Stage.Call(ctx, req)
+	rec := Record{Plugin: p.Name, Phase: req.Phase, Duration: time.Since(start), Hold: -1}
+	if err != nil {
+		rec.Error = err.Error()
+		if rec.Cause = pluginerr.CauseOf(err); rec.Cause == "" {
+			rec.Cause = pluginerr.TrapOther
+		}
+		if p.OnError == "skip" {
+			rec.Action = ActionSkip
+			return req.Text, rec, nil
+		}
+		rec.Action = ActionError
+		return req.Text, rec, &PluginError{Plugin: p.Name, Phase: req.Phase, Err: err}
+	}
+	rec.Action, rec.Reason, rec.Findings = v.Action, v.Reason, len(v.Findings)
+	if v.Hold != nil {
+		rec.Hold = *v.Hold
+	}
+	switch v.Action {
+	case abi.Reject:
+		return req.Text, rec, &RejectError{Plugin: p.Name, Reason: v.Reason, Phase: req.Phase}
+	case abi.Modify:
+		return v.Text, rec, nil
+	}
+	return req.Text, rec, nil
 }

@@ -22,10 +22,19 @@ type Guard struct {
 	rec    Recorder
 	// buffered is set when a stage needs whole blocks.
 	buffered bool
+	// splitAlways makes every cut take the full split check (splits), as
+	// a cut does when a stage gave no hold; tests and benchmarks set it to
+	// compare with the one-run path (settled).
+	splitAlways bool
+	// req and recs are reused by every stage call (one guard serves one
+	// response, a call at a time), so judging a delta allocates neither.
+	req  abi.Request
+	recs [1]pipeline.Record
 }
 
 // Recorder receives the records of the stages' runs (a
-// *pipeline.Verdicts, or a request's, which also logs failures).
+// *pipeline.Verdicts, or a request's, which also logs failures). Add must
+// not keep recs: the guard reuses it.
 type Recorder interface {
 	Add(recs []pipeline.Record)
 }
@@ -139,23 +148,33 @@ func (g *Guard) wholeJSON(js Stage, text string) (string, error) {
 
 // runOne runs one stage on text and keeps its record.
 func (g *Guard) runOne(s Stage, text string, meta abi.Context) (string, error) {
-	out, recs, err := pipeline.Chain{s.Plugin}.Run(g.ctx, abi.PhaseOutput, text, meta)
-	g.rec.Add(recs)
+	out, _, err := g.call(s, text, meta)
 	return out, err
+}
+
+// call runs one stage on text with the guard's request and keeps its
+// record, which it returns.
+func (g *Guard) call(s Stage, text string, meta abi.Context) (string, pipeline.Record, error) {
+	g.req = abi.Request{Phase: abi.PhaseOutput, Text: text, Config: s.Plugin.Config, Context: meta}
+	out, rec, err := s.Plugin.Judge(g.ctx, &g.req)
+	if rec.Plugin != "" {
+		g.recs[0] = rec
+		g.rec.Add(g.recs[:])
+	}
+	return out, rec, err
 }
 
 // runHeld runs one stage on text and returns the suffix of text it holds
 // back: its verdict's hold, or its configured hold_back when it gives none
 // (legacy).
 func (g *Guard) runHeld(s Stage, text string, meta abi.Context) (out string, hold int, legacy bool, err error) {
-	out, recs, err := pipeline.Chain{s.Plugin}.Run(g.ctx, abi.PhaseOutput, text, meta)
-	g.rec.Add(recs)
+	out, rec, err := g.call(s, text, meta)
 	if err != nil {
 		return "", 0, false, err
 	}
 	hold = s.Plugin.HoldBack
-	if len(recs) == 1 && recs[0].Hold >= 0 {
-		hold = recs[0].Hold
+	if rec.Plugin != "" && rec.Hold >= 0 {
+		hold = rec.Hold
 	} else if hold > 0 {
 		legacy = true
 	}
@@ -201,9 +220,23 @@ func (g *Guard) run(text string, partial bool) (out string, hold int, legacy boo
 // block holds the unreleased text of one streamed text block.
 type block struct {
 	pending string
-	// judged is len(pending) at the last attempt that released nothing,
-	// so a burst is judged once, when it is complete.
-	judged int
+	// more is the text received since pending was last judged: a burst's
+	// deltas collect here and become one string when judged, so a burst
+	// is judged (and copied) once, when it is complete.
+	more []byte
+}
+
+// take moves the text received since the last judgement to pending.
+func (b *block) take() {
+	if len(b.more) == 0 {
+		return
+	}
+	// One allocation, where pending + string(more) makes two.
+	var sb strings.Builder
+	sb.Grow(len(b.pending) + len(b.more))
+	sb.WriteString(b.pending)
+	sb.Write(b.more)
+	b.pending, b.more = sb.String(), b.more[:0]
 }
 
 // maxBatch bounds how much unjudged text a burst may accumulate before the
@@ -215,38 +248,67 @@ const maxBatch = 4 << 10
 // network): the guard judges then, so text arriving paced is released at
 // once and a burst is judged once.
 //
-// Released text is what the stages make of a prefix cut where their holds
-// allow (see run): the whole unreleased tail is judged (so a reject
-// anywhere in it stops the stream before any of it leaves), and the prefix
-// is released only when the stages split at the cut, judge(tail) ==
-// judge(prefix) + judge(rest), so a match spanning the cut is never
-// released half-transformed and the rest, judged later without the
-// prefix, cannot escape it.
+// Released text is a prefix of what the stages make of the whole
+// unreleased tail (so a reject anywhere in it stops the stream before any
+// of it leaves), cut where their holds allow (see run). When every stage
+// gave its hold (the ABI's verdict hold: what could still change once more
+// text follows; everything before it is final and carries no context the
+// rest needs), the tail is judged once per step (settled); when one gave
+// none (its configured hold_back, cut at whitespace) the prefix is
+// released only when the stages split at the cut, judge(tail) ==
+// judge(prefix) + judge(rest) (splits). Either way a match spanning the
+// cut is never released half-transformed, and the rest, judged later
+// without the prefix, cannot escape it.
 func (g *Guard) feed(b *block, delta string, now bool) (string, error) {
-	b.pending += delta
-	if g.buffered || (!now && len(b.pending)-b.judged < maxBatch) {
+	b.more = append(b.more, delta...)
+	if g.buffered || (!now && len(b.more) < maxBatch) {
 		return "", nil
 	}
-	b.judged = len(b.pending)
+	b.take()
 	outTail, hold, legacy, err := g.run(b.pending, true)
 	if err != nil {
 		return "", err
 	}
 	if hold == 0 {
-		b.pending, b.judged = "", 0
+		b.pending = ""
 		return outTail, nil
 	}
 	cut := g.cut(b.pending, hold, legacy)
 	if cut <= 0 {
 		return "", nil
 	}
-	outSeg, ok, err := g.splits(b.pending, cut, outTail)
+	var outSeg string
+	ok := false
+	if legacy || g.splitAlways {
+		outSeg, ok, err = g.splits(b.pending, cut, outTail)
+	} else {
+		outSeg, ok, err = g.settled(b.pending, cut, outTail)
+	}
 	if err != nil || !ok {
 		return "", err
 	}
 	b.pending = b.pending[cut:]
-	b.judged = len(b.pending)
 	return outSeg, nil
+}
+
+// settled returns the part of outTail, the stages' judgement of pending
+// with exact holds, that belongs to pending's prefix up to cut. When the
+// stages left pending unchanged it is that prefix, and no stage runs
+// again: each said everything before its hold is final, and cut is at or
+// before each hold. When a stage changed it, the rest (the held bytes,
+// few) is judged again alone and the prefix's part is released only when
+// that judgement is outTail's end, so a match whose context lies before
+// the cut (a credential's name, released, and its value, held) is never
+// judged without it.
+func (g *Guard) settled(pending string, cut int, outTail string) (string, bool, error) {
+	if outTail == pending {
+		return pending[:cut], true, nil
+	}
+	outRest, _, _, err := g.run(pending[cut:], true)
+	if err != nil || !strings.HasSuffix(outTail, outRest) {
+		return "", false, err
+	}
+	return outTail[:len(outTail)-len(outRest)], true, nil
 }
 
 // cut is where pending may be cut to keep hold bytes back: on a rune
@@ -282,11 +344,12 @@ func (g *Guard) splits(pending string, cut int, outTail string) (string, bool, e
 
 // flush judges and releases what is left at the end of a block.
 func (g *Guard) flush(b *block) (string, error) {
+	b.take()
 	if b.pending == "" {
 		return "", nil
 	}
 	out, err := g.Whole(b.pending)
-	b.pending, b.judged = "", 0
+	b.pending = ""
 	return out, err
 }
 

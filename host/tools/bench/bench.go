@@ -100,7 +100,7 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	def(&c.MoatBin, filepath.Join(c.Root, "bin", "moat"))
 	def(&c.Work, filepath.Join(c.Root, ".cache", "bench"))
-	def(&c.PortkeyDir, filepath.Join(c.Root, "host", "internal", "bench", "peers", "portkey"))
+	def(&c.PortkeyDir, filepath.Join(c.Root, "host", "tools", "bench", "peers", "portkey"))
 	def(&c.AuditFSync, "every")
 	if c.Duration <= 0 {
 		c.Duration = 10 * time.Second

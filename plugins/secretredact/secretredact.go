@@ -314,18 +314,7 @@ func pem(text string, i int) (int, bool) {
 
 // assignment matches "name = value" or "name: value" at the separator sep.
 func assignment(text string, sep int) (start, end int, kind string) {
-	// Look back over blanks, a closing quote and the name.
-	p := sep
-	for p > 0 && (text[p-1] == ' ' || text[p-1] == '\t') {
-		p--
-	}
-	if p > 0 && (text[p-1] == '"' || text[p-1] == '\'') {
-		p--
-	}
-	nameEnd := p
-	for p > 0 && nameEnd-p < 64 && (isTokenByte(text[p-1]) || text[p-1] == '.') {
-		p--
-	}
+	p, nameEnd := nameSpan(text, sep)
 	name := text[p:nameEnd]
 	kind = nameKind(name)
 	if kind == "" {

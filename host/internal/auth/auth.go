@@ -44,16 +44,27 @@ const maxCredentialLen = 8192
 // fault.InvalidRequest (a valid credential with a malformed user id). Their
 // message is safe to show the caller: it never holds the credential.
 
+// Decider is how the audit record names authentication when it refuses
+// (fault.Error.By).
+const Decider = "auth"
+
+// refusal is a refusal of kind k decided by authentication.
+func refusal(k fault.Kind, format string, args ...any) *fault.Error {
+	e := fault.New(k, format, args...)
+	e.By = Decider
+	return e
+}
+
 func unauthorized(format string, args ...any) *fault.Error {
-	return fault.New(fault.Unauthenticated, format, args...)
+	return refusal(fault.Unauthenticated, format, args...)
 }
 
 func forbidden(format string, args ...any) *fault.Error {
-	return fault.New(fault.Forbidden, format, args...)
+	return refusal(fault.Forbidden, format, args...)
 }
 
 func badRequest(format string, args ...any) *fault.Error {
-	return fault.New(fault.InvalidRequest, format, args...)
+	return refusal(fault.InvalidRequest, format, args...)
 }
 
 // Options are what an Authenticator checks credentials against. The zero

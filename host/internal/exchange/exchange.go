@@ -125,12 +125,7 @@ type Call struct {
 	Who      auth.Identity
 	// Authed is set once the caller authenticated; the audit lines of
 	// calls without it are sampled (audit.unauthenticated_rate).
-	Authed bool
-	// RefusedBy, when set, is who decided the call's refusal in its audit
-	// record, over its kind's row: authentication's refusals are "auth"
-	// whatever their kind.
-	RefusedBy string
-
+	Authed   bool
 	ticket   *limit.Ticket
 	res      *limit.Reservation
 	verdicts pipeline.Verdicts

@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"github.com/moat-gateway/moat/host/internal/anthropic"
-	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/prompt"
@@ -35,7 +34,6 @@ func (c *Call) checkMessagesRequest(req *anthropic.Request) error {
 		// Checked for every client: the id is relayed upstream as well
 		// as naming a trusted client's end user.
 		if err := auth.CheckUserID("metadata.user_id", u); err != nil {
-			c.RefusedBy = audit.ByAuth // an identity auth refused, as in its header
 			return err
 		}
 		if c.Who.User == "" && client.Trusted {

@@ -71,9 +71,6 @@ func (c *Call) auditRecord(status int, err error) *audit.Record {
 	if err != nil {
 		dec, who = c.deps.Decide(err)
 	}
-	if c.RefusedBy != "" {
-		who = c.RefusedBy
-	}
 	total := since(c.Start)
 	rec := &audit.Record{
 		RequestID:         c.ID,

@@ -140,6 +140,11 @@ type Error struct {
 	// Plugin names the plugin that refused or failed (InputRejected,
 	// OutputRejected, PluginFailed).
 	Plugin string
+	// By names the component that decided, for the audit record, when it
+	// is not the one the kind implies: authentication's refusals are its
+	// own whatever their kind (a malformed user id is an InvalidRequest
+	// decided by "auth"). Empty: the kind's decider.
+	By string
 	// Status and Type are the upstream's status and error type, for
 	// UpstreamError and UpstreamRefused (relayed as the upstream sent
 	// them; the edge replaces a type the API does not define).

@@ -9,7 +9,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
-	"github.com/moat-gateway/moat/host/internal/audit"
 	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/fault"
@@ -64,7 +63,6 @@ func (cl *call) authenticate() error {
 	r := cl.c.Request
 	who, err := cl.st.Auth.Authenticate(r, cl.IP)
 	if err != nil {
-		cl.RefusedBy = audit.ByAuth // its refusals are auth's, whatever their kind
 		if errors.Is(err, fault.InvalidRequest) {
 			return err
 		}
@@ -98,7 +96,6 @@ func (cl *call) authFailed(r *http.Request, err error) error {
 		return err
 	}
 	if lerr := lim.AuthFailure(r.Context(), ip, auth.CredentialHash(r.Header)); lerr != nil {
-		cl.RefusedBy = "" // the lockout, or a store failure (fail closed): the limiter's
 		return lerr
 	}
 	return err

@@ -74,7 +74,10 @@ func rowOf(f *fault.Error) faultRow {
 			row.typ = anthropic.TypeForStatus(row.status)
 		}
 	}
-	if row.by == "" {
+	switch {
+	case f.By != "":
+		row.by = f.By
+	case row.by == "":
 		row.by = audit.ByPluginPrefix + f.Plugin
 	}
 	return row

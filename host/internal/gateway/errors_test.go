@@ -9,6 +9,7 @@ import (
 
 	"github.com/moat-gateway/moat/host/internal/anthropic"
 	"github.com/moat-gateway/moat/host/internal/audit"
+	"github.com/moat-gateway/moat/host/internal/auth"
 	"github.com/moat-gateway/moat/host/internal/exchange"
 	"github.com/moat-gateway/moat/host/internal/fault"
 	"github.com/moat-gateway/moat/host/internal/pipeline"
@@ -178,6 +179,9 @@ func TestAuditDecider(t *testing.T) {
 		{name: "malformed request refused by the gateway (invalid request)", body: `{"model":"claude-haiku-4-5","max_tokens":0,"messages":[{"role":"user","content":"hi"}]}`,
 			status: 400, decision: audit.DecisionRefuse, by: audit.ByGateway},
 		{name: "served", status: 200, decision: audit.DecisionAllow, by: ""},
+	}
+	if auth.Decider != audit.ByAuth {
+		t.Fatalf("auth names itself %q, the audit record's decider is %q", auth.Decider, audit.ByAuth)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,6 +62,7 @@ type Logger struct {
 	content  *contentPolicy
 
 	reqs    chan *writeReq
+	token   chan struct{} // the writer token: whoever holds it owns the file
 	quit    chan struct{}
 	stopped chan struct{}
 	close   sync.Once
@@ -80,7 +81,8 @@ type Logger struct {
 	// syncHook replaces File.Sync in tests (slow or failing disks).
 	syncHook func(*os.File) error
 
-	// Owned by the writer goroutine.
+	// Owned by the holder of token (a writing request, or run for ticks
+	// and close).
 	f        *os.File
 	fileInfo os.FileInfo
 	size     int64
@@ -90,6 +92,7 @@ type Logger struct {
 	buf      []byte
 	batch    []*writeReq
 	closed   error
+	shut     bool // the file is closed: queued records get ErrClosed
 	sealer   *sealer
 }
 
@@ -99,7 +102,7 @@ type head struct {
 	hash string
 }
 
-// writeReq is one record waiting for the writer goroutine.
+// writeReq is one record waiting for the holder of the writer token.
 type writeReq struct {
 	body  []byte
 	state atomic.Int32 // reqWaiting, reqTaken, reqAbandoned
@@ -190,6 +193,7 @@ func Open(cfg Config, opts Options) (*Logger, error) {
 		content:   content,
 		prev:      GenesisHash,
 		reqs:      make(chan *writeReq, maxBatch),
+		token:     make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -391,30 +395,48 @@ func (l *Logger) write(ctx context.Context, rec *Record) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrWrite, ctx.Err())
 	}
-	select {
-	case err := <-r.done:
-		if err != nil {
-			return err
-		}
-		rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
-		return nil
-	case <-l.stopped:
-		// The writer drains the queue before stopping; a result may still
-		// be waiting.
+	// Group commit without a hand-off: whoever takes the free token
+	// writes (and syncs) every record queued, its own among them; records
+	// queued meanwhile wait for the token and go together in the next
+	// write. Alone, a request writes its own record on its own goroutine.
+	for {
 		select {
 		case err := <-r.done:
-			if err == nil {
-				rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
+			if err != nil {
+				return err
 			}
-			return err
+			rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
+			return nil
+		case l.token <- struct{}{}:
+			l.lead(r)
+			<-l.token
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(reqWaiting, reqAbandoned) {
+				return fmt.Errorf("%w: %w", ErrWrite, ctx.Err())
+			}
+			// Taken: the holder of the token answers it.
+			err := <-r.done
+			if err != nil {
+				return err
+			}
+			rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
+			return nil
+		}
+	}
+}
+
+// lead writes queued records, as the holder of the token, until r has its
+// answer. r is either still queued or was answered by an earlier holder
+// (a record taken from the queue is answered before the token is given
+// back), so the queue cannot run dry before r is answered.
+func (l *Logger) lead(r *writeReq) {
+	for len(r.done) == 0 {
+		select {
+		case first := <-l.reqs:
+			l.writeBatch(first)
 		default:
-			return ErrClosed
+			return
 		}
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(reqWaiting, reqAbandoned) {
-			return fmt.Errorf("%w: %w", ErrWrite, ctx.Err())
-		}
-		return fmt.Errorf("%w: %w (the record may still be written)", ErrWrite, ctx.Err())
 	}
 }
 
@@ -514,7 +536,9 @@ func (l *Logger) saveCheckpoint(h *head) error {
 	return nil
 }
 
-// run is the writer goroutine.
+// run syncs on the interval (fsync other than "every") and, at Close,
+// writes what is queued, syncs and closes the file; each time it holds
+// the writer token.
 func (l *Logger) run() {
 	defer close(l.stopped)
 	var tick <-chan time.Time
@@ -525,13 +549,15 @@ func (l *Logger) run() {
 	}
 	for {
 		select {
-		case r := <-l.reqs:
-			l.writeBatch(r)
 		case <-tick:
+			l.token <- struct{}{}
 			if l.dirty {
 				l.sync()
 			}
+			<-l.token
 		case <-l.quit:
+			l.token <- struct{}{}
+			defer func() { <-l.token }()
 			for {
 				select {
 				case r := <-l.reqs:
@@ -541,6 +567,7 @@ func (l *Logger) run() {
 				}
 				break
 			}
+			l.shut = true
 			var errs []error
 			if l.f != nil {
 				if err := l.f.Sync(); err != nil && l.dirty {
@@ -605,6 +632,10 @@ func (l *Logger) writeBatch(first *writeReq) {
 		}
 	}
 	l.batch = batch[:0]
+	if l.shut {
+		l.failAll(live, ErrClosed)
+		return
+	}
 	if err := l.reopenIfMoved(); err != nil {
 		err = fmt.Errorf("%w: reopening %s: %v", ErrWrite, l.path, err)
 		l.setHealth(err)

@@ -28,8 +28,8 @@ const rotatedLayout = "20060102T150405.000000000Z"
 // hashSuffixLen is len(`,"hash":"` + 64 hex + `"}`).
 const hashSuffixLen = len(`,"hash":"`) + 64 + len(`"}`)
 
-// sealer seals records for the writer goroutine (not safe for concurrent
-// use: it reuses one HMAC state).
+// sealer seals records for the holder of the writer token (not safe for
+// concurrent use: it reuses one HMAC state).
 type sealer struct {
 	mac   hash.Hash
 	keyID string

@@ -99,12 +99,15 @@
 //
 // With fsync "every", Write returns once the record is written and synced
 // (fdatasync on Linux): a response is never sent before its record is
-// durable. One writer goroutine owns the file; records that arrive while
-// it writes and syncs wait in a queue and are then written with one write
-// and covered by one fsync (group commit, as databases do). The chain is
-// computed in that goroutine in queue order, so sequence numbers and links
-// stay exact. With an interval, Write returns once the record is written
-// to the file, and the writer syncs dirty data each interval; checkpoints
+// durable. Whoever holds the writer token owns the file: a Write that
+// finds it free writes every queued record, its own among them, on its
+// own goroutine (alone, a request pays no hand-off to another goroutine);
+// records that arrive while it writes and syncs wait in the queue and are
+// then written with one write and covered by one fsync by the next holder
+// (group commit, as databases do). The chain is computed by the holder in
+// queue order, so sequence numbers and links stay exact. With an interval,
+// Write returns once the record is written to the file, and a background
+// goroutine takes the token to sync dirty data each interval; checkpoints
 // only ever name synced records.
 //
 // Write fails closed: any record that could not be written or synced

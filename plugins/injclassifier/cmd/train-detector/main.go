@@ -101,7 +101,8 @@ func run(args []string, out io.Writer) error {
 	fs.Func("report-benign", "a JSON array (or NotInject objects) of benign texts never trained on, reported after training (repeatable)", func(s string) error { unseenBenign = append(unseenBenign, s); return nil })
 	holdoutOut := fs.String("write-holdout", "", "write the held-out texts to this file as {\"attacks\": [...], \"benign\": [...]}")
 	threshold := fs.Float64("threshold", injclassifier.DefaultThreshold, "probability threshold for the held-out report (see --target-fp)")
-	var calib []string
+	var calib, calibAttacks []string
+	fs.Func("calib-attacks", "a JSON array of attack texts never trained on (for example built from kept-out templates), reported with the held-out split for making choices; it does not set the threshold (repeatable)", func(s string) error { calibAttacks = append(calibAttacks, s); return nil })
 	fs.Func("calib-benign", "a JSON array of benign texts never trained on, used with the held-out split to choose the threshold (repeatable)", func(s string) error { calib = append(calib, s); return nil })
 	targetFP := fs.Float64("target-fp", 0, "when > 0, choose the threshold: the lowest at which the false-positive rate of every --calib-benign file and of each file's held-out benign prompts (files not matched by --documents) is at most this")
 	documents := fs.String("documents", "bipia_benign", "held-out benign files whose name contains this are documents, not prompts, and do not set the threshold")
@@ -216,6 +217,9 @@ func run(args []string, out io.Writer) error {
 		*threshold = t
 	}
 	report(out, m, files, held, *threshold)
+	if err := reportCalibAttacks(out, m, calibAttacks, *threshold); err != nil {
+		return err
+	}
 	return reportUnseen(out, m, unseenAttacks, append(calib, unseenBenign...), *threshold)
 }
 
@@ -453,6 +457,41 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 			}
 			fmt.Fprintln(out)
 		}
+	}
+	return nil
+}
+
+// reportCalibAttacks prints the detected share of each --calib-attacks
+// file at the threshold, with a sweep, and in total.
+func reportCalibAttacks(out io.Writer, m *injclassifier.Model, paths []string, threshold float64) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	fmt.Fprintf(out, "calibration attacks (never trained on), at threshold %.3f:\n", threshold)
+	for _, p := range paths {
+		texts, err := injection.LoadTexts(p)
+		if err != nil {
+			return err
+		}
+		raws := make([]float64, len(texts))
+		for i, t := range texts {
+			raws[i] = m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+		}
+		above := func(t float64) int {
+			k := 0
+			for _, r := range raws {
+				if r >= math.Log(t/(1-t)) {
+					k++
+				}
+			}
+			return k
+		}
+		n := above(threshold)
+		fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (injection, detected); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)))
+		for _, t := range sweep {
+			fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(above(t), len(texts)))
+		}
+		fmt.Fprintln(out)
 	}
 	return nil
 }

@@ -9,6 +9,10 @@ and ASCII art, passwords and access in everyday senses. Written from
 scratch for issue 19 (third tuning pass); nothing is taken from any dataset
 or evaluation set.
 
+It also fills the carriers of gen_attacks.py (its emails, reviews, pages,
+CSV files, code and ordinary requests) with harmless notes instead of
+instructions, following that script's split of its parts.
+
 Like gen_triggerwords.py, the templates are split with a fixed seed: the
 texts of a quarter of them go to own_attneg_calib.json, never trained on
 (train-detector reads it with --calib-benign to choose the threshold), the
@@ -16,7 +20,42 @@ rest to own_attneg_benign.json.
 
     python3 plugins/injclassifier/traindata/gen_attack_negatives.py
 """
-import itertools, json, os, random
+import itertools, json, os, random, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_attacks  # noqa: E402  (the attacks' carriers, filled here with harmless notes)
+
+# Harmless notes put where gen_attacks.py puts its hidden instructions, in
+# the same emails, reviews, pages, CSV files and code, so that the carriers
+# themselves do not look like attacks.
+NOTES = [
+    "Please let me know if you have any questions.", "Note: the office is closed on Friday.",
+    "Ignore the second attachment, it's a duplicate.", "Reminder: bring your ID to the front desk.",
+    "The previous invoice had a typo; this one replaces it.", "Important: please reply by Thursday.",
+    "P.S. the Wi-Fi password for the meeting room is on the whiteboard.", "URGENT: the deadline moved to Monday.",
+    "TODO: handle empty lists", "Admin note: the backup runs every night at 2am.",
+    "New instructions for parking are on the back of the ticket.", "Disregard the earlier price list, prices went down.",
+    "Hello to everyone reading this!", "Feel free to forward this to your team.",
+    "The system will be down for maintenance on Sunday.", "Thanks again for your patience.",
+    "Repeat customers get 10% off.", "Forget the old login page, use the new portal.",
+    "Staff only beyond this point.", "This replaces the version sent last week.",
+    "The assistant manager will contact you shortly.", "Please print this page and sign it.",
+    "Access is granted to all members from 9am.", "Follow the steps above in order.",
+]
+
+
+def carrier_texts(Q, notes, rng):
+    out = []
+    for kind in ("email", "review", "page", "csv", "code"):
+        for c in Q[kind]:
+            for ask in rng.sample(Q["doc_ask"], min(4, len(Q["doc_ask"]))):
+                out.append(ask + "\n\n" + c.format(h=rng.choice(notes)))
+    reqs = Q["req"]
+    for a in reqs:
+        for b in rng.sample(reqs, min(3, len(reqs))):
+            if a != b:
+                out.append(a + rng.choice([" ", "\n", " Also, "]) + b)
+    return out
 
 NAMES = ["Dana", "Sam", "Priya", "Tom", "Lena", "Marco", "Aisha", "Jon"]
 TOPICS = ["the budget review", "the team offsite", "the product launch", "the school trip", "the kitchen renovation", "the quarterly report"]
@@ -86,6 +125,13 @@ for i, (tmpl, slots) in enumerate(T):
     texts = sorted(set(tmpl.format(**dict(zip(keys, c))) for c in combos[:60]))
     rng.shuffle(texts)
     (calib if i in calib_ids else train).extend(texts)
+# The carriers follow gen_attacks.py's split of its parts (a carrier kept
+# out there is kept out here too), the notes are split the same way.
+Ptrain, Pcalib = gen_attacks.split_parts()
+ranked = sorted(NOTES, key=lambda x: gen_attacks.rank("notes", x))
+notes_calib, notes_train = ranked[: len(NOTES) // 4], ranked[len(NOTES) // 4:]
+train.extend(carrier_texts(Ptrain, notes_train, rng))
+calib.extend(carrier_texts(Pcalib, notes_calib, rng))
 rng.shuffle(train)
 rng.shuffle(calib)
 here = os.path.dirname(os.path.abspath(__file__))

@@ -37,7 +37,7 @@ file with --calib-attacks and reports its detection, never training on it.
 import hashlib, json, os, random
 
 SEED = 20261208
-N_TRAIN = 420  # texts per style from the training parts
+N_TRAIN = 1000  # texts per style from the training parts
 N_CALIB = 110  # texts per style from the kept-out parts
 
 P = {}

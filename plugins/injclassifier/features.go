@@ -6,8 +6,9 @@ import (
 )
 
 // Features: the text is lower-cased, its whitespace runs collapsed to one
-// space and its padding floods cut to three repetitions (see endToken); then every character 4- and 5-gram (over UTF-8 bytes) and every
-// word unigram and bigram (words are runs of letters and digits) is hashed
+// space and its padding floods cut to three repetitions (see tokens.end);
+// then every character 4- and 5-gram (over UTF-8 bytes) and every word
+// unigram and bigram (words are runs of letters and digits) is hashed
 // into one of 1<<Bits buckets. The model is linear: its score is the bias
 // plus the sum of the bucket weights of all feature occurrences divided by
 // the square root of their number. Character 3-grams are left out: they
@@ -33,7 +34,7 @@ var orderSalt = [6]uint32{0, 0, 0, 0x9e3779b1, 0x85ebca6b, 0xc2b2ae35}
 func bucket(h uint32) uint32 { return (h * 0x9e3779b1) >> (32 - Bits) }
 
 // normalize lower-cases text and collapses whitespace runs into one space,
-// appending to dst, and collapses padding floods (see endToken). Invalid
+// appending to dst, and collapses padding floods (see tokens.end). Invalid
 // UTF-8 bytes are kept as they are.
 func normalize(dst []byte, text string) []byte {
 	base := len(dst)

@@ -43,7 +43,27 @@ type example struct {
 	vals   []float64 // their length-normalized counts
 	label  float32   // 1 injection, 0 benign
 	file   int
-	rules  bool // injection-heuristics flags the text (its own threshold)
+	rules  bool    // injection-heuristics flags the text (its own threshold)
+	rule   float64 // injection-heuristics' score, with --fuse
+}
+
+// fuse is --fuse: the weight of the injection-heuristics score added to the
+// model's raw score wherever the threshold is chosen and figures reported,
+// as the plugin's heuristics option does.
+var fuse float64
+
+// raw is the (fused) raw score of a training or held-out example.
+func raw(m *injclassifier.Model, e example) float64 {
+	return m.RawFeatures(e.feats) + fuse*e.rule
+}
+
+// rawText is the (fused) raw score of a text.
+func rawText(m *injclassifier.Model, t string) float64 {
+	r := m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+	if fuse > 0 {
+		r += fuse * injection.Score(t).Score
+	}
+	return r
 }
 
 // newExample extracts the features of text.
@@ -110,6 +130,7 @@ func run(args []string, out io.Writer) error {
 	fs.Func("exclude", "NAME: do not read the training file whose base name is NAME (for leave-one-source-out validation: pass it to --report-* or --calib-benign instead) (repeatable)", func(s string) error { exclude[s] = true; return nil })
 	calibSources := map[string]bool{}
 	fs.Func("calib-source", "NAME: with --target-fp, a training file whose source the threshold must generalise to: a second model is trained without the named files, and the threshold must keep that model's false positives on all texts of each named benign file at most --target-fp (name a source's attack file too, so the second model does not learn the source's style as an attack) (repeatable)", func(s string) error { calibSources[s] = true; return nil })
+	fs.Float64Var(&fuse, "fuse", 0, "when > 0, score every text as the plugin does with heuristics = this weight (the model's raw score plus the weight times injection-heuristics' score) when choosing the threshold and reporting")
 	topWords := fs.Int("top-words", 0, "print the N words of the training attacks that the model scores highest on their own (the words a benign text using them risks being flagged for)")
 	weights := map[string]float64{}
 	fs.Func("weight", "NAME=W: multiply the weight of the training file whose base name is NAME by W (repeatable)", func(s string) error {
@@ -152,6 +173,9 @@ func run(args []string, out io.Writer) error {
 		nHeld := int(math.Round(*holdout * float64(len(f.texts))))
 		for k, i := range idx {
 			ex := newExample(f.texts[i], fi, f.attack)
+			if fuse > 0 {
+				ex.rule = injection.Score(f.texts[i]).Score
+			}
 			if k < nHeld {
 				ex.rules = injection.Score(f.texts[i]).Score >= injection.DefaultThreshold
 				held = append(held, ex)
@@ -357,7 +381,7 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 	var att, ben tally
 	rawThreshold := math.Log(threshold / (1 - threshold))
 	for _, e := range held {
-		flagged := m.RawFeatures(e.feats) >= rawThreshold
+		flagged := raw(m, e) >= rawThreshold
 		t := &per[e.file]
 		t.n++
 		tt := &ben
@@ -383,10 +407,10 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 	fmt.Fprintf(out, "  all benign: false positives %d/%d (%.1f%%)\n", ben.flagged, ben.n, pct(ben.flagged, ben.n))
 	fmt.Fprintf(out, "held-out threshold sweep (detected / false positives):")
 	for _, t := range sweep {
-		raw := math.Log(t / (1 - t))
+		cut := math.Log(t / (1 - t))
 		var a, b int
 		for _, e := range held {
-			if m.RawFeatures(e.feats) >= raw {
+			if raw(m, e) >= cut {
 				if e.label == 1 {
 					a++
 				} else {
@@ -399,7 +423,7 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 	fmt.Fprintln(out)
 	var ra, rb, oa, ob int
 	for _, e := range held {
-		either := e.rules || m.RawFeatures(e.feats) >= rawThreshold
+		either := e.rules || raw(m, e) >= rawThreshold
 		switch {
 		case e.label == 1:
 			ra += b2i(e.rules)
@@ -439,7 +463,7 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 			}
 			raws := make([]float64, len(texts))
 			for i, t := range texts {
-				raws[i] = m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+				raws[i] = rawText(m, t)
 			}
 			above := func(t float64) int {
 				k := 0
@@ -475,7 +499,7 @@ func reportCalibAttacks(out io.Writer, m *injclassifier.Model, paths []string, t
 		}
 		raws := make([]float64, len(texts))
 		for i, t := range texts {
-			raws[i] = m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+			raws[i] = rawText(m, t)
 		}
 		above := func(t float64) int {
 			k := 0
@@ -511,7 +535,7 @@ func heldOutSets(m *injclassifier.Model, files []dataFile, held []example, docum
 	perFile := map[int][]float64{}
 	for _, e := range held {
 		if e.label == 0 && (documents == "" || !strings.Contains(filepath.Base(files[e.file].path), documents)) {
-			perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+			perFile[e.file] = append(perFile[e.file], raw(m, e))
 		}
 	}
 	var sets []scoreSet
@@ -541,7 +565,7 @@ func fileSets(m *injclassifier.Model, paths []string) ([]scoreSet, error) {
 		}
 		s := scoreSet{name: filepath.Base(p)}
 		for _, t := range texts {
-			s.raws = append(s.raws, m.RawFeatures(injclassifier.AppendFeatures(nil, t)))
+			s.raws = append(s.raws, rawText(m, t))
 		}
 		sets = append(sets, s)
 	}
@@ -572,7 +596,7 @@ func unseenSourceSets(out io.Writer, files []dataFile, train, held []example, so
 	for _, set := range [][]example{train, held} {
 		for _, e := range set {
 			if isSource(e) {
-				perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+				perFile[e.file] = append(perFile[e.file], raw(m, e))
 			}
 		}
 	}

@@ -27,7 +27,7 @@ import (
 // config sets no threshold: the one make train-detector chose for the
 // embedded model (the lowest at which at most 3% of each calibration set of
 // benign texts is flagged; see README.md).
-const DefaultThreshold = 0.863
+const DefaultThreshold = 0.785
 
 // Actions for Config.Action.
 const (

@@ -105,6 +105,15 @@ func TestNormalize(t *testing.T) {
 		{"ÄÖÜ", "äöü"},
 		{"\u00a0x\u2003y", "x y"},
 		{"bad\xffbyte", "bad\xffbyte"},
+		// Padding floods keep three copies in a row.
+		{"ö ö ö ö ö ö ö say it", "ö ö ö say it"},
+		{"Banana BANANA banana banana banana\nok", "banana banana banana ok"},
+		{"x x x x x", "x x x"},
+		{"}}}}}}}}}}}}}}}} then", "}}} then"},
+		{"öööööööööööö!", "ööö!"},
+		{"=-=-=-=-=-=-=-=-=-=- end", "=-=-=- end"},
+		{"aaaa 1000 the the the", "aaaa 1000 the the the"},
+		{"a b a b a b a b", "a b a b a b a b"},
 	}
 	for _, tc := range cases {
 		if got := string(normalize(nil, tc.in)); got != tc.want {

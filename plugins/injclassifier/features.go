@@ -5,9 +5,10 @@ import (
 	"unicode/utf8"
 )
 
-// Features: the text is lower-cased and its whitespace runs collapsed to one
-// space; then every character 4- and 5-gram (over UTF-8 bytes) and every
-// word unigram and bigram (words are runs of letters and digits) is hashed
+// Features: the text is lower-cased, its whitespace runs collapsed to one
+// space and its padding floods cut to three repetitions (see tokens.end);
+// then every character 4- and 5-gram (over UTF-8 bytes) and every word
+// unigram and bigram (words are runs of letters and digits) is hashed
 // into one of 1<<Bits buckets. The model is linear: its score is the bias
 // plus the sum of the bucket weights of all feature occurrences divided by
 // the square root of their number. Character 3-grams are left out: they
@@ -33,8 +34,11 @@ var orderSalt = [6]uint32{0, 0, 0, 0x9e3779b1, 0x85ebca6b, 0xc2b2ae35}
 func bucket(h uint32) uint32 { return (h * 0x9e3779b1) >> (32 - Bits) }
 
 // normalize lower-cases text and collapses whitespace runs into one space,
-// appending to dst. Invalid UTF-8 bytes are kept as they are.
+// appending to dst, and collapses padding floods (see tokens.end). Invalid
+// UTF-8 bytes are kept as they are.
 func normalize(dst []byte, text string) []byte {
+	base := len(dst)
+	t := tokens{prevEnd: -1, start: base}
 	space := true // drop leading whitespace
 	for i := 0; i < len(text); {
 		c := text[i]
@@ -43,7 +47,7 @@ func normalize(dst []byte, text string) []byte {
 			switch {
 			case c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
 				if !space {
-					dst = append(dst, ' ')
+					dst = t.end(dst)
 					space = true
 				}
 				continue
@@ -64,7 +68,7 @@ func normalize(dst []byte, text string) []byte {
 		i += size
 		if unicode.IsSpace(r) {
 			if !space {
-				dst = append(dst, ' ')
+				dst = t.end(dst)
 				space = true
 			}
 			continue
@@ -72,7 +76,92 @@ func normalize(dst []byte, text string) []byte {
 		dst = utf8.AppendRune(dst, unicode.ToLower(r))
 		space = false
 	}
+	if !space {
+		dst = t.end(dst)
+		if len(dst) > base && dst[len(dst)-1] == ' ' {
+			dst = dst[:len(dst)-1]
+		}
+	}
 	return dst
+}
+
+// Padding floods (a character, a few characters or a word repeated
+// hundreds of times before the instruction) would otherwise dilute the
+// length-normalized score of what follows until it looks benign. So
+// normalize keeps at most keepRepeats copies in a row of the same
+// space-separated token, and inside a token of at least longToken bytes at
+// most keepRepeats copies in a row of a unit of up to maxPeriod bytes
+// ("}}}}}}", "=-=-=-=-", "öööö"). Short tokens are copied as they are, which
+// keeps the cost on ordinary text to a copy and a comparison per token.
+const (
+	keepRepeats = 3
+	maxPeriod   = 4
+	longToken   = 12
+)
+
+// tokens tracks the space-separated tokens normalize writes: where the
+// current one starts and the last one kept, and how many copies of it are
+// in a row.
+type tokens struct {
+	start, prevStart, prevEnd, reps int
+}
+
+// end is called at the end of each token (dst[t.start:]): it collapses a
+// long token's inner repetitions, drops the token if it is the
+// (keepRepeats+1)th copy in a row of the one before, and otherwise appends
+// the space that ends it.
+func (t *tokens) end(dst []byte) []byte {
+	o := len(dst)
+	if o-t.start >= longToken {
+		o = collapseToken(dst, t.start)
+	}
+	if t.prevEnd >= 0 && o-t.start == t.prevEnd-t.prevStart && string(dst[t.start:o]) == string(dst[t.prevStart:t.prevEnd]) {
+		t.reps++
+		if t.reps > keepRepeats {
+			return dst[:t.start]
+		}
+	} else {
+		t.reps = 1
+	}
+	t.prevStart, t.prevEnd = t.start, o
+	dst = append(dst[:o], ' ')
+	t.start = len(dst)
+	return dst
+}
+
+// collapseToken keeps at most keepRepeats copies in a row of a unit of up
+// to maxPeriod bytes in the token dst[start:], in place, and returns its new
+// end.
+func collapseToken(dst []byte, start int) int {
+	o := start
+	for k := start; k < len(dst); {
+		skip := 0
+		for p := 1; p <= maxPeriod && o-start >= keepRepeats*p && k+p <= len(dst); p++ {
+			if periodic(dst, o, p, dst[k:k+p]) {
+				skip = p
+				break
+			}
+		}
+		if skip > 0 {
+			k += skip
+			continue
+		}
+		dst[o] = dst[k]
+		o++
+		k++
+	}
+	return o
+}
+
+// periodic reports whether the keepRepeats units of p bytes before s[o]
+// each equal unit.
+func periodic(s []byte, o, p int, unit []byte) bool {
+	for r := 1; r <= keepRepeats; r++ {
+		if string(s[o-r*p:o-r*p+p]) != string(unit) {
+			return false
+		}
+	}
+	return true
 }
 
 // isWordByte reports whether b belongs to a word: ASCII letters and digits,

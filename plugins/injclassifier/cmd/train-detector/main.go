@@ -43,7 +43,27 @@ type example struct {
 	vals   []float64 // their length-normalized counts
 	label  float32   // 1 injection, 0 benign
 	file   int
-	rules  bool // injection-heuristics flags the text (its own threshold)
+	rules  bool    // injection-heuristics flags the text (its own threshold)
+	rule   float64 // injection-heuristics' score, with --fuse
+}
+
+// fuse is --fuse: the weight of the injection-heuristics score added to the
+// model's raw score wherever the threshold is chosen and figures reported,
+// as the plugin's heuristics option does.
+var fuse float64
+
+// raw is the (fused) raw score of a training or held-out example.
+func raw(m *injclassifier.Model, e example) float64 {
+	return m.RawFeatures(e.feats) + fuse*e.rule
+}
+
+// rawText is the (fused) raw score of a text.
+func rawText(m *injclassifier.Model, t string) float64 {
+	r := m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+	if fuse > 0 {
+		r += fuse * injection.Score(t).Score
+	}
+	return r
 }
 
 // newExample extracts the features of text.
@@ -101,7 +121,8 @@ func run(args []string, out io.Writer) error {
 	fs.Func("report-benign", "a JSON array (or NotInject objects) of benign texts never trained on, reported after training (repeatable)", func(s string) error { unseenBenign = append(unseenBenign, s); return nil })
 	holdoutOut := fs.String("write-holdout", "", "write the held-out texts to this file as {\"attacks\": [...], \"benign\": [...]}")
 	threshold := fs.Float64("threshold", injclassifier.DefaultThreshold, "probability threshold for the held-out report (see --target-fp)")
-	var calib []string
+	var calib, calibAttacks []string
+	fs.Func("calib-attacks", "a JSON array of attack texts never trained on (for example built from kept-out templates), reported with the held-out split for making choices; it does not set the threshold (repeatable)", func(s string) error { calibAttacks = append(calibAttacks, s); return nil })
 	fs.Func("calib-benign", "a JSON array of benign texts never trained on, used with the held-out split to choose the threshold (repeatable)", func(s string) error { calib = append(calib, s); return nil })
 	targetFP := fs.Float64("target-fp", 0, "when > 0, choose the threshold: the lowest at which the false-positive rate of every --calib-benign file and of each file's held-out benign prompts (files not matched by --documents) is at most this")
 	documents := fs.String("documents", "bipia_benign", "held-out benign files whose name contains this are documents, not prompts, and do not set the threshold")
@@ -109,6 +130,7 @@ func run(args []string, out io.Writer) error {
 	fs.Func("exclude", "NAME: do not read the training file whose base name is NAME (for leave-one-source-out validation: pass it to --report-* or --calib-benign instead) (repeatable)", func(s string) error { exclude[s] = true; return nil })
 	calibSources := map[string]bool{}
 	fs.Func("calib-source", "NAME: with --target-fp, a training file whose source the threshold must generalise to: a second model is trained without the named files, and the threshold must keep that model's false positives on all texts of each named benign file at most --target-fp (name a source's attack file too, so the second model does not learn the source's style as an attack) (repeatable)", func(s string) error { calibSources[s] = true; return nil })
+	fs.Float64Var(&fuse, "fuse", 0, "when > 0, score every text as the plugin does with heuristics = this weight (the model's raw score plus the weight times injection-heuristics' score) when choosing the threshold and reporting")
 	topWords := fs.Int("top-words", 0, "print the N words of the training attacks that the model scores highest on their own (the words a benign text using them risks being flagged for)")
 	weights := map[string]float64{}
 	fs.Func("weight", "NAME=W: multiply the weight of the training file whose base name is NAME by W (repeatable)", func(s string) error {
@@ -151,6 +173,9 @@ func run(args []string, out io.Writer) error {
 		nHeld := int(math.Round(*holdout * float64(len(f.texts))))
 		for k, i := range idx {
 			ex := newExample(f.texts[i], fi, f.attack)
+			if fuse > 0 {
+				ex.rule = injection.Score(f.texts[i]).Score
+			}
 			if k < nHeld {
 				ex.rules = injection.Score(f.texts[i]).Score >= injection.DefaultThreshold
 				held = append(held, ex)
@@ -216,6 +241,9 @@ func run(args []string, out io.Writer) error {
 		*threshold = t
 	}
 	report(out, m, files, held, *threshold)
+	if err := reportCalibAttacks(out, m, calibAttacks, *threshold); err != nil {
+		return err
+	}
 	return reportUnseen(out, m, unseenAttacks, append(calib, unseenBenign...), *threshold)
 }
 
@@ -353,7 +381,7 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 	var att, ben tally
 	rawThreshold := math.Log(threshold / (1 - threshold))
 	for _, e := range held {
-		flagged := m.RawFeatures(e.feats) >= rawThreshold
+		flagged := raw(m, e) >= rawThreshold
 		t := &per[e.file]
 		t.n++
 		tt := &ben
@@ -379,10 +407,10 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 	fmt.Fprintf(out, "  all benign: false positives %d/%d (%.1f%%)\n", ben.flagged, ben.n, pct(ben.flagged, ben.n))
 	fmt.Fprintf(out, "held-out threshold sweep (detected / false positives):")
 	for _, t := range sweep {
-		raw := math.Log(t / (1 - t))
+		cut := math.Log(t / (1 - t))
 		var a, b int
 		for _, e := range held {
-			if m.RawFeatures(e.feats) >= raw {
+			if raw(m, e) >= cut {
 				if e.label == 1 {
 					a++
 				} else {
@@ -395,7 +423,7 @@ func report(out io.Writer, m *injclassifier.Model, files []dataFile, held []exam
 	fmt.Fprintln(out)
 	var ra, rb, oa, ob int
 	for _, e := range held {
-		either := e.rules || m.RawFeatures(e.feats) >= rawThreshold
+		either := e.rules || raw(m, e) >= rawThreshold
 		switch {
 		case e.label == 1:
 			ra += b2i(e.rules)
@@ -435,7 +463,7 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 			}
 			raws := make([]float64, len(texts))
 			for i, t := range texts {
-				raws[i] = m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+				raws[i] = rawText(m, t)
 			}
 			above := func(t float64) int {
 				k := 0
@@ -457,6 +485,41 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 	return nil
 }
 
+// reportCalibAttacks prints the detected share of each --calib-attacks
+// file at the threshold, with a sweep, and in total.
+func reportCalibAttacks(out io.Writer, m *injclassifier.Model, paths []string, threshold float64) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	fmt.Fprintf(out, "calibration attacks (never trained on), at threshold %.3f:\n", threshold)
+	for _, p := range paths {
+		texts, err := injection.LoadTexts(p)
+		if err != nil {
+			return err
+		}
+		raws := make([]float64, len(texts))
+		for i, t := range texts {
+			raws[i] = rawText(m, t)
+		}
+		above := func(t float64) int {
+			k := 0
+			for _, r := range raws {
+				if r >= math.Log(t/(1-t)) {
+					k++
+				}
+			}
+			return k
+		}
+		n := above(threshold)
+		fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (injection, detected); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)))
+		for _, t := range sweep {
+			fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(above(t), len(texts)))
+		}
+		fmt.Fprintln(out)
+	}
+	return nil
+}
+
 // scoreSet is a named set of benign texts' raw scores, for choosing the
 // threshold.
 type scoreSet struct {
@@ -472,7 +535,7 @@ func heldOutSets(m *injclassifier.Model, files []dataFile, held []example, docum
 	perFile := map[int][]float64{}
 	for _, e := range held {
 		if e.label == 0 && (documents == "" || !strings.Contains(filepath.Base(files[e.file].path), documents)) {
-			perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+			perFile[e.file] = append(perFile[e.file], raw(m, e))
 		}
 	}
 	var sets []scoreSet
@@ -502,7 +565,7 @@ func fileSets(m *injclassifier.Model, paths []string) ([]scoreSet, error) {
 		}
 		s := scoreSet{name: filepath.Base(p)}
 		for _, t := range texts {
-			s.raws = append(s.raws, m.RawFeatures(injclassifier.AppendFeatures(nil, t)))
+			s.raws = append(s.raws, rawText(m, t))
 		}
 		sets = append(sets, s)
 	}
@@ -533,7 +596,7 @@ func unseenSourceSets(out io.Writer, files []dataFile, train, held []example, so
 	for _, set := range [][]example{train, held} {
 		for _, e := range set {
 			if isSource(e) {
-				perFile[e.file] = append(perFile[e.file], m.RawFeatures(e.feats))
+				perFile[e.file] = append(perFile[e.file], raw(m, e))
 			}
 		}
 	}

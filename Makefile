@@ -116,12 +116,16 @@ train-detector:
 	  --calib-benign plugins/injclassifier/traindata/own_mof_calib.json \
 	  --calib-benign plugins/injclassifier/traindata/own_attneg_calib.json \
 	  --calib-benign plugins/injclassifier/traindata/own_mof3_calib.json \
+	  --calib-benign $(EVAL_DIR)/NotInject_one.json \
 	  --calib-attacks plugins/injclassifier/traindata/own_attacks_calib.json \
 	  --calib-source xstest_benign.json --calib-source deepset_benign.json --calib-source deepset_injection.json \
 	  --target-fp 0.03 \
 	  --out plugins/injclassifier/model.bin \
 	  --report-attacks plugins/injclassifier/testdata/pretuning_attacks.json \
 	  --report-attacks plugins/injclassifier/testdata/handwritten_attacks.json \
+	  --report-attacks plugins/injclassifier/testdata/blind_attacks.json \
+	  --report-attacks plugins/injclassifier/testdata/blind_hijack.json \
+	  --report-benign plugins/injclassifier/testdata/blind_benign.json \
 	  --report-benign plugins/injclassifier/testdata/pretuning_benign.json \
 	  --report-benign plugins/injclassifier/testdata/handwritten_benign.json \
-	  --report-benign $(EVAL_DIR)/NotInject_one.json --report-benign $(EVAL_DIR)/NotInject_two.json --report-benign $(EVAL_DIR)/NotInject_three.json
+	  --report-benign $(EVAL_DIR)/NotInject_two.json --report-benign $(EVAL_DIR)/NotInject_three.json

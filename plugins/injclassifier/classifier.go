@@ -25,9 +25,10 @@ import (
 
 // DefaultThreshold is the probability at which a text is flagged when the
 // config sets no threshold: the one make train-detector chose for the
-// embedded model (the lowest at which at most 3% of each calibration set of
-// benign texts is flagged; see README.md).
-const DefaultThreshold = 0.785
+// embedded model's fused score (the lowest at which at most 3% of each
+// calibration set of benign texts is flagged, NotInject_one among them;
+// see README.md).
+const DefaultThreshold = 0.94
 
 // Actions for Config.Action.
 const (

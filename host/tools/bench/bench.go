@@ -78,6 +78,11 @@ type Options struct {
 	PacedDuration time.Duration
 	// AuditFSync is moat's [audit] fsync (default "every", as shipped).
 	AuditFSync string
+	// Rounds splits each cell's Duration into that many slices and runs
+	// them interleaved: round by round, every cell against every target in
+	// turn, so that the bare proxy and moat share the machine's slow and
+	// busy moments and their ratio is not one target's luck (default 3).
+	Rounds int
 	// Profile enables moat's pprof and saves a CPU profile of each moat
 	// target during its highest-concurrency cells (KEY-json-cpu.pprof and
 	// KEY-stream-cpu.pprof in Work).
@@ -109,6 +114,10 @@ func (o *Options) withDefaults() (Options, error) {
 		c.Warmup = time.Second
 	}
 	c.Warmup = min(c.Warmup, c.Duration/2)
+	if c.Rounds <= 0 {
+		c.Rounds = 3
+	}
+	c.Rounds = min(c.Rounds, max(1, int(c.Duration/time.Second)))
 	if len(c.Concurrency) == 0 {
 		c.Concurrency = []int{1, 32}
 	}
@@ -267,31 +276,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if opts.Peers {
 		keys = append(keys, KeyPortkey)
 	}
-	for _, key := range keys {
-		if !opts.wants(key) {
-			continue
+	live, err := e.startAll(ctx, rep, keys, standin)
+	defer func() {
+		for _, l := range live {
+			l.t.stop()
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		tr := &TargetResult{Key: key, Name: targetNames[key], Cells: map[Cell]*Measurement{}}
-		rep.Targets = append(rep.Targets, tr)
-		t, err := e.start(ctx, key, standin)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			tr.NA = oneLine(err.Error())
-			log("%s: n/a: %v", tr.Name, err)
-			continue
-		}
-		tr.PID = t.proc.PID()
-		err = e.measure(ctx, t, tr, rep.Cells)
-		t.stop()
-		if err != nil {
-			return nil, err
-		}
+	}()
+	if err != nil {
+		return nil, err
 	}
+	if err := e.interleave(ctx, live, rep.Cells); err != nil {
+		return nil, err
+	}
+	for _, l := range live {
+		if rss, err := PeakRSS(l.t.proc.PID()); err == nil {
+			l.tr.PeakRSS = rss
+		}
+		l.t.stop()
+	}
+	live = nil
 	if !opts.SkipPaced {
 		rep.Paced = e.pacedExperiment(ctx)
 		if err := ctx.Err(); err != nil {
@@ -431,88 +434,165 @@ func (e *env) check(ctx context.Context, t *target) (map[bool]error, error) {
 	return failed, nil
 }
 
-// measure runs every cell against t.
-func (e *env) measure(ctx context.Context, t *target, tr *TargetResult, cells []Cell) error {
+// liveTarget is a started target and its results.
+type liveTarget struct {
+	t      *target
+	tr     *TargetResult
+	failed map[bool]error // the kinds of request its check failed
+}
+
+// startAll starts and checks every wanted target of keys, in order. A
+// target that cannot start or answer is reported n/a and left out.
+func (e *env) startAll(ctx context.Context, rep *Report, keys []string, standin *Proc) ([]*liveTarget, error) {
 	log := func(format string, args ...any) { fmt.Fprintf(e.opts.Progress, format+"\n", args...) }
-	failed, err := e.check(ctx, t)
-	if err != nil {
-		return err
+	var live []*liveTarget
+	for _, key := range keys {
+		if !e.opts.wants(key) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return live, err
+		}
+		tr := &TargetResult{Key: key, Name: targetNames[key], Cells: map[Cell]*Measurement{}}
+		rep.Targets = append(rep.Targets, tr)
+		t, err := e.start(ctx, key, standin)
+		if err != nil {
+			if ctx.Err() != nil {
+				return live, ctx.Err()
+			}
+			tr.NA = oneLine(err.Error())
+			log("%s: n/a: %v", tr.Name, err)
+			continue
+		}
+		tr.PID = t.proc.PID()
+		failed, err := e.check(ctx, t)
+		if err != nil {
+			t.stop()
+			return live, err
+		}
+		if len(failed) == 2 {
+			tr.NA = "check failed: " + oneLine(failed[false].Error())
+			log("%s: n/a: %v", tr.Name, failed[false])
+			t.stop()
+			continue
+		}
+		for _, c := range rep.Cells {
+			m := &Measurement{}
+			tr.Cells[c] = m
+			if err := failed[c.Stream]; err != nil {
+				m.NA = "check failed: " + oneLine(err.Error())
+				log("%-26s %-32s n/a: %v", tr.Name, c, err)
+			}
+		}
+		live = append(live, &liveTarget{t: t, tr: tr, failed: failed})
 	}
-	if len(failed) == 2 {
-		tr.NA = "check failed: " + oneLine(failed[false].Error())
-		log("%s: n/a: %v", tr.Name, failed[false])
-		return nil
-	}
+	return live, nil
+}
+
+// interleave runs the rounds: in each, every cell against every live
+// target in turn, for Duration/Rounds (the first round after the full
+// warm-up, later ones after a short one).
+func (e *env) interleave(ctx context.Context, live []*liveTarget, cells []Cell) error {
+	o := e.opts
+	slice := o.Duration / time.Duration(o.Rounds)
 	maxConc := 0
 	for _, c := range cells {
 		maxConc = max(maxConc, c.Concurrency)
 	}
-	for _, c := range cells {
-		m := &Measurement{}
-		tr.Cells[c] = m
-		if err := failed[c.Stream]; err != nil {
-			m.NA = "check failed: " + oneLine(err.Error())
-			log("%-26s %-32s n/a: %v", tr.Name, c, err)
-			continue
+	for r := range o.Rounds {
+		warm := o.Warmup
+		if r > 0 {
+			warm = min(o.Warmup, 250*time.Millisecond)
 		}
-		var cpu0, cpu1 time.Duration
-		var cpuErr error
-		spec := LoadSpec{
-			URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(c.Stream), Stream: c.Stream,
-			Concurrency: c.Concurrency, Warmup: e.opts.Warmup, Duration: e.opts.Duration,
-			OnStart: func() { cpu0, cpuErr = CPUTime(t.proc.PID()) },
-			OnEnd: func() {
-				var err error
-				if cpu1, err = CPUTime(t.proc.PID()); err != nil && cpuErr == nil {
-					cpuErr = err
+		for _, c := range cells {
+			for _, l := range live {
+				m := l.tr.Cells[c]
+				if m.NA != "" {
+					continue
 				}
-			},
-		}
-		var profDone chan struct{}
-		if e.opts.Profile && t.admin != "" && c.Concurrency == maxConc {
-			profDone = make(chan struct{})
-			start := spec.OnStart
-			spec.OnStart = func() {
-				start()
-				go func() {
-					defer close(profDone)
-					kind := map[bool]string{false: "json", true: "stream"}[c.Stream]
-					if err := e.profile(ctx, t, filepath.Join(e.work, t.key+"-"+kind+"-cpu.pprof")); err != nil {
-						log("%s: profile: %v", tr.Name, err)
-					}
-				}()
+				prof := o.Profile && l.t.admin != "" && c.Concurrency == maxConc && r == o.Rounds-1
+				if err := e.measureSlice(ctx, l, c, m, slice, warm, prof); err != nil {
+					return err
+				}
 			}
-		}
-		res, err := Load(ctx, spec)
-		if profDone != nil {
-			select {
-			case <-profDone:
-			case <-ctx.Done():
-			}
-		}
-		if err != nil {
-			return err
-		}
-		m.Result = res
-		if cpuErr != nil {
-			m.NA = "cpu: " + cpuErr.Error()
-		} else {
-			m.CPU = cpu1 - cpu0
-		}
-		log("%-26s %-32s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %.3f ms/req  errors %d", tr.Name, c, res.RPS(), ms(Quantile(res.Latency, .5)), ms(Quantile(res.Latency, .99)), ms(m.CPUPerRequest()), res.Errors)
-		if res.OK == 0 {
-			m.NA = "no successful request: " + oneLine(res.FirstError)
 		}
 	}
-	if rss, err := PeakRSS(t.proc.PID()); err == nil {
-		tr.PeakRSS = rss
+	for _, l := range live {
+		for _, c := range cells {
+			if m := l.tr.Cells[c]; m.NA == "" && (m.Result == nil || m.Result.OK == 0) {
+				first := ""
+				if m.Result != nil {
+					first = m.Result.FirstError
+				}
+				m.NA = "no successful request: " + oneLine(first)
+			}
+		}
 	}
 	return nil
 }
 
+// measureSlice runs one slice of cell c against l and adds it to m.
+func (e *env) measureSlice(ctx context.Context, l *liveTarget, c Cell, m *Measurement, slice, warm time.Duration, prof bool) error {
+	t, tr := l.t, l.tr
+	var cpu0, cpu1 time.Duration
+	var cpuErr error
+	spec := LoadSpec{
+		URL: t.url + "/v1/messages", Header: t.header, Body: RequestBody(c.Stream), Stream: c.Stream,
+		Concurrency: c.Concurrency, Warmup: warm, Duration: slice,
+		OnStart: func() { cpu0, cpuErr = CPUTime(t.proc.PID()) },
+		OnEnd: func() {
+			var err error
+			if cpu1, err = CPUTime(t.proc.PID()); err != nil && cpuErr == nil {
+				cpuErr = err
+			}
+		},
+	}
+	var profDone chan struct{}
+	if prof {
+		profDone = make(chan struct{})
+		start := spec.OnStart
+		spec.OnStart = func() {
+			start()
+			go func() {
+				defer close(profDone)
+				kind := map[bool]string{false: "json", true: "stream"}[c.Stream]
+				if err := e.profile(ctx, t, slice, filepath.Join(e.work, t.key+"-"+kind+"-cpu.pprof")); err != nil {
+					fmt.Fprintf(e.opts.Progress, "%s: profile: %v\n", tr.Name, err)
+				}
+			}()
+		}
+	}
+	res, err := Load(ctx, spec)
+	if profDone != nil {
+		select {
+		case <-profDone:
+		case <-ctx.Done():
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if cpuErr != nil {
+		m.NA = "cpu: " + cpuErr.Error()
+		return nil
+	}
+	m.CPU += cpu1 - cpu0
+	m.Result = m.Result.merge(res)
+	fmt.Fprintf(e.opts.Progress, "%-26s %-32s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %.3f ms/req  errors %d\n", tr.Name, c, res.RPS(), ms(Quantile(res.Latency, .5)), ms(Quantile(res.Latency, .99)), ms(cpuPer(cpu1-cpu0, res.OK)), res.Errors)
+	return nil
+}
+
+// cpuPer is cpu / n, or 0.
+func cpuPer(cpu time.Duration, n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return cpu / time.Duration(n)
+}
+
 // profile saves a CPU profile of a moat target through its admin listener.
-func (e *env) profile(ctx context.Context, t *target, path string) error {
-	secs := max(1, int(e.opts.Duration.Seconds())-1)
+func (e *env) profile(ctx context.Context, t *target, window time.Duration, path string) error {
+	secs := max(1, int(window.Seconds())-1)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.admin, secs), nil)
 	if err != nil {
 		return err

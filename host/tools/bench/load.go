@@ -62,6 +62,39 @@ type LoadResult struct {
 	MeanText []time.Duration
 }
 
+// merge returns r and o together (o alone when r is nil): counts and
+// windows added, samples merged in order.
+func (r *LoadResult) merge(o *LoadResult) *LoadResult {
+	if r == nil {
+		return o
+	}
+	r.OK += o.OK
+	r.Errors += o.Errors
+	if r.Status == nil {
+		r.Status = map[int]int{}
+	}
+	for k, v := range o.Status {
+		r.Status[k] += v
+	}
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+	r.Window += o.Window
+	r.Latency = mergeSorted(r.Latency, o.Latency)
+	r.TTFB = mergeSorted(r.TTFB, o.TTFB)
+	r.FirstText = mergeSorted(r.FirstText, o.FirstText)
+	r.MeanText = append(r.MeanText, o.MeanText...)
+	return r
+}
+
+// mergeSorted merges two sorted slices into a new sorted one.
+func mergeSorted(a, b []time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(a)+len(b))
+	out = append(append(out, a...), b...)
+	slices.Sort(out)
+	return out
+}
+
 // RPS is successful requests per second over the window.
 func (r *LoadResult) RPS() float64 {
 	if r.Window <= 0 {

@@ -222,8 +222,8 @@ func ratio(v, base float64, format string) string {
 func (r *Report) Print(w io.Writer) error {
 	var b strings.Builder
 	o := r.Options
-	fmt.Fprintf(&b, "moat side-by-side benchmark: %s per cell after %s warm-up; 4 KiB English prompt, %d-byte reply; audit fsync %q; loopback only\n",
-		o.Duration, o.Warmup, len(ReplyText), o.AuditFSync)
+	fmt.Fprintf(&b, "moat side-by-side benchmark: %s per cell in %d interleaved rounds (every target in turn, round after round) after %s warm-up; 4 KiB English prompt, %d-byte reply; audit fsync %q; loopback only\n",
+		o.Duration, max(1, o.Rounds), o.Warmup, len(ReplyText), o.AuditFSync)
 	fmt.Fprintf(&b, "ratios in parentheses are to the bare reverse proxy; CPU is the target process's user+system time per successful request; RSS is its peak (VmHWM)\n")
 	for _, c := range r.Cells {
 		fmt.Fprintf(&b, "\n%s\n", c)

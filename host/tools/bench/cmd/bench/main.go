@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	duration := fs.Duration("duration", defDuration, "measured time per cell (env BENCH_DURATION)")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up per cell")
+	rounds := fs.Int("rounds", 3, "interleaved rounds: each cell's time is split into that many slices, run target after target, round after round")
 	conc := fs.String("concurrency", envString("BENCH_CONCURRENCY", "1,32"), "comma-separated worker counts (env BENCH_CONCURRENCY)")
 	targets := fs.String("targets", "", "comma-separated subset of: direct,bare,moat-none,moat-default,moat-user,portkey,moat-loop")
 	noLoop := fs.Bool("no-loop", false, "skip the looping-plugin experiment")
@@ -83,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := bench.Options{
 		Root: root, Self: []string{self}, MoatBin: *moatBin, Peers: *peers,
-		Duration: *duration, Warmup: *warmup, Concurrency: concs,
+		Duration: *duration, Warmup: *warmup, Rounds: *rounds, Concurrency: concs,
 		SkipLoop: *noLoop, LoopRate: *loopRate, LoopWorkers: *loopWorkers, LoopTimeout: *loopTimeout, LoopLoad: *loopLoad,
 		SkipPaced: *noPaced, PacedDelay: *pacedDelay,
 		AuditFSync: *fsync, Profile: *profile, Progress: stderr,

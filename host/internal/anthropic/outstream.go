@@ -71,10 +71,14 @@ func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 			switch {
 			case se.Delta.Type == "text_delta" && b.typ == "text":
 				s.Generated += int64(len(se.Delta.Text))
-				return s.feed(se.Index, abi.KindText, "text", se.Delta.Text, TextDelta)
+				var orig *Event
+				if se.exact && ev.Name == EventContentBlockDelta {
+					orig = &ev
+				}
+				return s.feed(se.Index, abi.KindText, "text", se.Delta.Text, TextDelta, orig)
 			case se.Delta.Type == "thinking_delta" && b.typ == "thinking":
 				s.Generated += int64(len(se.Delta.Thinking))
-				return s.feed(se.Index, abi.KindThinking, "thinking", se.Delta.Thinking, ThinkingDelta)
+				return s.feed(se.Index, abi.KindThinking, "thinking", se.Delta.Thinking, ThinkingDelta, nil)
 			case se.Delta.Type == "input_json_delta" && (b.typ == "tool_use" || b.typ == "server_tool_use"):
 				s.Generated += int64(len(se.Delta.PartialJSON))
 				b.sawJSON = true
@@ -149,7 +153,10 @@ func blockPath(index int, field string) string {
 }
 
 // feed passes streamed text to the judge and builds the delta to release.
-func (s *OutputStream) feed(index int, kind, field, text string, build func(int, string) Event) ([]Event, error) {
+// orig, when set, is the upstream's delta in the API's exact layout: when
+// the judge releases exactly its text, it is sent as it came (the same
+// JSON, without building it again).
+func (s *OutputStream) feed(index int, kind, field, text string, build func(int, string) Event, orig *Event) ([]Event, error) {
 	path := ""
 	if b := s.blocks[index]; b != nil {
 		if b.path == "" {
@@ -163,7 +170,11 @@ func (s *OutputStream) feed(index int, kind, field, text string, build func(int,
 	if err != nil || out == "" {
 		return nil, err
 	}
-	s.fed[0] = build(index, out)
+	if orig != nil && out == text {
+		s.fed[0] = *orig
+	} else {
+		s.fed[0] = build(index, out)
+	}
 	return s.fed[:], nil
 }
 
@@ -222,7 +233,7 @@ func (s *OutputStream) start(v *node, index int) ([]Event, error) {
 	}
 	if initial != "" {
 		s.Generated += int64(len(initial))
-		more, err := s.feed(index, kind, streamed, initial, build)
+		more, err := s.feed(index, kind, streamed, initial, build, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -55,7 +55,9 @@ func NewEventReader(r io.Reader) *EventReader {
 }
 
 // Next returns the next event, or io.EOF at a clean end between events, or
-// io.ErrUnexpectedEOF when the stream stops inside an event.
+// io.ErrUnexpectedEOF when the stream stops inside an event. The event's
+// Data is memory of its own, never reused by the reader: ParseStreamEvent
+// may return strings that share it.
 func (er *EventReader) Next() (Event, error) {
 	var ev Event
 	var data []byte
@@ -169,9 +171,32 @@ type EventWriter struct {
 // without waiting for Flush, so a long burst does not pile up.
 const writeThrough = 16 << 10
 
-// NewEventWriter returns a writer of events to w.
+// writeBufs holds the buffers of released event writers, for the next
+// stream: a stream's events then cost no buffer growth.
+var writeBufs sync.Pool
+
+// NewEventWriter returns a writer of events to w. Release gives its buffer
+// back when the stream is over.
 func NewEventWriter(w http.ResponseWriter) *EventWriter {
-	return &EventWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 4<<10)}
+	var buf []byte
+	if p, _ := writeBufs.Get().(*[]byte); p != nil {
+		buf = (*p)[:0]
+	} else {
+		buf = make([]byte, 0, 4<<10)
+	}
+	return &EventWriter{w: w, rc: http.NewResponseController(w), buf: buf}
+}
+
+// Release hands the writer's buffer to the next stream. The writer must
+// not be used after; Release on a released writer does nothing.
+func (ew *EventWriter) Release() {
+	if ew.buf == nil || cap(ew.buf) > 4*writeThrough {
+		ew.buf = nil
+		return
+	}
+	b := ew.buf[:0]
+	ew.buf = nil
+	writeBufs.Put(&b)
 }
 
 // Write buffers one event; an error is the failure of a write through.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -46,6 +47,10 @@ type StreamEvent struct {
 	// tree is the strict parse ParseStreamEvent read the event from, for
 	// OutputStream.Event (nil when it was read another way).
 	tree *node
+	// exact is set when the event is a delta in the API's exact layout
+	// (parseDelta): nothing in it but what the fields above hold, so a
+	// delta released unchanged can be sent as the upstream wrote it.
+	exact bool
 }
 
 // ParseStreamEvent decodes an event's data with the strict decoder
@@ -57,7 +62,9 @@ type StreamEvent struct {
 // fixed bytes are compared and its one string is checked as strictly as
 // the decoder would (valid UTF-8, no control characters, escapes through
 // jsontext); these are nearly every event of a stream. Anything else goes
-// to the decoder.
+// to the decoder. The delta's string may share data's memory (no copy for
+// plain ASCII text): data must not be changed while the event is in use
+// (EventReader.Next returns each event's data in memory of its own).
 func ParseStreamEvent(data []byte) (StreamEvent, error) {
 	var se StreamEvent
 	if parseDelta(data, &se) {
@@ -291,7 +298,7 @@ func parseDelta(data []byte, se *StreamEvent) bool {
 		if !ok {
 			return false
 		}
-		se.Type, se.Index = EventContentBlockDelta, index
+		se.Type, se.Index, se.exact = EventContentBlockDelta, index, true
 		se.Delta.Type = df.typ
 		switch i {
 		case 0:
@@ -317,7 +324,8 @@ func cutPrefix(b []byte, prefix string) ([]byte, bool) {
 // unquoteStrict decodes lit, which must be exactly one JSON string
 // literal, refusing what the strict decoder refuses (invalid UTF-8,
 // unpaired surrogate escapes, control characters, bytes after the
-// closing quote).
+// closing quote). A literal without escapes or non-ASCII bytes is
+// returned as a string sharing lit's memory (see ParseStreamEvent).
 func unquoteStrict(lit []byte) (string, bool) {
 	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
 		return "", false
@@ -331,7 +339,10 @@ func unquoteStrict(lit []byte) (string, bool) {
 		}
 	}
 	if plain {
-		return string(body), true
+		if len(body) == 0 {
+			return "", true
+		}
+		return unsafe.String(&body[0], len(body)), true
 	}
 	b, err := jsontext.AppendUnquote(nil, lit)
 	if err != nil {

@@ -80,6 +80,18 @@ func checkSameAsDecoder(t *testing.T, data []byte) {
 	t.Helper()
 	got, gerr := ParseStreamEvent(data)
 	got.tree = nil
+	if got.exact {
+		// exact promises that the event holds nothing but the fields read:
+		// {"type","index","delta":{"type", one field}}, strictly parsed.
+		root, err := parseTree(data)
+		if err != nil || root.kind != '{' || len(root.keys) != 3 {
+			t.Fatalf("ParseStreamEvent(%q) says exact layout, but the event is %v / %v", data, root, err)
+		}
+		if d := root.get("delta"); d == nil || d.kind != '{' || len(d.keys) != 2 {
+			t.Fatalf("ParseStreamEvent(%q) says exact layout, but its delta is %v", data, d)
+		}
+		got.exact = false
+	}
 	want, werr := referenceParseStreamEvent(data)
 	if (gerr == nil) != (werr == nil) {
 		t.Fatalf("ParseStreamEvent(%q) error %v, the decoder's %v", data, gerr, werr)

@@ -25,6 +25,8 @@ type call struct {
 	c  *gin.Context
 	// stopped ends the call's count in moat_requests_in_flight.
 	stopped func()
+	// sink is the call's event stream, if it streamed (released at end).
+	sink *sseSink
 }
 
 func (g *Gateway) begin(c *gin.Context, endpoint string) *call {
@@ -48,6 +50,9 @@ const hdrRequestID = "X-Moat-Request-Id"
 // end releases what the call holds. It runs deferred in every handler.
 func (cl *call) end() {
 	cl.End()
+	if cl.sink != nil {
+		cl.sink.w.Release()
+	}
 	cl.st.refs.release()
 	cl.g.inflight.release()
 	cl.stopped()
@@ -132,7 +137,8 @@ func (cl *call) Stream() streamguard.Sink {
 	h.Set("cache-control", "no-cache")
 	h.Set("x-accel-buffering", "no")
 	cl.c.Writer.WriteHeader(http.StatusOK)
-	return &sseSink{w: anthropic.NewEventWriter(cl.c.Writer)}
+	cl.sink = &sseSink{w: anthropic.NewEventWriter(cl.c.Writer)}
+	return cl.sink
 }
 
 // sseSink is the streamguard.Sink that re-emits Anthropic's events to the

@@ -29,6 +29,30 @@ var ErrEventTooLarge = errors.New("sse event too large")
 // skipped.
 type EventReader struct {
 	r *bufio.Reader
+	// scratch collects an event's data lines; arena holds the data of the
+	// events returned, many small events to one allocation.
+	scratch, arena []byte
+}
+
+// arenaChunk is the size of the arena's allocations.
+const arenaChunk = 8 << 10
+
+// keep copies data into the arena and returns the copy, capped so that an
+// append to it allocates instead of running into the next event's data.
+func (er *EventReader) keep(data []byte) []byte {
+	n := len(data)
+	if n == 0 {
+		return []byte{}
+	}
+	if cap(er.arena)-len(er.arena) < n {
+		if n > arenaChunk/2 {
+			return bytes.Clone(data)
+		}
+		er.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(er.arena)
+	er.arena = append(er.arena, data...)
+	return er.arena[start : start+n : start+n]
 }
 
 // readBufs holds the 32 KiB read buffers of event readers no longer
@@ -60,7 +84,13 @@ func NewEventReader(r io.Reader) *EventReader {
 // may return strings that share it.
 func (er *EventReader) Next() (Event, error) {
 	var ev Event
-	var data []byte
+	data := er.scratch[:0]
+	hasData := false
+	defer func() {
+		if cap(data) <= 64<<10 {
+			er.scratch = data[:0]
+		}
+	}()
 	seen := false
 	size := 0
 	for {
@@ -98,7 +128,9 @@ func (er *EventReader) Next() (Event, error) {
 				}
 				continue
 			}
-			ev.Data = data
+			if hasData {
+				ev.Data = er.keep(data)
+			}
 			return ev, nil
 		}
 		if line[0] == ':' {
@@ -111,13 +143,11 @@ func (er *EventReader) Next() (Event, error) {
 			ev.Name = eventName(value)
 			seen = true
 		case "data":
-			if data != nil {
+			if hasData {
 				data = append(data, '\n')
 			}
 			data = append(data, value...)
-			if data == nil {
-				data = []byte{}
-			}
+			hasData = true
 			seen = true
 		}
 		if err != nil {

@@ -457,31 +457,40 @@ func reportUnseen(out io.Writer, m *injclassifier.Model, attacks, benign []strin
 		kind  string
 	}{{attacks, "injection, detected"}, {benign, "benign, false positives"}} {
 		for _, p := range set.files {
-			texts, err := injection.LoadTexts(p)
-			if err != nil {
+			if err := reportFile(out, m, p, set.kind, threshold); err != nil {
 				return err
 			}
-			raws := make([]float64, len(texts))
-			for i, t := range texts {
-				raws[i] = rawText(m, t)
-			}
-			above := func(t float64) int {
-				k := 0
-				for _, r := range raws {
-					if r >= math.Log(t/(1-t)) {
-						k++
-					}
-				}
-				return k
-			}
-			n := above(threshold)
-			fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (%s); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)), set.kind)
-			for _, t := range sweep {
-				fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(above(t), len(texts)))
-			}
-			fmt.Fprintln(out)
 		}
 	}
+	return nil
+}
+
+// reportFile prints the share of file p's texts scoring at or above the
+// threshold, and a sweep of other thresholds; kind says what that share is.
+func reportFile(out io.Writer, m *injclassifier.Model, p, kind string, threshold float64) error {
+	texts, err := injection.LoadTexts(p)
+	if err != nil {
+		return err
+	}
+	raws := make([]float64, len(texts))
+	for i, t := range texts {
+		raws[i] = rawText(m, t)
+	}
+	above := func(t float64) int {
+		k := 0
+		for _, r := range raws {
+			if r >= math.Log(t/(1-t)) {
+				k++
+			}
+		}
+		return k
+	}
+	n := above(threshold)
+	fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (%s); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)), kind)
+	for _, t := range sweep {
+		fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(above(t), len(texts)))
+	}
+	fmt.Fprintln(out)
 	return nil
 }
 
@@ -493,29 +502,9 @@ func reportCalibAttacks(out io.Writer, m *injclassifier.Model, paths []string, t
 	}
 	fmt.Fprintf(out, "calibration attacks (never trained on), at threshold %.3f:\n", threshold)
 	for _, p := range paths {
-		texts, err := injection.LoadTexts(p)
-		if err != nil {
+		if err := reportFile(out, m, p, "injection, detected", threshold); err != nil {
 			return err
 		}
-		raws := make([]float64, len(texts))
-		for i, t := range texts {
-			raws[i] = rawText(m, t)
-		}
-		above := func(t float64) int {
-			k := 0
-			for _, r := range raws {
-				if r >= math.Log(t/(1-t)) {
-					k++
-				}
-			}
-			return k
-		}
-		n := above(threshold)
-		fmt.Fprintf(out, "  %-40s %4d/%-4d %5.1f%%  (injection, detected); sweep", filepath.Base(p), n, len(texts), pct(n, len(texts)))
-		for _, t := range sweep {
-			fmt.Fprintf(out, " %.2f:%.0f%%", t, pct(above(t), len(texts)))
-		}
-		fmt.Fprintln(out)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ import (
 // embedded model's fused score (the lowest at which at most 3% of each
 // calibration set of benign texts is flagged, NotInject_one among them;
 // see README.md).
-const DefaultThreshold = 0.927
+const DefaultThreshold = 0.781
 
 // Actions for Config.Action.
 const (

@@ -172,8 +172,7 @@ func TestConcurrentHostile(t *testing.T) {
 // The hand-written sets are never trained on; the test keeps the figures
 // reported in README.md (the sample config's fused score at the default
 // threshold) from silently regressing. The floors are the measured figures
-// rounded down; the blind sets (testdata/blind_README.md) also hold issue
-// 19's goals.
+// rounded down to 5 points; the blind sets are testdata/blind_README.md.
 func TestHandwrittenSets(t *testing.T) {
 	cfg, _ := Config{Heuristics: 1}.normalized()
 	cases := []struct {
@@ -181,10 +180,10 @@ func TestHandwrittenSets(t *testing.T) {
 		attacks  bool
 		min, max float64 // bounds on the flagged share
 	}{
-		{"testdata/pretuning_attacks.json", true, 0.75, 1},
-		{"testdata/handwritten_attacks.json", true, 0.80, 1},
-		{"testdata/blind_attacks.json", true, 0.70, 1},
-		{"testdata/blind_hijack.json", true, 0.70, 1},
+		{"testdata/pretuning_attacks.json", true, 0.80, 1},
+		{"testdata/handwritten_attacks.json", true, 0.95, 1},
+		{"testdata/blind_attacks.json", true, 0.80, 1},
+		{"testdata/blind_hijack.json", true, 0.85, 1},
 		{"testdata/pretuning_benign.json", false, 0, 0.02},
 		{"testdata/handwritten_benign.json", false, 0, 0.02},
 		{"testdata/blind_benign.json", false, 0, 0.02},

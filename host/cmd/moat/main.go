@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -115,23 +114,12 @@ func loadConfigFlag(name string, args []string, stderr io.Writer) (*config.Confi
 	return cfg, 0
 }
 
-// serveGCPercent is the GC target of moat serve and moat demo when GOGC
-// is not set.
-const serveGCPercent = 400
-
 func cmdServe(args []string, stdout, stderr io.Writer, demo bool) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
-	}
-	if os.Getenv("GOGC") == "" {
-		// A gateway's live heap is small (tens of MB) and its garbage is
-		// per request: with Go's default of 100 it collects several times
-		// a second under load. 400 trades some tens of MB of peak memory
-		// for a fraction of the GC's CPU; GOGC in the environment wins.
-		debug.SetGCPercent(serveGCPercent)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	// Components that log through the default logger (plugin loading) log

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/moat-gateway/moat/host/internal/builtin"
 )
 
 // Target keys, in table order.
@@ -40,18 +42,17 @@ var targetNames = map[string]string{
 }
 
 // DefaultInput and DefaultOutput are the default chain the benchmark runs:
-// five input sanitizers and two incremental output validators.
+// five input sanitizers and two incremental output validators. It holds
+// every stage of config.toml's [pipeline] (TestDefaultChainCoversSample),
+// configured as there, and pii-redact and html-escape besides.
 var (
-	DefaultInput  = []string{"strip-markers", "unicode-clean", "injection-heuristics", "secret-redact", "pii-redact"}
+	DefaultInput  = []string{"strip-markers", "unicode-clean", "injection-classifier", "secret-redact", "pii-redact"}
 	DefaultOutput = []string{"secret-redact", "html-escape"}
 )
 
 // AllBuiltins lists every built-in plugin; the default-chain target loads
 // them all (the chain uses some), so its peak RSS is "all built-ins loaded".
-var AllBuiltins = []string{
-	"strip-markers", "unicode-clean", "injection-heuristics", "length-limit", "pii-redact",
-	"secret-redact", "deny-patterns", "json-schema", "html-escape", "prompt-leak", "allow-patterns",
-}
+var AllBuiltins = builtin.Names()
 
 // builtinExtra is TOML added to a built-in's [[plugins]] block.
 var builtinExtra = map[string]string{
@@ -61,6 +62,10 @@ var builtinExtra = map[string]string{
 	"deny-patterns":  "config = { patterns = ['(?i)\\bdrop\\s+table\\b'] }\n",
 	"allow-patterns": "config = { patterns = ['(?s).+'] }\n",
 	"json-schema":    "config = { schema = { type = \"object\" } }\n",
+	// As config.toml: the learned detector fused with the rules, flagging
+	// on /v1/messages.
+	"injection-classifier": "config = { action = \"flag\", heuristics = 1.0 }\n",
+	"markdown-links":       "streaming = \"incremental\"\nhold_back = 128\nconfig = { allow_domains = [\"docs.anthropic.com\"] }\n",
 }
 
 // target is one system under load.

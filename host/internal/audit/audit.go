@@ -245,7 +245,7 @@ func Open(cfg Config, opts Options) (*Logger, error) {
 		l.log.Warn("audit log ends with a record in the old unkeyed format; continuing it with keyed records, which seal it from here on", "path", l.path, "seq", l.seq)
 	}
 	go l.run()
-	go l.checkpointer()
+	go l.checkpointer(h)
 	return l, nil
 }
 
@@ -483,12 +483,13 @@ func (l *Logger) LastCheckpoint() (Checkpoint, bool) {
 }
 
 // checkpointer saves a checkpoint every cpEvery while the durable head
-// moves, and a last one after the writer stops.
-func (l *Logger) checkpointer() {
+// moves, and a last one after the writer stops. last is the head Open
+// saved: records may be written (and made durable, by the requests
+// themselves) before this goroutine first runs.
+func (l *Logger) checkpointer(last *head) {
 	defer close(l.cpStopped)
 	t := time.NewTicker(l.cpEvery)
 	defer t.Stop()
-	last := l.durable.Load()
 	for {
 		select {
 		case <-t.C:

@@ -386,20 +386,14 @@ func (e *env) buildPlugins(ctx context.Context, rep *Report) {
 func (e *env) start(ctx context.Context, key string, standin *Proc) (*target, error) {
 	switch key {
 	case KeyDirect:
-		h := http.Header{}
-		h.Set("X-Api-Key", e.upKey)
-		h.Set("Anthropic-Version", "2023-06-01")
-		h.Set("Content-Type", "application/json")
+		h := messagesHeader(e.upKey)
 		return &target{key: key, url: e.standinURL, header: h, proc: standin, stop: func() {}}, nil
 	case KeyBare:
 		p, u, err := e.startRole(ctx, key, RoleBareProxy, "--upstream", e.standinURL)
 		if err != nil {
 			return nil, err
 		}
-		h := http.Header{}
-		h.Set("X-Api-Key", "bench-client")
-		h.Set("Anthropic-Version", "2023-06-01")
-		h.Set("Content-Type", "application/json")
+		h := messagesHeader("bench-client")
 		return &target{key: key, url: u, header: h, proc: p, stop: func() { p.Stop(5 * time.Second) }}, nil
 	case KeyMoatNone, KeyMoatDefault:
 		return e.startMoat(ctx, key)
@@ -749,10 +743,7 @@ func (e *env) pacedExperiment(ctx context.Context) *PacedResult {
 func (e *env) startPaced(ctx context.Context, key string, si *Proc) (*target, string, error) {
 	switch key {
 	case KeyPacedDirect:
-		h := http.Header{}
-		h.Set("X-Api-Key", e.upKey)
-		h.Set("Anthropic-Version", "2023-06-01")
-		h.Set("Content-Type", "application/json")
+		h := messagesHeader(e.upKey)
 		return &target{key: key, url: e.standinURL, header: h, proc: si, stop: func() {}}, "/v1/messages", nil
 	case KeyPacedNone, KeyPacedDefault:
 		base := map[string]string{KeyPacedNone: KeyMoatNone, KeyPacedDefault: KeyMoatDefault}[key]

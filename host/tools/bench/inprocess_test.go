@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -53,10 +52,7 @@ func startInProcess(tb testing.TB, key string) *target {
 			cancel()
 			<-done
 		})
-		h := http.Header{}
-		h.Set("X-Api-Key", e.clientKey)
-		h.Set("Anthropic-Version", "2023-06-01")
-		h.Set("Content-Type", "application/json")
+		h := messagesHeader(e.clientKey)
 		return &target{key: key, url: "http://" + addr, header: h}
 	case err := <-done:
 		cancel()

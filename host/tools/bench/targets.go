@@ -68,6 +68,15 @@ var builtinExtra = map[string]string{
 	"markdown-links":       "streaming = \"incremental\"\nhold_back = 128\nconfig = { allow_domains = [\"docs.anthropic.com\"] }\n",
 }
 
+// messagesHeader is the header of a Messages API call made with key.
+func messagesHeader(key string) http.Header {
+	h := http.Header{}
+	h.Set("X-Api-Key", key)
+	h.Set("Anthropic-Version", "2023-06-01")
+	h.Set("Content-Type", "application/json")
+	return h
+}
+
 // target is one system under load.
 type target struct {
 	key    string
@@ -333,10 +342,7 @@ func (e *env) startMoatConfig(ctx context.Context, key, cfg string) (*target, er
 		p.Stop(5 * time.Second)
 		return nil, fmt.Errorf("%s: cannot read its address from %q", key, line)
 	}
-	h := http.Header{}
-	h.Set("X-Api-Key", e.clientKey)
-	h.Set("Anthropic-Version", "2023-06-01")
-	h.Set("Content-Type", "application/json")
+	h := messagesHeader(e.clientKey)
 	return &target{key: key, url: "http://" + msg.Addr, header: h, proc: p, admin: msg.Admin, stop: func() { p.Stop(10 * time.Second) }}, nil
 }
 
@@ -386,14 +392,11 @@ func (e *env) startPortkey(ctx context.Context) (*target, error) {
 		p.Stop(5 * time.Second)
 		return nil, err
 	}
-	h := http.Header{}
+	h := messagesHeader(e.upKey)
 	h.Set("X-Portkey-Provider", "anthropic")
 	// Portkey appends /messages to the custom host for the Messages API.
 	h.Set("X-Portkey-Custom-Host", e.standinURL+"/v1")
 	h.Set("Authorization", "Bearer "+e.upKey)
-	h.Set("X-Api-Key", e.upKey)
-	h.Set("Anthropic-Version", "2023-06-01")
-	h.Set("Content-Type", "application/json")
 	return &target{key: KeyPortkey, url: fmt.Sprintf("http://127.0.0.1:%d", port), header: h, proc: p, stop: func() { p.Stop(5 * time.Second) }}, nil
 }
 

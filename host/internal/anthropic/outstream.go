@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/moat-gateway/moat/sdk/abi"
 )
@@ -60,6 +61,11 @@ func NewOutputStream(j StreamJudge, relay Relay) *OutputStream {
 func (s *OutputStream) Event(ev Event, se *StreamEvent) ([]Event, error) {
 	if ev.Name != "" && ev.Name != se.Type {
 		return nil, malformed("", "event %s carries data of type %s", safeName(ev.Name), safeName(se.Type))
+	}
+	if !typeName.match(se.Type) {
+		// The type becomes the event line sent on: one that is not a type
+		// name (a line break in it) could start events of its own.
+		return nil, malformed("type", "event type %s is not a type name", safeName(se.Type))
 	}
 	switch se.Type {
 	case EventPing:
@@ -170,7 +176,9 @@ func (s *OutputStream) feed(index int, kind, field, text string, build func(int,
 	if err != nil || out == "" {
 		return nil, err
 	}
-	if orig != nil && out == text {
+	if orig != nil && out == text && !strings.ContainsAny(text, "\u2028\u2029") {
+		// (TextDelta escapes U+2028 and U+2029 for JavaScript; the
+		// upstream's bytes may not.)
 		s.fed[0] = *orig
 	} else {
 		s.fed[0] = build(index, out)

@@ -1,6 +1,8 @@
 package anthropic
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -57,5 +59,62 @@ func TestTextDeltaRelayedAsWritten(t *testing.T) {
 				t.Fatalf("released %q, want %q", out, tc.want)
 			}
 		})
+	}
+}
+
+// U+2028 and U+2029 are escaped for JavaScript when moat encodes text; a
+// delta carrying them raw is built again rather than sent as written.
+func TestTextDeltaLineSeparatorsRebuilt(t *testing.T) {
+	start := Event{Name: EventContentBlockStart, Data: []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)}
+	s := NewOutputStream(changeJudge{}, nil)
+	se, _ := ParseStreamEvent(start.Data)
+	if _, err := s.Event(start, &se); err != nil {
+		t.Fatal(err)
+	}
+	ev := Event{Name: EventContentBlockDelta, Data: []byte("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\u2028b\u2029c\"}}")}
+	se, err := ParseStreamEvent(ev.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Event(ev, &se)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\u2028b\u2029c"}}`; len(out) != 1 || string(out[0].Data) != want {
+		t.Fatalf("released %q, want %q", out, want)
+	}
+}
+
+// An event whose type is not a type name is refused: the type becomes the
+// event line sent on, and a line break in it would start events of its own
+// (an unjudged delta, say).
+func TestEventTypeMustBeTypeName(t *testing.T) {
+	for _, typ := range []string{
+		"x\n\nevent: content_block_delta\ndata: {}",
+		"y\rdata: z",
+		"Ping",
+		"",
+	} {
+		data, _ := json.Marshal(map[string]string{"type": typ})
+		se, err := ParseStreamEvent(data)
+		if err != nil {
+			continue // refused already
+		}
+		if _, err := NewOutputStream(passJudge{}, nil).Event(Event{Data: data}, &se); err == nil {
+			t.Errorf("event of type %q passed", typ)
+		}
+	}
+}
+
+// A lone CR ends a line for SSE clients: the reader refuses it inside a
+// line, and the writer never sends one (data lines split there).
+func TestBareCarriageReturn(t *testing.T) {
+	er := NewEventReader(strings.NewReader("event: ping\rdata: {\"type\":\"x\"}\ndata: {\"type\":\"ping\"}\n\n"))
+	if _, err := er.Next(); !errors.Is(err, ErrBareCR) {
+		t.Fatalf("read a line with a bare CR: %v", err)
+	}
+	got := string(AppendEvent(nil, Event{Name: "ping", Data: []byte("{\r\"type\":\r\n\"ping\"}")}))
+	if want := "event: ping\ndata: {\ndata: \"type\":\ndata: \"ping\"}\n\n"; got != want {
+		t.Fatalf("wrote %q, want %q", got, want)
 	}
 }

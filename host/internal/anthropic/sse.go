@@ -25,6 +25,10 @@ const MaxEventBytes = 8 << 20
 // ErrEventTooLarge reports an event over MaxEventBytes.
 var ErrEventTooLarge = errors.New("sse event too large")
 
+// ErrBareCR is returned for a line holding a carriage return before its
+// end: a line break to the client that the reader would not see.
+var ErrBareCR = errors.New("sse line holds a bare carriage return")
+
 // EventReader reads server-sent events. Comments and retry/id fields are
 // skipped.
 type EventReader struct {
@@ -121,6 +125,12 @@ func (er *EventReader) Next() (Event, error) {
 			return Event{}, ErrEventTooLarge
 		}
 		line = bytes.TrimRight(line, "\r\n")
+		if bytes.IndexByte(line, '\r') >= 0 {
+			// Clients end SSE lines at a lone CR too: read past it, a
+			// line would carry a field (an event name, more data) that
+			// the client sees and moat does not.
+			return Event{}, ErrBareCR
+		}
 		if len(line) == 0 {
 			if !seen {
 				if err != nil {
@@ -281,7 +291,9 @@ func AppendEvent(b []byte, ev Event) []byte {
 	}
 	data := ev.Data
 	for {
-		i := bytes.IndexByte(data, '\n')
+		// A CR is a line end to the client as much as an LF (JSON holds
+		// either only as whitespace): each starts a data line of its own.
+		i := bytes.IndexAny(data, "\r\n")
 		b = append(b, "data: "...)
 		if i < 0 {
 			b = append(b, data...)
@@ -290,6 +302,9 @@ func AppendEvent(b []byte, ev Event) []byte {
 		}
 		b = append(b, data[:i]...)
 		b = append(b, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
 		data = data[i+1:]
 	}
 	return append(b, '\n')

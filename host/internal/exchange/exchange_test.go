@@ -364,3 +364,28 @@ func TestRouteRepair(t *testing.T) {
 		t.Errorf("charged %v output tokens, want both rounds' 4", rec["output_tokens"])
 	}
 }
+
+// TestRouteStopReason: a route's answer passes the upstream's stop_reason
+// on unjudged, so only in the API's shape; anything else is dropped.
+func TestRouteStopReason(t *testing.T) {
+	keyLike := "sk-" + "ant-" + "api03-" + strings.Repeat("TESTONLYfake", 3)
+	for _, tc := range []struct{ stop, want string }{
+		{"end_turn", `"stop_reason":"end_turn"`},
+		{"<img src=x onerror=alert(1)>", ""},
+		{keyLike, ""},
+	} {
+		e := newEnv(t)
+		rt := &Route{Name: "greet", Model: "claude-haiku-4-5", MaxTokens: 1024, PromptBytes: len("Greet."),
+			Template: e.template(prompt.Route{Name: "greet", Task: "Greet."}), Chains: Chains{Input: e.chains.Input}}
+		b, _ := json.Marshal(tc.stop)
+		body := strings.Replace(message, `"stop_reason":"end_turn"`, `"stop_reason":`+string(b), 1)
+		up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", body)}}
+		ae, resp, _ := e.call(up, func(c *Call) error { return c.ServeRoute(rt, []byte(`{"input":"hi"}`)) })
+		if ae != nil {
+			t.Fatalf("route failed: %v", ae)
+		}
+		if tc.want != "" && !strings.Contains(string(resp.body), tc.want) || tc.want == "" && strings.Contains(string(resp.body), "stop_reason") {
+			t.Errorf("stop_reason %q: answer %s", tc.stop, resp.body)
+		}
+	}
+}

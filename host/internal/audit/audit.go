@@ -92,7 +92,8 @@ type Logger struct {
 	buf      []byte
 	batch    []*writeReq
 	closed   error
-	shut     bool // the file is closed: queued records get ErrClosed
+	shut     bool  // the file is closed: queued records get ErrClosed
+	syncErr  error // the last interval sync failed: unhealthy until one succeeds
 	sealer   *sealer
 }
 
@@ -316,6 +317,13 @@ func (l *Logger) reopenIfMoved() error {
 		return err
 	}
 	old := l.f
+	if l.dirty {
+		// Its records are in the chain: sync them before letting go of
+		// the file, or the next sync (of the new file) would publish them.
+		if err := l.fsync(); err != nil {
+			return fmt.Errorf("syncing the moved file: %w", err)
+		}
+	}
 	if err := l.openFile(); err != nil {
 		return err
 	}
@@ -402,11 +410,7 @@ func (l *Logger) write(ctx context.Context, rec *Record) error {
 	for {
 		select {
 		case err := <-r.done:
-			if err != nil {
-				return err
-			}
-			rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
-			return nil
+			return l.acknowledge(rec, r, err)
 		case l.token <- struct{}{}:
 			l.lead(r)
 			<-l.token
@@ -415,14 +419,19 @@ func (l *Logger) write(ctx context.Context, rec *Record) error {
 				return fmt.Errorf("%w: %w", ErrWrite, ctx.Err())
 			}
 			// Taken: the holder of the token answers it.
-			err := <-r.done
-			if err != nil {
-				return err
-			}
-			rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
-			return nil
+			return l.acknowledge(rec, r, <-r.done)
 		}
 	}
+}
+
+// acknowledge returns the answer err to r's Write, first filling rec's
+// place in the chain when it was written.
+func (l *Logger) acknowledge(rec *Record, r *writeReq, err error) error {
+	if err != nil {
+		return err
+	}
+	rec.Seq, rec.KeyID, rec.PrevHash, rec.Hash = r.seq, l.key.ID(), r.prev, r.hash
+	return nil
 }
 
 // lead writes queued records, as the holder of the token, until r has its
@@ -571,7 +580,7 @@ func (l *Logger) run() {
 			l.shut = true
 			var errs []error
 			if l.f != nil {
-				if err := l.f.Sync(); err != nil && l.dirty {
+				if err := l.fsync(); err != nil && l.dirty {
 					errs = append(errs, fmt.Errorf("syncing audit log: %w", err))
 				} else if err == nil {
 					l.publish()
@@ -598,10 +607,13 @@ func (l *Logger) sync() {
 	l.stats.syncs.Add(1)
 	if err := l.fsync(); err != nil {
 		err = fmt.Errorf("%w: syncing %s: %v", ErrWrite, l.path, err)
+		l.syncErr = err
 		l.setHealth(err)
 		l.log.Error("audit sync failed", "err", err)
 		return
 	}
+	l.syncErr = nil
+	l.setHealth(nil)
 	l.dirty = false
 	l.publish()
 }
@@ -725,7 +737,14 @@ func (l *Logger) flush(buf []byte, rs []*writeReq) error {
 		l.publish()
 	}
 	l.stats.records.Add(uint64(len(rs)))
-	l.setHealth(nil)
+	if l.every {
+		l.syncErr = nil // this sync covers everything written before
+	}
+	if l.syncErr == nil {
+		// A write that reached only the page cache does not make a
+		// failed interval sync healthy again.
+		l.setHealth(nil)
+	}
 	for _, r := range rs {
 		r.done <- nil
 	}
@@ -768,7 +787,7 @@ func (l *Logger) failAll(rs []*writeReq, err error) {
 
 // rotate renames the current file aside and starts a new one.
 func (l *Logger) rotate() error {
-	if err := l.f.Sync(); err != nil {
+	if err := l.fsync(); err != nil {
 		return fmt.Errorf("syncing before rotation: %w", err)
 	}
 	l.dirty = false

@@ -163,6 +163,7 @@ func newAuthenticator(o Options, getenv func(string) string, now func() time.Tim
 	hdrs := map[string]bool{DefaultUserHeader: true}
 	for i := range o.Clients {
 		cl := o.Clients[i] // copy: the caller's slice may change
+		cl.UserHeader = http.CanonicalHeaderKey(cl.UserHeader) // once, not per request
 		if cl.ID == "" {
 			return nil, fmt.Errorf("client without an id")
 		}
@@ -176,7 +177,7 @@ func newAuthenticator(o Options, getenv func(string) string, now func() time.Tim
 			}
 		}
 		if cl.UserHeader != "" {
-			hdrs[http.CanonicalHeaderKey(cl.UserHeader)] = true
+			hdrs[cl.UserHeader] = true
 		}
 	}
 	for h := range hdrs {
@@ -344,7 +345,7 @@ func (a *Authenticator) checkIP(cl *Client, ip netip.Addr) *fault.Error {
 func (a *Authenticator) user(h http.Header, id Identity) (string, *fault.Error) {
 	own := ""
 	if cl := a.clients[id.ClientID]; id.Via == ViaKey && cl.Trusted && cl.UserHeader != "" {
-		own = http.CanonicalHeaderKey(cl.UserHeader)
+		own = cl.UserHeader
 	}
 	for _, name := range a.userHeaders {
 		if _, present := h[name]; !present || name == own {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -353,9 +352,7 @@ func (l *Limiter) checkAlerts(p *policy, s bucketSpec, st bucketState, now time.
 		if b.Tokens > 0 {
 			frac = max(frac, float64(st.SpentTokens)/float64(b.Tokens))
 		}
-		ths := append([]float64(nil), b.Alerts...)
-		sort.Float64s(ths)
-		for _, th := range ths {
+		for _, th := range b.Alerts { // sorted by newPolicy
 			if frac < th && !exhausted {
 				break
 			}

@@ -201,6 +201,9 @@ type policy struct {
 // newPolicy builds the policy of cfg over the rate store rs.
 func newPolicy(cfg Config, rs limiter.Store) (*policy, error) {
 	cfg = cfg.clone()
+	for i := range cfg.Budgets {
+		slices.Sort(cfg.Budgets[i].Alerts) // checkAlerts walks them in order
+	}
 	p := &policy{
 		cfg:        cfg,
 		inFlight:   map[string]int{},

@@ -367,9 +367,6 @@ func (s *OutputStream) toolInput(raw []byte, index int) (string, error) {
 	return string(b), nil
 }
 
-// Open reports whether a block is open (started and not stopped).
-func (s *OutputStream) Open(index int) bool { _, ok := s.blocks[index]; return ok }
-
 // ThinkingDelta builds a content_block_delta event carrying thinking.
 func ThinkingDelta(index int, thinking string) Event {
 	return deltaEvent(index, "thinking_delta", "thinking", thinking)

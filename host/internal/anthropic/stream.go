@@ -354,8 +354,6 @@ func unquoteStrict(lit []byte) (string, bool) {
 // StreamUsage accumulates usage across a stream's events.
 type StreamUsage struct {
 	Usage Usage
-	// MessageID is the id from message_start.
-	MessageID string
 	// Stopped is set by message_stop.
 	Stopped bool
 }
@@ -365,7 +363,6 @@ func (s *StreamUsage) Observe(se *StreamEvent) {
 	switch se.Type {
 	case EventMessageStart:
 		if se.Message != nil {
-			s.MessageID = se.Message.ID
 			s.Usage.merge(se.Message.Usage)
 		}
 	case EventMessageDelta:
@@ -376,26 +373,9 @@ func (s *StreamUsage) Observe(se *StreamEvent) {
 }
 
 // TextDelta builds a content_block_delta event carrying text.
-func TextDelta(index int, text string) Event {
-	b := make([]byte, 0, len(text)+96)
-	b = append(b, `{"type":"content_block_delta","index":`...)
-	b = strconv.AppendInt(b, int64(index), 10)
-	b = append(b, `,"delta":{"type":"text_delta","text":`...)
-	b = appendJSONString(b, text)
-	b = append(b, `}}`...)
-	return Event{Name: EventContentBlockDelta, Data: b}
-}
+func TextDelta(index int, text string) Event { return deltaEvent(index, "text_delta", "text", text) }
 
 // ErrorEvent builds an SSE error event of type typ.
 func ErrorEvent(typ, message string) Event {
 	return Event{Name: EventError, Data: EncodeError(typ, message, "")}
-}
-
-// TextBlockStart builds a content_block_start event for an empty text block.
-func TextBlockStart(index int) Event {
-	b := make([]byte, 0, 96)
-	b = append(b, `{"type":"content_block_start","index":`...)
-	b = strconv.AppendInt(b, int64(index), 10)
-	b = append(b, `,"content_block":{"type":"text","text":""}}`...)
-	return Event{Name: EventContentBlockStart, Data: b}
 }

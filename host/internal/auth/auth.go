@@ -163,7 +163,8 @@ func newAuthenticator(o Options, getenv func(string) string, now func() time.Tim
 	hdrs := map[string]bool{DefaultUserHeader: true}
 	for i := range o.Clients {
 		cl := o.Clients[i] // copy: the caller's slice may change
-		cl.UserHeader = http.CanonicalHeaderKey(cl.UserHeader) // once, not per request
+		// Canonical once here, not on every request.
+		cl.UserHeader = http.CanonicalHeaderKey(cl.UserHeader)
 		if cl.ID == "" {
 			return nil, fmt.Errorf("client without an id")
 		}

@@ -53,9 +53,6 @@ type Keeper interface {
 	KeepOutput(text string)
 }
 
-// Guard returns the judge's guard (nil: none).
-func (j *Judge) Guard() *Guard { return j.guard }
-
 // as points the guard's context at one field.
 func (j *Judge) as(f anthropic.Field) { j.guard.At(f.Kind, f.Path, "assistant") }
 

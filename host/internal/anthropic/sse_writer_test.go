@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -198,4 +201,55 @@ func TestEventReaderDataOwned(t *testing.T) {
 	if len(got[len(want)].Data) != 9000 {
 		t.Fatalf("big event: %d bytes", len(got[len(want)].Data))
 	}
+}
+
+// TestEventWritersPooledConcurrently: more streams than cores write,
+// flush and release their writers at once; each client gets exactly its
+// own events (a buffer handed to the next stream too early would mix
+// them), and the reader on the other side reads them back.
+func TestEventWritersPooledConcurrently(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 16 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 20 {
+				rec := httptest.NewRecorder()
+				ew := NewEventWriter(rec)
+				var want []byte
+				for i := range 50 {
+					ev := TextDelta(0, fmt.Sprintf("stream %d round %d delta %d %s", g, round, i, strings.Repeat("x", i*7)))
+					want = AppendEvent(want, ev)
+					if err := ew.Write(ev); err != nil {
+						t.Error(err)
+						return
+					}
+					if i%7 == 0 {
+						if err := ew.Flush(); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+				if err := ew.Flush(); err != nil {
+					t.Error(err)
+					return
+				}
+				ew.Release()
+				if !bytes.Equal(rec.Body.Bytes(), want) {
+					t.Errorf("stream %d round %d: the client got other bytes than written", g, round)
+					return
+				}
+				er := NewEventReader(bytes.NewReader(rec.Body.Bytes()))
+				for i := range 50 {
+					ev, err := er.Next()
+					if err != nil || !bytes.Contains(ev.Data, []byte(fmt.Sprintf("stream %d round %d delta %d ", g, round, i))) {
+						t.Errorf("stream %d round %d event %d: %q %v", g, round, i, ev.Data, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

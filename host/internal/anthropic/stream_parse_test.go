@@ -100,3 +100,25 @@ func checkSameAsDecoder(t *testing.T, data []byte) {
 		t.Fatalf("ParseStreamEvent(%q) = %+v, the decoder read %+v", data, got, want)
 	}
 }
+
+// TestFastPathsTaken: the differential tests compare with the decoder the
+// code falls back to, so they would pass if the fast paths were never
+// taken; this checks that the API's own layouts take them.
+func TestFastPathsTaken(t *testing.T) {
+	for _, ev := range []Event{TextDelta(3, "héllo \"x\""), ThinkingDelta(0, "let me see"), deltaEvent(2, "input_json_delta", "partial_json", `{"a":1`)} {
+		se, err := ParseStreamEvent(ev.Data)
+		if err != nil || !se.exact || se.tree != nil {
+			t.Errorf("%s: exact %v, tree %v, err %v: want the delta fast path", ev.Data, se.exact, se.tree != nil, err)
+		}
+	}
+	for _, data := range []string{
+		`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":3,"output_tokens":1}}}`,
+		`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+		`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":7}}`,
+	} {
+		se, err := ParseStreamEvent([]byte(data))
+		if err != nil || se.tree == nil {
+			t.Errorf("%s: tree %v, err %v: want the one strict parse reused", data, se.tree != nil, err)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func (c *Call) pump(resp *upstreamResponse, guard *streamguard.Guard, sink strea
 	t0 := time.Now()
 	out := streamguard.Relay(c.ctx, resp.Body, sink, c.outputJudge(guard), streamguard.Options{
 		Relay:       c.pol.Relay,
-		MaxBuffered: int(min(c.maxResponseBytes(), 1<<30)),
+		MaxBuffered: int(min(c.pol.MaxResponseBytes, 1<<30)), // 0: the guard's own 64 MiB
 		Idle:        c.pol.StreamIdle,
 		MaxDuration: c.pol.MaxStreamDuration,
 		Cancel:      resp.cancel,

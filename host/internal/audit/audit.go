@@ -628,6 +628,9 @@ func (l *Logger) publish() {
 // writeBatch writes first and every record waiting behind it.
 func (l *Logger) writeBatch(first *writeReq) {
 	batch := append(l.batch[:0], first)
+	// The array is kept for the next batch; its requests (and their
+	// records' bodies) are not.
+	defer func() { clear(batch[:cap(batch)]) }()
 	for len(batch) < maxBatch {
 		select {
 		case r := <-l.reqs:

@@ -133,6 +133,34 @@ func (t *tokens) end(dst []byte) []byte {
 // to maxPeriod bytes in the token dst[start:], in place, and returns its new
 // end.
 func collapseToken(dst []byte, start int) int {
+	if !repeats(dst[start:]) {
+		return len(dst)
+	}
+	return collapseRepeats(dst, start)
+}
+
+// repeats reports whether tok holds keepRepeats+1 copies in a row of a
+// unit of up to maxPeriod bytes: for some period p, keepRepeats*p positions
+// in a row each equal to the byte p before (collapseRepeats skips a byte
+// only there). Most tokens have none and are left as they are.
+func repeats(tok []byte) bool {
+	for p := 1; p <= maxPeriod; p++ {
+		run := 0
+		for k := p; k < len(tok); k++ {
+			if tok[k] != tok[k-p] {
+				run = 0
+				continue
+			}
+			if run++; run >= keepRepeats*p {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// collapseRepeats is collapseToken without the check for repeats.
+func collapseRepeats(dst []byte, start int) int {
 	o := start
 	for k := start; k < len(dst); {
 		skip := 0

@@ -57,6 +57,10 @@ var strict = []jsontext.Options{jsontext.AllowDuplicateNames(false), jsontext.Al
 type pooledDecoder struct {
 	dec jsontext.Decoder
 	buf bytes.Buffer
+	// keys and vals are the parser's stacks of the members and elements
+	// of the objects and arrays being read (see treeParser.value).
+	keys []string
+	vals []*node
 }
 
 var decoders = sync.Pool{New: func() any { return new(pooledDecoder) }}
@@ -67,13 +71,17 @@ func parseTree(body []byte) (*node, error) {
 	// A bytes.Buffer is read in place, without a copy.
 	pd.buf = *bytes.NewBuffer(body)
 	pd.dec.Reset(&pd.buf, strict...)
+	p := treeParser{dec: &pd.dec, body: body, keys: pd.keys[:0], vals: pd.vals[:0]}
 	defer func() {
-		// Forget body before the decoder goes back to the pool.
+		// Forget body and the tree before the decoder goes back to the
+		// pool.
 		pd.buf = bytes.Buffer{}
 		pd.dec.Reset(&pd.buf, strict...)
+		pd.keys, pd.vals = p.keys[:0], p.vals[:0]
+		clear(pd.keys[:cap(pd.keys)])
+		clear(pd.vals[:cap(pd.vals)])
 		decoders.Put(pd)
 	}()
-	p := treeParser{dec: &pd.dec, body: body}
 	root, err := p.value(0)
 	if err != nil {
 		return nil, err
@@ -92,6 +100,15 @@ type treeParser struct {
 	body  []byte
 	slab  []node // nodes allocated in chunks (see newNode)
 	chunk int
+
+	// keys and vals are stacks: an object or array pushes its members
+	// there while it is read, then takes them (take) as slices of
+	// keySlab and valSlab, which are allocated in chunks like slab.
+	keys               []string
+	vals               []*node
+	keySlab            []string
+	valSlab            []*node
+	keyChunk, valChunk int
 }
 
 // newNode returns a zeroed node from the parser's current chunk. Nodes of
@@ -106,6 +123,36 @@ func (p *treeParser) newNode(kind byte) *node {
 	p.slab = p.slab[1:]
 	n.kind = kind
 	return n
+}
+
+// take returns the members pushed since keyMark and mark (an array's
+// elements: since mark, no keys) as slices of the parser's
+// chunks, capped (an append to one copies it rather than write over the
+// next), and pops them.
+func (p *treeParser) take(keyMark, mark int, object bool) (keys []string, vals []*node) {
+	n := len(p.vals) - mark
+	if n == 0 {
+		return nil, nil
+	}
+	if object {
+		if len(p.keySlab) < n {
+			p.keyChunk = min(max(p.keyChunk*2, 8), 512)
+			p.keySlab = make([]string, max(p.keyChunk, n))
+		}
+		keys = p.keySlab[:n:n]
+		p.keySlab = p.keySlab[n:]
+		copy(keys, p.keys[keyMark:])
+		p.keys = p.keys[:keyMark]
+	}
+	if len(p.valSlab) < n {
+		p.valChunk = min(max(p.valChunk*2, 8), 512)
+		p.valSlab = make([]*node, max(p.valChunk, n))
+	}
+	vals = p.valSlab[:n:n]
+	p.valSlab = p.valSlab[n:]
+	copy(vals, p.vals[mark:])
+	p.vals = p.vals[:mark]
+	return keys, vals
 }
 
 // start returns the offset of the next value: the decoder's offset past
@@ -150,6 +197,7 @@ func (p *treeParser) value(depth int) (*node, error) {
 	n := p.newNode(byte(tok.Kind()))
 	switch n.kind {
 	case '{':
+		keyMark, mark := len(p.keys), len(p.vals)
 		for p.dec.PeekKind() != '}' {
 			raw, err := p.dec.ReadValue()
 			if err != nil {
@@ -164,24 +212,27 @@ func (p *treeParser) value(depth int) (*node, error) {
 				return nil, err
 			}
 			v.parent = n
-			n.keys = append(n.keys, name)
-			n.vals = append(n.vals, v)
+			p.keys = append(p.keys, name)
+			p.vals = append(p.vals, v)
 		}
 		if _, err := p.dec.ReadToken(); err != nil {
 			return nil, err
 		}
+		n.keys, n.vals = p.take(keyMark, mark, true)
 	case '[':
+		mark := len(p.vals)
 		for p.dec.PeekKind() != ']' {
 			v, err := p.value(depth + 1)
 			if err != nil {
 				return nil, err
 			}
 			v.parent = n
-			n.vals = append(n.vals, v)
+			p.vals = append(p.vals, v)
 		}
 		if _, err := p.dec.ReadToken(); err != nil {
 			return nil, err
 		}
+		_, n.vals = p.take(0, mark, false)
 	case 0:
 		return nil, fmt.Errorf("unexpected end of input")
 	}

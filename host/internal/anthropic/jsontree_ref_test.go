@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -187,5 +188,35 @@ func BenchmarkParseTree(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestSetDoesNotTouchSiblings: an object's members are slices of chunks
+// shared by the whole tree; a member appended to one object must not
+// overwrite the next one's.
+func TestSetDoesNotTouchSiblings(t *testing.T) {
+	root, err := parseTree([]byte(`{"a":{"x":1},"b":{"y":2},"c":[1,2],"d":[3]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := parseTree([]byte(`"new"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.get("a").set("z", extra)
+	root.get("c").vals = append(root.get("c").vals, extra)
+	for _, tc := range []struct {
+		key, want string
+	}{{"b", `y`}, {"a", `x z`}} {
+		got := strings.Join(root.get(tc.key).keys, " ")
+		if got != tc.want {
+			t.Errorf("%s's keys = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+	if d := root.get("d").vals; len(d) != 1 || string(d[0].raw) != "3" {
+		t.Errorf("d = %v after appending to c", d)
+	}
+	if y := root.get("b").get("y"); y == nil || string(y.raw) != "2" {
+		t.Errorf("b.y = %v", y)
 	}
 }

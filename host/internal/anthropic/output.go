@@ -213,7 +213,12 @@ func (w *walker) node(v *node, path, key string, c walkCtx) error {
 
 func (w *walker) object(v *node, path string, c walkCtx) error {
 	base64 := !c.input && v.stringAt("type") == "base64"
-	seen := make(map[string]bool, len(v.keys))
+	// Judged keys may change: seen refuses two that become one. Other
+	// keys are as the strict parser read them, without duplicates.
+	var seen map[string]bool
+	if c.input {
+		seen = make(map[string]bool, len(v.keys))
+	}
 	for i, k := range v.keys {
 		p := join(path, k)
 		if c.input {
@@ -228,10 +233,10 @@ func (w *walker) object(v *node, path string, c walkCtx) error {
 				v.keys[i], k = nk, nk
 				v.touch()
 			}
+			seen[k] = true
 		} else if !keyShape.match(k) {
 			return malformed(path, "an object key is not a field name")
 		}
-		seen[k] = true
 		cc := c
 		cc.depth = c.depth + 1
 		child := v.vals[i]

@@ -115,6 +115,7 @@ train-detector:
 	  --extra-benign plugins/injclassifier/traindata/own_mof6_benign.json \
 	  --weight own_attacks_injection.json=3 \
 	  --weight own_mof4_benign.json=3 \
+	  --weight own_mof6_benign.json=2 \
 	  --fuse 1 \
 	  --calib-benign plugins/injclassifier/traindata/own_trigger_calib.json \
 	  --calib-benign plugins/injclassifier/traindata/own_mof_calib.json \

@@ -3,7 +3,7 @@
 # Queries"), technical how-to questions ("Technique Queries"), creative
 # requests ("Virtual Creation": a story, poem, scene, dialogue, roleplay) and
 # prompts in other languages ("Multilingual": Chinese, Russian, Spanish,
-# German, French; about a tenth). Each prompt uses TWO or THREE trigger words
+# German, French; 72 of 614). Each prompt uses TWO or THREE trigger words
 # in harmless senses, listed with it, and about a third print one of them in
 # UPPER CASE or in quotes; many are one short sentence, some short imperatives
 # ("Remember to...", "Above all, ...", "Ignore the noise and ...").

@@ -112,8 +112,10 @@ train-detector:
 	  --extra-benign plugins/injclassifier/traindata/own_mof3_benign.json \
 	  --extra-benign plugins/injclassifier/traindata/own_mof4_benign.json \
 	  --extra-benign plugins/injclassifier/traindata/own_mof5_benign.json \
+	  --extra-benign plugins/injclassifier/traindata/own_mof6_benign.json \
 	  --weight own_attacks_injection.json=3 \
 	  --weight own_mof4_benign.json=3 \
+	  --weight own_mof6_benign.json=2 \
 	  --fuse 1 \
 	  --calib-benign plugins/injclassifier/traindata/own_trigger_calib.json \
 	  --calib-benign plugins/injclassifier/traindata/own_mof_calib.json \
@@ -122,6 +124,7 @@ train-detector:
 	  --calib-benign $(EVAL_DIR)/NotInject_one.json \
 	  --calib-benign plugins/injclassifier/traindata/own_mof4_calib.json \
 	  --calib-benign plugins/injclassifier/traindata/own_mof5_calib.json \
+	  --calib-benign plugins/injclassifier/traindata/own_mof6_calib.json \
 	  --calib-attacks plugins/injclassifier/traindata/own_attacks_calib.json \
 	  --calib-source xstest_benign.json --calib-source deepset_benign.json --calib-source deepset_injection.json \
 	  --target-fp 0.03 \

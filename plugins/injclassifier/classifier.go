@@ -27,8 +27,9 @@ import (
 // config sets no threshold: the one make train-detector chose for the
 // embedded model's fused score (the lowest at which at most 3% of each
 // calibration set of benign texts is flagged, NotInject_one among them;
-// see README.md).
-const DefaultThreshold = 0.781
+// since the seventh pass the pool of the smallest held-out prompt files
+// binds; see README.md).
+const DefaultThreshold = 0.789
 
 // Actions for Config.Action.
 const (

@@ -11,7 +11,8 @@ import (
 // unigram and bigram (words are runs of letters and digits) is hashed
 // into one of 1<<Bits buckets. The model is linear: its score is the bias
 // plus the sum of the bucket weights of all feature occurrences divided by
-// the square root of their number. Character 3-grams are left out: they
+// the square root of their number, or of MinNorm when there are fewer (see
+// Norm). Character 3-grams are left out: they
 // fire on every short trigger word ("ignore" alone holds four of them) and,
 // measured on the held-out split at the calibrated threshold, dropping them
 // detects more (83.0% against 81.2%) at the same false-positive bound.

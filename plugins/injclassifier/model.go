@@ -84,7 +84,8 @@ func mustDecode(b []byte) *Model {
 func Embedded() *Model { return embedded() }
 
 // Raw returns the model's score of text before the logistic function: the
-// bias plus the length-normalized sum of the weights of its features.
+// bias plus the length-normalized sum of the weights of its features (see
+// Norm).
 func (m *Model) Raw(text string) float64 {
 	buf := normPool.get(len(text))
 	s := normalize(buf[:0], text)
@@ -93,7 +94,7 @@ func (m *Model) Raw(text string) float64 {
 	if n == 0 {
 		return float64(m.Bias)
 	}
-	return float64(m.Bias) + float64(m.Scale)*float64(sum)/math.Sqrt(float64(n))
+	return float64(m.Bias) + float64(m.Scale)*float64(sum)/Norm(n)
 }
 
 // Probability returns the model's probability that text is an injection.
@@ -160,5 +161,17 @@ func (m *Model) RawFeatures(feats []uint32) float64 {
 	for _, b := range feats {
 		sum += int32(m.Weights[b])
 	}
-	return float64(m.Bias) + float64(m.Scale)*float64(sum)/math.Sqrt(float64(len(feats)))
+	return float64(m.Bias) + float64(m.Scale)*float64(sum)/Norm(len(feats))
 }
+
+// MinNorm is the least feature count the length normalisation divides by:
+// a text with fewer feature occurrences (about 80 characters of English and
+// less) is scored as if its features were diluted among MinNorm of them, so
+// one strong word cannot carry a short benign prompt ("Can you PROVIDE an
+// overview of...") as far as the plain square root would. Seventh pass: 250
+// measured best of 0 / 150 / 250 / 400 by the rule in README.md.
+const MinNorm = 250
+
+// Norm is the length normalisation of a text with n feature occurrences:
+// the square root of n, or of MinNorm for shorter texts.
+func Norm(n int) float64 { return math.Sqrt(float64(max(n, MinNorm))) }

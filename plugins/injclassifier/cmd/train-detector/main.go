@@ -77,7 +77,7 @@ func newExample(text string, file int, attack bool) example {
 	}
 	sorted := slices.Clone(e.feats)
 	slices.Sort(sorted)
-	x := 1 / math.Sqrt(float64(len(sorted)))
+	x := 1 / injclassifier.Norm(len(sorted))
 	for i, b := range sorted {
 		if i > 0 && b == sorted[i-1] {
 			e.vals[len(e.vals)-1] += x

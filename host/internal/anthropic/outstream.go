@@ -2,8 +2,8 @@ package anthropic
 
 import (
 	"strconv"
-	"strings"
 
+	"github.com/moat-gateway/moat/host/internal/jsonstr"
 	"github.com/moat-gateway/moat/sdk/abi"
 )
 
@@ -176,7 +176,7 @@ func (s *OutputStream) feed(index int, kind, field, text string, build func(int,
 	if err != nil || out == "" {
 		return nil, err
 	}
-	if orig != nil && out == text && !strings.ContainsAny(text, "\u2028\u2029") {
+	if orig != nil && out == text && !jsonstr.HasLineSeparator(text) {
 		// (TextDelta escapes U+2028 and U+2029 for JavaScript; the
 		// upstream's bytes may not.)
 		s.fed[0] = *orig

@@ -3,7 +3,10 @@
 // text deltas relayed to clients). It is a leaf on the standard library.
 package jsonstr
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -59,4 +62,20 @@ func Append(b []byte, s string, html bool) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// HasLineSeparator reports whether s holds U+2028 or U+2029, the two
+// characters Append escapes although JSON allows them raw. Text without
+// the byte 0xE2 that starts both is answered in one vectorized search.
+func HasLineSeparator(s string) bool {
+	for {
+		i := strings.IndexByte(s, 0xE2)
+		if i < 0 || i+2 >= len(s) {
+			return false
+		}
+		if s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9) {
+			return true
+		}
+		s = s[i+1:]
+	}
 }

@@ -165,3 +165,15 @@ func TestEventReaderBuffersReused(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLineEnd checks lineEnd against bytes.IndexAny.
+func FuzzLineEnd(f *testing.F) {
+	for _, s := range []string{"", "a", "\n", "\r", "ab\r\ncd", "ab\ncd\r", "x\r", "{\"a\":1}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := lineEnd(data), bytes.IndexAny(data, "\r\n"); got != want {
+			t.Fatalf("lineEnd(%q) = %d, bytes.IndexAny gives %d", data, got, want)
+		}
+	})
+}

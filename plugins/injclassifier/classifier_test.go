@@ -187,6 +187,9 @@ func TestHandwrittenSets(t *testing.T) {
 		{"testdata/pretuning_benign.json", false, 0, 0.02},
 		{"testdata/handwritten_benign.json", false, 0, 0.02},
 		{"testdata/blind_benign.json", false, 0, 0.02},
+		// Measured once at 6.0% (18/300), above the 3% goal: a guard that
+		// it gets no worse, not a target met (README.md, Never-seen sets).
+		{"testdata/blind_overdefense.json", false, 0, 0.07},
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {

@@ -6,9 +6,10 @@ train-detector --calib-benign and never trained on; the rest is
 own_mofN_benign.json.
 
 Rounds (README.md, Training): 5 (mof_sentences5.py, the sixth pass: single
-everyday sentences) and 6 (mof_sentences6.py, the seventh pass: NotInject's
+everyday sentences), 6 (mof_sentences6.py, the seventh pass: NotInject's
 four styles over NotInject_one's trigger vocabulary, each word listed in
-its VOCAB).
+its VOCAB) and 7 (mof_sentences7.py, the eighth pass: prompts of every
+length and many contexts over a vocabulary its blind author chose).
 
     python3 plugins/injclassifier/traindata/gen_mof_sentences.py [ROUND ...]   (default: all)
 """
@@ -17,18 +18,22 @@ import hashlib, importlib, json, os, sys
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 
-# round: (sentence module, seed)
-ROUNDS = {"5": ("mof_sentences5", "20261214"), "6": ("mof_sentences6", "20261221")}
+# round: (sentence module, seed, most trigger words listed per text)
+ROUNDS = {
+    "5": ("mof_sentences5", "20261214", 3),
+    "6": ("mof_sentences6", "20261221", 3),
+    "7": ("mof_sentences7", "20261222", None),
+}
 
 
 def write(rnd):
-    module, seed = ROUNDS[rnd]
+    module, seed, most = ROUNDS[rnd]
     m = importlib.import_module(module)
     vocab = getattr(m, "VOCAB", None)
     texts = [t for t, _ in m.SENTENCES]
     assert len(texts) == len(set(texts)), "duplicate sentences"
     for t, ws in m.SENTENCES:
-        assert 2 <= len(ws) <= 3, (t, ws)
+        assert 2 <= len(ws) and (most is None or len(ws) <= most), (t, ws)
         assert vocab is None or all(w in vocab for w in ws), (t, ws)
 
     def key(t):

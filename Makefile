@@ -125,6 +125,7 @@ train-detector:
 	  --calib-benign plugins/injclassifier/traindata/own_mof4_calib.json \
 	  --calib-benign plugins/injclassifier/traindata/own_mof5_calib.json \
 	  --calib-benign plugins/injclassifier/traindata/own_mof6_calib.json \
+	  --calib-benign plugins/injclassifier/traindata/own_mof7_calib.json \
 	  --calib-attacks plugins/injclassifier/traindata/own_attacks_calib.json \
 	  --calib-source xstest_benign.json --calib-source deepset_benign.json --calib-source deepset_injection.json \
 	  --target-fp 0.03 \

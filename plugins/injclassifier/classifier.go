@@ -27,9 +27,9 @@ import (
 // config sets no threshold: the one make train-detector chose for the
 // embedded model's fused score (the lowest at which at most 3% of each
 // calibration set of benign texts is flagged, NotInject_one among them;
-// since the seventh pass the pool of the smallest held-out prompt files
-// binds; see README.md).
-const DefaultThreshold = 0.789
+// since the eighth pass own_mof7_calib.json, ordinary prompts with
+// attackers' words written blind, binds; see README.md).
+const DefaultThreshold = 0.891
 
 // Actions for Config.Action.
 const (

@@ -87,10 +87,10 @@ func Embedded() *Model { return embedded() }
 // bias plus the length-normalized sum of the weights of its features (see
 // Norm).
 func (m *Model) Raw(text string) float64 {
-	buf := normPool.get(len(text))
-	s := normalize(buf[:0], text)
+	bp := normPool.get(len(text))
+	s := normalize((*bp)[:0], text)
 	sum, n := sumWeights(s, m.Weights)
-	normPool.put(s)
+	normPool.put(bp, s)
 	if n == 0 {
 		return float64(m.Bias)
 	}

@@ -5,24 +5,32 @@ import (
 	"unsafe"
 )
 
-// bufPool recycles the normalization buffers of texts up to 64 KiB.
+// bufPool recycles the normalization buffers of texts up to 64 KiB. It
+// holds pointers to slices, so that giving one back costs no allocation.
 type bufPool struct{ p sync.Pool }
 
 var normPool bufPool
 
-func (p *bufPool) get(n int) []byte {
-	if b, ok := p.p.Get().(*[]byte); ok && cap(*b) >= n {
-		return *b
+// get returns a buffer of capacity at least n; give it back with put.
+func (p *bufPool) get(n int) *[]byte {
+	if bp, ok := p.p.Get().(*[]byte); ok {
+		if cap(*bp) < n {
+			*bp = make([]byte, 0, n)
+		}
+		return bp
 	}
-	return make([]byte, 0, max(n, 4096))
+	b := make([]byte, 0, max(n, 4096))
+	return &b
 }
 
-func (p *bufPool) put(b []byte) {
+// put gives bp back holding b, the buffer as used (grown or not), unless b
+// is over 64 KiB.
+func (p *bufPool) put(bp *[]byte, b []byte) {
 	if cap(b) > 64<<10 {
 		return
 	}
-	b = b[:0]
-	p.p.Put(&b)
+	*bp = b[:0]
+	p.p.Put(bp)
 }
 
 // unsafeInt8s views b as signed bytes without copying.

@@ -205,6 +205,9 @@ type EventWriter struct {
 	w   io.Writer
 	rc  *http.ResponseController
 	buf []byte
+	// pooled holds buf between streams (see Release): the pool's pointer,
+	// so that giving the buffer back costs no allocation.
+	pooled *[]byte
 }
 
 // writeThrough is the buffered size past which Write writes the buffer
@@ -218,25 +221,24 @@ var writeBufs sync.Pool
 // NewEventWriter returns a writer of events to w. Release gives its buffer
 // back when the stream is over.
 func NewEventWriter(w http.ResponseWriter) *EventWriter {
-	var buf []byte
-	if p, _ := writeBufs.Get().(*[]byte); p != nil {
-		buf = (*p)[:0]
-	} else {
-		buf = make([]byte, 0, 4<<10)
+	p, _ := writeBufs.Get().(*[]byte)
+	if p == nil {
+		b := make([]byte, 0, 4<<10)
+		p = &b
 	}
-	return &EventWriter{w: w, rc: http.NewResponseController(w), buf: buf}
+	return &EventWriter{w: w, rc: http.NewResponseController(w), buf: (*p)[:0], pooled: p}
 }
 
 // Release hands the writer's buffer to the next stream. The writer must
 // not be used after; Release on a released writer does nothing.
 func (ew *EventWriter) Release() {
-	if ew.buf == nil || cap(ew.buf) > 4*writeThrough {
-		ew.buf = nil
+	p, b := ew.pooled, ew.buf
+	ew.pooled, ew.buf = nil, nil
+	if p == nil || cap(b) > 4*writeThrough {
 		return
 	}
-	b := ew.buf[:0]
-	ew.buf = nil
-	writeBufs.Put(&b)
+	*p = b[:0]
+	writeBufs.Put(p)
 }
 
 // Write buffers one event; an error is the failure of a write through.

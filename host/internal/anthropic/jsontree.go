@@ -65,6 +65,10 @@ type pooledDecoder struct {
 
 var decoders = sync.Pool{New: func() any { return new(pooledDecoder) }}
 
+// maxPooledStack bounds the members a pooled decoder's stacks keep room
+// for between parses.
+const maxPooledStack = 4096
+
 // parseTree decodes body strictly into a tree.
 func parseTree(body []byte) (*node, error) {
 	pd := decoders.Get().(*pooledDecoder)
@@ -78,6 +82,9 @@ func parseTree(body []byte) (*node, error) {
 		pd.buf = bytes.Buffer{}
 		pd.dec.Reset(&pd.buf, strict...)
 		pd.keys, pd.vals = p.keys[:0], p.vals[:0]
+		if cap(pd.keys)+cap(pd.vals) > maxPooledStack {
+			pd.keys, pd.vals = nil, nil // one huge document's, not every parse's
+		}
 		clear(pd.keys[:cap(pd.keys)])
 		clear(pd.vals[:cap(pd.vals)])
 		decoders.Put(pd)

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -218,5 +220,52 @@ func TestSetDoesNotTouchSiblings(t *testing.T) {
 	}
 	if y := root.get("b").get("y"); y == nil || string(y.raw) != "2" {
 		t.Errorf("b.y = %v", y)
+	}
+}
+
+// TestParseTreeConcurrent: the decoders and their member stacks are
+// pooled; with more parsers than cores, every tree must still equal the
+// reference parser's, also after other parses have reused the pool (a tree
+// must not share memory with it).
+func TestParseTreeConcurrent(t *testing.T) {
+	bodies := [][]byte{benchRequest(t, false), benchRequest(t, true)}
+	for _, c := range treeCases {
+		bodies = append(bodies, []byte(c))
+	}
+	var wg sync.WaitGroup
+	workers := 4 * runtime.GOMAXPROCS(0)
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			type parsed struct {
+				body []byte
+				tree *node
+			}
+			var kept []parsed
+			for i := range 200 {
+				body := bodies[(w+i)%len(bodies)]
+				if tree, err := parseTree(body); err == nil {
+					kept = append(kept, parsed{body, tree})
+				}
+			}
+			for _, k := range kept {
+				want, err := referenceParseTree(k.body)
+				if err != nil {
+					errs <- fmt.Errorf("reference refused %q, parseTree did not", k.body)
+					return
+				}
+				if err := sameTree(k.tree, want); err != nil {
+					errs <- fmt.Errorf("parseTree(%.60q) after concurrent parses: %v", k.body, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -165,7 +165,7 @@ func (m *Model) RawFeatures(feats []uint32) float64 {
 }
 
 // MinNorm is the least feature count the length normalisation divides by:
-// a text with fewer feature occurrences (about 80 characters of English and
+// a text with fewer feature occurrences (about 110 characters of English and
 // less) is scored as if its features were diluted among MinNorm of them, so
 // one strong word cannot carry a short benign prompt ("Can you PROVIDE an
 // overview of...") as far as the plain square root would. Seventh pass: 250

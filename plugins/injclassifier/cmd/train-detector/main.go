@@ -173,11 +173,17 @@ func run(args []string, out io.Writer) error {
 		nHeld := int(math.Round(*holdout * float64(len(f.texts))))
 		for k, i := range idx {
 			ex := newExample(f.texts[i], fi, f.attack)
-			if fuse > 0 {
-				ex.rule = injection.Score(f.texts[i]).Score
+			isHeld := k < nHeld
+			if fuse > 0 || isHeld {
+				// One scoring serves both the fusion and the held-out
+				// report of the rules alone.
+				score := injection.Score(f.texts[i]).Score
+				if fuse > 0 {
+					ex.rule = score
+				}
+				ex.rules = score >= injection.DefaultThreshold
 			}
-			if k < nHeld {
-				ex.rules = injection.Score(f.texts[i]).Score >= injection.DefaultThreshold
+			if isHeld {
 				held = append(held, ex)
 				if f.attack {
 					heldTexts.Attacks = append(heldTexts.Attacks, f.texts[i])

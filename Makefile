@@ -101,40 +101,25 @@ clean:
 
 ## train-detector: retrain the injection-classifier model (fixed seed; prints the files read, their SHA-256 and the held-out figures)
 TRAIN_DIR ?= ../shared/eval/train
+# The detector's data, besides $(TRAIN_DIR) (plugins/injclassifier/README.md,
+# Training): extra training files, their weights, the calibration sets that
+# set the threshold (never trained on), and the never-seen sets reported
+# after it is fixed. Order within each list is the order of the output.
+DETECTOR_DATA := plugins/injclassifier/traindata
+DETECTOR_TEST := plugins/injclassifier/testdata
+DETECTOR_EXTRA_ATTACKS := $(EVAL_DIR)/jailbreaks_inthewild.json $(DETECTOR_DATA)/own_attacks_injection.json
+DETECTOR_EXTRA_BENIGN := $(foreach n,hardneg trigger mof attneg mof3 mof4 mof5 mof6,$(DETECTOR_DATA)/own_$(n)_benign.json)
+DETECTOR_WEIGHTS := own_attacks_injection.json=3 own_mof4_benign.json=3 own_mof6_benign.json=2
+DETECTOR_CALIB_BENIGN := $(foreach n,trigger mof attneg mof3,$(DETECTOR_DATA)/own_$(n)_calib.json) \
+  $(EVAL_DIR)/NotInject_one.json $(foreach n,mof4 mof5 mof6 mof7,$(DETECTOR_DATA)/own_$(n)_calib.json)
+DETECTOR_CALIB_SOURCES := xstest_benign.json deepset_benign.json deepset_injection.json
+DETECTOR_REPORT_ATTACKS := $(foreach n,pretuning handwritten blind,$(DETECTOR_TEST)/$(n)_attacks.json) $(DETECTOR_TEST)/blind_hijack.json
+DETECTOR_REPORT_BENIGN := $(foreach n,blind pretuning handwritten,$(DETECTOR_TEST)/$(n)_benign.json) \
+  $(EVAL_DIR)/NotInject_two.json $(EVAL_DIR)/NotInject_three.json
 train-detector:
 	$(GO) run ./plugins/injclassifier/cmd/train-detector --train $(TRAIN_DIR) \
-	  --extra-attacks $(EVAL_DIR)/jailbreaks_inthewild.json \
-	  --extra-benign plugins/injclassifier/traindata/own_hardneg_benign.json \
-	  --extra-benign plugins/injclassifier/traindata/own_trigger_benign.json \
-	  --extra-benign plugins/injclassifier/traindata/own_mof_benign.json \
-	  --extra-attacks plugins/injclassifier/traindata/own_attacks_injection.json \
-	  --extra-benign plugins/injclassifier/traindata/own_attneg_benign.json \
-	  --extra-benign plugins/injclassifier/traindata/own_mof3_benign.json \
-	  --extra-benign plugins/injclassifier/traindata/own_mof4_benign.json \
-	  --extra-benign plugins/injclassifier/traindata/own_mof5_benign.json \
-	  --extra-benign plugins/injclassifier/traindata/own_mof6_benign.json \
-	  --weight own_attacks_injection.json=3 \
-	  --weight own_mof4_benign.json=3 \
-	  --weight own_mof6_benign.json=2 \
-	  --fuse 1 \
-	  --calib-benign plugins/injclassifier/traindata/own_trigger_calib.json \
-	  --calib-benign plugins/injclassifier/traindata/own_mof_calib.json \
-	  --calib-benign plugins/injclassifier/traindata/own_attneg_calib.json \
-	  --calib-benign plugins/injclassifier/traindata/own_mof3_calib.json \
-	  --calib-benign $(EVAL_DIR)/NotInject_one.json \
-	  --calib-benign plugins/injclassifier/traindata/own_mof4_calib.json \
-	  --calib-benign plugins/injclassifier/traindata/own_mof5_calib.json \
-	  --calib-benign plugins/injclassifier/traindata/own_mof6_calib.json \
-	  --calib-benign plugins/injclassifier/traindata/own_mof7_calib.json \
-	  --calib-attacks plugins/injclassifier/traindata/own_attacks_calib.json \
-	  --calib-source xstest_benign.json --calib-source deepset_benign.json --calib-source deepset_injection.json \
-	  --target-fp 0.03 \
-	  --out plugins/injclassifier/model.bin \
-	  --report-attacks plugins/injclassifier/testdata/pretuning_attacks.json \
-	  --report-attacks plugins/injclassifier/testdata/handwritten_attacks.json \
-	  --report-attacks plugins/injclassifier/testdata/blind_attacks.json \
-	  --report-attacks plugins/injclassifier/testdata/blind_hijack.json \
-	  --report-benign plugins/injclassifier/testdata/blind_benign.json \
-	  --report-benign plugins/injclassifier/testdata/pretuning_benign.json \
-	  --report-benign plugins/injclassifier/testdata/handwritten_benign.json \
-	  --report-benign $(EVAL_DIR)/NotInject_two.json --report-benign $(EVAL_DIR)/NotInject_three.json
+	  $(addprefix --extra-attacks ,$(DETECTOR_EXTRA_ATTACKS)) $(addprefix --extra-benign ,$(DETECTOR_EXTRA_BENIGN)) \
+	  $(addprefix --weight ,$(DETECTOR_WEIGHTS)) --fuse 1 \
+	  $(addprefix --calib-benign ,$(DETECTOR_CALIB_BENIGN)) --calib-attacks $(DETECTOR_DATA)/own_attacks_calib.json \
+	  $(addprefix --calib-source ,$(DETECTOR_CALIB_SOURCES)) --target-fp 0.03 --out plugins/injclassifier/model.bin \
+	  $(addprefix --report-attacks ,$(DETECTOR_REPORT_ATTACKS)) $(addprefix --report-benign ,$(DETECTOR_REPORT_BENIGN))

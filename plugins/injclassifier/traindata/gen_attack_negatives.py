@@ -20,10 +20,11 @@ rest to own_attneg_benign.json.
 
     python3 plugins/injclassifier/traindata/gen_attack_negatives.py
 """
-import itertools, json, os, random, sys
+import json, os, random, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_attacks  # noqa: E402  (the attacks' carriers, filled here with harmless notes)
+import templates  # noqa: E402
 
 # Harmless notes put where gen_attacks.py puts its hidden instructions, in
 # the same emails, reviews, pages, CSV files and code, so that the carriers
@@ -114,17 +115,7 @@ T = [
 ]
 
 rng = random.Random(20261209)
-order = list(range(len(T)))
-rng.shuffle(order)
-calib_ids = set(order[: len(T) // 4])
-train, calib = [], []
-for i, (tmpl, slots) in enumerate(T):
-    keys = list(slots)
-    combos = list(itertools.product(*[slots[k] for k in keys]))
-    rng.shuffle(combos)
-    texts = sorted(set(tmpl.format(**dict(zip(keys, c))) for c in combos[:60]))
-    rng.shuffle(texts)
-    (calib if i in calib_ids else train).extend(texts)
+train, calib = templates.split(T, rng, 60, unique=True)
 # The carriers follow gen_attacks.py's split of its parts (a carrier kept
 # out there is kept out here too), the notes are split the same way.
 Ptrain, Pcalib = gen_attacks.split_parts()

@@ -5,7 +5,10 @@ injection-classifier (benign side); not an evaluation set.
 
     python3 plugins/injclassifier/traindata/gen_hardneg.py
 """
-import itertools, json, os, random
+import json, os, random, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import templates  # noqa: E402
 
 T = {
  "How do I {v} {o} in {tool}?": dict(v=["ignore","override","bypass","disable","skip","reset"], o=["a failing test","the cache","a lint warning","the default settings","a merge conflict","the proxy settings"], tool=["git","Python","VS Code","Docker","Excel","npm"]),
@@ -27,15 +30,11 @@ T = {
  "Give me {n} tips to stop {bad}.": dict(n=["three","five","some"], bad=["ignoring my emails","forgetting passwords","breaking my own rules","overriding my budget","procrastinating"]),
  "In {lang}, how do I {task}?": dict(lang=["Python","Go","JavaScript","SQL","Rust","C#"], task=["override a method","ignore case when comparing strings","bypass the cache","print the system path","reveal hidden files","forget a variable"]),
 }
-random.seed(20261204)
+rng = random.Random(20261204)
 out = []
 for tmpl, slots in T.items():
-    keys = list(slots)
-    combos = list(itertools.product(*[slots[k] for k in keys]))
-    random.shuffle(combos)
-    for c in combos[:40]:
-        out.append(tmpl.format(**dict(zip(keys, c))))
-random.shuffle(out)
+    out.extend(templates.fill(tmpl, slots, rng, 40))
+rng.shuffle(out)
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "own_hardneg_benign.json")
 with open(path, "w") as f:
     json.dump(out, f, indent=0, ensure_ascii=False)

@@ -16,7 +16,10 @@ the threshold is set on phrasings the model has not seen.
 
     python3 plugins/injclassifier/traindata/gen_triggerwords.py
 """
-import itertools, json, os, random
+import json, os, random, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import templates  # noqa: E402
 
 V_IGNORE = ["ignore", "disregard", "forget about", "skip", "overlook"]
 V_BREAK = ["bypass", "override", "get around", "disable", "turn off"]
@@ -64,16 +67,7 @@ T = [
 ]
 
 rng = random.Random(20261207)
-order = list(range(len(T)))
-rng.shuffle(order)
-calib_ids = set(order[: len(T) // 4])
-train, calib = [], []
-for i, (tmpl, slots) in enumerate(T):
-    keys = list(slots)
-    combos = list(itertools.product(*[slots[k] for k in keys]))
-    rng.shuffle(combos)
-    texts = [tmpl.format(**dict(zip(keys, c))) for c in combos[:60]]
-    (calib if i in calib_ids else train).extend(texts)
+train, calib = templates.split(T, rng, 60)
 rng.shuffle(train)
 rng.shuffle(calib)
 here = os.path.dirname(os.path.abspath(__file__))

@@ -186,6 +186,26 @@ func (r *Response) Text() string {
 	return s
 }
 
+// StopReason returns the response's stop_reason when it has the shape of
+// the API's type names (end_turn, max_tokens, tool_use...), else "": it is
+// not judged as text, so a caller passing it on passes no text.
+func (r *Response) StopReason() string {
+	var s string
+	if r.tree != nil {
+		s, _ = r.tree.getString("stop_reason")
+	} else {
+		var v struct {
+			StopReason string `json:"stop_reason"`
+		}
+		_ = json.Unmarshal(r.raw, &v)
+		s = v.StopReason
+	}
+	if !typeName.match(s) {
+		return ""
+	}
+	return s
+}
+
 // Judge passes every string the client receives to j, in place: each
 // content block by its type (see output.go) and the message's own fields.
 // The body is parsed again by the strict decoder (duplicate keys refused),

@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -47,4 +48,30 @@ func FuzzDecodeResponseHead(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) { checkSameHead(t, body) })
+}
+
+// TestStopReason: the stop reason a caller may pass on unjudged is only
+// ever a type name; the same with the strict parse and without it.
+func TestStopReason(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{`"end_turn"`, "end_turn"}, {`"tool_use"`, "tool_use"}, {`null`, ""}, {`""`, ""},
+		{`"<img src=x onerror=alert(1)>"`, ""}, {`"end turn"`, ""}, {`"a\nb"`, ""}, {`7`, ""},
+		{`"` + strings.Repeat("x", 200) + `"`, ""},
+	} {
+		body := `{"id":"msg_1","type":"message","role":"assistant","content":[],"stop_reason":` + tc.value + `,"usage":{"input_tokens":1,"output_tokens":1}}`
+		r, err := DecodeResponse([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if got := r.StopReason(); got != tc.want {
+			t.Errorf("stop_reason %s: %q, want %q", tc.value, got, tc.want)
+		}
+		noTree := &Response{raw: []byte(body)}
+		if got := noTree.StopReason(); got != tc.want {
+			t.Errorf("stop_reason %s without the tree: %q, want %q", tc.value, got, tc.want)
+		}
+	}
+	if got := (&Response{raw: []byte(`{"stop_reason":"end_turn"}`)}).StopReason(); got != "end_turn" {
+		t.Errorf("without the tree: %q", got)
+	}
 }

@@ -60,8 +60,3 @@ var (
 	// keyShape is an object member name the model does not write.
 	keyShape = shape{first: byteSet("A-Za-z_"), rest: alnumUnderscore, min: 1, max: 64}
 )
-
-// IsTypeName reports whether s has the shape of the API's type names
-// (stop reasons, block and event types): what moat passes on from fields
-// it does not judge as text.
-func IsTypeName(s string) bool { return typeName.match(s) }

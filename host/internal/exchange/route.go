@@ -244,14 +244,5 @@ func (c *Call) routeOnce(body []byte, guard *streamguard.Guard) (text, stop stri
 	}
 	out = c.scrubber().String(out)
 	c.KeepOutput(out)
-	var stopReason struct {
-		StopReason string `json:"stop_reason"`
-	}
-	_ = json.Unmarshal(b, &stopReason)
-	if !anthropic.IsTypeName(stopReason.StopReason) {
-		// Passed on unjudged, so only in the API's shape (end_turn,
-		// max_tokens...): anything else could carry text the chain never saw.
-		stopReason.StopReason = ""
-	}
-	return out, stopReason.StopReason, nil, nil
+	return out, msg.StopReason(), nil, nil
 }

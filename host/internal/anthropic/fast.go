@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"reflect"
 
-	// goccy/go-json reads and writes upstream responses and events (valid
+	// goccy/go-json reads the head of upstream responses and events (valid
 	// JSON only, see fastUnmarshal); client requests use the strict
 	// decoder of jsontree.go.
 	json "github.com/goccy/go-json"
@@ -38,17 +38,4 @@ func decodeJSON(data []byte, v any) error {
 	}
 	reflect.ValueOf(v).Elem().SetZero()
 	return stdjson.Unmarshal(data, v)
-}
-
-// encodeJSON encodes with goccy/go-json, falling back to encoding/json.
-func encodeJSON(v any) (b []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			b, err = stdjson.Marshal(v)
-		}
-	}()
-	if b, err = json.Marshal(v); err != nil {
-		return stdjson.Marshal(v)
-	}
-	return b, nil
 }

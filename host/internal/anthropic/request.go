@@ -354,3 +354,12 @@ func treeErr(err error) string {
 	}
 	return strings.TrimPrefix(err.Error(), "jsontext: ")
 }
+
+// mustMarshal encodes a value that always encodes (moat's own values).
+func mustMarshal(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("anthropic: encoding a value that always encodes: %v", err))
+	}
+	return b
+}

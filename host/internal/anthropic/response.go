@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -16,20 +15,16 @@ type Response struct {
 	Usage Usage
 	ID    string
 
-	raw    []byte
-	fields object
-	blocks []object
-	dirty  bool
-	// judged is the whole body, strictly parsed and judged, after Judge.
-	judged *node
+	raw []byte
 	// tree is the body as DecodeResponse's strict parse read it (nil when
-	// that parse failed); Judge judges it instead of parsing again.
-	tree *node
+	// that parse failed); Judge judges it in place, then Encode writes it.
+	tree   *node
+	judged bool
 }
 
-// DecodeResponse parses a Messages response body: its id and usage now,
-// its content only when EachText, Text or Encode needs it (Judge reads the
-// body with the strict decoder instead).
+// DecodeResponse parses a Messages response body: its id and usage with
+// encoding/json's rules, and the whole body with the strict decoder, which
+// Text, StopReason and Judge read.
 func DecodeResponse(body []byte) (*Response, error) {
 	// One strict parse serves the usage and Judge; the id and usage are
 	// read from it when that reads what encoding/json would (headFromTree),
@@ -130,76 +125,42 @@ func decodeHead(body []byte, tree *node) (*Response, error) {
 	return r, nil
 }
 
-// load decodes the fields and content blocks, once.
-func (r *Response) load() error {
-	if r.fields != nil {
-		return nil
+// Text returns the concatenated text of the response's text blocks, read
+// from the strict parse; an error when the body is not strict JSON or its
+// content is not an array of blocks.
+func (r *Response) Text() (string, error) {
+	if r.tree == nil {
+		return "", notStrict()
 	}
-	var fields object
-	if err := decodeJSON(r.raw, &fields); err != nil || fields == nil {
-		return fmt.Errorf("decoding upstream response: not a JSON object")
+	c := r.tree.get("content")
+	if c == nil {
+		return "", nil
 	}
-	if c, ok := fields["content"]; ok {
-		if err := decodeJSON(c, &r.blocks); err != nil {
-			return fmt.Errorf("decoding upstream response content: %w", err)
+	if c.kind != '[' {
+		return "", malformed("content", "not an array")
+	}
+	var b strings.Builder
+	for i, blk := range c.vals {
+		if blk.kind != '{' {
+			return "", malformed("content."+strconv.Itoa(i), "a content block is not an object")
 		}
-	}
-	r.fields = fields
-	return nil
-}
-
-// EachText calls fn on each text block and writes back changes.
-func (r *Response) EachText(fn TextFunc) error {
-	if err := r.load(); err != nil {
-		return err
-	}
-	for _, b := range r.blocks {
-		if b == nil {
+		if typ, _ := blk.getString("type"); typ != "text" {
 			continue
 		}
-		changed, err := eachBlockText(b, fn, false)
-		if err != nil {
-			return err
+		t, ok := blk.getString("text")
+		if !ok {
+			return "", malformed("content."+strconv.Itoa(i)+".text", "not a string")
 		}
-		if changed {
-			r.dirty = true
-		}
+		b.WriteString(t)
 	}
-	return nil
-}
-
-// Text returns the concatenated text of all text blocks.
-func (r *Response) Text() string {
-	var s string
-	_ = r.load()
-	for _, b := range r.blocks {
-		var t struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		}
-		raw, _ := json.Marshal(b)
-		_ = json.Unmarshal(raw, &t)
-		if t.Type == "text" {
-			s += t.Text
-		}
-	}
-	return s
+	return b.String(), nil
 }
 
 // StopReason returns the response's stop_reason when it has the shape of
 // the API's type names (end_turn, max_tokens, tool_use...), else "": it is
 // not judged as text, so a caller passing it on passes no text.
 func (r *Response) StopReason() string {
-	var s string
-	if r.tree != nil {
-		s, _ = r.tree.getString("stop_reason")
-	} else {
-		var v struct {
-			StopReason string `json:"stop_reason"`
-		}
-		_ = json.Unmarshal(r.raw, &v)
-		s = v.StopReason
-	}
+	s, _ := r.tree.getString("stop_reason")
 	if !typeName.match(s) {
 		return ""
 	}
@@ -213,14 +174,13 @@ func (r *Response) StopReason() string {
 // what did not change. A content block type moat does not know is refused
 // (*UnknownTypeError) unless relay names it.
 func (r *Response) Judge(j OutputJudge, relay Relay) error {
+	if r.judged {
+		return fmt.Errorf("anthropic: a response is judged once")
+	}
 	root := r.tree
 	if root == nil {
-		var err error
-		if root, err = parseTree(r.raw); err != nil {
-			return malformed("", "the response is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
-		}
+		return notStrict()
 	}
-	r.tree = nil
 	if root.kind != '{' {
 		return malformed("", "the response is not an object")
 	}
@@ -237,58 +197,24 @@ func (r *Response) Judge(j OutputJudge, relay Relay) error {
 	if err := judgeEnvelope(j, root, ""); err != nil {
 		return err
 	}
-	r.judged = root
-	r.dirty = true
+	r.judged = true
 	return nil
 }
 
-// Encode returns the body for the client: the original bytes when
-// unchanged. An error means the changed body could not be encoded; the
+// Encode returns the body for the client: the original bytes when it was
+// not judged, else the judged tree (the original bytes of what did not
+// change). An error means the changed body could not be encoded; the
 // original must not be sent in its place.
 func (r *Response) Encode() ([]byte, error) {
-	if !r.dirty {
+	if !r.judged {
 		return r.raw, nil
 	}
-	if r.judged != nil {
-		return encodeNode(r.judged)
-	}
-	if err := r.load(); err != nil {
-		return nil, err
-	}
-	blocks, err := encodeJSON(r.blocks)
-	if err != nil {
-		return nil, fmt.Errorf("encoding response content: %w", err)
-	}
-	r.fields["content"] = blocks
-	return r.encodeFields()
+	return encodeNode(r.tree)
 }
 
-// encodeFields writes the response object with its fields' JSON as
-// decoded or judged, byte for byte (an encoder would escape '<' and '>'
-// where the API does not), in sorted key order.
-func (r *Response) encodeFields() ([]byte, error) {
-	keys := make([]string, 0, len(r.fields))
-	size := 2
-	for k, v := range r.fields {
-		keys = append(keys, k)
-		size += len(k) + len(v) + 4
-	}
-	sort.Strings(keys)
-	out := make([]byte, 0, size)
-	out = append(out, '{')
-	for i, k := range keys {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = appendJSONString(out, k)
-		out = append(out, ':')
-		v := bytes.TrimSpace(r.fields[k])
-		if len(v) == 0 {
-			return nil, fmt.Errorf("encoding response: field %s has no value", safeName(k))
-		}
-		out = append(out, v...)
-	}
-	return append(out, '}'), nil
+// notStrict refuses a body the strict decoder did not read.
+func notStrict() error {
+	return malformed("", "the response is not strict JSON (duplicate keys, invalid UTF-8 or bad syntax)")
 }
 
 // DecodeUsage reads only the usage of a Messages response, for callers that

@@ -51,7 +51,7 @@ func FuzzDecodeResponseHead(f *testing.F) {
 }
 
 // TestStopReason: the stop reason a caller may pass on unjudged is only
-// ever a type name; the same with the strict parse and without it.
+// ever a type name, and only from a body the strict decoder read.
 func TestStopReason(t *testing.T) {
 	for _, tc := range []struct{ value, want string }{
 		{`"end_turn"`, "end_turn"}, {`"tool_use"`, "tool_use"}, {`null`, ""}, {`""`, ""},
@@ -66,12 +66,53 @@ func TestStopReason(t *testing.T) {
 		if got := r.StopReason(); got != tc.want {
 			t.Errorf("stop_reason %s: %q, want %q", tc.value, got, tc.want)
 		}
-		noTree := &Response{raw: []byte(body)}
-		if got := noTree.StopReason(); got != tc.want {
-			t.Errorf("stop_reason %s without the tree: %q, want %q", tc.value, got, tc.want)
-		}
 	}
-	if got := (&Response{raw: []byte(`{"stop_reason":"end_turn"}`)}).StopReason(); got != "end_turn" {
-		t.Errorf("without the tree: %q", got)
+	// Duplicate keys: encoding/json would read the last one.
+	r, err := DecodeResponse([]byte(`{"stop_reason":"end_turn","stop_reason":"tool_use","content":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.StopReason(); got != "" {
+		t.Errorf("not strict JSON: stop reason %q, want none", got)
+	}
+}
+
+// TestResponseText: a route's text is the text blocks of the strict parse,
+// and a body it cannot read that way is an error, not an empty text.
+func TestResponseText(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, want, err string
+	}{
+		{"text blocks joined", `[{"type":"text","text":"a"},{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"b"}]`, "ab", ""},
+		{"no content", ``, "", ""},
+		{"empty", `[]`, "", ""},
+		{"escaped", `[{"type":"text","text":"\u003cb\u003e"}]`, "<b>", ""},
+		{"content not an array", `"hi"`, "", "content: not an array"},
+		{"block not an object", `["hi"]`, "", "content.0: a content block is not an object"},
+		{"text not a string", `[{"type":"text","text":7}]`, "", "content.0.text: not a string"},
+		{"duplicate text", `[{"type":"text","text":"a","text":"b"}]`, "", "not strict JSON"},
+		{"case variant is another member", `[{"type":"text","Text":"x","text":"a"}]`, "a", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"id":"msg_1","type":"message","role":"assistant","stop_reason":"end_turn"`
+			if tc.content != "" {
+				body += `,"content":` + tc.content
+			}
+			body += `}`
+			r, err := DecodeResponse([]byte(body))
+			if err != nil {
+				t.Fatalf("DecodeResponse: %v", err)
+			}
+			got, err := r.Text()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Text() = %q, %v; want an error with %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Text() = %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }

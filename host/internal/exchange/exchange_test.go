@@ -389,3 +389,25 @@ func TestRouteStopReason(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteRefusesUnreadableAnswer: a route's answer is read by the strict
+// decoder, as the Messages endpoint's is; a body it cannot read (a
+// duplicate text, which encoding/json would take the last of) is refused
+// as the upstream's failure, and the refusal is on the record.
+func TestRouteRefusesUnreadableAnswer(t *testing.T) {
+	e := newEnv(t)
+	rt := &Route{Name: "greet", Model: "claude-haiku-4-5", MaxTokens: 1024, PromptBytes: len("Greet."),
+		Template: e.template(prompt.Route{Name: "greet", Task: "Greet."}), Chains: Chains{Input: e.chains.Input}}
+	body := strings.Replace(message, `"text":"Hi."`, `"text":"Hi.","text":"second"`, 1)
+	up := &fakeUpstream{answers: []*http.Response{answer(200, "application/json", body)}}
+	ae, resp, rec := e.call(up, func(c *Call) error { return c.ServeRoute(rt, []byte(`{"input":"hi"}`)) })
+	if ae == nil || ae.Status != http.StatusBadGateway || !strings.Contains(ae.Message, "malformed") {
+		t.Fatalf("error %+v (answer %s), want a 502 naming a malformed response", ae, resp.body)
+	}
+	if strings.Contains(string(resp.body), "second") {
+		t.Errorf("client received %s", resp.body)
+	}
+	if rec["decision"] == nil || rec["decision"] == "allow" {
+		t.Errorf("audit %v", rec)
+	}
+}

@@ -234,7 +234,10 @@ func (c *Call) routeOnce(body []byte, guard *streamguard.Guard) (text, stop stri
 		return "", "", nil, fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
 	}
 	c.usage = c.usage.Add(msg.Usage)
-	raw := msg.Text()
+	raw, err := msg.Text()
+	if err != nil {
+		return "", "", nil, fault.New(fault.UpstreamFailed, "upstream returned a malformed response")
+	}
 	out, verr := guard.Whole(raw)
 	if verr != nil {
 		if guard.Repairable(verr) {

@@ -93,7 +93,9 @@ type Logger struct {
 	batch    []*writeReq
 	closed   error
 	shut     bool  // the file is closed: queued records get ErrClosed
-	syncErr  error // the last interval sync failed: unhealthy until one succeeds
+	// syncFailed: the last sync failed (fsync sets it), so records may
+	// be only in the page cache: unhealthy until a sync succeeds.
+	syncFailed bool
 	sealer   *sealer
 }
 
@@ -301,6 +303,11 @@ func (l *Logger) openFile() error {
 		l.log.Warn("audit file was readable by others; permissions set to 0600", "path", l.path)
 	}
 	l.f, l.size, l.fileInfo = f, st.Size(), st
+	if st.Size() == 0 {
+		// A new file (or one renamed aside just before): its directory
+		// entry must be durable before a record in it is acknowledged.
+		syncDir(filepath.Dir(l.path))
+	}
 	return nil
 }
 
@@ -607,12 +614,10 @@ func (l *Logger) sync() {
 	l.stats.syncs.Add(1)
 	if err := l.fsync(); err != nil {
 		err = fmt.Errorf("%w: syncing %s: %v", ErrWrite, l.path, err)
-		l.syncErr = err
 		l.setHealth(err)
 		l.log.Error("audit sync failed", "err", err)
 		return
 	}
-	l.syncErr = nil
 	l.setHealth(nil)
 	l.dirty = false
 	l.publish()
@@ -630,7 +635,7 @@ func (l *Logger) writeBatch(first *writeReq) {
 	batch := append(l.batch[:0], first)
 	// The array is kept for the next batch; its requests (and their
 	// records' bodies) are not.
-	defer func() { clear(batch[:cap(batch)]) }()
+	defer func() { clear(batch) }() // later slots were cleared by earlier batches
 	for len(batch) < maxBatch {
 		select {
 		case r := <-l.reqs:
@@ -740,10 +745,7 @@ func (l *Logger) flush(buf []byte, rs []*writeReq) error {
 		l.publish()
 	}
 	l.stats.records.Add(uint64(len(rs)))
-	if l.every {
-		l.syncErr = nil // this sync covers everything written before
-	}
-	if l.syncErr == nil {
+	if !l.syncFailed {
 		// A write that reached only the page cache does not make a
 		// failed interval sync healthy again.
 		l.setHealth(nil)
@@ -758,10 +760,17 @@ func (l *Logger) flush(buf []byte, rs []*writeReq) error {
 func (l *Logger) fsync() error {
 	t0 := time.Now()
 	defer func() { l.stats.syncNanos.Add(uint64(time.Since(t0))) }()
+	var err error
 	if l.syncHook != nil {
-		return l.syncHook(l.f)
+		err = l.syncHook(l.f)
+	} else {
+		err = datasync(l.f)
 	}
-	return datasync(l.f)
+	// A failed sync, wherever it happened (interval, rotation, a moved
+	// file), keeps the trail unhealthy until one succeeds: a later write
+	// reaches only the page cache.
+	l.syncFailed = err != nil
+	return err
 }
 
 // Stats counts what the writer did since Open.
@@ -816,8 +825,7 @@ func (l *Logger) rotate() error {
 		l.f = old
 		return fmt.Errorf("creating new file: %w", err)
 	}
-	old.Close()
-	syncDir(filepath.Dir(l.path))
+	old.Close() // openFile synced the directory: the rename and the new file
 	l.log.Info("audit log rotated", "rotated", target)
 	return nil
 }

@@ -305,3 +305,94 @@ func TestCloseRacingWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedSyncStaysAnywhere: with syncs on an interval, a sync that
+// fails where a file is let go (before a rotation, or of a file moved
+// behind moat's back) keeps the trail unhealthy through later writes,
+// which reach only the page cache, until a sync succeeds.
+func TestFailedSyncStaysAnywhere(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(l *Logger)
+		// retries: the next write tries the failed sync again (the file
+		// is still moved) and is refused too.
+		retries bool
+	}{
+		{"rotation", func(l *Logger) { l.maxBytes = 1 }, false},
+		{"moved file", func(l *Logger) {
+			if err := os.Rename(l.path, l.path+".moved"); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testCfg(t, t.TempDir(), `fsync = "1h"`)
+			l := mustOpen(t, cfg, Options{})
+			if err := l.Write(context.Background(), rec("a")); err != nil {
+				t.Fatal(err)
+			}
+			var fail atomic.Bool
+			fail.Store(true)
+			l.syncHook = func(f *os.File) error {
+				if fail.Load() {
+					return errors.New("disk gone")
+				}
+				return f.Sync()
+			}
+			l.token <- struct{}{} // the writer's state is the token holder's
+			tc.setup(l)
+			<-l.token
+			if err := l.Write(context.Background(), rec("b")); err == nil {
+				t.Fatal("the write whose sync failed was acknowledged")
+			}
+			l.token <- struct{}{}
+			l.maxBytes = 100 << 20
+			<-l.token
+			if err := l.Write(context.Background(), rec("c")); (err != nil) != tc.retries {
+				t.Fatalf("write after the failed sync: %v", err)
+			}
+			if l.Healthy() == nil {
+				t.Fatal("healthy after a write although the last sync failed")
+			}
+			fail.Store(false)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestMovedFileSyncedFirst: records written to a file that is then moved
+// are synced (in the moved file) before moat starts a new one; otherwise
+// the next sync, of the new file, would make them count as durable.
+func TestMovedFileSyncedFirst(t *testing.T) {
+	cfg := testCfg(t, t.TempDir(), `fsync = "1h"`)
+	l := mustOpen(t, cfg, Options{})
+	if err := l.Write(context.Background(), rec("a")); err != nil {
+		t.Fatal(err)
+	}
+	moved := cfg.Path + ".moved"
+	if err := os.Rename(cfg.Path, moved); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.Stat(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synced atomic.Bool
+	l.syncHook = func(f *os.File) error {
+		if st, err := f.Stat(); err == nil && os.SameFile(st, want) {
+			synced.Store(true)
+		}
+		return f.Sync()
+	}
+	if err := l.Write(context.Background(), rec("b")); err != nil {
+		t.Fatal(err)
+	}
+	if !synced.Load() {
+		t.Fatal("the moved file was let go without a sync")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

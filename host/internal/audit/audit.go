@@ -92,11 +92,11 @@ type Logger struct {
 	buf      []byte
 	batch    []*writeReq
 	closed   error
-	shut     bool  // the file is closed: queued records get ErrClosed
+	shut     bool // the file is closed: queued records get ErrClosed
 	// syncFailed: the last sync failed (fsync sets it), so records may
 	// be only in the page cache: unhealthy until a sync succeeds.
 	syncFailed bool
-	sealer   *sealer
+	sealer     *sealer
 }
 
 // head is the end of the chain: the last record's seq and hash.

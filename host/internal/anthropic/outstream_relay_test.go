@@ -3,6 +3,8 @@ package anthropic
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -113,9 +115,29 @@ func TestEventTypeMustBeTypeName(t *testing.T) {
 // A lone CR ends a line for SSE clients: the reader refuses it inside a
 // line, and the writer never sends one (data lines split there).
 func TestBareCarriageReturn(t *testing.T) {
-	er := NewEventReader(strings.NewReader("event: ping\rdata: {\"type\":\"x\"}\ndata: {\"type\":\"ping\"}\n\n"))
-	if _, err := er.Next(); !errors.Is(err, ErrBareCR) {
-		t.Fatalf("read a line with a bare CR: %v", err)
+	for _, in := range []string{
+		"event: ping\rdata: {\"type\":\"x\"}\ndata: {\"type\":\"ping\"}\n\n",
+		// A CR before a CRLF: to a client the event ends there.
+		"event: ping\ndata: {\"type\":\"ping\"}\r\r\ndata: {\"type\":\"x\"}\n\n",
+	} {
+		er := NewEventReader(strings.NewReader(in))
+		if _, err := er.Next(); !errors.Is(err, ErrBareCR) {
+			t.Fatalf("read %q: %v, want ErrBareCR", in, err)
+		}
+	}
+	er := NewEventReader(strings.NewReader("event: ping\r\ndata: {\"type\":\"ping\"}\r\n\r\n"))
+	if ev, err := er.Next(); err != nil || ev.Name != "ping" || string(ev.Data) != `{"type":"ping"}` {
+		t.Fatalf("CRLF lines: %+v, %v", ev, err)
+	}
+	for _, name := range []string{"ping\ndata: {}", "ping\r", "\n"} {
+		if err := WriteEvent(io.Discard, Event{Name: name, Data: []byte("{}")}); !errors.Is(err, ErrEventName) {
+			t.Errorf("WriteEvent(name %q): %v, want ErrEventName", name, err)
+		}
+		ew := NewEventWriter(httptest.NewRecorder())
+		if err := ew.Write(Event{Name: name, Data: []byte("{}")}); !errors.Is(err, ErrEventName) || len(ew.buf) != 0 {
+			t.Errorf("EventWriter.Write(name %q): %v, %d bytes buffered", name, err, len(ew.buf))
+		}
+		ew.Release()
 	}
 	got := string(AppendEvent(nil, Event{Name: "ping", Data: []byte("{\r\"type\":\r\n\"ping\"}")}))
 	if want := "event: ping\ndata: {\ndata: \"type\":\ndata: \"ping\"}\n\n"; got != want {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 )
 
@@ -124,7 +125,9 @@ func (er *EventReader) Next() (Event, error) {
 		if size > MaxEventBytes {
 			return Event{}, ErrEventTooLarge
 		}
-		line = bytes.TrimRight(line, "\r\n")
+		// One line end: LF or CRLF ("\r\r\n" is a line and an empty
+		// line to a client).
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
 		if bytes.IndexByte(line, '\r') >= 0 {
 			// Clients end SSE lines at a lone CR too: read past it, a
 			// line would carry a field (an event name, more data) that
@@ -234,15 +237,33 @@ func NewEventWriter(w http.ResponseWriter) *EventWriter {
 func (ew *EventWriter) Release() {
 	p, b := ew.pooled, ew.buf
 	ew.pooled, ew.buf = nil, nil
-	if p == nil || cap(b) > 4*writeThrough {
+	if p == nil {
 		return
 	}
+	// b is at most 4*writeThrough: write drops a larger buffer.
 	*p = b[:0]
 	writeBufs.Put(p)
 }
 
-// Write buffers one event; an error is the failure of a write through.
+// ErrEventName is returned for an event name holding a line break, which
+// would end the event line and start fields the writer did not write.
+var ErrEventName = errors.New("sse event name holds a line break")
+
+// checkName refuses an event name holding CR or LF (data is split into
+// lines by AppendEvent; a name cannot be).
+func checkName(name string) error {
+	if strings.ContainsAny(name, "\r\n") {
+		return ErrEventName
+	}
+	return nil
+}
+
+// Write buffers one event; an error is a name holding a line break
+// (ErrEventName, nothing written) or the failure of a write through.
 func (ew *EventWriter) Write(ev Event) error {
+	if err := checkName(ev.Name); err != nil {
+		return err
+	}
 	ew.buf = AppendEvent(ew.buf, ev)
 	if len(ew.buf) < writeThrough {
 		return nil
@@ -278,8 +299,12 @@ func (ew *EventWriter) Flush() error {
 	return nil
 }
 
-// WriteEvent encodes one event to w in the Anthropic stream format.
+// WriteEvent encodes one event to w in the Anthropic stream format; a name
+// holding a line break is refused (ErrEventName).
 func WriteEvent(w io.Writer, ev Event) error {
+	if err := checkName(ev.Name); err != nil {
+		return err
+	}
 	_, err := w.Write(AppendEvent(make([]byte, 0, len(ev.Data)+len(ev.Name)+16), ev))
 	return err
 }
@@ -298,7 +323,8 @@ func lineEnd(data []byte) int {
 	return i
 }
 
-// AppendEvent appends the encoding of one event to b.
+// AppendEvent appends the encoding of one event to b. The name must not
+// hold a line break (Write and WriteEvent refuse one).
 func AppendEvent(b []byte, ev Event) []byte {
 	if ev.Name != "" {
 		b = append(b, "event: "...)

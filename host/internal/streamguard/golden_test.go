@@ -133,6 +133,7 @@ func TestGoldenTranscripts(t *testing.T) {
 		{"upstream_error", func(t *testing.T) []Stage { return []Stage{redactor(t)} }},
 		{"unknown_event", nil},
 		{"unexpected_end", nil},
+		{"bare_cr", nil},
 		{"key_split", nil},
 		{"canary_behind_redactor", func(t *testing.T) []Stage { return []Stage{hexMasker(), Canary(testCanary)} }},
 		{"thinking_modified", func(t *testing.T) []Stage { return []Stage{redactor(t)} }},

@@ -174,6 +174,10 @@ func (r *relay) readFailed(err error) {
 	case timedOut:
 		r.fail(fault.New(fault.UpstreamTimeout, "upstream stream stalled"))
 	case errors.Is(err, io.EOF) && r.su.Stopped:
+	case errors.Is(err, anthropic.ErrBareCR):
+		r.fail(fault.New(fault.UpstreamFailed, "upstream sent a malformed event: a line holds a bare carriage return"))
+	case errors.Is(err, anthropic.ErrEventTooLarge):
+		r.fail(fault.New(fault.UpstreamFailed, "upstream sent an event over %d MiB", anthropic.MaxEventBytes>>20))
 	default:
 		r.fail(fault.New(fault.UpstreamFailed, "upstream stream ended unexpectedly"))
 	}

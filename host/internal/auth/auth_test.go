@@ -85,10 +85,10 @@ func newTestAuth(t *testing.T) (*Authenticator, keys) {
 			{SHA256: h[3], Expires: at("2026-04-01T00:00:00Z")},
 		}},
 		{ID: "office", Keys: []Key{{SHA256: h[4]}}, AllowIPs: prefixes(t, "10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32")},
-		{ID: "backend", Keys: []Key{{SHA256: h[5]}}, Trusted: true, UserHeader: "X-End-User"},
+		{ID: "backend", Keys: []Key{{SHA256: h[5]}}, Trusted: true, UserHeader: "x-end-user"}, // as an operator may write it
 		{ID: "web", Keys: []Key{{SHA256: h[6]}}, CORSOrigins: []string{"https://app.example.com"}},
 		{ID: "local-dev", Keys: []Key{{SHA256: h[7]}}},
-		{ID: "untrusted", Keys: []Key{{SHA256: h[8]}}, UserHeader: "X-Own-User"},
+		{ID: "untrusted", Keys: []Key{{SHA256: h[8]}}, UserHeader: "x-OWN-user"},
 	}}
 	a, err := newAuthenticator(o, func(string) string { return "" }, fixedNow)
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/moat-gateway/moat/host/internal/builtin"
 )
 
 // TestDefaultChainCoversSample: the benchmark's default chain runs every
@@ -53,8 +51,5 @@ func TestDefaultChainCoversSample(t *testing.T) {
 				t.Errorf("%q: the benchmark configures %v, config.toml %v", b, mine.Config, configOf[name])
 			}
 		}
-	}
-	if !slices.Equal(AllBuiltins, builtin.Names()) {
-		t.Errorf("AllBuiltins %v, want every built-in %v", AllBuiltins, builtin.Names())
 	}
 }

@@ -90,9 +90,14 @@ func (r *LoadResult) merge(o *LoadResult) *LoadResult {
 // mergeSorted merges two sorted slices into a new sorted one.
 func mergeSorted(a, b []time.Duration) []time.Duration {
 	out := make([]time.Duration, 0, len(a)+len(b))
-	out = append(append(out, a...), b...)
-	slices.Sort(out)
-	return out
+	for len(a) > 0 && len(b) > 0 {
+		if b[0] < a[0] {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // RPS is successful requests per second over the window.

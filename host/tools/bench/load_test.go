@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -155,4 +156,28 @@ func TestPromptAndBody(t *testing.T) {
 			t.Errorf("body (stream %v) = %.200s", stream, b)
 		}
 	}
+}
+
+// FuzzMergeSorted: merging two sorted slices gives what sorting their
+// concatenation gives.
+func FuzzMergeSorted(f *testing.F) {
+	f.Add([]byte{1, 3, 5}, []byte{2, 3, 9})
+	f.Add([]byte{}, []byte{4})
+	f.Fuzz(func(t *testing.T, x, y []byte) {
+		a, b := durations(x), durations(y)
+		want := slices.Sorted(slices.Values(append(slices.Clone(a), b...)))
+		if got := mergeSorted(a, b); !slices.Equal(got, want) {
+			t.Fatalf("mergeSorted(%v, %v) = %v, want %v", a, b, got, want)
+		}
+	})
+}
+
+// durations is b as sorted durations.
+func durations(b []byte) []time.Duration {
+	d := make([]time.Duration, len(b))
+	for i, v := range b {
+		d[i] = time.Duration(v)
+	}
+	slices.Sort(d)
+	return d
 }

@@ -91,9 +91,7 @@ func (m *Model) Raw(text string) float64 {
 	s := normalize((*bp)[:0], text)
 	sum, n := sumWeights(s, m.Weights)
 	normPool.put(bp, s)
-	if n == 0 {
-		return float64(m.Bias)
-	}
+	// No features: a sum of 0 over Norm(0) > 0, the bias alone.
 	return float64(m.Bias) + float64(m.Scale)*float64(sum)/Norm(n)
 }
 
@@ -154,9 +152,6 @@ func sumWeights(s []byte, w []int8) (sum int32, n int) {
 
 // RawFeatures is Raw over already extracted features (AppendFeatures).
 func (m *Model) RawFeatures(feats []uint32) float64 {
-	if len(feats) == 0 {
-		return float64(m.Bias)
-	}
 	var sum int32
 	for _, b := range feats {
 		sum += int32(m.Weights[b])

@@ -59,7 +59,7 @@ func raw(m *injclassifier.Model, e example) float64 {
 
 // rawText is the (fused) raw score of a text.
 func rawText(m *injclassifier.Model, t string) float64 {
-	r := m.RawFeatures(injclassifier.AppendFeatures(nil, t))
+	r := m.Raw(t)
 	if fuse > 0 {
 		r += fuse * injection.Score(t).Score
 	}
@@ -178,9 +178,7 @@ func run(args []string, out io.Writer) error {
 				// One scoring serves both the fusion and the held-out
 				// report of the rules alone.
 				score := injection.Score(f.texts[i]).Score
-				if fuse > 0 {
-					ex.rule = score
-				}
+				ex.rule = score // raw weighs it by fuse
 				ex.rules = score >= injection.DefaultThreshold
 			}
 			if isHeld {
@@ -483,9 +481,9 @@ func reportFile(out io.Writer, m *injclassifier.Model, p, kind string, threshold
 		raws[i] = rawText(m, t)
 	}
 	above := func(t float64) int {
-		k := 0
+		k, logit := 0, math.Log(t/(1-t))
 		for _, r := range raws {
-			if r >= math.Log(t/(1-t)) {
+			if r >= logit {
 				k++
 			}
 		}

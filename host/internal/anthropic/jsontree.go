@@ -105,29 +105,42 @@ func parseTree(body []byte) (*node, error) {
 type treeParser struct {
 	dec   *jsontext.Decoder
 	body  []byte
-	slab  []node // nodes allocated in chunks (see newNode)
-	chunk int
+	nodes chunks[node]
 
 	// keys and vals are stacks: an object or array pushes its members
-	// there while it is read, then takes them (take) as slices of
-	// keySlab and valSlab, which are allocated in chunks like slab.
-	keys               []string
-	vals               []*node
-	keySlab            []string
-	valSlab            []*node
-	keyChunk, valChunk int
+	// there while it is read, then takes them (take) from keySlab and
+	// valSlab.
+	keys    []string
+	vals    []*node
+	keySlab chunks[string]
+	valSlab chunks[*node]
 }
 
-// newNode returns a zeroed node from the parser's current chunk. Nodes of
-// one tree live and die together, so chunks (8 nodes, then twice as many
-// each time up to 256) save most of the per-value allocations.
-func (p *treeParser) newNode(kind byte) *node {
-	if len(p.slab) == 0 {
-		p.chunk = min(max(p.chunk*2, 8), 256)
-		p.slab = make([]node, p.chunk)
+// chunks hands out slices of larger allocations: 8 elements, then twice
+// as many each time up to a limit (or what one slice needs). The values
+// of one tree live and die together, so this saves most of the
+// per-value allocations.
+type chunks[T any] struct {
+	free []T
+	size int
+}
+
+// take returns n zeroed elements, capped: an append to them copies them
+// rather than write over the next.
+func (c *chunks[T]) take(n, limit int) []T {
+	if len(c.free) < n {
+		c.size = min(max(c.size*2, 8), limit)
+		c.free = make([]T, max(c.size, n))
 	}
-	n := &p.slab[0]
-	p.slab = p.slab[1:]
+	s := c.free[:n:n]
+	c.free = c.free[n:]
+	return s
+}
+
+// newNode returns a zeroed node from the parser's current chunk (up to
+// 256 nodes).
+func (p *treeParser) newNode(kind byte) *node {
+	n := &p.nodes.take(1, 256)[0]
 	n.kind = kind
 	return n
 }
@@ -142,21 +155,11 @@ func (p *treeParser) take(keyMark, mark int, object bool) (keys []string, vals [
 		return nil, nil
 	}
 	if object {
-		if len(p.keySlab) < n {
-			p.keyChunk = min(max(p.keyChunk*2, 8), 512)
-			p.keySlab = make([]string, max(p.keyChunk, n))
-		}
-		keys = p.keySlab[:n:n]
-		p.keySlab = p.keySlab[n:]
+		keys = p.keySlab.take(n, 512)
 		copy(keys, p.keys[keyMark:])
 		p.keys = p.keys[:keyMark]
 	}
-	if len(p.valSlab) < n {
-		p.valChunk = min(max(p.valChunk*2, 8), 512)
-		p.valSlab = make([]*node, max(p.valChunk, n))
-	}
-	vals = p.valSlab[:n:n]
-	p.valSlab = p.valSlab[n:]
+	vals = p.valSlab.take(n, 512)
 	copy(vals, p.vals[mark:])
 	p.vals = p.vals[:mark]
 	return keys, vals

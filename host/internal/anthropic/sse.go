@@ -233,7 +233,8 @@ func NewEventWriter(w http.ResponseWriter) *EventWriter {
 }
 
 // Release hands the writer's buffer to the next stream. The writer must
-// not be used after; Release on a released writer does nothing.
+// not be used after; should it be, it writes into a buffer of its own,
+// never the one released. Release on a released writer does nothing.
 func (ew *EventWriter) Release() {
 	p, b := ew.pooled, ew.buf
 	ew.pooled, ew.buf = nil, nil

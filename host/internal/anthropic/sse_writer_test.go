@@ -213,6 +213,7 @@ func TestEventWritersPooledConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var prev *EventWriter // the last round's, released
 			for round := range 20 {
 				rec := httptest.NewRecorder()
 				ew := NewEventWriter(rec)
@@ -223,6 +224,12 @@ func TestEventWritersPooledConcurrently(t *testing.T) {
 					if err := ew.Write(ev); err != nil {
 						t.Error(err)
 						return
+					}
+					if i == 1 && prev != nil {
+						// A late write to the released writer (a caller
+						// breaking the contract) while this one, which
+						// may hold its old buffer, has an event buffered.
+						_ = prev.Write(TextDelta(0, strings.Repeat("late ", 40)))
 					}
 					if i%7 == 0 {
 						if err := ew.Flush(); err != nil {
@@ -236,6 +243,7 @@ func TestEventWritersPooledConcurrently(t *testing.T) {
 					return
 				}
 				ew.Release()
+				prev = ew
 				if !bytes.Equal(rec.Body.Bytes(), want) {
 					t.Errorf("stream %d round %d: the client got other bytes than written", g, round)
 					return

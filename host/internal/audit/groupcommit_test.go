@@ -265,44 +265,87 @@ func TestIntervalSyncFailureStays(t *testing.T) {
 	waitFor("a sync that succeeds", func() bool { return l.Healthy() == nil })
 }
 
-// TestCloseRacingWriters: more writers than cores race Close. Every
+// TestCloseRacingWriters: more writers than cores race Close, with and
+// without rotations and failing syncs among the writes. Every
 // acknowledged record is in the trail, under the last checkpoint, and the
-// chain verifies; every other Write is refused with ErrClosed.
+// chain verifies; every other Write is refused, with ErrClosed once the
+// log is closed.
 func TestCloseRacingWriters(t *testing.T) {
-	for run := range 10 {
-		cfg := testCfg(t, t.TempDir(), "")
-		l := mustOpen(t, cfg, Options{})
-		var acked atomic.Int64
-		var wg sync.WaitGroup
-		for w := range 8 * runtime.GOMAXPROCS(0) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					err := l.Write(context.Background(), rec(fmt.Sprintf("w%d-%d", w, i)))
-					if err != nil {
-						if !errors.Is(err, ErrClosed) {
-							t.Errorf("write after close: %v, want ErrClosed", err)
-						}
-						return
-					}
-					acked.Add(1)
+	for _, tc := range []struct {
+		name     string
+		maxBytes int64 // 0: no rotation
+		failSync int   // every failSync-th sync fails; 0: none
+	}{
+		{"plain", 0, 0},
+		{"rotating", 16 << 10, 0},
+		{"rotating with failing syncs", 16 << 10, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for run := range 10 {
+				cfg := testCfg(t, t.TempDir(), "")
+				l := mustOpen(t, cfg, Options{})
+				if tc.maxBytes > 0 {
+					l.maxBytes = tc.maxBytes
 				}
-			}()
-		}
-		time.Sleep(20 * time.Millisecond)
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		wg.Wait()
-		lines := readLines(t, cfg.Path)
-		if int64(len(lines)) != acked.Load() {
-			t.Fatalf("run %d: %d records in the trail, %d acknowledged", run, len(lines), acked.Load())
-		}
-		rep, err := VerifyTrail(context.Background(), cfg, TrailOptions{})
-		if err != nil || rep.Problem != nil || rep.Checkpoint == nil || int64(rep.Checkpoint.Seq) != acked.Load() {
-			t.Fatalf("run %d: verify %+v %v, want a checkpoint at %d", run, rep, err, acked.Load())
-		}
+				var syncs atomic.Int64
+				if tc.failSync > 0 {
+					l.syncHook = func(f *os.File) error {
+						if syncs.Add(1)%int64(tc.failSync) == 0 {
+							return errors.New("disk hiccup")
+						}
+						return f.Sync()
+					}
+				}
+				var acked, refused atomic.Int64
+				var wg sync.WaitGroup
+				for w := range 8 * runtime.GOMAXPROCS(0) {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := 0; ; i++ {
+							err := l.Write(context.Background(), rec(fmt.Sprintf("w%d-%d", w, i)))
+							switch {
+							case err == nil:
+								acked.Add(1)
+							case errors.Is(err, ErrClosed):
+								return
+							case tc.failSync > 0 && errors.Is(err, ErrWrite):
+								refused.Add(1)
+							default:
+								t.Errorf("write: %v, want ErrClosed", err)
+								return
+							}
+						}
+					}()
+				}
+				time.Sleep(20 * time.Millisecond)
+				if err := l.Close(); err != nil && tc.failSync == 0 {
+					t.Fatal(err)
+				}
+				wg.Wait()
+				files, err := Files(cfg.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var lines int
+				for _, f := range files {
+					lines += len(readLines(t, f))
+				}
+				if int64(lines) != acked.Load() {
+					t.Fatalf("run %d: %d records in %d files, %d acknowledged", run, lines, len(files), acked.Load())
+				}
+				if tc.failSync > 0 && refused.Load() == 0 {
+					t.Fatalf("run %d: no write was refused", run)
+				}
+				if tc.maxBytes > 0 && len(files) < 2 {
+					t.Fatalf("run %d: no rotation", run)
+				}
+				rep, err := VerifyTrail(context.Background(), cfg, TrailOptions{})
+				if err != nil || rep.Problem != nil || rep.Checkpoint == nil || int64(rep.Checkpoint.Seq) != acked.Load() {
+					t.Fatalf("run %d: verify %+v %v, want a checkpoint at %d", run, rep, err, acked.Load())
+				}
+			}
+		})
 	}
 }
 

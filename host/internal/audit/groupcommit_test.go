@@ -232,14 +232,7 @@ func TestLastCheckpointCoversEarlyRecords(t *testing.T) {
 func TestIntervalSyncFailureStays(t *testing.T) {
 	cfg := testCfg(t, t.TempDir(), `fsync = "20ms"`)
 	l := mustOpen(t, cfg, Options{})
-	var fail atomic.Bool
-	fail.Store(true)
-	l.syncHook = func(f *os.File) error {
-		if fail.Load() {
-			return errors.New("disk gone")
-		}
-		return f.Sync()
-	}
+	fail := failSyncs(l)
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); !ok(); {
@@ -349,6 +342,20 @@ func TestCloseRacingWriters(t *testing.T) {
 	}
 }
 
+// failSyncs makes l's syncs fail ("disk gone") until the flag returned is
+// cleared.
+func failSyncs(l *Logger) *atomic.Bool {
+	fail := new(atomic.Bool)
+	fail.Store(true)
+	l.syncHook = func(f *os.File) error {
+		if fail.Load() {
+			return errors.New("disk gone")
+		}
+		return f.Sync()
+	}
+	return fail
+}
+
 // TestFailedSyncStaysAnywhere: with syncs on an interval, a sync that
 // fails where a file is let go (before a rotation, or of a file moved
 // behind moat's back) keeps the trail unhealthy through later writes,
@@ -374,14 +381,7 @@ func TestFailedSyncStaysAnywhere(t *testing.T) {
 			if err := l.Write(context.Background(), rec("a")); err != nil {
 				t.Fatal(err)
 			}
-			var fail atomic.Bool
-			fail.Store(true)
-			l.syncHook = func(f *os.File) error {
-				if fail.Load() {
-					return errors.New("disk gone")
-				}
-				return f.Sync()
-			}
+			fail := failSyncs(l)
 			l.token <- struct{}{} // the writer's state is the token holder's
 			tc.setup(l)
 			<-l.token
